@@ -1,0 +1,77 @@
+"""``hivemind``: a thin command line that dispatches into producers/, streams/, sinks/.
+
+Each command lives in a small module of this package that registers its sub-parser and
+imports its heavy dependencies only when it runs. ``hivemind capture`` (the Claude Code
+hook) bypasses argparse entirely: it runs on every tool call and must start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# (module, one-line help): each module defines register(subparsers) and run(args, settings).
+COMMAND_MODULES = [
+    "cli.broker_cmd",   # broker start|stop|status
+    "cli.up",           # up
+    "cli.demo",         # demo
+    "cli.topics_cmd",   # topics, settings, schemas
+    "cli.edge",         # install, uninstall, capture, agentd, sync, skillify
+    "cli.skills_cmd",   # skills list|show|retire, codify
+    "cli.measure",      # report, signal
+    "cli.lake_cmd",     # sql, lake stats|optimize|vacuum
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["capture"]:
+        # Hot path: no argparse, no settings object, no third-party imports.
+        from producers.capture import main as capture_main
+
+        return capture_main(argv[1:])
+    return _dispatch(argv)
+
+
+def _dispatch(argv: list[str]) -> int:
+    import argparse
+    import importlib
+
+    from runtime.errors import HivemindError
+
+    parser = argparse.ArgumentParser(
+        prog="hivemind",
+        description=(
+            "Kafka-native capture -> codify -> propagate loop for fleets of AI agents.\n"
+            "Settings come from HIVEMIND_* environment variables: `hivemind settings` lists them."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # command group not built yet
+            raise
+        module.register(sub)
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    from runtime import logs
+    from runtime.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        logs.configure(settings.log_level, component=args.command)
+        return int(args.run(args, settings) or 0)
+    except HivemindError as exc:
+        print(f"hivemind {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

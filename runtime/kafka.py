@@ -1,0 +1,160 @@
+"""Kafka client configuration and topic administration, shared by every component.
+
+One place turns ``KafkaSettings`` into confluent-kafka configs and Faust/aiokafka
+arguments (including SASL/SSL), so producer, forwarder, Faust workers and the sink all
+talk to the same cluster the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from runtime.errors import BrokerUnavailable
+from runtime.settings import KafkaSettings, Settings
+from schemas.topics import TopicSpec, topic_specs
+
+log = logging.getLogger(__name__)
+
+
+def resolve_bootstrap(settings: Settings) -> str:
+    """``HIVEMIND_BOOTSTRAP`` if set, else the running embedded broker's address."""
+    if settings.kafka.bootstrap:
+        return settings.kafka.bootstrap
+    from runtime.broker import BrokerState
+
+    broker = BrokerState(settings.edge.home_path()).running()
+    if broker is None:
+        raise BrokerUnavailable(
+            "no Kafka configured and no embedded broker running: start one with "
+            "`hivemind broker start` (or `hivemind up`), or set HIVEMIND_BOOTSTRAP=host:port"
+        )
+    return broker.bootstrap
+
+
+def with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
+    return settings.replace(kafka={"bootstrap": bootstrap})
+
+
+def _security(k: KafkaSettings) -> dict[str, Any]:
+    conf: dict[str, Any] = {"security.protocol": k.security_protocol}
+    if k.sasl_mechanism:
+        conf["sasl.mechanism"] = k.sasl_mechanism
+        conf["sasl.username"] = k.sasl_username or ""
+        conf["sasl.password"] = k.sasl_password.reveal()
+    if k.ssl_cafile:
+        conf["ssl.ca.location"] = k.ssl_cafile
+    if k.ssl_certfile:
+        conf["ssl.certificate.location"] = k.ssl_certfile
+    if k.ssl_keyfile:
+        conf["ssl.key.location"] = k.ssl_keyfile
+    return conf
+
+
+def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Idempotent, acks=all, compressed; murmur2 partitioner like the Java client, so any
+    other client puts a workspace key on the same partition."""
+    k = settings.kafka
+    conf = {
+        "bootstrap.servers": resolve_bootstrap(settings),
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": k.compression,
+        "linger.ms": 20,
+        "partitioner": "murmur2_random",
+        "message.max.bytes": settings.sessionizer.max_record_bytes + 65536,
+        **_security(k),
+    }
+    conf.update(overrides)
+    return conf
+
+
+def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    k = settings.kafka
+    conf = {
+        "bootstrap.servers": resolve_bootstrap(settings),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": k.session_timeout_ms,
+        "heartbeat.interval.ms": k.heartbeat_interval_ms,
+        "isolation.level": "read_committed",
+        **_security(k),
+    }
+    conf.update(overrides)
+    return conf
+
+
+def admin_config(settings: Settings) -> dict[str, Any]:
+    return {"bootstrap.servers": resolve_bootstrap(settings), **_security(settings.kafka)}
+
+
+def faust_broker_kwargs(settings: Settings) -> dict[str, Any]:
+    """Arguments for ``faust.App`` (aiokafka driver) with the same security settings."""
+    k = settings.kafka
+    kwargs: dict[str, Any] = {
+        "broker": f"kafka://{resolve_bootstrap(settings)}",
+        "broker_session_timeout": k.session_timeout_ms / 1000,
+        "broker_heartbeat_interval": k.heartbeat_interval_ms / 1000,
+        "topic_replication_factor": k.replication_factor,
+        "topic_partitions": k.partitions,
+    }
+    if k.security_protocol != "PLAINTEXT":
+        import ssl
+
+        import faust
+
+        ctx = None
+        if k.security_protocol in ("SSL", "SASL_SSL"):
+            ctx = ssl.create_default_context(cafile=k.ssl_cafile)
+            if k.ssl_certfile:
+                ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
+        if k.sasl_mechanism:
+            kwargs["broker_credentials"] = faust.SASLCredentials(
+                username=k.sasl_username or "", password=k.sasl_password.reveal(),
+                mechanism=k.sasl_mechanism, ssl_context=ctx,
+            )
+        elif ctx is not None:
+            kwargs["broker_credentials"] = faust.SSLCredentials(ctx)
+    return kwargs
+
+
+def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None,
+                  timeout_s: float = 15.0) -> list[str]:
+    """Create missing topics (idempotent). Returns the names created now."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    specs = specs or topic_specs(settings.topics)
+    admin = AdminClient(admin_config(settings))
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise BrokerUnavailable(
+            f"cannot reach Kafka at {resolve_bootstrap(settings)}: {exc}"
+        ) from None
+    new = [
+        NewTopic(s.name, num_partitions=s.partitions or settings.kafka.partitions,
+                 replication_factor=settings.kafka.replication_factor, config=dict(s.configs))
+        for s in specs if s.name not in existing
+    ]
+    if not new:
+        return []
+    created = []
+    for name, fut in admin.create_topics(new, request_timeout=timeout_s).items():
+        try:
+            fut.result()
+            created.append(name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" in str(exc):
+                continue
+            raise BrokerUnavailable(f"cannot create topic {name}: {exc}") from None
+    log.info("created topics %s", ", ".join(created))
+    return created
+
+
+def partition_count(settings: Settings, topic: str, timeout_s: float = 10.0) -> int:
+    from confluent_kafka.admin import AdminClient
+
+    md = AdminClient(admin_config(settings)).list_topics(topic, timeout=timeout_s)
+    return len(md.topics[topic].partitions)

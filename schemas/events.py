@@ -1,0 +1,144 @@
+"""Turn events: the one contract every agent writes to ``hivemind.turns``.
+
+A *record* on ``hivemind.turns`` is either a :class:`TurnBatch` (several events of one
+session, the shape the SDK and the forwarder send, so the stream pays per session batch
+rather than per event) or a single :class:`TurnEvent`. Both are keyed by
+``workspace_id``, so one workspace's events stay ordered on one partition.
+
+Time is an aware UTC datetime in code and RFC 3339 on the wire. ``event_id`` is unique
+per event and is what every consumer deduplicates on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+
+SCHEMA_VERSION = 1
+
+# Identifiers: printable, bounded, no path separators surprises for keys.
+Ident = Annotated[str, Meta(min_length=1, max_length=256)]
+UtcDatetime = Annotated[datetime, Meta(tz=True)]
+
+
+class AgentKind(StrEnum):
+    CODING = "coding"
+    SUPPORT = "support"
+    SDR = "sdr"
+    OTHER = "other"
+
+
+class EventKind(StrEnum):
+    SESSION_START = "session_start"
+    PROMPT = "prompt"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    RESPONSE = "response"
+    STOP = "stop"
+    SESSION_END = "session_end"
+    OUTCOME = "outcome"
+
+
+class TurnEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One prompt, tool call, tool result, response, stop, end or outcome of one agent.
+
+    Payload fields are structured where the kind defines them and ``None`` otherwise:
+
+    ========================  ==========================================================
+    kind                      payload fields
+    ========================  ==========================================================
+    prompt / response         ``text``
+    tool_call                 ``tool_name``, ``tool_use_id``, ``tool_input`` (JSON text)
+    tool_result               ``tool_name``, ``tool_use_id``, ``tool_output``, ``is_error``
+    stop / session_end        ``reason``, ``text`` (last assistant message on stop)
+    outcome                   ``outcome`` (a label, see schemas.outcomes), ``text``
+    ========================  ==========================================================
+
+    Anything else the source sent is kept as JSON text in ``extra``. ``truncated`` says a
+    field was cut to the capture size limit (the cut is marked in the text itself).
+    """
+
+    event_id: Ident
+    schema_version: int = SCHEMA_VERSION
+    workspace_id: Ident
+    session_id: Ident
+    agent_id: Ident
+    agent_kind: AgentKind
+    project: Annotated[str, Meta(max_length=512)]
+    seq: Annotated[int, Meta(ge=0)]
+    ts: UtcDatetime
+    kind: EventKind
+    text: str | None = None
+    tool_name: str | None = None
+    tool_use_id: str | None = None
+    tool_input: str | None = None
+    tool_output: str | None = None
+    is_error: bool | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    # Claude Code subagents: the subagent's type; agent_id stays the parent agent's id.
+    subagent_type: str | None = None
+    source: str | None = None  # "claude-code-hook" | "sdk" | "simulator" | ...
+    truncated: bool = False
+    extra: str | None = None
+
+
+class TurnBatch(Struct, frozen=True, kw_only=True):
+    """Several events of one session in one Kafka record (the high-throughput shape)."""
+
+    schema_version: int = SCHEMA_VERSION
+    workspace_id: Ident
+    session_id: Ident
+    events: list[TurnEvent]
+
+
+_batch_decoder = msgspec.json.Decoder(TurnBatch)
+_event_decoder = msgspec.json.Decoder(TurnEvent)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_turn_record(raw: bytes) -> list[TurnEvent]:
+    """Decode one ``hivemind.turns`` value (a batch or a single event) into events.
+
+    Raises ``msgspec.DecodeError`` (not JSON) or ``msgspec.ValidationError`` (contract);
+    both subclass ``msgspec.MsgspecError``. A batch must be non-empty and hold events of
+    its own workspace and session only.
+    """
+    if b'"events"' in raw:
+        batch = _batch_decoder.decode(raw)
+        for event in batch.events:
+            if event.workspace_id != batch.workspace_id or event.session_id != batch.session_id:
+                raise msgspec.ValidationError(
+                    "batch holds an event of another workspace or session "
+                    f"(event_id={event.event_id})"
+                )
+        if not batch.events:
+            raise msgspec.ValidationError("batch holds no events")
+        return batch.events
+    return [_event_decoder.decode(raw)]
+
+
+def encode_batch(events: list[TurnEvent]) -> bytes:
+    """Encode events of one session as one ``hivemind.turns`` record."""
+    first = events[0]
+    return _encoder.encode(
+        TurnBatch(workspace_id=first.workspace_id, session_id=first.session_id, events=events)
+    )
+
+
+def encode_event(event: TurnEvent) -> bytes:
+    return _encoder.encode(event)
+
+
+def event_from_dict(data: dict) -> TurnEvent:
+    """Validate a plain dict (e.g. a spooled hook record) against the contract."""
+    return msgspec.convert(data, TurnEvent, strict=False)
+
+
+def turn_key(workspace_id: str) -> bytes:
+    """The Kafka key of a turns record: the workspace, so its events stay on one partition."""
+    return workspace_id.encode()

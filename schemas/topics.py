@@ -1,0 +1,38 @@
+"""Topic specs: name, key, value contract and cleanup policy of every Hivemind topic.
+
+Names come from ``TopicSettings`` (one place to rename them); everything else is fixed
+by the design and lives here beside the contracts.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+
+class TopicSpec(Struct, frozen=True, kw_only=True):
+    name: str
+    key: str  # what the key holds
+    value: str  # the contract of the value
+    compacted: bool = False
+    configs: dict[str, str] = {}
+    # Partition count override (None: the settings' default).
+    partitions: int | None = None
+
+
+def topic_specs(topics, *, skills_delete_retention_ms: int | None = None) -> list[TopicSpec]:
+    """All topics, from a ``runtime.settings.TopicSettings``."""
+    retention = skills_delete_retention_ms or topics.skills_delete_retention_ms
+    return [
+        TopicSpec(name=topics.turns, key="workspace_id", value="TurnBatch | TurnEvent"),
+        TopicSpec(name=topics.sessions, key="workspace_id", value="Session"),
+        TopicSpec(name=topics.candidates, key="workspace_id", value="Candidate"),
+        TopicSpec(
+            name=topics.skills, key="workspace_id/skill_name", value="Skill (null = retired)",
+            compacted=True,
+            configs={"cleanup.policy": "compact", "delete.retention.ms": str(retention)},
+        ),
+        TopicSpec(name=topics.dlq, key="source key", value="DeadLetter"),
+        # Internal: the sessionizer's leader timer writes one tick per partition here; it
+        # is co-partitioned with turns so the same worker sees a partition's turns and ticks.
+        TopicSpec(name=topics.ticks, key="partition", value="tick (ts_ms)"),
+    ]
