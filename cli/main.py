@@ -15,7 +15,8 @@ COMMAND_MODULES = [
     "cli.up",           # up
     "cli.demo",         # demo
     "cli.topics_cmd",   # topics, settings, schemas
-    "cli.edge",         # install, uninstall, capture, agentd, sync, skillify
+    "cli.edge",         # install, uninstall (capture is dispatched before argparse)
+    "cli.agent_cmd",    # agentd, sync, skillify
     "cli.skills_cmd",   # skills list|show|retire, codify
     "cli.measure",      # report, signal
     "cli.lake_cmd",     # sql, lake stats|optimize|vacuum
