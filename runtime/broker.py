@@ -88,10 +88,14 @@ def start(*, log_path: Path, host: str = "127.0.0.1", port: int | None = None,
             "to get a free one"
         )
     url = f"tcp://{host}:{port}"
+    # A fresh cluster id per start: the broker's memory storage starts empty, so offsets
+    # recorded by an earlier incarnation (e.g. in a Delta table's app transactions) must
+    # not be mistaken for this one's.
+    cluster_id = f"hivemind-dev-{os.urandom(4).hex()}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [str(binary), "broker", "--cluster-id", cluster_id, "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal must not kill it before we flush

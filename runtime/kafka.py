@@ -158,3 +158,13 @@ def partition_count(settings: Settings, topic: str, timeout_s: float = 10.0) -> 
 
     md = AdminClient(admin_config(settings)).list_topics(topic, timeout=timeout_s)
     return len(md.topics[topic].partitions)
+
+
+def cluster_id(settings: Settings, timeout_s: float = 10.0) -> str:
+    """The Kafka cluster id. Sinks put it in their Delta app-transaction ids, so offsets
+    recorded against one cluster (e.g. an earlier in-memory dev broker) are never applied
+    to another."""
+    from confluent_kafka.admin import AdminClient
+
+    md = AdminClient(admin_config(settings)).list_topics(timeout=timeout_s)
+    return md.cluster_id or "unknown-cluster"
