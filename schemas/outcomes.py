@@ -1,0 +1,185 @@
+"""Outcomes and exposures: what measuring a skill's effect reads.
+
+An :class:`Outcome` is one observed result of one session: an ``outcome`` TurnEvent sent
+by a human or a system (``hivemind signal``, the SDK), possibly days after the session
+closed, or one detected from the session's own tool calls (streams.outcomes). Its
+``label`` is free text from the source; :func:`result_of` maps it to ``success``,
+``failure`` or ``unknown`` with the documented table :data:`LABEL_RESULTS`. An unknown
+label is kept (the row says ``unknown``), never guessed.
+
+An :class:`Exposure` says that a session was in scope of a skill: ``cohort`` is
+``present`` (the skill was installed at session start) or ``held_out`` (the randomized
+holdout, schemas.holdout, left it out), and ``invoked`` says the agent actually loaded it
+(Claude Code: a ``tool_call`` with ``tool_name == "Skill"`` naming it). Rows are
+append-only; several rows of one (session, skill) are folded at read time (cohort from
+the assignment row, invoked if any row says so).
+
+Labels -> result (case-insensitive; ``-`` and spaces read as ``_``):
+
+=================  ===========================================================  =======
+agent kind         labels                                                       result
+=================  ===========================================================  =======
+any                success, succeeded, accepted, approved, done, solved         success
+any                failure, failed, rejected, abandoned, error                  failure
+coding             tests_passed, committed, merged, deployed                    success
+coding             tests_failed, reverted, build_failed, rolled_back            failure
+support            resolved, csat_positive, deflected                           success
+support            escalated, reopened, csat_negative                           failure
+sdr                replied, meeting_booked, qualified                           success
+sdr                bounced, unsubscribed, no_reply, disqualified                failure
+any                anything else (including ``unknown``, empty)                 unknown
+=================  ===========================================================  =======
+
+The table is the same for every agent kind (labels do not collide across kinds).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+from msgspec import Struct
+
+from schemas.events import SCHEMA_VERSION, EventKind, Ident, TurnEvent, UtcDatetime
+
+
+class OutcomeResult(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    UNKNOWN = "unknown"
+
+
+class OutcomeSource(StrEnum):
+    SIGNAL = "signal"  # an outcome TurnEvent (human, CI system, SDK, `hivemind signal`)
+    DETECTED = "detected"  # inferred from the session's tool calls (streams.outcomes)
+
+
+class Cohort(StrEnum):
+    PRESENT = "present"
+    HELD_OUT = "held_out"
+
+
+_S, _F = OutcomeResult.SUCCESS, OutcomeResult.FAILURE
+
+LABEL_RESULTS: dict[str, OutcomeResult] = {
+    # any agent
+    "success": _S, "succeeded": _S, "accepted": _S, "approved": _S, "done": _S, "solved": _S,
+    "failure": _F, "failed": _F, "rejected": _F, "abandoned": _F, "error": _F,
+    # coding
+    "tests_passed": _S, "committed": _S, "merged": _S, "deployed": _S,
+    "tests_failed": _F, "reverted": _F, "build_failed": _F, "rolled_back": _F,
+    # support
+    "resolved": _S, "csat_positive": _S, "deflected": _S,
+    "escalated": _F, "reopened": _F, "csat_negative": _F,
+    # sdr
+    "replied": _S, "meeting_booked": _S, "qualified": _S,
+    "bounced": _F, "unsubscribed": _F, "no_reply": _F, "disqualified": _F,
+}
+
+
+def normalize_label(label: str | None) -> str:
+    """``"Tests Passed"`` / ``"tests-passed"`` -> ``"tests_passed"``; None -> ``""``."""
+    if not label:
+        return ""
+    return "_".join(label.strip().lower().replace("-", " ").split())
+
+
+def result_of(label: str | None) -> OutcomeResult:
+    """The documented mapping; a label not in :data:`LABEL_RESULTS` is ``unknown``."""
+    return LABEL_RESULTS.get(normalize_label(label), OutcomeResult.UNKNOWN)
+
+
+class Outcome(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One outcome of one session. ``outcome_id`` is unique (the source event's id, or a
+    deterministic id for detected outcomes) and is what readers deduplicate on."""
+
+    outcome_id: Ident
+    schema_version: int = SCHEMA_VERSION
+    workspace_id: Ident
+    session_id: Ident
+    agent_id: str = ""
+    label: str
+    result: OutcomeResult
+    source: OutcomeSource = OutcomeSource.SIGNAL
+    ts: UtcDatetime
+    # The event the outcome was detected from (detected outcomes only).
+    evidence_event_id: str | None = None
+
+
+class Exposure(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A session in scope of a skill (assignment row) or a skill invocation (invoked row).
+
+    ``exposure_id`` = ``f"{session_id}/{skill_name}/{kind}"``-style deterministic id, so
+    replays deduplicate. ``cohort`` is None on invocation rows recorded without it.
+    """
+
+    exposure_id: Ident
+    schema_version: int = SCHEMA_VERSION
+    workspace_id: Ident
+    session_id: Ident
+    agent_id: str = ""
+    skill_name: str
+    skill_version: int | None = None
+    cohort: Cohort | None = None
+    invoked: bool = False
+    ts: UtcDatetime
+
+
+def outcome_from_event(event: TurnEvent) -> Outcome | None:
+    """The Outcome of an ``outcome`` TurnEvent; None for any other kind."""
+    if event.kind != EventKind.OUTCOME:
+        return None
+    label = normalize_label(event.outcome)
+    return Outcome(
+        outcome_id=event.event_id, workspace_id=event.workspace_id,
+        session_id=event.session_id, agent_id=event.agent_id, label=label,
+        result=result_of(label), source=OutcomeSource.SIGNAL, ts=event.ts,
+    )
+
+
+def invoked_skill_name(event: TurnEvent) -> str | None:
+    """The skill a Claude Code ``Skill`` tool call loads (``{"skill": name}`` or
+    ``{"command": name}`` in tool_input); None for any other event or unreadable input."""
+    if event.kind != EventKind.TOOL_CALL or event.tool_name != "Skill" or not event.tool_input:
+        return None
+    try:
+        data = msgspec.json.decode(event.tool_input)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in ("skill", "command", "name"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            # Plugin skills read "plugin:name"; the name is what the holdout is keyed on.
+            return value.strip().lstrip("/").rsplit(":", 1)[-1]
+    return None
+
+
+def exposure_from_event(event: TurnEvent) -> Exposure | None:
+    """An invoked Exposure row from a Skill tool call; None otherwise."""
+    name = invoked_skill_name(event)
+    if name is None:
+        return None
+    return Exposure(
+        exposure_id=f"{event.session_id}/{name}/invoked/{event.event_id}"[:256],
+        workspace_id=event.workspace_id, session_id=event.session_id,
+        agent_id=event.agent_id, skill_name=name, invoked=True, ts=event.ts,
+    )
+
+
+_outcome_encoder = msgspec.json.Encoder()
+_exposure_decoder = msgspec.json.Decoder(Exposure)
+_outcome_decoder = msgspec.json.Decoder(Outcome)
+
+
+def encode(value: Outcome | Exposure) -> bytes:
+    return _outcome_encoder.encode(value)
+
+
+def decode_outcome(raw: bytes) -> Outcome:
+    return _outcome_decoder.decode(raw)
+
+
+def decode_exposure(raw: bytes) -> Exposure:
+    return _exposure_decoder.decode(raw)
