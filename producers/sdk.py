@@ -1,0 +1,281 @@
+"""The producer SDK: how any agent (support bot, SDR agent, script) reports its turns.
+
+    from producers.sdk import Fleet
+
+    with Fleet.connect(workspace_id="acme", agent_id="support-bot-1",
+                       agent_kind="support", project="helpdesk") as fleet:
+        with fleet.session() as s:
+            s.prompt("Where is my order 1234?")
+            call = s.tool_call("orders.lookup", {"order": 1234})
+            s.tool_result(call, "shipped 2026-11-20")
+            s.response("It shipped on Nov 20.")
+            s.outcome("resolved")
+        fleet.outcome(session_id="...", label="reopened")   # days later
+
+Guarantees: every event is validated against ``schemas.events.TurnEvent`` before it is
+queued (a bad call raises ``ContractViolation`` at the call site, nothing is sent); a
+session's events are sent as one ``TurnBatch`` record (on stop/close, every
+``batch_max_events`` events, or after ``linger_ms``), keyed by workspace, through an
+idempotent producer (acks=all); every delivery report is checked, and
+:meth:`Fleet.flush` / :meth:`Fleet.close` raise :class:`DeliveryFailed` listing the
+events that could not be delivered. ``close()`` runs at interpreter exit too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from runtime.errors import ContractViolation, HivemindError
+from runtime.settings import Settings
+from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryFailed(HivemindError):
+    """Kafka did not acknowledge some events; ``failed`` lists (event_ids, error)."""
+
+    def __init__(self, failed: list[tuple[list[str], str]]) -> None:
+        self.failed = failed
+        n = sum(len(ids) for ids, _ in failed)
+        super().__init__(f"{n} events were not delivered: {failed[0][1]} (and {len(failed) - 1} more batches)")
+
+
+def new_id() -> str:
+    return os.urandom(16).hex()
+
+
+class ToolCall(msgspec.Struct, frozen=True):
+    """Handle returned by :meth:`SessionRecorder.tool_call`, passed to ``tool_result``."""
+
+    tool_name: str
+    tool_use_id: str
+    event_id: str = ""
+
+
+class Fleet:
+    """One agent's connection: a producer, a workspace, an agent identity."""
+
+    def __init__(self, settings: Settings, *, workspace_id: str, agent_id: str,
+                 agent_kind: str | AgentKind = AgentKind.OTHER, project: str = "",
+                 source: str = "sdk", producer: Any = None) -> None:
+        from confluent_kafka import Producer
+
+        from runtime.kafka import producer_config
+
+        self.settings = settings
+        self.workspace_id = workspace_id
+        self.agent_id = agent_id
+        self.agent_kind = AgentKind(agent_kind)
+        self.project = project
+        self.source = source
+        self._topic = settings.topics.turns
+        self._producer = producer or Producer(producer_config(settings))
+        self._lock = threading.Lock()
+        self._failed: list[tuple[list[str], str]] = []
+        self._pending: dict[str, _Buffer] = {}
+        self._closed = False
+        self._stop = threading.Event()
+        self._linger_s = settings.edge.linger_ms / 1000
+        self._flusher = threading.Thread(target=self._flush_stale_loop, name="sdk-linger", daemon=True)
+        self._flusher.start()
+        atexit.register(self.close)
+
+    @classmethod
+    def connect(cls, settings: Settings | None = None, *, workspace_id: str | None = None,
+                agent_id: str, agent_kind: str | AgentKind = AgentKind.OTHER,
+                project: str = "", source: str = "sdk") -> Fleet:
+        """Connect with ``settings`` (default: from the environment)."""
+        settings = settings or Settings.from_env()
+        return cls(settings, workspace_id=workspace_id or settings.edge.workspace_id,
+                   agent_id=agent_id, agent_kind=agent_kind, project=project, source=source)
+
+    # --- sessions -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self, session_id: str | None = None, *, start: bool = True
+                ) -> Iterator[SessionRecorder]:
+        """Record one session; on exit it is stopped (``stop``) unless already stopped.
+
+        An exception inside the block still stops the session, with reason "error".
+        """
+        rec = self.open_session(session_id, start=start)
+        try:
+            yield rec
+        except BaseException:
+            if not rec.stopped:
+                rec.stop(reason="error")
+            raise
+        if not rec.stopped:
+            rec.stop()
+
+    def open_session(self, session_id: str | None = None, *, start: bool = True) -> SessionRecorder:
+        rec = SessionRecorder(self, session_id or new_id())
+        if start:
+            rec.record(EventKind.SESSION_START)
+        return rec
+
+    def outcome(self, *, session_id: str, label: str, text: str | None = None,
+                seq: int | None = None) -> str:
+        """Report an outcome for a session, possibly long after it closed. Returns event_id."""
+        event = self._event(session_id, seq if seq is not None else 1_000_000 + int(time.time()),
+                            EventKind.OUTCOME, outcome=label, text=text)
+        self._enqueue(event, flush=True)
+        return event.event_id
+
+    # --- delivery -----------------------------------------------------------------
+    def flush_session(self, session_id: str) -> None:
+        """Send a session's buffered events now, without closing it."""
+        with self._lock:
+            buf = self._pending.pop(session_id, None)
+            if buf is not None:
+                self._send(buf.events)
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Send every buffered batch and wait for Kafka's acknowledgements."""
+        with self._lock:
+            for buf in self._pending.values():
+                self._send(buf.events)
+            self._pending.clear()
+        remaining = self._producer.flush(timeout_s)
+        if remaining:
+            self._failed.append(([], f"{remaining} records still queued after {timeout_s}s"))
+        if self._failed:
+            failed, self._failed = self._failed, []
+            raise DeliveryFailed(failed)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        atexit.unregister(self.close)
+        self.flush(timeout_s)
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals ----------------------------------------------------------------
+    def _event(self, session_id: str, seq: int, kind: EventKind, **payload: Any) -> TurnEvent:
+        data = {
+            "event_id": new_id(), "workspace_id": self.workspace_id, "session_id": session_id,
+            "agent_id": self.agent_id, "agent_kind": self.agent_kind.value,
+            "project": self.project, "seq": seq, "ts": payload.pop("ts", None) or datetime.now(UTC),
+            "kind": kind.value, "source": self.source,
+            **{k: v for k, v in payload.items() if v is not None},
+        }
+        try:
+            return msgspec.convert(data, TurnEvent)
+        except msgspec.ValidationError as exc:
+            raise ContractViolation(f"{kind.value} event rejected before sending: {exc}") from None
+
+    def _enqueue(self, event: TurnEvent, *, flush: bool = False) -> None:
+        if self._closed:
+            raise HivemindError("this Fleet is closed; connect again to record more events")
+        with self._lock:
+            buf = self._pending.get(event.session_id)
+            if buf is None:
+                buf = self._pending[event.session_id] = _Buffer()
+            buf.events.append(event)
+            # Sends happen under the lock so one session's batches reach the producer in
+            # order: a stop overtaking its own session's earlier events would split it.
+            if flush or len(buf.events) >= self.settings.edge.batch_max_events:
+                del self._pending[event.session_id]
+                self._send(buf.events)
+
+    def _send(self, events: list[TurnEvent]) -> None:
+        ids = [e.event_id for e in events]
+
+        def report(err: Any, _msg: Any) -> None:
+            if err is not None:
+                log.error("delivery failed for %d events: %s", len(ids), err)
+                self._failed.append((ids, str(err)))
+
+        value = encode_batch(events)
+        while True:
+            try:
+                self._producer.produce(self._topic, key=turn_key(self.workspace_id), value=value,
+                                       on_delivery=report)
+                break
+            except BufferError:  # local queue full: serve delivery reports, then retry
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def _flush_stale_loop(self) -> None:
+        while not self._stop.wait(self._linger_s):
+            now = time.monotonic()
+            with self._lock:
+                stale = [sid for sid, b in self._pending.items() if now - b.created >= self._linger_s]
+                for sid in stale:
+                    self._send(self._pending.pop(sid).events)
+            self._producer.poll(0)
+
+
+class _Buffer:
+    __slots__ = ("created", "events")
+
+    def __init__(self) -> None:
+        self.created = time.monotonic()
+        self.events: list[TurnEvent] = []
+
+
+class SessionRecorder:
+    """Records one session's turns; ``seq`` is assigned in call order."""
+
+    def __init__(self, fleet: Fleet, session_id: str) -> None:
+        self.fleet = fleet
+        self.session_id = session_id
+        self._seq = 0
+        self.stopped = False
+
+    def record(self, kind: EventKind, *, flush: bool = False, **payload: Any) -> str:
+        event = self.fleet._event(self.session_id, self._seq, kind, **payload)
+        self._seq += 1
+        self.fleet._enqueue(event, flush=flush)
+        return event.event_id
+
+    def prompt(self, text: str, **kw: Any) -> str:
+        return self.record(EventKind.PROMPT, text=text, **kw)
+
+    def tool_call(self, tool_name: str, input: Any = None, *, tool_use_id: str | None = None,
+                  **kw: Any) -> ToolCall:
+        use_id = tool_use_id or new_id()[:24]
+        text = input if isinstance(input, str) or input is None else json.dumps(input, default=str)
+        event_id = self.record(EventKind.TOOL_CALL, tool_name=tool_name, tool_use_id=use_id,
+                               tool_input=text, **kw)
+        return ToolCall(tool_name, use_id, event_id)
+
+    def tool_result(self, call: ToolCall, output: Any = None, *, is_error: bool = False,
+                    **kw: Any) -> str:
+        text = output if isinstance(output, str) or output is None else json.dumps(output, default=str)
+        return self.record(EventKind.TOOL_RESULT, tool_name=call.tool_name,
+                           tool_use_id=call.tool_use_id, tool_output=text, is_error=is_error, **kw)
+
+    def response(self, text: str, **kw: Any) -> str:
+        return self.record(EventKind.RESPONSE, text=text, **kw)
+
+    def outcome(self, label: str, text: str | None = None, **kw: Any) -> str:
+        return self.record(EventKind.OUTCOME, outcome=label, text=text, **kw)
+
+    def stop(self, reason: str | None = None, **kw: Any) -> str:
+        """Close the session (a ``stop`` event) and send its batch now."""
+        self.stopped = True
+        return self.record(EventKind.STOP, reason=reason, flush=True, **kw)
+
+    def end(self, reason: str | None = None, **kw: Any) -> str:
+        """A ``session_end`` event (the agent process ended)."""
+        self.stopped = True
+        return self.record(EventKind.SESSION_END, reason=reason, flush=True, **kw)
