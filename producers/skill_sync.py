@@ -1,0 +1,252 @@
+"""Skill sync: the workspace's published skills become ``SKILL.md`` files on this machine.
+
+``sync_once`` reads the compacted skills topic from the beginning up to its high
+watermark with a plain partition assignment (no consumer group, nothing committed), keeps
+the last value per key of *this* workspace only (a null value is a tombstone), and
+applies that set to every target skills directory through :mod:`producers.skill_files`
+(atomic writes, human edits never overwritten, tombstones remove, holdout respected).
+
+Failure behaviour: if the broker cannot be read to the end within the timeout, nothing
+is removed (a partial read could look like a retirement); skills already read are still
+written and the report says ``complete=False``. One sync at a time per Hivemind home
+(``<home>/sync.lock``), so agentd and a SessionStart sync never interleave.
+
+Exposures (``<home>/exposures.jsonl``, read by the measurement side): when a sync runs
+for a session (``session_id`` given), one JSON line per live skill of the workspace::
+
+    {"ts": "2026-11-26T07:00:00+00:00",   # aware UTC, when the session started
+     "session_id": "…" | null, "agent_id": "…", "workspace_id": "…",
+     "project": "/abs/project" | null,     # the session's project (its skills dir's owner)
+     "skill": "fix-flaky-tests", "version": 3,
+     "status": "present" | "held_out" | "conflict" | "absent"}
+
+``present``: Hivemind's file of exactly that version was on disk when the session
+started; ``held_out``: the agent is in the skill's holdout cohort (schemas.holdout);
+``conflict``: a user-edited file stands in its place; ``absent``: not on disk (e.g. the
+user deleted it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+from prometheus_client import Counter
+
+from producers.skill_files import (
+    PublishedSkill,
+    SyncReport,
+    SyncState,
+    apply_skills,
+    skill_status,
+)
+from runtime.errors import BrokerUnavailable
+from runtime.settings import Settings
+from schemas.holdout import DEFAULT_HOLDOUT_SHARE
+from schemas.skills import decode_skill, parse_skill_key
+
+log = logging.getLogger(__name__)
+
+SYNC_WRITES = Counter("hivemind_sync_writes_total",
+                      "Skill files acted on by the sync, by action", ["action"])
+SYNC_CONFLICTS = Counter("hivemind_sync_conflicts_total",
+                         "Skill files found edited or authored by a user (left untouched)")
+SYNC_RUNS = Counter("hivemind_sync_runs_total", "Sync runs, by outcome", ["outcome"])
+
+_ACTIONS = ("created", "updated", "removed", "held_out", "invalid", "kept_deleted")
+
+
+@dataclass
+class WorkspaceSkills:
+    """The compacted view of one workspace on the skills topic."""
+
+    skills: dict[str, PublishedSkill | None] = field(default_factory=dict)
+    complete: bool = False
+    records_read: int = 0
+    undecodable: int = 0
+
+
+def read_workspace_skills(settings: Settings, workspace_id: str, *,
+                          timeout_s: float = 10.0) -> WorkspaceSkills:
+    """Read the skills topic to its high watermark; last value per key of ``workspace_id``.
+
+    Raises :class:`BrokerUnavailable` when the topic's metadata cannot be fetched; returns
+    ``complete=False`` when the end was not reached within ``timeout_s``.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+    from runtime.kafka import consumer_config
+
+    topic = settings.topics.skills
+    view = WorkspaceSkills()
+    deadline = time.monotonic() + timeout_s
+    consumer = Consumer(consumer_config(
+        settings, "hivemind-skill-sync", **{"enable.partition.eof": False,
+                                            "socket.timeout.ms": int(max(timeout_s, 1) * 1000)}))
+    try:
+        try:
+            md = consumer.list_topics(topic, timeout=max(0.5, min(timeout_s, 5.0)))
+        except KafkaException as exc:
+            raise BrokerUnavailable(f"cannot read {topic}: {exc}") from None
+        meta = md.topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise BrokerUnavailable(
+                f"skills topic {topic} is missing: create it with `hivemind topics`")
+        ends: dict[int, int] = {}
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=max(0.5, deadline - time.monotonic()))
+            if high > low:
+                ends[p] = high
+        if not ends:
+            view.complete = True
+            return view
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        remaining = dict(ends)
+        while remaining and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=500, timeout=0.2):
+                if msg.error() is not None:
+                    continue
+                p, offset = msg.partition(), msg.offset()
+                _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
+                view.records_read += 1
+                if p in remaining and offset + 1 >= remaining[p]:
+                    del remaining[p]
+        view.complete = not remaining
+        return view
+    finally:
+        consumer.close()
+
+
+def _fold(view: WorkspaceSkills, key: bytes | None, value: bytes | None,
+          timestamp: tuple[int, int], workspace_id: str) -> None:
+    if not key:
+        return
+    ws, name = parse_skill_key(key)
+    if ws != workspace_id:
+        return
+    if value is None:
+        view.skills[name] = None
+        return
+    try:
+        skill = decode_skill(value)
+    except msgspec.MsgspecError:
+        view.undecodable += 1
+        log.warning("undecodable skill record for name=%s; keeping the previous one", name)
+        return
+    ts_type, ts_ms = timestamp
+    published_at = (datetime.fromtimestamp(ts_ms / 1000, tz=UTC) if ts_type and ts_ms > 0
+                    else skill.provenance.created_at)
+    view.skills[name] = PublishedSkill(skill=skill, published_at=published_at)
+
+
+@contextmanager
+def sync_lock(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "sync.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def skills_dir_of(project: Path) -> Path:
+    return Path(project).resolve() / ".claude" / "skills"
+
+
+@dataclass
+class SyncResult:
+    report: SyncReport
+    complete: bool
+    targets: list[Path]
+    error: str | None = None
+
+
+def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (),
+              user_skills_dir: Path | None = None, session_id: str | None = None,
+              session_project: Path | None = None, timeout_s: float = 10.0,
+              holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> SyncResult:
+    """Sync this workspace's skills into ``projects`` (each ``<p>/.claude/skills``) and
+    ``user_skills_dir``; with ``session_id`` also append the session's exposures.
+
+    Never raises for an unreachable broker: the result carries ``error`` and the files
+    on disk stay as they were (exposures then use the last complete read's skill set)."""
+    home = settings.edge.home_path()
+    workspace_id = settings.edge.workspace_id
+    targets = [skills_dir_of(p) for p in dict.fromkeys(Path(p) for p in projects)]
+    if user_skills_dir is not None:
+        targets.append(Path(user_skills_dir))
+    error = None
+    try:
+        view = read_workspace_skills(settings, workspace_id, timeout_s=timeout_s)
+    except BrokerUnavailable as exc:
+        error = str(exc)
+        view = WorkspaceSkills()
+    report = SyncReport()
+    with sync_lock(home):
+        state = SyncState.load(home)
+        for target in targets:
+            if view.skills or view.complete:
+                report.merge(apply_skills(view.skills, target, state, workspace_id=workspace_id,
+                                          agent_id=agent_id, complete=view.complete,
+                                          holdout_share=holdout_share))
+        if view.complete:
+            state.live = {name: p.skill.version for name, p in view.skills.items()
+                          if p is not None}
+        if session_id is not None or session_project is not None:
+            target = (skills_dir_of(session_project) if session_project is not None
+                      else (targets[0] if targets else None))
+            record_exposures(home, view, state, target=target, session_id=session_id,
+                             agent_id=agent_id, workspace_id=workspace_id,
+                             project=session_project, holdout_share=holdout_share)
+        state.last_sync = {"at": datetime.now(UTC).isoformat(), "complete": view.complete,
+                           "error": error, "targets": [str(t) for t in targets],
+                           "skills": sum(1 for s in view.skills.values() if s is not None),
+                           **report.counts()}
+        state.save()
+    _count(report, error, view.complete)
+    return SyncResult(report=report, complete=view.complete, targets=targets, error=error)
+
+
+def _count(report: SyncReport, error: str | None, complete: bool) -> None:
+    for action in _ACTIONS:
+        n = len(getattr(report, action))
+        if n:
+            SYNC_WRITES.labels(action=action).inc(n)
+    if report.new_conflicts:
+        SYNC_CONFLICTS.inc(len(report.new_conflicts))
+    SYNC_RUNS.labels(outcome="error" if error else ("complete" if complete else "partial")).inc()
+
+
+def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
+                     target: Path | None, session_id: str | None, agent_id: str,
+                     workspace_id: str, project: Path | None,
+                     holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> int:
+    """Append one exposure line per live skill (format in the module docstring). Uses
+    the skills just read, or those of the last complete read if this one was not."""
+    now = datetime.now(UTC).isoformat()
+    live = ({name: p.skill.version for name, p in view.skills.items() if p is not None}
+            if view.complete or view.skills else dict(state.live))
+    lines = []
+    for name, version in sorted(live.items()):
+        status = skill_status(name, version, target, state, agent_id=agent_id,
+                              holdout_share=holdout_share)
+        lines.append(json.dumps({
+            "ts": now, "session_id": session_id, "agent_id": agent_id,
+            "workspace_id": workspace_id,
+            "project": str(project.resolve()) if project is not None else None,
+            "skill": name, "version": version, "status": status,
+        }, sort_keys=True))
+    if lines:
+        with open(home / "exposures.jsonl", "a", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
+    return len(lines)
