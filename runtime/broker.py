@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,8 +178,3 @@ class BrokerState:
         self.clear()
         return True
 
-
-if __name__ == "__main__":  # pragma: no cover - manual use
-    b = start(log_path=Path("/tmp/tansu.log"))
-    print(b.bootstrap)
-    sys.exit(0)

@@ -214,6 +214,27 @@ class Settings(Struct, frozen=True, kw_only=True):
         return rows
 
 
+def to_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that rebuild ``settings`` exactly in a child process
+    (secrets revealed: pass them only to processes you start)."""
+    env: dict[str, str] = {}
+    for section, hint in get_type_hints(type(settings), include_extras=True).items():
+        value = getattr(settings, section)
+        if not (isinstance(hint, type) and issubclass(hint, Struct)):
+            env[f"HIVEMIND_{section.upper()}"] = str(value)
+            continue
+        for field, fhint in get_type_hints(hint, include_extras=True).items():
+            v = getattr(value, field)
+            if v is None:
+                continue
+            if isinstance(v, Secret):
+                if not v:
+                    continue
+                v = v.reveal()
+            env[_env_name(section, field, fhint)] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return env
+
+
 def repr_value(value: Any) -> str:
     return repr(value) if isinstance(value, Secret) else str(value)
 

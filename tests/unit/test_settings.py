@@ -44,3 +44,11 @@ def test_env_names_cover_short_aliases():
 def test_replace_changes_nested_field_only():
     s = Settings.from_env({}).replace(lake={"uri": "/x"})
     assert s.lake.uri == "/x" and s.lake.flush_rows == Settings().lake.flush_rows
+
+
+def test_to_env_round_trips_every_field_including_secrets():
+    from runtime.settings import to_env
+
+    s = Settings.from_env({"ANTHROPIC_API_KEY": "k", "HIVEMIND_KAFKA_CREATE_TOPICS": "false",
+                           "HIVEMIND_SESSIONIZER_IDLE_GAP_S": "5", "HIVEMIND_BOOTSTRAP": "h:1"})
+    assert Settings.from_env(to_env(s)) == s
