@@ -12,24 +12,23 @@ written and the report says ``complete=False``. One sync at a time per Hivemind 
 (``<home>/sync.lock``), so agentd and a SessionStart sync never interleave.
 
 Exposures (``<home>/exposures.jsonl``, read by the measurement side): when a sync runs
-for a session (``session_id`` given), one JSON line per live skill of the workspace::
+for a session (``session_id`` given), one line per live skill of the workspace, each a
+``schemas.outcomes.Exposure`` as JSON (decode with ``schemas.outcomes.decode_exposure``)::
 
-    {"ts": "2026-11-26T07:00:00+00:00",   # aware UTC, when the session started
-     "session_id": "…" | null, "agent_id": "…", "workspace_id": "…",
-     "project": "/abs/project" | null,     # the session's project (its skills dir's owner)
-     "skill": "fix-flaky-tests", "version": 3,
-     "status": "present" | "held_out" | "conflict" | "absent"}
+    {"exposure_id": "<session_id>/<skill>/assigned", "workspace_id": "…",
+     "session_id": "…", "agent_id": "…", "skill_name": "fix-flaky-tests",
+     "skill_version": 3, "cohort": "present" | "held_out", "ts": "…+00:00"}
 
-``present``: Hivemind's file of exactly that version was on disk when the session
-started; ``held_out``: the agent is in the skill's holdout cohort (schemas.holdout);
-``conflict``: a user-edited file stands in its place; ``absent``: not on disk (e.g. the
-user deleted it).
+``present``: Hivemind's file of exactly that version was on disk for the session's
+project when the session started; ``held_out``: the agent is in the skill's holdout
+cohort (schemas.holdout). A skill that is neither (a user-edited file stands in its
+place, or the user deleted it) gets no row: the session belongs to neither cohort.
+Rows are append-only; a re-run for the same session repeats the same ``exposure_id``.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -51,6 +50,8 @@ from producers.skill_files import (
 from runtime.errors import BrokerUnavailable
 from runtime.settings import Settings
 from schemas.holdout import DEFAULT_HOLDOUT_SHARE
+from schemas.outcomes import Cohort, Exposure
+from schemas.outcomes import encode as encode_exposure
 from schemas.skills import decode_skill, parse_skill_key
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
                       else (targets[0] if targets else None))
             record_exposures(home, view, state, target=target, session_id=session_id,
                              agent_id=agent_id, workspace_id=workspace_id,
-                             project=session_project, holdout_share=holdout_share)
+                             holdout_share=holdout_share)
         state.last_sync = {"at": datetime.now(UTC).isoformat(), "complete": view.complete,
                            "error": error, "targets": [str(t) for t in targets],
                            "skills": sum(1 for s in view.skills.values() if s is not None),
@@ -229,24 +230,26 @@ def _count(report: SyncReport, error: str | None, complete: bool) -> None:
 
 def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
                      target: Path | None, session_id: str | None, agent_id: str,
-                     workspace_id: str, project: Path | None,
-                     holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> int:
-    """Append one exposure line per live skill (format in the module docstring). Uses
-    the skills just read, or those of the last complete read if this one was not."""
-    now = datetime.now(UTC).isoformat()
+                     workspace_id: str, holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> int:
+    """Append the session's exposure rows (format in the module docstring); returns how
+    many. Uses the skills just read, or those of the last complete read if this one was
+    not complete."""
+    if not session_id:
+        return 0
+    now = datetime.now(UTC)
     live = ({name: p.skill.version for name, p in view.skills.items() if p is not None}
             if view.complete or view.skills else dict(state.live))
     lines = []
     for name, version in sorted(live.items()):
         status = skill_status(name, version, target, state, agent_id=agent_id,
                               holdout_share=holdout_share)
-        lines.append(json.dumps({
-            "ts": now, "session_id": session_id, "agent_id": agent_id,
-            "workspace_id": workspace_id,
-            "project": str(project.resolve()) if project is not None else None,
-            "skill": name, "version": version, "status": status,
-        }, sort_keys=True))
+        if status not in (Cohort.PRESENT, Cohort.HELD_OUT):
+            continue
+        lines.append(encode_exposure(Exposure(
+            exposure_id=f"{session_id}/{name}/assigned"[:256], workspace_id=workspace_id,
+            session_id=session_id, agent_id=agent_id, skill_name=name,
+            skill_version=version, cohort=Cohort(status), ts=now)))
     if lines:
-        with open(home / "exposures.jsonl", "a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
+        with open(home / "exposures.jsonl", "ab") as out:
+            out.write(b"\n".join(lines) + b"\n")
     return len(lines)
