@@ -1,0 +1,501 @@
+"""The edge spool: durable, append-only, multi-process-safe storage of hook records.
+
+Layout under ``<home>/spool/``::
+
+    seg-000000000001.jsonl   segments, one JSON envelope per line (see below)
+    .lock                    fcntl.flock: appenders hold it exclusively per append,
+                             the reader holds it shared while it snapshots sizes
+    cursor                   the acknowledged read position "<segment> <offset>"
+    seq/<key>                per-session sequence counters (20-digit decimal)
+    quarantine/              copies of corrupt lines, one file per position
+
+Line format (ASCII, no raw newline inside)::
+
+    {"spooled_ms":1732600000123,"seq":7,"record":{...}}\n
+
+Guarantees
+- **No torn or interleaved records between processes.** Every append takes the spool
+  lock, writes one whole line with one ``os.write`` on an ``O_APPEND`` descriptor and
+  releases the lock, so concurrent sessions and subagents never mix bytes.
+- **Sequence numbers are atomic with the append.** ``append(record, seq_key=s)`` reads,
+  increments and stores the counter of ``s`` and appends the line under the same lock:
+  seq starts at 0 and increases by one per record of ``s``, in file order.
+- **Crash-tolerant.** A line cut by a crash (no trailing newline while nobody holds the
+  lock) is reported as corrupt and skipped, never blocks the reader; the next appender
+  starts its line on a fresh newline so it is not glued to the torn bytes. Lines that
+  are not a valid envelope are copied to ``quarantine/`` and skipped.
+- **Durability (fsync policy).** Appends do not fsync by default: a record survives any
+  crash of the writing process (it is in the page cache once ``append`` returns) but
+  the last records may be lost if the *machine* loses power. ``Spool(..., fsync=True)``
+  fsyncs each append (~ms on most disks). The cursor file is always written atomically
+  (temp file, fsync, rename), so acknowledged progress is never lost or torn.
+- **Single consumer.** One reader (the forwarder, serialised by ``<home>/agentd.lock``)
+  reads in order and acknowledges with :meth:`Spool.ack` only after the broker confirmed
+  delivery; unacknowledged records are read again after a restart (at-least-once:
+  downstream dedups on ``event_id``).
+- **Bounded disk.** The active segment is rotated once it reaches ``segment_bytes``;
+  segments wholly before the acknowledged cursor are deleted by :meth:`Spool.ack`.
+
+API for the forwarder::
+
+    spool = Spool(spool_dir(home))
+    batch = spool.read(max_records=500)            # from the acknowledged cursor
+    for rec in batch.records: rec.data             # the record dict, "seq" filled in
+    batch.corrupt                                  # skipped lines (already quarantined)
+    nxt = spool.read(after=batch.cursor)           # read ahead before acking (optional)
+    spool.ack(batch.cursor)                        # after the broker acked every record
+    spool.stats()                                  # SpoolStats(records, bytes, oldest_age_s, ...)
+
+Imports only the C-level standard library (the hook path is latency-critical).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+
+from producers import jsonlite
+
+SEGMENT_BYTES = 8 * 1024 * 1024
+_SEG_PREFIX = "seg-"
+_SEG_SUFFIX = ".jsonl"
+_CHUNK = 256 * 1024
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def spool_dir(home: str | os.PathLike[str]) -> str:
+    """The spool directory of a Hivemind home."""
+    return os.path.join(os.fspath(home), "spool")
+
+
+class Cursor:
+    """A read position: byte ``offset`` inside segment number ``segment``.
+
+    Ordered; the cursor a read returns points just past the last line it consumed.
+    """
+
+    __slots__ = ("offset", "segment")
+
+    def __init__(self, segment: int, offset: int) -> None:
+        self.segment = segment
+        self.offset = offset
+
+    def _key(self) -> tuple[int, int]:
+        return (self.segment, self.offset)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cursor) and self._key() == other._key()
+
+    def __lt__(self, other: Cursor) -> bool:
+        return self._key() < other._key()
+
+    def __le__(self, other: Cursor) -> bool:
+        return self._key() <= other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Cursor({self.segment}, {self.offset})"
+
+
+class SpoolRecord:
+    """One record read back: ``data`` is the appended dict (with ``seq`` when one was
+    assigned), ``position``/``end`` delimit its line, ``spooled_ms`` is its append time."""
+
+    __slots__ = ("data", "end", "position", "seq", "spooled_ms")
+
+    def __init__(self, data: dict, position: Cursor, end: Cursor, spooled_ms: int,
+                 seq: int | None) -> None:
+        self.data = data
+        self.position = position
+        self.end = end
+        self.spooled_ms = spooled_ms
+        self.seq = seq
+
+    def __repr__(self) -> str:
+        return f"SpoolRecord(position={self.position!r}, seq={self.seq})"
+
+
+class CorruptLine:
+    """A line that is not a complete envelope (torn by a crash or damaged); skipped."""
+
+    __slots__ = ("position", "raw", "reason")
+
+    def __init__(self, position: Cursor, raw: bytes, reason: str) -> None:
+        self.position = position
+        self.raw = raw
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"CorruptLine(position={self.position!r}, reason={self.reason!r})"
+
+
+class ReadBatch:
+    """Records in spool order, corrupt lines skipped, and the cursor to acknowledge."""
+
+    __slots__ = ("corrupt", "cursor", "records")
+
+    def __init__(self, records: list[SpoolRecord], corrupt: list[CorruptLine],
+                 cursor: Cursor) -> None:
+        self.records = records
+        self.corrupt = corrupt
+        self.cursor = cursor
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+class SpoolStats:
+    """Backlog not yet acknowledged: ``records``, ``bytes``, ``oldest_age_s`` (0.0 when
+    empty), plus ``segments`` on disk and ``quarantined`` corrupt lines."""
+
+    __slots__ = ("bytes", "oldest_age_s", "quarantined", "records", "segments")
+
+    def __init__(self, records: int, bytes: int, oldest_age_s: float, segments: int,
+                 quarantined: int) -> None:
+        self.records = records
+        self.bytes = bytes
+        self.oldest_age_s = oldest_age_s
+        self.segments = segments
+        self.quarantined = quarantined
+
+    def as_dict(self) -> dict[str, float]:
+        return {"records": self.records, "bytes": self.bytes,
+                "oldest_age_s": self.oldest_age_s, "segments": self.segments,
+                "quarantined": self.quarantined}
+
+    def __repr__(self) -> str:
+        return f"SpoolStats({self.as_dict()})"
+
+
+class Spool:
+    """Append (any number of processes) and read/ack (one consumer) hook records.
+
+    ``append`` raises :class:`OSError` when the disk refuses the write (full, read-only);
+    nothing partial is left except a torn tail that readers skip. ``read`` and ``stats``
+    never raise on bad content, only on I/O errors.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_BYTES,
+                 fsync: bool = False) -> None:
+        self.root = os.fspath(root)
+        self.segment_bytes = segment_bytes
+        self.fsync = fsync
+        self._lock_path = os.path.join(self.root, ".lock")
+        self._cursor_path = os.path.join(self.root, "cursor")
+        self._seq_dir = os.path.join(self.root, "seq")
+        self._quarantine_dir = os.path.join(self.root, "quarantine")
+
+    # ------------------------------------------------------------------ append side
+
+    def append(self, record: dict, *, seq_key: str | None = None) -> int | None:
+        """Append one record; with ``seq_key``, assign and return its sequence number.
+
+        The record is serialised before the lock is taken; the lock covers the counter
+        update and the single write. Raises TypeError/ValueError for a record JSON
+        cannot encode (nothing is written) and OSError for I/O failures.
+        """
+        body = jsonlite.dumps(record)
+        now_ms = int(time.time() * 1000)
+        lock_fd = self._open_lock()
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            seq = self._next_seq(seq_key) if seq_key is not None else None
+            if seq is None:
+                line = f'{{"spooled_ms":{now_ms},"record":{body}}}\n'
+            else:
+                line = f'{{"spooled_ms":{now_ms},"seq":{seq},"record":{body}}}\n'
+            self._write_line(line.encode("ascii"))
+        finally:
+            os.close(lock_fd)  # releases the flock
+        return seq
+
+    def _open_lock(self) -> int:
+        try:
+            return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def _next_seq(self, key: str) -> int:
+        path = os.path.join(self._seq_dir, _counter_name(key))
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:
+            os.makedirs(self._seq_dir, mode=0o700, exist_ok=True)
+            fd = os.open(path, flags, 0o600)
+        try:
+            raw = os.pread(fd, 32, 0).strip()
+            seq = int(raw) + 1 if raw.isdigit() else 0
+            # Fixed width: one small in-place write, never a shorter number left behind.
+            os.pwrite(fd, b"%020d" % seq, 0)
+        finally:
+            os.close(fd)
+        return seq
+
+    def _write_line(self, data: bytes) -> None:
+        """Write under the lock to the active segment, rotating it when full."""
+        segments = self._segments()
+        number = segments[-1] if segments else 1
+        fd = os.open(self._segment_path(number),
+                     os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if size >= self.segment_bytes:
+                os.close(fd)
+                fd = -1
+                number += 1
+                fd = os.open(self._segment_path(number),
+                             os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a crash tore the previous line: do not glue onto it
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    # -------------------------------------------------------------------- read side
+
+    def committed(self) -> Cursor:
+        """The acknowledged cursor (start of the spool when nothing was acknowledged)."""
+        try:
+            with open(self._cursor_path, "rb") as f:
+                seg, off = f.read().split()
+            return Cursor(int(seg), int(off))
+        except (FileNotFoundError, ValueError):
+            segments = self._segments()
+            return Cursor(segments[0] if segments else 1, 0)
+
+    def read(self, after: Cursor | None = None, *, max_records: int = 500,
+             max_bytes: int = 4 * 1024 * 1024) -> ReadBatch:
+        """Up to ``max_records`` records (and about ``max_bytes``) after ``after``
+        (default: the acknowledged cursor), in append order.
+
+        Corrupt lines are skipped, copied to ``quarantine/`` and listed in
+        ``batch.corrupt``. ``batch.cursor`` is the position to pass to :meth:`ack` (or as
+        ``after`` to read further); it moves past an exhausted segment once a newer one
+        exists, so acknowledging it lets that segment be deleted.
+        """
+        pos = after if after is not None else self.committed()
+        segments, active_size = self._snapshot()
+        records: list[SpoolRecord] = []
+        corrupt: list[CorruptLine] = []
+        used = 0
+        for number in segments:
+            if number < pos.segment:
+                continue
+            if number > pos.segment:
+                pos = Cursor(number, 0)
+            limit = active_size if number == segments[-1] else None
+            for start, end, line, complete in self._lines(number, pos.offset, limit):
+                if len(records) >= max_records or (records and used >= max_bytes):
+                    return ReadBatch(records, corrupt, pos)
+                pos = Cursor(number, end)
+                if not line.strip():
+                    continue
+                rec = _parse(line, Cursor(number, start), pos) if complete else None
+                if rec is None:
+                    bad = CorruptLine(Cursor(number, start), line,
+                                      "not a spool envelope" if complete else "torn tail")
+                    self._quarantine(bad)
+                    corrupt.append(bad)
+                    continue
+                records.append(rec)
+                used += end - start
+        return ReadBatch(records, corrupt, pos)
+
+    def ack(self, cursor: Cursor) -> int:
+        """Persist ``cursor`` as acknowledged and delete the segments wholly before it.
+
+        Call only once every record before ``cursor`` is confirmed by the broker.
+        Returns the number of segments deleted. A cursor behind the current one is
+        ignored (acks are monotonic).
+        """
+        if cursor < self.committed():
+            return 0
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        tmp = f"{self._cursor_path}.tmp.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, b"%d %d\n" % (cursor.segment, cursor.offset))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self._cursor_path)
+        deleted = 0
+        for number in self._segments():
+            if number < cursor.segment:
+                try:
+                    os.unlink(self._segment_path(number))
+                    deleted += 1
+                except FileNotFoundError:
+                    pass
+        return deleted
+
+    def stats(self, now_ms: int | None = None) -> SpoolStats:
+        """The unacknowledged backlog: record count, bytes, age of the oldest record."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        pos = self.committed()
+        segments, active_size = self._snapshot()
+        records = 0
+        size = 0
+        oldest: int | None = None
+        for number in segments:
+            if number < pos.segment:
+                continue
+            start = pos.offset if number == pos.segment else 0
+            limit = active_size if number == segments[-1] else None
+            for line_start, end, line, complete in self._lines(number, start, limit):
+                if not line.strip():
+                    continue
+                records += 1
+                size += end - line_start
+                if oldest is None and complete:
+                    rec = _parse(line, Cursor(number, line_start), Cursor(number, end))
+                    if rec is not None:
+                        oldest = rec.spooled_ms
+        try:
+            quarantined = len(os.listdir(self._quarantine_dir))
+        except FileNotFoundError:
+            quarantined = 0
+        age = max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
+        return SpoolStats(records, size, age, len(segments), quarantined)
+
+    def prune_counters(self, max_idle_s: float = 7 * 24 * 3600,
+                       now: float | None = None) -> int:
+        """Delete sequence counters of sessions idle for ``max_idle_s``; returns count.
+
+        A session resumed after its counter was pruned restarts at seq 0 (event_id still
+        deduplicates; ordering within the resumed part is kept).
+        """
+        now = time.time() if now is None else now
+        removed = 0
+        try:
+            names = os.listdir(self._seq_dir)
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            path = os.path.join(self._seq_dir, name)
+            try:
+                if now - os.stat(path).st_mtime > max_idle_s:
+                    os.unlink(path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    # -------------------------------------------------------------------- internals
+
+    def _segment_path(self, number: int) -> str:
+        return os.path.join(self.root, f"{_SEG_PREFIX}{number:012d}{_SEG_SUFFIX}")
+
+    def _segments(self) -> list[int]:
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            if name.startswith(_SEG_PREFIX) and name.endswith(_SEG_SUFFIX):
+                digits = name[len(_SEG_PREFIX):-len(_SEG_SUFFIX)]
+                if digits.isdigit():
+                    out.append(int(digits))
+        out.sort()
+        return out
+
+    def _snapshot(self) -> tuple[list[int], int]:
+        """Segments and the active segment's size, taken while no append is in flight:
+        bytes up to that size are whole lines (or a crash-torn tail)."""
+        if not os.path.isdir(self.root):
+            return [], 0
+        lock_fd = self._open_lock()
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_SH)
+            segments = self._segments()
+            size = os.stat(self._segment_path(segments[-1])).st_size if segments else 0
+        finally:
+            os.close(lock_fd)
+        return segments, size
+
+    def _lines(self, number: int, offset: int, limit: int | None):
+        """Yield (start, end, line-without-newline, complete) from ``offset`` to ``limit``
+        (a sealed segment: its end). ``complete`` is False only for a final piece with
+        no newline, which no live writer can produce (see :meth:`_snapshot`)."""
+        try:
+            fd = os.open(self._segment_path(number), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            if limit is None:
+                limit = os.fstat(fd).st_size
+            buf = b""
+            buf_start = offset
+            read_at = offset
+            while read_at < limit:
+                chunk = os.pread(fd, min(_CHUNK, limit - read_at), read_at)
+                if not chunk:
+                    break
+                read_at += len(chunk)
+                buf += chunk
+                begin = 0
+                while True:
+                    nl = buf.find(b"\n", begin)
+                    if nl < 0:
+                        break
+                    yield buf_start + begin, buf_start + nl + 1, buf[begin:nl], True
+                    begin = nl + 1
+                buf = buf[begin:]
+                buf_start += begin
+            if buf:
+                yield buf_start, buf_start + len(buf), buf, False
+        finally:
+            os.close(fd)
+
+    def _quarantine(self, bad: CorruptLine) -> None:
+        path = os.path.join(self._quarantine_dir,
+                            f"seg-{bad.position.segment:012d}-{bad.position.offset}.bad")
+        if os.path.exists(path):
+            return
+        try:
+            os.makedirs(self._quarantine_dir, mode=0o700, exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(bad.raw)
+        except OSError:
+            pass  # quarantine is a courtesy copy; skipping the line is what matters
+
+
+def _parse(line: bytes, position: Cursor, end: Cursor) -> SpoolRecord | None:
+    try:
+        env = jsonlite.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(env, dict):
+        return None
+    data = env.get("record")
+    spooled = env.get("spooled_ms")
+    seq = env.get("seq")
+    if not isinstance(data, dict) or not isinstance(spooled, int):
+        return None
+    if seq is not None:
+        if not isinstance(seq, int):
+            return None
+        data["seq"] = seq
+    return SpoolRecord(data, position, end, spooled, seq)
+
+
+def _counter_name(key: str) -> str:
+    """A file name for a counter key: the key itself when safe, else a checksummed form."""
+    if 0 < len(key) <= 128 and key[0] != "." and all(c in _SAFE for c in key):
+        return key
+    import zlib
+
+    cleaned = "".join(c if c in _SAFE else "_" for c in key[:96]).lstrip(".")
+    return f"{cleaned}~{zlib.crc32(key.encode('utf-8', 'surrogatepass')):08x}"
