@@ -52,12 +52,12 @@ def test_batch_released_exactly_at_max_events():
 
 
 def test_linger_exactly_elapsed_is_due_and_just_before_is_not():
-    b = SessionBatcher(max_events=10, linger_s=0.2)
+    b = SessionBatcher(max_events=10, linger_s=0.25)
     b.add(ev("s", 0), 0, 1, now=10.0)
-    assert b.due(now=10.19) == []
-    assert b.next_due_in(now=10.1) == pytest.approx(0.1)
-    assert len(b.due(now=10.2)) == 1
-    assert b.next_due_in(now=10.3) is None
+    assert b.due(now=10.24) == []
+    assert b.next_due_in(now=10.125) == pytest.approx(0.125)
+    assert len(b.due(now=10.25)) == 1
+    assert b.next_due_in(now=10.5) is None
 
 
 def test_byte_cap_releases_before_overflowing():
