@@ -35,6 +35,9 @@ class SkillProvenance(Struct, frozen=True, kw_only=True, omit_defaults=True):
     source_session_ids: list[str]
     source_session_uids: list[str] = []
     candidate_id: str = ""
+    # Every candidate folded into this version (a group drafted together); the codifier
+    # skips a replayed candidate found here, so a restart publishes nothing twice.
+    candidate_ids: list[str] = []
     codifier: str  # "offline" | "anthropic"
     model: str | None = None
     decision: Decision

@@ -1,0 +1,376 @@
+"""Guards: pure checks a drafted skill must pass before it is published.
+
+Each guard takes the draft (and the sessions it came from) and returns a
+:class:`GuardVerdict`; none raises on odd input and none does I/O. A failed verdict names
+the guard and lists reasons (coordinates such as the offending token kind, never the
+session payload beyond the token itself), so a rejection flows on as data.
+
+* :func:`check_shape`: Agent Skills shape (name, description that says when to use the
+  skill, bounded body).
+* :func:`check_secrets`: anything ``producers.redact.find_secrets`` flags.
+* :func:`check_injection`: instructions planted in tool results or fetched content
+  (overrides, pipe-to-shell, exfiltration, hooks/settings/permission changes, hosts the
+  user never typed, agent-addressed lines copied from tool output).
+* :func:`check_grounding`: every concrete command, path, flag, identifier and URL in the
+  body appears in the source sessions' events.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+
+from msgspec import Struct
+
+from schemas.events import EventKind
+from schemas.sessions import Session
+from schemas.skills import MAX_DESCRIPTION_LEN, is_valid_skill_name
+
+
+class GuardVerdict(Struct, frozen=True):
+    guard: str
+    ok: bool
+    reasons: list[str] = []
+
+
+class DraftText(Struct, frozen=True, kw_only=True):
+    """The part of a draft the guards read (decoupled from the Draft type)."""
+
+    name: str
+    description: str
+    body: str
+
+    def full(self) -> str:
+        return f"{self.name}\n{self.description}\n{self.body}"
+
+
+# --------------------------------------------------------------------------- shape
+
+_WHEN = re.compile(r"(?i)\b(use (?:this |it )?(?:skill )?(?:when|whenever|if|for|before|after)|"
+                   r"when(?:ever)?\b|if you|before|after)\b")
+
+
+def check_shape(draft: DraftText, *, max_body_chars: int) -> GuardVerdict:
+    reasons = []
+    if not is_valid_skill_name(draft.name):
+        reasons.append("name is not a valid Agent Skills name (a-z, 0-9, single hyphens, <= 64)")
+    desc = draft.description.strip()
+    if not desc:
+        reasons.append("description is empty")
+    elif len(desc) > MAX_DESCRIPTION_LEN:
+        reasons.append(f"description is {len(desc)} chars, limit {MAX_DESCRIPTION_LEN}")
+    elif not _WHEN.search(desc):
+        reasons.append("description does not say when to use the skill")
+    body = draft.body.strip()
+    if not body:
+        reasons.append("body is empty")
+    elif len(draft.body) > max_body_chars:
+        reasons.append(f"body is {len(draft.body)} chars, limit {max_body_chars}")
+    if body.startswith("---"):
+        reasons.append("body starts with front matter")
+    return GuardVerdict("shape", not reasons, reasons)
+
+
+# --------------------------------------------------------------------------- secrets
+
+def _find_secrets(text: str) -> list[str]:
+    """Kinds of secrets in ``text``, via producers.redact (the one detector)."""
+    try:
+        from producers.redact import find_secrets
+    except ImportError:  # pragma: no cover - until the capture stage's module lands
+        return [kind for kind, rx in _FALLBACK_SECRETS if rx.search(text)]
+    return [str(getattr(f, "kind", f)) for f in find_secrets(text)]
+
+
+# Minimal stand-in used only while producers/redact.py is absent.
+_FALLBACK_SECRETS = [
+    ("anthropic_key", re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}")),
+    ("openai_key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9]{20,}")),
+    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
+    ("github_token", re.compile(r"\b(?:ghp|gho|ghs|ghu)_[A-Za-z0-9]{30,}|github_pat_\w{30,}")),
+    ("slack_token", re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}")),
+    ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+    ("url_password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+]
+
+
+def check_secrets(draft: DraftText) -> GuardVerdict:
+    kinds = sorted(set(_find_secrets(draft.full())))
+    return GuardVerdict("secrets", not kinds, [f"secret of kind {k}" for k in kinds])
+
+
+# --------------------------------------------------------------------------- injection
+
+_OVERRIDE = re.compile(
+    r"(?i)\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)?"
+    r"(?:previous|prior|above|earlier|existing|system|user'?s?|other)?\s*"
+    r"(?:instructions|rules|directions|prompts?|guidelines|policies)\b"
+    r"|\byou\s+are\s+now\b|\bnew\s+instructions\s*:|\bsystem\s+prompt\b"
+    r"|\bdo\s+not\s+(?:tell|inform|mention\s+(?:this\s+)?to)\s+the\s+user\b"
+    r"|\bwithout\s+(?:asking|telling|informing)\b|\bsilently\b"
+)
+_PIPE_TO_SHELL = re.compile(
+    r"(?i)\b(?:curl|wget|iwr|invoke-webrequest|fetch)\b[^\n]*?\|\s*(?:sudo\s+)?"
+    r"(?:ba|z|da)?sh\b|\b(?:curl|wget)\b[^\n]*?\|\s*(?:sudo\s+)?(?:python3?|perl|ruby|node|iex|powershell)\b"
+    r"|(?:ba|z)?sh\s+<\(\s*(?:curl|wget)|eval\s+[\"']?\$\(\s*(?:curl|wget)"
+    r"|base64\s+(?:-d|--decode)[^\n]*\|\s*(?:ba|z)?sh\b|\biex\s*\(\s*(?:iwr|new-object)"
+)
+_SENSITIVE = re.compile(
+    r"(?i)(?:(?<![\w.])\.env\b|\bid_(?:rsa|ed25519|ecdsa)\b|\.aws/credentials|~/\.ssh\b|\.netrc\b"
+    r"|\.npmrc\b|\.pypirc\b|\bsecrets?\b|\bapi[_ -]?keys?\b|\bcredentials?\b|\bpasswords?\b"
+    r"|\btokens?\b|\bprivate\s+keys?\b|\benv(?:ironment)?\s+variables\b|\bprintenv\b)"
+)
+_TRANSFER = re.compile(
+    r"(?i)\b(?:send|upload|post|email|e-mail|paste|share|exfiltrate|forward|transmit|report)\b"
+    r"|\bcurl\b[^\n]*(?:\s-d\b|\s-F\b|--data|--upload-file|-T\s)|\bnc\s+\S+\s+\d+|\bscp\b|\brsync\b"
+    r"|\bwebhook\b"
+)
+_SETTINGS_TARGET = re.compile(
+    r"(?i)\.claude/|\bsettings(?:\.local)?\.json\b|\bhooks?\b|\bpermissions?\b"
+    r"|\ballowedtools\b|\bbypasspermissions\b|\bdefaultmode\b|\bsudoers\b|\bauthorized_keys\b"
+    r"|\bcore\.hookspath\b|\.git/hooks\b|\b(?:pre|post)tooluse\b|~/\.(?:bash|zsh)rc\b|~/\.profile\b"
+    r"|\bcrontab\b"
+)
+_SETTINGS_CHANGE = re.compile(
+    r"(?i)\b(?:add|edit|modify|change|update|disable|remove|delete|install|write|set|configure|"
+    r"skip|bypass|turn\s+off|grant|allow|append|overwrite|replace)\b|>>|\btee\b"
+)
+_ALWAYS_DANGEROUS = re.compile(
+    r"(?i)--dangerously-skip-permissions|\bchmod\s+(?:-R\s+)?(?:777|a\+rwx)\b|--no-verify\b"
+    r"|\bgit\s+config\s+[^\n]*core\.hookspath|\bsudo\s+rm\s+-rf\s+/"
+)
+_URL = re.compile(r"(?i)\b(?:https?|ftp|wss?)://([^\s/`'\"<>()\]]+)[^\s`'\"<>()\]]*")
+_HOST = re.compile(
+    r"(?i)(?<![\w@/.-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+    r"(?:com|net|org|io|dev|ai|co|xyz|ru|cn|cloud|info|biz|top|site|online|tk|me|us|uk|de))"
+    r"(?![\w-])"
+)
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+_LOOPBACK = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}
+_AGENT_ADDRESSED = re.compile(
+    r"(?i)\b(?:ai|assistant|agent|llm|claude|gpt|chatgpt|copilot|language\s+model|bot)s?\b"
+    r"|\bimportant\b|\bnote\s+to\b|\binstructions?\b|\balways\b|\bnever\b|\bmust\b"
+)
+
+
+def check_injection(draft: DraftText, sessions: Sequence[Session]) -> GuardVerdict:
+    """Refuse instructions that came from tool results or fetched content."""
+    text = draft.full()
+    reasons = []
+    if _OVERRIDE.search(text):
+        reasons.append("instruction override")
+    if _PIPE_TO_SHELL.search(text):
+        reasons.append("pipes downloaded content to an interpreter")
+    if _ALWAYS_DANGEROUS.search(text):
+        reasons.append("disables a safety mechanism")
+    for line in _lines(text):
+        if _SENSITIVE.search(line) and _TRANSFER.search(line):
+            reasons.append("sends secrets or credentials somewhere")
+            break
+    for line in _lines(text):
+        if _SETTINGS_TARGET.search(line) and _SETTINGS_CHANGE.search(line):
+            reasons.append("changes hooks, settings or permissions")
+            break
+    user_text = "\n".join(
+        e.text or "" for s in sessions for e in s.events if e.kind is EventKind.PROMPT
+    ).lower()
+    for host in sorted(hosts_in(text)):
+        if host not in _LOOPBACK and host not in user_text:
+            reasons.append(f"host not in the user's prompts: {host}")
+    if _copies_agent_addressed_output(text, sessions):
+        reasons.append("copies an agent-addressed instruction from tool output")
+    return GuardVerdict("injection", not reasons, reasons)
+
+
+def hosts_in(text: str) -> set[str]:
+    hosts = {m.group(1).lower().split(":")[0].split("@")[-1] for m in _URL.finditer(text)}
+    hosts |= {m.group(1).lower() for m in _HOST.finditer(text)}
+    hosts |= {m.group(0) for m in _IPV4.finditer(text)}
+    return {h.rstrip(".") for h in hosts if h}
+
+
+def _copies_agent_addressed_output(text: str, sessions: Sequence[Session], n: int = 5) -> bool:
+    draft_grams = _ngrams(_words(text), n)
+    if not draft_grams:
+        return False
+    user_grams: set[tuple[str, ...]] = set()
+    for s in sessions:
+        for e in s.events:
+            if e.kind is EventKind.PROMPT and e.text:
+                user_grams |= _ngrams(_words(e.text), n)
+    for s in sessions:
+        for e in s.events:
+            if e.kind is not EventKind.TOOL_RESULT or not e.tool_output:
+                continue
+            for line in _lines(e.tool_output):
+                if _AGENT_ADDRESSED.search(line):
+                    shared = (_ngrams(_words(line), n) & draft_grams) - user_grams
+                    if shared:
+                        return True
+    return False
+
+
+def _lines(text: str) -> list[str]:
+    return [ln for ln in re.split(r"[\n\r]+|(?<=[.!?])\s+(?=[A-Z])", text) if ln.strip()]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9_./~-]+", text.lower())
+
+
+def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+# --------------------------------------------------------------------------- grounding
+
+_CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_PLACEHOLDER = re.compile(r"^(?:<[^>]*>|\{[^}]*\}|\$\{?[A-Z_][A-Z0-9_]*\}?|\.\.\.|…)$")
+_SHELL_NOISE = {"&&", "||", "|", ";", ">", ">>", "<", "2>&1", "&", "\\", "$", "#", "-", "--",
+                "=", "(", ")", "[", "]", "{", "}"}
+_STRIP = "\"'`,;:()[]{}"
+_PROSE_TOKEN = re.compile(r"[^\s`]+")
+_PROSE_IGNORE = {"e.g.", "i.e.", "etc.", "vs.", "a.k.a.", "and/or", "n/a", "w/o", "ci/cd"}
+
+
+def concrete_tokens(body: str) -> dict[str, str]:
+    """Concrete tokens of a Markdown body -> their kind (code, url, path, flag, identifier).
+
+    Everything inside code spans and blocks is concrete (minus shell operators and
+    placeholders like ``<file>``); in prose only URLs, paths, flags and identifiers are.
+    """
+    tokens: dict[str, str] = {}
+    prose = body
+    for block in _CODE_BLOCK.findall(body):
+        for line in block.splitlines():
+            _add_code_tokens(line, tokens)
+    prose = _CODE_BLOCK.sub(" ", prose)
+    for span in _CODE_SPAN.findall(prose):
+        _add_code_tokens(span, tokens)
+    prose = _CODE_SPAN.sub(" ", prose)
+    for raw in _PROSE_TOKEN.findall(prose):
+        tok = raw.strip(_STRIP).rstrip(".!?")
+        if not tok or tok.lower() in _PROSE_IGNORE or _PLACEHOLDER.match(tok):
+            continue
+        kind = _prose_kind(tok)
+        if kind:
+            tokens.setdefault(tok, kind)
+    return tokens
+
+
+def _add_code_tokens(line: str, tokens: dict[str, str]) -> None:
+    line = line.strip()
+    if line.startswith(("#", "//")) and not line.startswith("#!"):
+        return  # a comment in a code block is prose
+    line = re.sub(r"^\$\s+", "", line)
+    for raw in line.split():
+        tok = raw.strip(_STRIP)
+        if "=" in tok and not tok.startswith("-"):
+            # VAR=value: both sides are concrete
+            left, _, right = tok.partition("=")
+            for part in (left, right):
+                part = part.strip(_STRIP)
+                if len(part) > 1 and not _PLACEHOLDER.match(part):
+                    tokens.setdefault(part, "code")
+            continue
+        if len(tok) <= 1 or tok in _SHELL_NOISE or _PLACEHOLDER.match(tok):
+            continue
+        tokens.setdefault(tok, _prose_kind(tok) or "code")
+
+
+def _prose_kind(tok: str) -> str | None:
+    if re.match(r"(?i)^(?:https?|ftp|wss?)://", tok):
+        return "url"
+    if re.match(r"^--?[A-Za-z][\w-]*(?:=\S+)?$", tok) and not re.match(r"^-\d", tok):
+        return "flag" if tok.startswith("--") or len(tok) <= 3 else None
+    if tok.startswith(("/", "./", "../", "~/")) or (re.search(r"\w\.[A-Za-z0-9]{1,5}$", tok) and (
+            "/" in tok)) or tok.count("/") >= 2:
+        return "path"
+    if re.search(r"\w\.(?:py|js|ts|tsx|json|ya?ml|toml|md|txt|cfg|ini|lock|sh|go|rs|java|rb|sql|"
+                 r"csv|html|css|env)$", tok):
+        return "path"
+    if re.match(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+(?:\(\))?$", tok):
+        return "identifier"  # dotted.name
+    if re.match(r"^[A-Za-z]\w*_\w+$", tok) or re.match(r"^[a-z]+[A-Z]\w*$", tok) or re.match(
+            r"^[A-Z][a-z0-9]+[A-Z]\w*$", tok):
+        return "identifier"  # snake_case, camelCase, CamelCase
+    return None
+
+
+def session_corpus(sessions: Iterable[Session], extra: Iterable[str] = ()) -> str:
+    """Every text a body may quote: prompts, responses, tool names, inputs (raw and
+    JSON-decoded strings) and outputs of the sessions, plus ``extra`` (an existing skill
+    body a MERGE builds on)."""
+    parts: list[str] = list(extra)
+    for s in sessions:
+        parts.append(s.project)
+        for e in s.events:
+            for value in (e.text, e.tool_name, e.tool_output, e.tool_input, e.outcome):
+                if value:
+                    parts.append(value)
+            if e.tool_input:
+                parts.extend(_json_strings(e.tool_input))
+    return "\n".join(parts)
+
+
+def _json_strings(raw: str) -> list[str]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return []
+    out: list[str] = []
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
+
+
+def ungrounded_tokens(body: str, corpus: str) -> list[tuple[str, str]]:
+    """(token, kind) of the body's concrete tokens that the corpus does not contain."""
+    missing = []
+    for tok, kind in concrete_tokens(body).items():
+        if tok in corpus:
+            continue
+        bare = tok.rstrip("/").removesuffix("()")
+        if bare and bare in corpus:
+            continue
+        missing.append((tok, kind))
+    return missing
+
+
+def check_grounding(draft: DraftText, sessions: Sequence[Session], *,
+                    extra_sources: Iterable[str] = ()) -> GuardVerdict:
+    corpus = session_corpus(sessions, extra_sources)
+    text = f"{draft.description}\n{draft.body}"
+    missing = ungrounded_tokens(text, corpus)
+    reasons = [f"ungrounded {kind}: {tok[:80]}" for tok, kind in missing[:10]]
+    return GuardVerdict("grounding", not missing, reasons)
+
+
+# --------------------------------------------------------------------------- all
+
+GUARD_NAMES = ("shape", "secrets", "injection", "grounding")
+
+
+def run_guards(draft: DraftText, sessions: Sequence[Session], *, max_body_chars: int,
+               extra_sources: Iterable[str] = ()) -> list[GuardVerdict]:
+    """Every guard's verdict, in order (shape, secrets, injection, grounding)."""
+    return [
+        check_shape(draft, max_body_chars=max_body_chars),
+        check_secrets(draft),
+        check_injection(draft, sessions),
+        check_grounding(draft, sessions, extra_sources=extra_sources),
+    ]
+
+
+def first_failure(verdicts: Iterable[GuardVerdict]) -> GuardVerdict | None:
+    return next((v for v in verdicts if not v.ok), None)
