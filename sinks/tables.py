@@ -1,0 +1,298 @@
+"""The Delta tables the sink writes, as data: one :class:`TableSpec` per table in TABLES.
+
+A spec says which topic feeds the table (a ``TopicSettings`` attribute), the Arrow schema
+(generated from the contract by ``schemas.arrow.arrow_schema``, plus partition columns),
+how one Kafka record becomes rows, how rows become an Arrow table, the partition columns,
+and how duplicates are recognised. To add a table, append a spec at the end of TABLES;
+the sink, the metrics and ``read_table`` pick it up by name.
+
+Row building is pure (no Kafka, no deltalake): ``rows`` raises ``msgspec.MsgspecError``
+for a record that does not decode, and the sink dead-letters or skips it as
+``dead_letter_undecodable`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.arrow import arrow_schema, table_from_structs
+from schemas.events import TurnEvent, decode_turn_record
+from schemas.sessions import Session, decode_session
+from schemas.skills import Skill, decode_skill, parse_skill_key
+
+
+@dataclass(frozen=True, slots=True)
+class SinkRecord:
+    """One Kafka record as the row builders see it (``value`` None: a tombstone)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one Kafka topic becomes one Delta table.
+
+    ``dedup_key`` (row -> key or None) drops repeats within the last ``dedup_window`` keys
+    of a partition (see sinks.buffer). ``unique_key`` names a column that must hold each
+    value once in the whole table: before appending, the sink drops rows whose key is
+    already in the target partitions (``partition_by`` values of the batch), so every
+    duplicate of it must carry the same partition values and the same Kafka key.
+    """
+
+    name: str
+    topic: str  # attribute of runtime.settings.TopicSettings
+    schema: pa.Schema
+    rows: Callable[[SinkRecord], Sequence[Any]]
+    to_arrow: Callable[[Sequence[Any]], pa.Table]
+    partition_by: tuple[str, ...]
+    dedup_key: Callable[[Any], Hashable | None] | None = None
+    dedup_window: int = 0
+    unique_key: str | None = None
+    # True: a record that does not decode goes to the DLQ (stage "sink"); False: it is
+    # skipped and counted (the topic's upstream stage already dead-letters it).
+    dead_letter_undecodable: bool = True
+
+
+def _utc_date(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """UTC calendar date of a timestamp[us, UTC] column."""
+    return pc.cast(column, pa.date32())
+
+
+def _with_date(base: pa.Table, schema: pa.Schema, source: str, date_column: str) -> pa.Table:
+    table = base.append_column(schema.field(date_column), _utc_date(base[source]))
+    return table.select(schema.names)
+
+
+# -- events: every TurnEvent of hivemind.turns -----------------------------------------
+
+EVENT_FIELDS = arrow_schema(TurnEvent)
+EVENTS_SCHEMA = arrow_schema(TurnEvent, extra=[pa.field("ts_date", pa.date32(), nullable=False)])
+
+
+def event_rows(record: SinkRecord) -> list[TurnEvent]:
+    if record.value is None:
+        raise msgspec.ValidationError("tombstone on the turns topic")
+    return decode_turn_record(record.value)
+
+
+def events_to_arrow(rows: Sequence[TurnEvent]) -> pa.Table:
+    base = table_from_structs(TurnEvent, rows, EVENT_FIELDS)
+    return _with_date(base, EVENTS_SCHEMA, "ts", "ts_date")
+
+
+# -- sessions: every closed Session, without its events (those are in `events`) -------
+
+SESSION_FIELDS = arrow_schema(Session, exclude=["events"])
+SESSIONS_SCHEMA = arrow_schema(
+    Session, exclude=["events"], extra=[pa.field("ended_date", pa.date32(), nullable=False)]
+)
+
+
+def session_rows(record: SinkRecord) -> list[Session]:
+    if record.value is None:
+        raise msgspec.ValidationError("tombstone on the sessions topic")
+    return [decode_session(record.value)]
+
+
+def sessions_to_arrow(rows: Sequence[Session]) -> pa.Table:
+    base = table_from_structs(Session, rows, SESSION_FIELDS)
+    return _with_date(base, SESSIONS_SCHEMA, "ended_at", "ended_date")
+
+
+# -- skills: every version on the compacted skills topic; tombstones retire -------------
+
+@dataclass(frozen=True, slots=True)
+class SkillRow:
+    """A skill version, or a retirement (``skill`` None) parsed from a tombstone's key."""
+
+    workspace_id: str
+    name: str
+    skill: Skill | None
+    published_at: datetime  # the Kafka record's timestamp
+
+    @property
+    def retired(self) -> bool:
+        return self.skill is None
+
+
+_SKILL_EXTRA = [
+    pa.field("retired", pa.bool_(), nullable=False),
+    pa.field("content_hash", pa.string()),
+    pa.field("published_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("created_date", pa.date32(), nullable=False),
+]
+_KEEP_REQUIRED = {"workspace_id", "name", "retired", "published_at", "created_date"}
+# Retirement rows have no description/body/version/provenance: those columns are nullable.
+SKILLS_SCHEMA = pa.schema([
+    f if f.name in _KEEP_REQUIRED else f.with_nullable(True)
+    for f in arrow_schema(Skill, extra=_SKILL_EXTRA)
+])
+_json = msgspec.json.Encoder()
+
+
+def skill_rows(record: SinkRecord) -> list[SkillRow]:
+    published_at = datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)
+    if record.value is None:
+        if not record.key:
+            raise msgspec.ValidationError("tombstone without a key on the skills topic")
+        workspace_id, name = parse_skill_key(record.key)
+        if not workspace_id or not name:
+            raise msgspec.ValidationError("tombstone key is not <workspace>/<name>")
+        return [SkillRow(workspace_id=workspace_id, name=name, skill=None,
+                         published_at=published_at)]
+    skill = decode_skill(record.value)
+    return [SkillRow(workspace_id=skill.workspace_id, name=skill.name, skill=skill,
+                     published_at=published_at)]
+
+
+def skill_dedup_key(row: SkillRow) -> Hashable | None:
+    """A version re-sent by an at-least-once publisher; retirements are never deduplicated
+    (retire, republish, retire again are three real rows)."""
+    if row.skill is None:
+        return None
+    return (row.workspace_id, row.name, row.skill.version, row.skill.content_hash())
+
+
+def skills_to_arrow(rows: Sequence[SkillRow]) -> pa.Table:
+    columns: dict[str, list[Any]] = {
+        "workspace_id": [r.workspace_id for r in rows],
+        "name": [r.name for r in rows],
+        "retired": [r.retired for r in rows],
+        "content_hash": [None if r.skill is None else r.skill.content_hash() for r in rows],
+        "published_at": [r.published_at for r in rows],
+        "created_date": [
+            (r.published_at if r.skill is None else r.skill.provenance.created_at)
+            .astimezone(UTC).date()
+            for r in rows
+        ],
+    }
+    arrays = []
+    for f in SKILLS_SCHEMA:
+        if f.name in columns:
+            values = columns[f.name]
+        elif f.name == "provenance":
+            values = [None if r.skill is None else _json.encode(r.skill.provenance).decode()
+                      for r in rows]
+        else:
+            values = [None if r.skill is None else getattr(r.skill, f.name) for r in rows]
+        arrays.append(pa.array(values, type=f.type))
+    return pa.Table.from_arrays(arrays, schema=SKILLS_SCHEMA)
+
+
+TABLES: list[TableSpec] = [
+    TableSpec(
+        name="events", topic="turns", schema=EVENTS_SCHEMA,
+        rows=event_rows, to_arrow=events_to_arrow,
+        partition_by=("workspace_id", "ts_date"),
+        dedup_key=lambda e: e.event_id, dedup_window=50_000,
+        # The sessionizer reads the same topic and dead-letters bad records already.
+        dead_letter_undecodable=False,
+    ),
+    TableSpec(
+        name="sessions", topic="sessions", schema=SESSIONS_SCHEMA,
+        rows=session_rows, to_arrow=sessions_to_arrow,
+        partition_by=("workspace_id", "ended_date"),
+        dedup_key=lambda s: s.session_uid, dedup_window=50_000,
+        # A replayed session has the same uid, workspace and ended_at (the last event's
+        # time), so the unique check only looks in that (workspace, date) partition.
+        unique_key="session_uid",
+    ),
+    TableSpec(
+        name="skills", topic="skills", schema=SKILLS_SCHEMA,
+        rows=skill_rows, to_arrow=skills_to_arrow,
+        partition_by=("workspace_id", "created_date"),
+        dedup_key=skill_dedup_key, dedup_window=10_000,
+    ),
+]
+
+
+def table_spec(name: str, tables: Sequence[TableSpec] | None = None) -> TableSpec:
+    """The spec called ``name``; the error lists the valid names."""
+    for spec in TABLES if tables is None else tables:
+        if spec.name == name:
+            return spec
+    valid = ", ".join(s.name for s in (TABLES if tables is None else tables))
+    raise KeyError(f"no sink table named {name!r}: valid names are {valid}")
+
+
+# -- outcomes and exposures (appended by the measure side; see schemas/outcomes.py) -----
+# outcomes: every `outcome` TurnEvent of hivemind.turns (any time after its session) as
+# an Outcome with its label mapped to success/failure/unknown, plus outcomes detected
+# from each closed session's tool calls (streams.outcomes) on hivemind.sessions.
+# exposures: every Claude Code `Skill` tool call on hivemind.turns as an invoked row.
+
+from schemas.outcomes import (  # noqa: E402
+    Exposure,
+    Outcome,
+    exposure_from_event,
+    outcome_from_event,
+)
+from streams.outcomes import detect_outcomes  # noqa: E402
+
+OUTCOME_FIELDS = arrow_schema(Outcome)
+OUTCOMES_SCHEMA = arrow_schema(Outcome, extra=[pa.field("ts_date", pa.date32(), nullable=False)])
+EXPOSURE_FIELDS = arrow_schema(Exposure)
+EXPOSURES_SCHEMA = arrow_schema(Exposure, extra=[pa.field("ts_date", pa.date32(), nullable=False)])
+
+
+def outcome_rows(record: SinkRecord) -> list[Outcome]:
+    found = (outcome_from_event(e) for e in event_rows(record))
+    return [o for o in found if o is not None]
+
+
+def detected_outcome_rows(record: SinkRecord) -> list[Outcome]:
+    return detect_outcomes(session_rows(record)[0].events)
+
+
+def outcomes_to_arrow(rows: Sequence[Outcome]) -> pa.Table:
+    return _with_date(table_from_structs(Outcome, rows, OUTCOME_FIELDS), OUTCOMES_SCHEMA,
+                      "ts", "ts_date")
+
+
+def exposure_rows(record: SinkRecord) -> list[Exposure]:
+    found = (exposure_from_event(e) for e in event_rows(record))
+    return [x for x in found if x is not None]
+
+
+def exposures_to_arrow(rows: Sequence[Exposure]) -> pa.Table:
+    return _with_date(table_from_structs(Exposure, rows, EXPOSURE_FIELDS), EXPOSURES_SCHEMA,
+                      "ts", "ts_date")
+
+
+TABLES += [
+    TableSpec(
+        name="outcomes", topic="turns", schema=OUTCOMES_SCHEMA,
+        rows=outcome_rows, to_arrow=outcomes_to_arrow,
+        partition_by=("workspace_id", "ts_date"),
+        # A re-sent outcome event keeps its event_id (= outcome_id) and ts: same partition.
+        dedup_key=lambda o: o.outcome_id, dedup_window=50_000, unique_key="outcome_id",
+        dead_letter_undecodable=False,
+    ),
+    TableSpec(
+        name="detected_outcomes", topic="sessions", schema=OUTCOMES_SCHEMA,
+        rows=detected_outcome_rows, to_arrow=outcomes_to_arrow,
+        partition_by=("workspace_id", "ts_date"),
+        # Detected ids derive from the result event's id, so a replayed session repeats them.
+        dedup_key=lambda o: o.outcome_id, dedup_window=50_000, unique_key="outcome_id",
+        dead_letter_undecodable=False,
+    ),
+    TableSpec(
+        name="exposures", topic="turns", schema=EXPOSURES_SCHEMA,
+        rows=exposure_rows, to_arrow=exposures_to_arrow,
+        partition_by=("workspace_id", "ts_date"),
+        dedup_key=lambda x: x.exposure_id, dedup_window=50_000, unique_key="exposure_id",
+        dead_letter_undecodable=False,
+    ),
+]
