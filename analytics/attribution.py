@@ -1,0 +1,385 @@
+"""Which skills make sessions succeed: cohorts per skill, effect estimates, rates over time.
+
+Pure: reads pyarrow tables with the columns of the Delta tables (``sessions``, ``outcomes``,
+``skills``, ``exposures``) and returns value objects; the report and the simulator eval
+share this one code path.
+
+Design (intention to treat, the randomized comparison):
+
+* A skill's *scope* is every session of its workspace that started while the skill was
+  live (published_at <= started_at < retired_at).
+* Its *cohort* is the randomized assignment ``schemas.holdout.is_held_out(skill, agent)``,
+  not what the agent did: ``present`` vs ``held_out``. The headline effect is
+  ``rate(present) - rate(held_out)`` with a Newcombe interval. Assignment is by agent and
+  the unit of analysis is the session, so the interval assumes sessions of one agent are
+  independent; strong per-agent differences make it too narrow (a design effect).
+* A session's result is its latest *signal* outcome with a known result, else its latest
+  *detected* one (streams.outcomes), else unknown. Outcomes join by (workspace, session id)
+  whenever they arrive; sessions with an unknown result leave the denominators (the
+  per-cohort coverage is reported, so differential missingness is visible).
+* Below ``min_sample`` sessions with a known result in either cohort the verdict is
+  ``insufficient_data``; a sample ratio mismatch of the agents in scope (p < 0.001) makes
+  it ``sample_ratio_mismatch``: no effect is claimed from broken randomization.
+* Secondary, *non-randomized*: among present sessions, invoked vs not invoked (the agent
+  chose when to load the skill, so this difference is confounded by task type).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import pyarrow as pa
+from msgspec import Struct
+
+from analytics.stats import (
+    DEFAULT_CONFIDENCE,
+    MIN_SAMPLE_PER_COHORT,
+    Interval,
+    SrmResult,
+    has_minimum_sample,
+    newcombe_diff,
+    srm_check,
+    wilson,
+)
+from schemas.holdout import DEFAULT_HOLDOUT_SHARE, holdout_bucket
+from schemas.outcomes import OutcomeResult, OutcomeSource, result_of
+
+FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+class Verdict(StrEnum):
+    EFFECTIVE = "effective"  # effect interval entirely above 0
+    HARMFUL = "harmful"  # effect interval entirely below 0
+    NO_DETECTABLE_EFFECT = "no_detectable_effect"
+    INSUFFICIENT_DATA = "insufficient_data"
+    SAMPLE_RATIO_MISMATCH = "sample_ratio_mismatch"
+
+
+class SessionResult(Struct, frozen=True):
+    workspace_id: str
+    session_id: str
+    agent_id: str
+    started_at: datetime
+    result: OutcomeResult
+
+
+class SkillWindow(Struct, frozen=True):
+    workspace_id: str
+    skill_name: str
+    version: int
+    published_at: datetime
+    retired_at: datetime | None = None
+
+
+class CohortCounts(Struct, frozen=True):
+    sessions: int  # in scope, any result
+    known: int  # with a known result (the denominator)
+    successes: int
+
+    def rate(self, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+        return wilson(self.successes, self.known, confidence)
+
+    @property
+    def coverage(self) -> float:
+        return self.known / self.sessions if self.sessions else 0.0
+
+
+class SkillEffect(Struct, frozen=True):
+    workspace_id: str
+    skill_name: str
+    version: int
+    present: CohortCounts
+    held_out: CohortCounts
+    effect: Interval  # present - held_out (nan, -1, 1 when a cohort is empty)
+    verdict: Verdict
+    srm: SrmResult  # on agents in scope
+    # Secondary, non-randomized: invoked vs not invoked among present sessions.
+    invoked: CohortCounts
+    not_invoked: CohortCounts
+    invoked_effect: Interval
+
+
+class RatePoint(Struct, frozen=True):
+    group: str  # workspace id, or "<skill>/<cohort>"
+    period_start: datetime
+    known: int
+    successes: int
+    rate: Interval
+    sufficient: bool
+
+
+# ---------------------------------------------------------------- reading the tables
+
+
+def _col(table: pa.Table, *names: str) -> list | None:
+    for name in names:
+        if name in table.column_names:
+            return table.column(name).to_pylist()
+    return None
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    if ts is None:
+        return None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def session_results(sessions: pa.Table, outcomes: pa.Table | None) -> list[SessionResult]:
+    """One row per (workspace, session id) with its resolved result (see module doc).
+
+    Re-opened sessions (several generations) count once, from their earliest start.
+    Outcomes are deduplicated on ``outcome_id``; they may arrive at any time.
+    """
+    best: dict[tuple[str, str], tuple[int, datetime, OutcomeResult]] = {}
+    if outcomes is not None and outcomes.num_rows:
+        seen: set[str] = set()
+        ids = _col(outcomes, "outcome_id") or [None] * outcomes.num_rows
+        sources = _col(outcomes, "source") or [OutcomeSource.SIGNAL.value] * outcomes.num_rows
+        results = _col(outcomes, "result") or [None] * outcomes.num_rows
+        labels = _col(outcomes, "label", "outcome") or [None] * outcomes.num_rows
+        rows = zip(ids, outcomes.column("workspace_id").to_pylist(),
+                   outcomes.column("session_id").to_pylist(), sources, results, labels,
+                   outcomes.column("ts").to_pylist(), strict=True)
+        for oid, ws, sid, source, result, label, ts in rows:
+            if oid is not None:
+                if oid in seen:
+                    continue
+                seen.add(oid)
+            res = OutcomeResult(result) if result else result_of(label)
+            if res == OutcomeResult.UNKNOWN:
+                continue
+            rank = 1 if source == OutcomeSource.SIGNAL.value else 0
+            key = (ws, sid)
+            ts = _aware(ts)
+            current = best.get(key)
+            if current is None or (rank, ts) > (current[0], current[1]):
+                best[key] = (rank, ts, res)
+    starts: dict[tuple[str, str], tuple[datetime, str, str | None]] = {}
+    fallback = _col(sessions, "outcome") or [None] * sessions.num_rows
+    for ws, sid, agent, started, label in zip(
+        sessions.column("workspace_id").to_pylist(), sessions.column("session_id").to_pylist(),
+        sessions.column("agent_id").to_pylist(), sessions.column("started_at").to_pylist(),
+        fallback, strict=True,
+    ):
+        started = _aware(started)
+        key = (ws, sid)
+        if key not in starts or started < starts[key][0]:
+            starts[key] = (started, agent, label or (starts[key][2] if key in starts else None))
+    out = []
+    for (ws, sid), (started, agent, label) in starts.items():
+        found = best.get((ws, sid))
+        result = found[2] if found else result_of(label)
+        out.append(SessionResult(ws, sid, agent, started, result))
+    return out
+
+
+def skill_windows(skills: pa.Table) -> list[SkillWindow]:
+    """Live windows per (workspace, skill name): first publish to retirement (tombstone).
+
+    Reads ``name``/``skill_name``, ``version``, a publish time (``created_at``,
+    ``published_at``, ``provenance_created_at`` or ``provenance`` JSON) and ``retired``
+    rows (their time from ``retired_at``/``created_at``/``ts``). A skill republished after
+    a retirement opens a new window.
+    """
+    names = _col(skills, "name", "skill_name")
+    if names is None or skills.num_rows == 0:
+        return []
+    n = skills.num_rows
+    versions = _col(skills, "version") or [1] * n
+    retired = _col(skills, "retired") or [False] * n
+    times = _col(skills, "published_at", "created_at", "provenance_created_at", "retired_at", "ts")
+    if times is None and "provenance" in skills.column_names:
+        times = [_provenance_time(p) for p in skills.column("provenance").to_pylist()]
+    retired_times = _col(skills, "retired_at") or times
+    if times is None:
+        raise ValueError("skills table has no publish time column (created_at / published_at)")
+    events = sorted(
+        ((ws, name, _aware(rt if r else t), bool(r), v or 0)
+         for ws, name, t, rt, r, v in zip(skills.column("workspace_id").to_pylist(), names,
+                                          times, retired_times, retired, versions, strict=True)
+         if (rt if r else t) is not None),
+        key=lambda e: (e[0], e[1], e[2]),
+    )
+    windows: list[SkillWindow] = []
+    open_: dict[tuple[str, str], SkillWindow] = {}
+    for ws, name, ts, is_retired, version in events:
+        key = (ws, name)
+        if is_retired:
+            if key in open_:
+                w = open_.pop(key)
+                windows.append(SkillWindow(ws, name, w.version, w.published_at, ts))
+        elif key in open_:
+            open_[key] = SkillWindow(ws, name, max(version, open_[key].version), open_[key].published_at)
+        else:
+            open_[key] = SkillWindow(ws, name, version, ts)
+    windows.extend(open_.values())
+    return windows
+
+
+def _provenance_time(provenance: str | None) -> datetime | None:
+    if not provenance:
+        return None
+    created = json.loads(provenance).get("created_at")
+    return datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+
+
+def invoked_sessions(exposures: pa.Table | None) -> set[tuple[str, str, str]]:
+    """(workspace, session id, skill name) of every session that invoked a skill."""
+    if exposures is None or exposures.num_rows == 0:
+        return set()
+    invoked = _col(exposures, "invoked") or [False] * exposures.num_rows
+    return {
+        (ws, sid, name)
+        for ws, sid, name, inv in zip(
+            exposures.column("workspace_id").to_pylist(), exposures.column("session_id").to_pylist(),
+            exposures.column("skill_name").to_pylist(), invoked, strict=True)
+        if inv
+    }
+
+
+# ---------------------------------------------------------------- the estimates
+
+
+class _Tally:
+    __slots__ = ("known", "sessions", "successes")
+
+    def __init__(self) -> None:
+        self.sessions = self.known = self.successes = 0
+
+    def add(self, result: OutcomeResult) -> None:
+        self.sessions += 1
+        if result != OutcomeResult.UNKNOWN:
+            self.known += 1
+            self.successes += result == OutcomeResult.SUCCESS
+
+    def counts(self) -> CohortCounts:
+        return CohortCounts(self.sessions, self.known, self.successes)
+
+
+def skill_effects(results: Iterable[SessionResult], windows: Iterable[SkillWindow], *,
+                  invoked: set[tuple[str, str, str]] | None = None,
+                  held_out_share: float = DEFAULT_HOLDOUT_SHARE,
+                  confidence: float = DEFAULT_CONFIDENCE,
+                  min_sample: int = MIN_SAMPLE_PER_COHORT,
+                  until: datetime | None = None) -> list[SkillEffect]:
+    """The intention-to-treat effect of every skill window (see module doc).
+
+    ``until`` ignores sessions that started at or after it (a report "as of" a date).
+    """
+    invoked = invoked or set()
+    by_ws: dict[str, list[SessionResult]] = defaultdict(list)
+    for r in results:
+        if until is None or r.started_at < until:
+            by_ws[r.workspace_id].append(r)
+    effects = []
+    for w in windows:
+        end = w.retired_at or FAR_FUTURE
+        tallies = {k: _Tally() for k in ("present", "held_out", "invoked", "not_invoked")}
+        agents: dict[str, bool] = {}
+        held_cache: dict[str, bool] = {}
+        for r in by_ws.get(w.workspace_id, ()):
+            if not (w.published_at <= r.started_at < end):
+                continue
+            held = held_cache.get(r.agent_id)
+            if held is None:
+                held = held_cache[r.agent_id] = holdout_bucket(w.skill_name, r.agent_id) < held_out_share
+            agents[r.agent_id] = held
+            if held:
+                tallies["held_out"].add(r.result)
+            else:
+                tallies["present"].add(r.result)
+                inv = (r.workspace_id, r.session_id, w.skill_name) in invoked
+                tallies["invoked" if inv else "not_invoked"].add(r.result)
+        c = {k: t.counts() for k, t in tallies.items()}
+        n_held_agents = sum(agents.values())
+        srm = srm_check(len(agents) - n_held_agents, n_held_agents, held_out_share)
+        effect = newcombe_diff(c["present"].successes, c["present"].known,
+                               c["held_out"].successes, c["held_out"].known, confidence)
+        effects.append(SkillEffect(
+            workspace_id=w.workspace_id, skill_name=w.skill_name, version=w.version,
+            present=c["present"], held_out=c["held_out"], effect=effect,
+            verdict=verdict_of(effect, c["present"], c["held_out"], srm, min_sample),
+            srm=srm, invoked=c["invoked"], not_invoked=c["not_invoked"],
+            invoked_effect=newcombe_diff(c["invoked"].successes, c["invoked"].known,
+                                         c["not_invoked"].successes, c["not_invoked"].known,
+                                         confidence),
+        ))
+    return effects
+
+
+def verdict_of(effect: Interval, present: CohortCounts, held_out: CohortCounts,
+               srm: SrmResult, min_sample: int) -> Verdict:
+    if not has_minimum_sample(present.known, held_out.known, minimum=min_sample):
+        return Verdict.INSUFFICIENT_DATA
+    if srm.mismatch:
+        return Verdict.SAMPLE_RATIO_MISMATCH
+    if effect.low > 0:
+        return Verdict.EFFECTIVE
+    if effect.high < 0:
+        return Verdict.HARMFUL
+    return Verdict.NO_DETECTABLE_EFFECT
+
+
+# ---------------------------------------------------------------- rates over time
+
+
+def period_start(ts: datetime, period: str) -> datetime:
+    """Start (UTC midnight) of the ``day`` or ISO ``week`` (Monday) holding ``ts``."""
+    day = ts.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    raise ValueError(f"period must be 'day' or 'week', got {period!r}")
+
+
+def rate_series(results: Iterable[SessionResult], *, period: str = "day",
+                group_of=lambda r: r.workspace_id,
+                confidence: float = DEFAULT_CONFIDENCE,
+                min_sample: int = MIN_SAMPLE_PER_COHORT) -> list[RatePoint]:
+    """Success rate per (group, period) with Wilson intervals, unsmoothed.
+
+    ``group_of(result)`` returns the group name or None to leave the session out (the
+    default groups by workspace). Points below ``min_sample`` are kept with
+    ``sufficient=False`` so a report can show them as insufficient rather than drop them.
+    """
+    tallies: dict[tuple[str, datetime], _Tally] = defaultdict(_Tally)
+    for r in results:
+        group = group_of(r)
+        if group is not None:
+            tallies[(group, period_start(r.started_at, period))].add(r.result)
+    return [
+        RatePoint(group, start, t.known, t.successes, wilson(t.successes, t.known, confidence),
+                  t.known >= min_sample)
+        for (group, start), t in sorted(tallies.items())
+    ]
+
+
+def cohort_series(results: Iterable[SessionResult], window: SkillWindow, *, period: str = "day",
+                  held_out_share: float = DEFAULT_HOLDOUT_SHARE,
+                  confidence: float = DEFAULT_CONFIDENCE,
+                  min_sample: int = MIN_SAMPLE_PER_COHORT) -> list[RatePoint]:
+    """Rate over time of one skill's present and held-out cohorts (groups
+    ``"<skill>/present"`` and ``"<skill>/held_out"``)."""
+    end = window.retired_at or FAR_FUTURE
+
+    def group(r: SessionResult) -> str | None:
+        if r.workspace_id != window.workspace_id or not (window.published_at <= r.started_at < end):
+            return None
+        held = holdout_bucket(window.skill_name, r.agent_id) < held_out_share
+        return f"{window.skill_name}/{'held_out' if held else 'present'}"
+
+    return rate_series(results, period=period, group_of=group, confidence=confidence,
+                       min_sample=min_sample)
+
+
+def verdict_counts(effects: Iterable[SkillEffect]) -> dict[str, int]:
+    """Skills per verdict (every verdict present, zeros included): the metrics' source."""
+    counts = {v.value: 0 for v in Verdict}
+    for e in effects:
+        counts[e.verdict.value] += 1
+    return counts
