@@ -1,0 +1,32 @@
+"""``python -m sinks [--tables events,sessions]``: run the Delta sink with Settings.from_env()."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from runtime import logs
+from runtime.errors import HivemindError
+from runtime.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sinks", description=__doc__)
+    parser.add_argument("--tables", default=None,
+                        help="comma-separated table names (default: every table in sinks.tables)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logs.configure(settings.log_level, component="sink")
+    from sinks.delta_writer import run_sink
+
+    tables = [n.strip() for n in args.tables.split(",") if n.strip()] if args.tables else None
+    try:
+        run_sink(settings, tables=tables)
+    except HivemindError as exc:
+        print(f"sink: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

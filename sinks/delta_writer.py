@@ -1,0 +1,420 @@
+"""The Delta sink: Kafka topics -> Delta tables, one commit per flush, offsets inside it.
+
+``run_sink(settings)`` runs it until stopped (``python -m sinks``); ``read_table(settings,
+name)`` reads a table back. The commit protocol follows kafka-delta-ingest and is written
+out as numbered steps in :meth:`DeltaSink._flush`; the offset arithmetic is in
+``sinks.delta_txn``, the buffers in ``sinks.buffer``, the tables in ``sinks.tables``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from runtime import metrics as http_metrics
+from runtime.errors import BrokerUnavailable, CommitConflict
+from runtime.kafka import consumer_config, producer_config
+from runtime.settings import Settings
+from schemas.dead_letters import DeadLetter, encode_dead_letter
+from sinks import metrics
+from sinks.buffer import Batch, TableBuffer
+from sinks.delta_txn import advisory_commit_offset, app_id, lag_records, resume_offset
+from sinks.lake_table import LakeTable
+from sinks.tables import TABLES, SinkRecord, TableSpec, table_spec
+
+log = logging.getLogger(__name__)
+
+GROUP_ID = "hivemind-sink"
+APP = "hivemind-sink"
+STAGE = "sink"
+# Consecutive non-conflict commit failures tolerated (each resets and re-reads) before
+# the error propagates and the process exits for its supervisor to restart it.
+MAX_COMMIT_FAILURES = 3
+
+
+@dataclass
+class _Table:
+    spec: TableSpec
+    topic: str
+    lake: LakeTable
+    buffer: TableBuffer
+
+    def app_id(self, partition: int) -> str:
+        return app_id(APP, self.topic, partition)
+
+
+class DeltaSink:
+    """Kafka topics -> Delta tables with exactly-once rows per (table, Kafka partition).
+
+    Exactly-once: each record of an assigned partition is reflected in a table by exactly
+    one Delta commit. That commit holds the record's rows AND, for every Kafka partition
+    in the batch, the app transaction ``{app}-{topic}-{partition}`` whose version is the
+    offset of the last record covered. On assignment the sink reads those versions and
+    seeks to version + 1; records at or below a version are dropped, so a crash at any
+    point (before, during or after a commit) replays only what no commit holds. Kafka's
+    committed offsets are advisory (written after the Delta commit, for lag tools).
+
+    On top of offsets, rows are deduplicated by key: repeats within a bounded recent
+    window per partition (``TableSpec.dedup_window``), and for tables with a
+    ``unique_key`` (sessions) against the table itself, so each key is stored once.
+
+    Failure behaviour: a commit refused because another writer advanced one of our
+    partitions (a stale writer after a rebalance) reloads the table, resets every
+    partition of that table to the table's versions, seeks back and continues. Other
+    commit errors do the same, and propagate after ``MAX_COMMIT_FAILURES`` in a row.
+    Undecodable records go to the DLQ (stage "sink") before the commit that passes them
+    (at-least-once: a replay may dead-letter a record twice) or are skipped and counted,
+    per ``TableSpec.dead_letter_undecodable``. Revoked partitions lose their buffered rows
+    (the next owner re-reads them from the table's version).
+    """
+
+    def __init__(self, settings: Settings, specs: Sequence[TableSpec] | None = None, *,
+                 group_id: str = GROUP_ID, clock: Callable[[], float] = time.monotonic,
+                 consume_batch: int = 10_000) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._consume_batch = consume_batch
+        self._tables: list[_Table] = []
+        options = settings.lake.storage_options()
+        for spec in (TABLES if specs is None else specs):
+            lake = LakeTable(settings.lake.table_uri(spec.name), spec.schema, spec.partition_by,
+                             storage_options=options)
+            self._tables.append(_Table(
+                spec=spec, topic=getattr(settings.topics, spec.topic), lake=lake,
+                buffer=TableBuffer(dedup_key=spec.dedup_key, dedup_window=spec.dedup_window),
+            ))
+        self._by_topic: dict[str, list[_Table]] = {}
+        for t in self._tables:
+            self._by_topic.setdefault(t.topic, []).append(t)
+        self._consumer = Consumer(consumer_config(
+            settings, group_id,
+            **{"partition.assignment.strategy": "range",  # eager: on_assign / on_revoke
+               "enable.auto.offset.store": False,
+               "max.partition.fetch.bytes": 8 * 1024 * 1024,
+               "fetch.max.bytes": 64 * 1024 * 1024},
+        ))
+        self._producer: Producer | None = None
+        self._dlq_errors: list[str] = []
+        self._failures = 0
+        self._assigned_once = threading.Event()
+        self._next_lag_at = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._consumer.subscribe(sorted(self._by_topic), on_assign=self._on_assign,
+                                 on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        log.info("sink subscribed to %s -> tables %s", ", ".join(sorted(self._by_topic)),
+                 ", ".join(t.spec.name for t in self._tables))
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume and commit until ``stop`` is set; then flush, commit and close."""
+        self.start()
+        try:
+            while not stop.is_set():
+                self.poll_once()
+            self.flush_all()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Leave the group without flushing (call :meth:`flush_all` first to keep rows)."""
+        self._consumer.close()
+        if self._producer is not None:
+            self._producer.flush(10)
+
+    @property
+    def is_assigned(self) -> bool:
+        return self._assigned_once.is_set()
+
+    # -- consuming ------------------------------------------------------------------
+
+    def poll_once(self, timeout: float = 0.2) -> int:
+        """Consume what is there (up to ``timeout``), buffer it, flush tables that are due."""
+        messages = self._consumer.consume(num_messages=self._consume_batch, timeout=timeout)
+        now = self._clock()
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise KafkaException(err)
+                log.warning("consumer error %s", err)
+                continue
+            self._route(msg, now)
+        if self._producer is not None:
+            self._producer.poll(0)
+        lake = self._settings.lake
+        for t in self._tables:
+            if t.buffer.is_due(now, flush_rows=lake.flush_rows, flush_seconds=lake.flush_seconds):
+                self._flush(t)
+        if now >= self._next_lag_at:
+            self._update_lag()
+            self._next_lag_at = now + 5.0
+        return len(messages)
+
+    def _route(self, msg, now: float) -> None:
+        partition, offset = msg.partition(), msg.offset()
+        record: SinkRecord | None = None
+        for t in self._by_topic.get(msg.topic(), ()):
+            if t.buffer.is_already_accepted(partition, offset):
+                continue  # already in the table or buffered (replay after a seek)
+            if record is None:
+                record = SinkRecord(topic=msg.topic(), partition=partition, offset=offset,
+                                    key=msg.key(), value=msg.value(),
+                                    timestamp_ms=msg.timestamp()[1])
+            try:
+                rows = t.spec.rows(record)
+            except msgspec.MsgspecError as exc:
+                rows = ()
+                self._reject(t, record, exc)
+            dropped = t.buffer.accept(partition, offset, rows, now)
+            if dropped:
+                metrics.DUPLICATES.labels(t.spec.name).inc(dropped)
+
+    def _reject(self, t: _Table, record: SinkRecord, exc: msgspec.MsgspecError) -> None:
+        coords = f"{record.topic}[{record.partition}] offset={record.offset}"
+        if not t.spec.dead_letter_undecodable:
+            metrics.UNDECODABLE.labels(t.spec.name, "skipped").inc()
+            log.debug("skipped undecodable record %s table=%s", coords, t.spec.name)
+            return
+        make = (DeadLetter.from_contract_violation if isinstance(exc, msgspec.ValidationError)
+                else DeadLetter.from_undecodable)
+        letter = make(stage=STAGE, topic=record.topic, partition=record.partition,
+                      offset=record.offset, key=record.key, raw=record.value or b"",
+                      detail=str(exc))
+        if self._producer is None:
+            self._producer = Producer(producer_config(self._settings))
+        self._producer.produce(self._settings.topics.dlq, value=encode_dead_letter(letter),
+                               key=record.key, headers=letter.headers(),
+                               on_delivery=self._on_dlq_delivery)
+        metrics.UNDECODABLE.labels(t.spec.name, "dead_lettered").inc()
+        log.warning("dead-lettered %s table=%s stage=%s reason=%s", coords, t.spec.name,
+                    STAGE, letter.reason.value)
+
+    def _on_dlq_delivery(self, err, msg) -> None:
+        if err is not None:
+            self._dlq_errors.append(str(err))
+
+    # -- assignment -----------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        reloaded: set[str] = set()
+        for tp in partitions:
+            tables = self._by_topic.get(tp.topic, [])
+            for t in tables:
+                if t.spec.name not in reloaded:
+                    t.lake.reload()
+                    reloaded.add(t.spec.name)
+                t.buffer.assign(tp.partition, t.lake.transaction_version(t.app_id(tp.partition)))
+            start = resume_offset(t.buffer.last_written_offset(tp.partition) for t in tables)
+            tp.offset = OFFSET_BEGINNING if start is None else start
+            log.info("assigned %s[%d] start_offset=%s", tp.topic, tp.partition,
+                     "beginning" if start is None else start)
+        consumer.assign(partitions)
+        self._assigned_once.set()
+        http_metrics.set_ready(True)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            for t in self._by_topic.get(tp.topic, []):
+                t.buffer.revoke(tp.partition)
+            log.info("revoked %s[%d]; its buffered rows are dropped", tp.topic, tp.partition)
+
+    # -- the commit protocol --------------------------------------------------------
+
+    def flush_all(self) -> None:
+        for t in self._tables:
+            self._flush(t)
+
+    def _flush(self, t: _Table) -> None:
+        """Commit one table's buffer. The steps, in order:
+
+        1. Take the buffered rows and, per partition, the last offset they cover.
+        2. Deliver the dead letters produced so far: the commit passes their offsets.
+        3. Build the Arrow table from the rows.
+        4. Reload the table and check it still holds, per partition, the version this
+           sink last read or wrote; otherwise another writer advanced it: conflict.
+        5. Unique-key tables: drop rows whose key is repeated in the batch or already
+           stored in the partitions the batch touches.
+        6. Commit the rows and one Transaction(app_id, last_written_offset) per partition
+           in ONE Delta commit (delta-rs refuses it if another writer committed one of
+           these app ids since step 4's snapshot: conflict).
+        7. On conflict or error: reload, reset every partition of the table to the
+           table's versions, seek the consumer back there, and continue.
+        8. Record the committed versions as the last written offsets.
+        9. Commit the next offsets to Kafka (advisory, for lag tools).
+        """
+        batch = t.buffer.take()  # 1
+        if not batch:
+            return
+        name = t.spec.name
+        started = time.perf_counter()
+        try:
+            self._deliver_dead_letters()  # 2
+            data = t.spec.to_arrow(batch.rows) if batch.rows else t.spec.schema.empty_table()  # 3
+            t.lake.reload()  # 4
+            for partition in batch.last_written_offsets:
+                expected = t.buffer.last_written_offset(partition)
+                actual = t.lake.transaction_version(t.app_id(partition))
+                if actual != expected:
+                    raise CommitConflict(
+                        f"{t.app_id(partition)} is at {actual} in table {name}, this sink "
+                        f"expected {expected}: another writer owns the partition"
+                    )
+            if t.spec.unique_key:  # 5
+                data = self._drop_stored_keys(t, data)
+            t.lake.append(data, {t.app_id(p): v for p, v in batch.last_written_offsets.items()})  # 6
+        except CommitConflict as exc:  # 7
+            metrics.CONFLICTS.inc()
+            metrics.COMMITS.labels(name, "conflict").inc()
+            log.warning("commit conflict on table %s (%s): resetting to the table's versions",
+                        name, exc)
+            self._reset(t)
+            return
+        except Exception as exc:  # 7, bounded by MAX_COMMIT_FAILURES
+            metrics.COMMITS.labels(name, "error").inc()
+            self._failures += 1
+            log.error("commit failed on table %s (%d in a row): %s", name, self._failures, exc)
+            self._reset(t)
+            if self._failures >= MAX_COMMIT_FAILURES:
+                raise
+            return
+        self._failures = 0
+        t.buffer.committed(batch)  # 8
+        self._commit_kafka(t, batch)  # 9
+        elapsed = time.perf_counter() - started
+        metrics.COMMIT_SECONDS.observe(elapsed)
+        metrics.COMMITS.labels(name, "ok").inc()
+        metrics.ROWS.labels(name).inc(data.num_rows)
+        log.info("committed table=%s version=%d rows=%d partitions=%s seconds=%.3f", name,
+                 t.lake.version, data.num_rows, batch.last_written_offsets, elapsed)
+
+    def _deliver_dead_letters(self) -> None:
+        if self._producer is None:
+            return
+        remaining = self._producer.flush(30)
+        if remaining or self._dlq_errors:
+            errors, self._dlq_errors = self._dlq_errors, []
+            raise BrokerUnavailable(
+                f"dead letters not delivered to {self._settings.topics.dlq} "
+                f"({remaining} pending, errors: {errors[:3]}): check the broker and the topic"
+            )
+
+    def _drop_stored_keys(self, t: _Table, data: pa.Table) -> pa.Table:
+        key = t.spec.unique_key
+        assert key is not None
+        before = data.num_rows
+        # Keep the first row of each key, in arrival order.
+        indices = pa.array(range(before), type=pa.int64())
+        firsts = (data.select([key]).append_column("__row", indices)
+                  .group_by(key, use_threads=False).aggregate([("__row", "min")]))
+        keep = firsts["__row_min"].combine_chunks()
+        data = data.take(pc.take(keep, pc.array_sort_indices(keep)))
+        stored = t.lake.existing_keys(data, key)
+        if stored:
+            data = data.filter(pc.invert(pc.is_in(data[key], value_set=pa.array(sorted(stored)))))
+        if data.num_rows < before:
+            metrics.DUPLICATES.labels(t.spec.name).inc(before - data.num_rows)
+        return data
+
+    def _reset(self, t: _Table) -> None:
+        """Restart every partition of ``t`` from the table's versions and seek there."""
+        t.lake.reload()
+        for partition in t.buffer.partitions():
+            t.buffer.reset(partition, t.lake.transaction_version(t.app_id(partition)))
+            tables = self._by_topic[t.topic]
+            start = resume_offset(o.buffer.position(partition) for o in tables
+                                  if o.buffer.owns(partition))
+            offset = OFFSET_BEGINNING if start is None else start
+            try:
+                self._consumer.seek(TopicPartition(t.topic, partition, offset))
+            except KafkaException as exc:
+                # Not assigned any more (revoked meanwhile): the next owner starts from
+                # the table's version anyway.
+                log.warning("seek %s[%d] failed: %s", t.topic, partition, exc)
+
+    def _commit_kafka(self, t: _Table, batch: Batch) -> None:
+        offsets = []
+        for partition in batch.last_written_offsets:
+            tables = [o for o in self._by_topic[t.topic] if o.buffer.owns(partition)]
+            nxt = advisory_commit_offset(o.buffer.last_written_offset(partition) for o in tables)
+            if nxt is not None:
+                offsets.append(TopicPartition(t.topic, partition, nxt))
+        if offsets:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:  # advisory: lag tools lag a little longer
+                log.warning("advisory offset commit failed: %s", exc)
+
+    def _update_lag(self) -> None:
+        for t in self._tables:
+            total = 0
+            for partition in t.buffer.partitions():
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(t.topic, partition), cached=True)
+                if high < 0:
+                    continue
+                total += lag_records(high, t.buffer.last_written_offset(partition), max(low, 0))
+            metrics.LAG.labels(t.spec.name).set(total)
+
+
+def select_tables(names: Sequence[str] | None) -> list[TableSpec]:
+    """The specs named (all of TABLES for None); unknown names raise with the valid ones."""
+    if names is None:
+        return list(TABLES)
+    return [table_spec(n) for n in names]
+
+
+def run_sink(settings: Settings, *, stop: threading.Event | None = None,
+             tables: list[str] | None = None) -> None:
+    """Run the sink until ``stop`` is set or SIGTERM/SIGINT arrives; then flush, commit
+    and leave the group. Serves /metrics, /healthz, /readyz on the metrics base port +
+    PORT_OFFSETS["sink"] (if a base port is set); ready after the first assignment."""
+    stop = stop or threading.Event()
+    restore: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            restore[sig] = signal.signal(sig, lambda *_: stop.set())
+    server = None
+    if settings.metrics.port > 0:
+        server = http_metrics.serve(settings.metrics.host,
+                                    settings.metrics.port + http_metrics.PORT_OFFSETS["sink"])
+    try:
+        DeltaSink(settings, select_tables(tables)).run(stop)
+    finally:
+        for sig, handler in restore.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        if server is not None:
+            server.shutdown()
+        http_metrics.set_ready(False)
+
+
+def read_table(settings: Settings, name: str) -> pa.Table:
+    """All rows of table ``name`` in the lake (an empty table with the schema if the sink
+    has not created it yet). Raises KeyError listing the valid names for an unknown one."""
+    from deltalake import DeltaTable
+
+    spec = table_spec(name)
+    uri = settings.lake.table_uri(name)
+    options = settings.lake.storage_options()
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
+        return spec.schema.empty_table()
+    return DeltaTable(uri, storage_options=options).to_pyarrow_table()

@@ -1,0 +1,79 @@
+"""One Delta table as the sink sees it: a thin adapter over deltalake (no Kafka here).
+
+The writer keeps ONE ``DeltaTable`` object per table and passes it to every write:
+delta-rs rejects a commit whose app transaction another writer advanced only when the
+write uses the object the versions were read from (CommitFailedError, "Concurrent
+transaction"). A successful write moves that object to the newest version, which may
+include another writer's commits, so the sink also compares versions before each write
+(see ``DeltaSink._commit``). Every deltalake call is synchronous.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
+
+from runtime.errors import CommitConflict
+
+log = logging.getLogger(__name__)
+
+
+class LakeTable:
+    """A Delta table at ``uri``, created (empty, partitioned) if it does not exist yet."""
+
+    def __init__(self, uri: str, schema: pa.Schema, partition_by: Iterable[str], *,
+                 storage_options: Mapping[str, str] | None = None) -> None:
+        self.uri = uri
+        self.schema = schema
+        self.partition_by = list(partition_by)
+        self._options = dict(storage_options or {})
+        if not DeltaTable.is_deltatable(uri, storage_options=self._options):
+            # mode="ignore": several sink instances may race to create it.
+            DeltaTable.create(uri, schema=schema, partition_by=self.partition_by,
+                              mode="ignore", storage_options=self._options)
+            log.info("created delta table %s partitioned by %s", uri, self.partition_by)
+        self._dt = DeltaTable(uri, storage_options=self._options)
+
+    @property
+    def version(self) -> int:
+        return self._dt.version()
+
+    def reload(self) -> None:
+        """Move to the newest committed version."""
+        self._dt.update_incremental()
+
+    def transaction_version(self, app_id: str) -> int | None:
+        """The version (last written offset) of ``app_id`` in the loaded snapshot."""
+        return self._dt.transaction_version(app_id)
+
+    def existing_keys(self, data: pa.Table, key: str) -> set:
+        """Values of ``key`` in ``data`` already in the table, looking only in the
+        partitions (``partition_by`` values) that ``data`` touches."""
+        if data.num_rows == 0 or self._dt.version() < 0:
+            return set()
+        filt = pc.field(key).isin(data[key].unique())
+        for column in self.partition_by:
+            filt = filt & pc.field(column).isin(data[column].unique())
+        found = self._dt.to_pyarrow_dataset().to_table(columns=[key], filter=filt)
+        return set(found[key].to_pylist())
+
+    def append(self, data: pa.Table, versions: Mapping[str, int]) -> None:
+        """One commit: ``data`` plus one app transaction per ``versions`` entry.
+
+        Raises :class:`CommitConflict` if another writer committed one of these app ids
+        since this object's snapshot.
+        """
+        txns = [Transaction(app_id=a, version=v) for a, v in versions.items()]
+        try:
+            write_deltalake(self._dt, data, mode="append", partition_by=self.partition_by,
+                            commit_properties=CommitProperties(app_transactions=txns))
+        except CommitFailedError as exc:
+            raise CommitConflict(f"{self.uri}: {exc}") from exc
+
+    def read(self) -> pa.Table:
+        return self._dt.to_pyarrow_table()

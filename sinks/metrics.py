@@ -1,0 +1,32 @@
+"""The Delta sink's Prometheus metrics, defined once (labels: table names and outcomes only)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ROWS = Counter("hivemind_sink_rows_total", "Rows committed to a Delta table", ["table"])
+COMMITS = Counter(
+    "hivemind_sink_commits_total", "Delta commits by outcome (ok, conflict, error)",
+    ["table", "outcome"],
+)
+COMMIT_SECONDS = Histogram(
+    "hivemind_sink_commit_seconds", "Time to build and commit one batch to Delta",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+LAG = Gauge(
+    "hivemind_sink_lag_records",
+    "Records on the assigned partitions not yet in the table (high watermark - txn version - 1)",
+    ["table"],
+)
+DUPLICATES = Counter(
+    "hivemind_sink_duplicates_dropped_total",
+    "Rows dropped as duplicates (recent-key window or already in the table)", ["table"],
+)
+CONFLICTS = Counter(
+    "hivemind_sink_conflicts_total",
+    "Commits refused because another writer advanced a partition's txn version",
+)
+UNDECODABLE = Counter(
+    "hivemind_sink_undecodable_records_total",
+    "Records that did not decode, by action (dead_lettered, skipped)", ["table", "action"],
+)

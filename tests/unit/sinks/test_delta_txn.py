@@ -1,0 +1,60 @@
+"""The offset arithmetic between Kafka positions and Delta txn versions."""
+
+from sinks.delta_txn import (
+    advisory_commit_offset,
+    app_id,
+    is_already_written,
+    lag_records,
+    last_written_offset,
+    next_offset_to_read,
+    resume_offset,
+)
+
+
+def test_app_id_names_app_topic_and_partition():
+    assert app_id("hivemind-sink", "hivemind.turns", 4) == "hivemind-sink-hivemind.turns-4"
+
+
+def test_next_offset_to_read_is_one_past_the_last_written():
+    assert next_offset_to_read(0) == 1
+    assert next_offset_to_read(41) == 42
+
+
+def test_nothing_written_resumes_from_the_beginning_not_from_zero_plus_one():
+    assert next_offset_to_read(None) is None
+
+
+def test_offset_equal_to_the_version_is_already_written():
+    assert is_already_written(7, 7)
+    assert is_already_written(0, 7)
+    assert not is_already_written(8, 7)
+
+
+def test_nothing_is_written_when_the_table_has_no_version():
+    assert not is_already_written(0, None)
+
+
+def test_batch_version_is_the_highest_consumed_offset_in_any_order():
+    assert last_written_offset([5, 9, 7]) == 9
+
+
+def test_shared_topic_resumes_at_the_lowest_table():
+    assert resume_offset([10, 4, 99]) == 5
+
+
+def test_shared_topic_resumes_from_beginning_if_any_table_is_empty():
+    assert resume_offset([10, None]) is None
+
+
+def test_advisory_commit_is_the_next_offset_not_the_last_written():
+    assert advisory_commit_offset([99]) == 100
+
+
+def test_lag_counts_records_after_the_version():
+    # offsets 0..9 in the partition (high watermark 10), 0..6 written: 7, 8, 9 missing.
+    assert lag_records(10, 6) == 3
+    assert lag_records(10, 9) == 0
+
+
+def test_lag_of_an_empty_table_counts_from_the_low_watermark():
+    assert lag_records(10, None, low_watermark=4) == 6
