@@ -1,0 +1,29 @@
+"""The sessionizer's Prometheus metrics, defined once (the DLQ counter is shared with
+every stage and lives in :mod:`streams.dlq`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+from streams.dlq import DLQ_RECORDS
+
+EVENTS = Counter("hivemind_sessionizer_events_total",
+                 "Turn events read from decoded records (duplicates included).")
+RECORDS = Counter("hivemind_sessionizer_records_total",
+                  "Input records by outcome: processed, dead_lettered, tick.", ["outcome"])
+SESSIONS_CLOSED = Counter("hivemind_sessionizer_sessions_closed_total",
+                          "Sessions closed and emitted, by close reason.", ["reason"])
+LATE_EVENTS = Counter("hivemind_sessionizer_late_events_total",
+                      "Events that re-opened a closed session as its next generation.")
+ABSORBED_EVENTS = Counter("hivemind_sessionizer_absorbed_events_total",
+                          "Trailing stop/session_end events absorbed by a closed session.")
+DUPLICATE_EVENTS = Counter("hivemind_sessionizer_duplicate_events_total",
+                           "Events dropped because their event_id was already seen.")
+OPEN_SESSIONS = Gauge("hivemind_sessionizer_open_sessions",
+                      "Open sessions held by this worker.")
+CANDIDATES = Counter("hivemind_sessionizer_candidates_total",
+                     "Candidates emitted, by reason (a candidate counts once per reason).",
+                     ["reason"])
+
+__all__ = ["ABSORBED_EVENTS", "CANDIDATES", "DLQ_RECORDS", "DUPLICATE_EVENTS", "EVENTS",
+           "LATE_EVENTS", "OPEN_SESSIONS", "RECORDS", "SESSIONS_CLOSED"]

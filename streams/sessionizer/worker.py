@@ -1,0 +1,54 @@
+"""Run one sessionizer worker process (blocking) until SIGTERM/SIGINT.
+
+Guarantee: on SIGTERM/SIGINT the worker stops its agent, flushes the producer and commits
+offsets before returning; on SIGKILL nothing is lost (see :mod:`streams.sessionizer.app`).
+Errors reaching Kafka raise :class:`runtime.errors.BrokerUnavailable` before the worker
+starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from runtime.kafka import ensure_topics
+from runtime.metrics import PORT_OFFSETS, serve, set_ready
+from runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (it is on Linux/macOS), else the default loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platform without uvloop
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_worker(settings: Settings, *, worker_id: str = "1", app_id: str | None = None) -> None:
+    """Serve the sessionizer until stopped by a signal."""
+    import faust
+
+    from streams.sessionizer.app import APP_ID, build_app
+
+    if settings.kafka.create_topics:
+        ensure_topics(settings)
+    if settings.metrics.port > 0:
+        serve(settings.metrics.host, settings.metrics.port + PORT_OFFSETS["sessionizer"])
+    set_ready(False)
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    app = build_app(settings, app_id=app_id or APP_ID, worker_id=worker_id)
+    log.info("sessionizer worker=%s app=%s input=%s,%s", worker_id, app.conf.id,
+             settings.topics.turns, settings.topics.ticks)
+    worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True,
+                          override_logging=False, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    finally:
+        set_ready(False)

@@ -1,0 +1,220 @@
+"""The sessionizer worker over the real embedded broker, run as `python -m streams.sessionizer`.
+
+Properties: scripted sessions come out exactly once per expected session_uid with exact
+event counts; bad records land in the DLQ with their reason while later records still
+become sessions; a SIGKILLed worker restarted from its changelog loses no session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from runtime.kafka import consumer_config, producer_config
+from runtime.settings import Settings
+from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from schemas.sessions import decode_candidate, decode_session, session_uid
+from streams.sessionizer.logic import candidate_id
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+_ids = itertools.count()
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+
+def ev(ws: str, sid: str, seq: int, kind: EventKind, **fields) -> TurnEvent:
+    return TurnEvent(event_id=f"{ws}/{sid}/{seq}/{next(_ids)}", workspace_id=ws, session_id=sid,
+                     agent_id="agent-1", agent_kind=AgentKind.CODING, project="proj", seq=seq,
+                     ts=T0 + timedelta(seconds=seq), kind=kind, **fields)
+
+
+def conversation(ws: str, sid: str, n: int, *, end: EventKind | None = EventKind.STOP,
+                 start_seq: int = 0) -> list[TurnEvent]:
+    """n events: prompt, then tool_call/tool_result/response, then ``end`` if given."""
+    kinds = [EventKind.PROMPT] + [EventKind.RESPONSE] * (n - 1)
+    events = [ev(ws, sid, start_seq + i, k, text="hello") for i, k in enumerate(kinds)]
+    if end is not None:
+        events[-1] = ev(ws, sid, start_seq + n - 1, end, reason="done")
+    return events
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIVEMIND_")}
+    for var, _, field in settings.describe():
+        section, _, name = field.partition(".")
+        value = getattr(getattr(settings, section), name) if name else getattr(settings, section)
+        if value is None or type(value).__name__ == "Secret":
+            continue
+        env[var] = str(value).lower() if isinstance(value, bool) else str(value)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+class Worker:
+    """One `python -m streams.sessionizer` subprocess, always killed at the end."""
+
+    def __init__(self, settings: Settings, app_id: str, log_path: Path) -> None:
+        self.settings, self.app_id, self.log_path = settings, app_id, log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.sessionizer", "--app-id", self.app_id],
+            env=settings_env(self.settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+
+    def kill(self, sig: int = signal.SIGKILL) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def worker_factory(tmp_path):
+    workers: list[Worker] = []
+
+    def make(settings: Settings) -> Worker:
+        w = Worker(settings, f"hivemind-sessionizer-{settings.topics.turns}",
+                   tmp_path / f"worker{len(workers)}.log")
+        workers.append(w)
+        return w
+
+    yield make
+    for w in workers:
+        w.kill()
+
+
+def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer(producer_config(settings))
+    for key, value in records:
+        producer.produce(settings.topics.turns, key=key, value=value)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def batch(events: list[TurnEvent]) -> tuple[bytes, bytes]:
+    return turn_key(events[0].workspace_id), encode_batch(events)
+
+
+class Reader:
+    """Reads a topic from the beginning, accumulating values."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = Consumer(consumer_config(settings, f"reader-{topic}-{next(_ids)}"))
+        self.consumer.subscribe([topic])
+        self.messages: list = []
+
+    def poll_until(self, done, *, timeout_s: float, what: str, worker: Worker) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{worker.log()}"
+            assert worker.proc.poll() is None, f"worker exited\n{worker.log()}"
+            for msg in self.consumer.consume(500, timeout=0.5):
+                if msg.error() is None:
+                    self.messages.append(msg)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def test_scripted_sessions_emit_exactly_the_expected_uids_and_counts(settings, worker_factory):
+    settings = settings.replace(sessionizer={"idle_gap_s": 2, "arrival_grace_s": 1,
+                                             "tick_interval_s": 0.5})
+    records, expected = [], {}
+    # Closed by stop, split over two records.
+    a = conversation("ws-a", "s1", 12)
+    records += [batch(a[:5]), batch(a[5:])]
+    expected[session_uid("ws-a", "s1", 0)] = 12
+    # Stop then a trailing session_end record: absorbed, one session.
+    b = conversation("ws-a", "s2", 4)
+    records += [batch(b), batch([ev("ws-a", "s2", 4, EventKind.SESSION_END)])]
+    expected[session_uid("ws-a", "s2", 0)] = 4
+    # Out of order records, closed by session_end; one record replayed (duplicates).
+    c = conversation("ws-b", "s3", 9, end=EventKind.SESSION_END)
+    records += [batch(c[3:6]), batch(c[:3]), batch(c[3:6]), batch(c[6:])]
+    expected[session_uid("ws-b", "s3", 0)] = 9
+    # A late event after the close re-opens as generation 1 (closed by its own stop).
+    d = conversation("ws-b", "s4", 3)
+    late = conversation("ws-b", "s4", 2, start_seq=10)
+    records += [batch(d), batch(late)]
+    expected[session_uid("ws-b", "s4", 0)] = 3
+    expected[session_uid("ws-b", "s4", 1)] = 2
+    # No stop: closed by idleness.
+    e = conversation("ws-c", "s5", 3, end=None)
+    records.append(batch(e))
+    expected[session_uid("ws-c", "s5", 0)] = 3
+    # A session with a failed and then working tool call: a codification candidate.
+    f = [ev("ws-c", "s6", 0, EventKind.PROMPT, text="run the tests"),
+         ev("ws-c", "s6", 1, EventKind.TOOL_CALL, tool_name="Bash", tool_use_id="u1",
+            tool_input='{"command": "pytest"}'),
+         ev("ws-c", "s6", 2, EventKind.TOOL_RESULT, tool_name="Bash", tool_use_id="u1",
+            tool_output="exit code 1", is_error=True),
+         ev("ws-c", "s6", 3, EventKind.TOOL_CALL, tool_name="Bash", tool_use_id="u2",
+            tool_input='{"command": "pytest"}'),
+         ev("ws-c", "s6", 4, EventKind.TOOL_RESULT, tool_name="Bash", tool_use_id="u2",
+            tool_output="5 passed", is_error=False),
+         ev("ws-c", "s6", 5, EventKind.OUTCOME, outcome="tests_passed"),
+         ev("ws-c", "s6", 6, EventKind.STOP)]
+    records.append(batch(f))
+    expected[session_uid("ws-c", "s6", 0)] = 7
+    produce(settings, records)
+
+    worker = worker_factory(settings)
+    worker.start()
+    sessions = Reader(settings, settings.topics.sessions)
+    candidates = Reader(settings, settings.topics.candidates)
+    try:
+        def uids() -> list[str]:
+            return [decode_session(m.value()).session_uid for m in sessions.messages]
+
+        sessions.poll_until(lambda: set(expected) <= set(uids()), timeout_s=90,
+                            what="all expected sessions", worker=worker)
+        # A sentinel per workspace, produced last: once each is out, every close its
+        # workspace's records could cause has been emitted before it (same partition).
+        sentinels = {}
+        for ws in ("ws-a", "ws-b", "ws-c"):
+            s = conversation(ws, "sentinel", 2)
+            produce(settings, [batch(s)])
+            sentinels[session_uid(ws, "sentinel", 0)] = 2
+        sessions.poll_until(lambda: set(sentinels) <= set(uids()), timeout_s=60,
+                            what="sentinels", worker=worker)
+        got = [decode_session(m.value()) for m in sessions.messages]
+        assert sorted(s.session_uid for s in got) == sorted({**expected, **sentinels})
+        for s in got:
+            assert s.event_count == {**expected, **sentinels}[s.session_uid], s.session_id
+            assert [e.seq for e in s.events] == sorted(e.seq for e in s.events)
+        by_uid = {s.session_uid: s for s in got}
+        assert by_uid[session_uid("ws-b", "s3", 0)].duplicate_event_count == 3
+        assert by_uid[session_uid("ws-b", "s4", 1)].late_event_count == 1
+        assert by_uid[session_uid("ws-c", "s5", 0)].close_reason == "idle"
+        assert by_uid[session_uid("ws-a", "s2", 0)].close_reason == "stop"
+
+        cand_uid = session_uid("ws-c", "s6", 0)
+        candidates.poll_until(lambda: any(
+            decode_candidate(m.value()).candidate_id == candidate_id(cand_uid)
+            for m in candidates.messages), timeout_s=30, what="the candidate", worker=worker)
+        cands = [decode_candidate(m.value()) for m in candidates.messages]
+        assert [c.sessions[0].session_uid for c in cands] == [cand_uid]
+    finally:
+        sessions.close()
+        candidates.close()
+    assert worker.kill(signal.SIGTERM) == 0, worker.log()
