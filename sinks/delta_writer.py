@@ -143,6 +143,15 @@ class DeltaSink:
     def is_assigned(self) -> bool:
         return self._assigned_once.is_set()
 
+    def buffered_rows(self, table: str) -> int:
+        """Rows of ``table`` waiting for the next commit."""
+        return next(t.buffer.buffered_rows for t in self._tables if t.spec.name == table)
+
+    def last_written_offsets(self, table: str) -> dict[int, int | None]:
+        """Per assigned partition, the txn version this sink last read or wrote."""
+        t = next(t for t in self._tables if t.spec.name == table)
+        return {p: t.buffer.last_written_offset(p) for p in t.buffer.partitions()}
+
     # -- consuming ------------------------------------------------------------------
 
     def poll_once(self, timeout: float = 0.2) -> int:
@@ -408,13 +417,13 @@ def run_sink(settings: Settings, *, stop: threading.Event | None = None,
 
 
 def read_table(settings: Settings, name: str) -> pa.Table:
-    """All rows of table ``name`` in the lake (an empty table with the schema if the sink
-    has not created it yet). Raises KeyError listing the valid names for an unknown one."""
+    """All rows of table ``name`` in the lake; an empty table with the spec's schema if
+    the sink has not created it yet (KeyError listing the valid names if there is no such
+    spec either)."""
     from deltalake import DeltaTable
 
-    spec = table_spec(name)
     uri = settings.lake.table_uri(name)
     options = settings.lake.storage_options()
     if not DeltaTable.is_deltatable(uri, storage_options=options):
-        return spec.schema.empty_table()
+        return table_spec(name).schema.empty_table()
     return DeltaTable(uri, storage_options=options).to_pyarrow_table()

@@ -14,7 +14,7 @@ for a record that does not decode, and the sink dead-letters or skips it as
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,8 @@ class SinkRecord:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+    # Decoded values shared by the tables fed from one record (decode once per record).
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,12 @@ EVENTS_SCHEMA = arrow_schema(TurnEvent, extra=[pa.field("ts_date", pa.date32(), 
 
 
 def event_rows(record: SinkRecord) -> list[TurnEvent]:
-    if record.value is None:
-        raise msgspec.ValidationError("tombstone on the turns topic")
-    return decode_turn_record(record.value)
+    events = record.cache.get("events")
+    if events is None:
+        if record.value is None:
+            raise msgspec.ValidationError("tombstone on the turns topic")
+        events = record.cache["events"] = decode_turn_record(record.value)
+    return events
 
 
 def events_to_arrow(rows: Sequence[TurnEvent]) -> pa.Table:
@@ -101,9 +106,12 @@ SESSIONS_SCHEMA = arrow_schema(
 
 
 def session_rows(record: SinkRecord) -> list[Session]:
-    if record.value is None:
-        raise msgspec.ValidationError("tombstone on the sessions topic")
-    return [decode_session(record.value)]
+    sessions = record.cache.get("sessions")
+    if sessions is None:
+        if record.value is None:
+            raise msgspec.ValidationError("tombstone on the sessions topic")
+        sessions = record.cache["sessions"] = [decode_session(record.value)]
+    return sessions
 
 
 def sessions_to_arrow(rows: Sequence[Session]) -> pa.Table:
