@@ -82,7 +82,8 @@ def base_rate(config: SimConfig, day: float) -> float:
     return drift + 0.03 * math.sin(2 * math.pi * day / 7)
 
 
-def simulate(config: SimConfig = SimConfig()) -> SimulatedFleet:
+def simulate(config: SimConfig | None = None) -> SimulatedFleet:
+    config = config or SimConfig()
     rng = random.Random(config.seed)
     sessions: dict[str, list] = {f.name: [] for f in SESSION_COLUMNS}
     outcomes: dict[str, list] = {f.name: [] for f in arrow_schema(Outcome)}
