@@ -16,12 +16,21 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from confluent_kafka import Consumer, Producer
 
 from runtime.kafka import consumer_config, producer_config
 from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from schemas.dead_letters import decode_dead_letter
+from schemas.events import (
+    AgentKind,
+    EventKind,
+    TurnEvent,
+    encode_batch,
+    encode_event,
+    turn_key,
+)
 from schemas.sessions import decode_candidate, decode_session, session_uid
 from streams.sessionizer.logic import candidate_id
 
@@ -218,3 +227,84 @@ def test_scripted_sessions_emit_exactly_the_expected_uids_and_counts(settings, w
         sessions.close()
         candidates.close()
     assert worker.kill(signal.SIGTERM) == 0, worker.log()
+
+
+def test_bad_records_land_in_the_dlq_with_their_reason_and_later_records_still_sessionize(
+        settings, worker_factory):
+    settings = settings.replace(sessionizer={"max_record_bytes": 3000})
+    good_single = msgspec.json.decode(encode_event(ev("ws-d", "x", 0, EventKind.PROMPT)))
+    missing = {k: v for k, v in good_single.items() if k != "seq"}
+    wrong_type = {**good_single, "seq": "zero"}
+    big = conversation("ws-d", "big", 20)
+    big = [msgspec.structs.replace(e, text="y" * 200) for e in big]
+    bad = {
+        "undecodable": b'{"event_id": "e1", oops',
+        "contract_violation": msgspec.json.encode(missing),
+        "contract_violation/type": msgspec.json.encode(wrong_type),
+        "oversized": encode_batch(big),
+    }
+    assert len(bad["oversized"]) > 3000
+    good = conversation("ws-d", "after", 3)
+    produce(settings, [(b"ws-d", raw) for raw in bad.values()] + [batch(good)])
+
+    worker = worker_factory(settings)
+    worker.start()
+    sessions = Reader(settings, settings.topics.sessions)
+    dead = Reader(settings, settings.topics.dlq)
+    try:
+        sessions.poll_until(lambda: len(sessions.messages) >= 1, timeout_s=90,
+                            what="the good session", worker=worker)
+        dead.poll_until(lambda: len(dead.messages) >= 4, timeout_s=30, what="4 dead letters",
+                        worker=worker)
+        [session] = [decode_session(m.value()) for m in sessions.messages]
+        assert session.session_uid == session_uid("ws-d", "after", 0)
+        letters = [decode_dead_letter(m.value()) for m in dead.messages]
+        assert sorted((lt.reason.value, lt.raw) for lt in letters) == sorted(
+            (name.split("/")[0], raw) for name, raw in bad.items())
+        for m, letter in zip(dead.messages, letters, strict=True):
+            headers = dict(m.headers())
+            assert headers["hivemind.dlq.reason"] == letter.reason.value.encode()
+            assert headers["hivemind.dlq.stage"] == b"sessionizer"
+            assert letter.source_topic == settings.topics.turns and letter.key == b"ws-d"
+    finally:
+        sessions.close()
+        dead.close()
+    assert worker.kill(signal.SIGTERM) == 0, worker.log()
+
+
+def test_sigkill_mid_stream_then_restart_loses_no_session(settings, worker_factory):
+    n_sessions, per_record = 300, 5
+    expected: dict[str, int] = {}
+    convs = []
+    for i in range(n_sessions):
+        ws, sid = f"ws-{i % 17}", f"s{i}"
+        convs.append(conversation(ws, sid, 3 * per_record))
+        expected[session_uid(ws, sid, 0)] = 3 * per_record
+    # Interleaved: first records of every session, then the second, then the closing third,
+    # so at the kill many sessions are open in the table and offsets are uncommitted.
+    records = [batch(c[k * per_record:(k + 1) * per_record]) for k in range(3) for c in convs]
+    produce(settings, records)
+
+    worker = worker_factory(settings)
+    worker.start()
+    sessions = Reader(settings, settings.topics.sessions)
+    try:
+        sessions.poll_until(lambda: len(sessions.messages) >= 1, timeout_s=90,
+                            what="the first session", worker=worker)
+        worker.kill(signal.SIGKILL)
+        emitted_before = len({decode_session(m.value()).session_uid for m in sessions.messages})
+        assert emitted_before < n_sessions, "the kill did not land mid-stream"
+        restarted = worker_factory(settings)
+        restarted.start()
+
+        def uids() -> set[str]:
+            return {decode_session(m.value()).session_uid for m in sessions.messages}
+
+        sessions.poll_until(lambda: set(expected) <= uids(), timeout_s=120,
+                            what="every session after the restart", worker=restarted)
+        got = [decode_session(m.value()) for m in sessions.messages]
+        assert uids() == set(expected), "a replay must never open a new generation"
+        assert all(s.event_count == expected[s.session_uid] for s in got)
+    finally:
+        sessions.close()
+    assert restarted.kill(signal.SIGTERM) == 0, restarted.log()
