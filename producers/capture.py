@@ -1,0 +1,243 @@
+"""``hivemind capture``: the Claude Code hook. stdin payload -> redacted TurnEvent -> spool.
+
+Guarantees (Claude Code runs this on every prompt and tool call):
+- **Never disturbs the agent.** Always exits 0, writes nothing to stdout or stderr (for
+  SessionStart and UserPromptSubmit Claude Code would add stdout to the model's context),
+  never touches the network and never raises: a payload that is not JSON, names an
+  unknown event or lacks a session is skipped with one line in ``<home>/logs/capture.log``
+  (coordinates only: event name, session, sizes; never payload text).
+- **Nothing unredacted is stored.** Every text field passes :mod:`producers.redact`
+  before the record is appended to the spool; fields are cut to ``max_field_bytes``.
+- **Durable and ordered.** One record per hook call is appended to ``<home>/spool`` with
+  a per-session ``seq`` assigned atomically with the append (see :mod:`producers.spool`);
+  agentd forwards it to Kafka later, so capture works offline.
+- **Fast.** Imports only C-level stdlib and our stdlib-only modules: no ``json``, ``re``,
+  ``logging``, ``subprocess``, ``argparse`` (each costs milliseconds here). The redaction
+  patterns are loaded pre-compiled from ``<home>/cache/`` (rebuilt with ``re`` on a miss,
+  e.g. after a Python upgrade). ``python -m bench.capture`` measures it against
+  ``python -c pass``.
+
+Configuration: ``<home>/config.json`` written by ``hivemind install`` (workspace_id,
+agent_id, agent_kind, max_field_bytes, agentd_autostart); ``HIVEMIND_HOME`` and
+``HIVEMIND_WORKSPACE_ID`` override it. This module reads them from the environment
+directly: the typed settings object costs too much to build on this path.
+
+SessionStart also starts agentd (see :func:`ensure_agentd`) unless ``<home>/agentd.lock``
+is held, i.e. agentd already runs; ``"agentd_autostart": false`` in config.json disables it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from producers import jsonlite
+from producers.hook_events import (
+    UnsupportedPayload,
+    machine_agent_id,
+    project_name,
+    to_turn_event,
+)
+from producers.spool import Spool, spool_dir
+
+MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_FIELD_BYTES = 16 * 1024
+LOG_MAX_BYTES = 1024 * 1024
+CONFIG_NAME = "config.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``hivemind capture``; returns 0 whatever happens."""
+    home = ""
+    try:
+        home = hivemind_home(os.environ)
+        if os.isatty(0):
+            _log(home, "stdin is a terminal: capture expects a Claude Code hook payload")
+            return 0
+        capture(_read_stdin(), home=home, environ=os.environ)
+    except BaseException as exc:  # a hook must never fail the agent
+        try:  # noqa: SIM105 - contextlib costs 3 ms on this path
+            _log(home or hivemind_home({}), f"capture failed error={type(exc).__name__}")
+        except BaseException:  # noqa: S110 - nowhere left to report
+            pass
+    return 0
+
+
+def hivemind_home(environ) -> str:
+    return os.path.expanduser(environ.get("HIVEMIND_HOME") or "~/.hivemind")
+
+
+def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) -> dict | None:
+    """Map, redact and spool one payload; return the spooled record (with ``seq``) or
+    ``None`` when the payload was skipped (and logged)."""
+    if raw is None:
+        _log(home, f"payload skipped reason=larger-than-{MAX_PAYLOAD_BYTES}-bytes")
+        return None
+    try:
+        payload = jsonlite.loads(raw)
+    except ValueError:
+        _log(home, f"payload skipped reason=not-json bytes={len(raw)}")
+        return None
+    config = load_config(home)
+    now = time.time() if now is None else now
+    cwd = payload.get("cwd") if isinstance(payload, dict) else None
+    cwd = cwd if isinstance(cwd, str) and cwd else os.getcwd()
+    try:
+        record, redactions = to_turn_event(
+            payload,
+            redactor=load_redactor(home),
+            workspace_id=environ.get("HIVEMIND_WORKSPACE_ID") or config["workspace_id"],
+            agent_id=config["agent_id"],
+            agent_kind=config["agent_kind"],
+            project=project_name(cwd),
+            event_id=os.urandom(16).hex(),
+            ts=rfc3339(now),
+            max_field_bytes=config["max_field_bytes"],
+        )
+    except UnsupportedPayload as exc:
+        _log(home, f"payload skipped reason=unsupported detail={_coord(str(exc))}")
+        return None
+    record["seq"] = Spool(spool_dir(home)).append(record, seq_key=record["session_id"])
+    if record["kind"] == "session_start" and config.get("agentd_autostart", True) is not False:
+        try:
+            ensure_agentd(home)
+        except Exception as exc:  # the event is spooled; agentd can start later
+            _log(home, f"agentd start failed error={type(exc).__name__}")
+    if redactions or record.get("truncated"):
+        _log(home, f"spooled session={_coord(record['session_id'])} kind={record['kind']} "
+                   f"seq={record['seq']} redactions={redactions} "
+                   f"truncated={str(record.get('truncated', False)).lower()}", "INFO")
+    return record
+
+
+def load_config(home: str) -> dict:
+    """``<home>/config.json`` over defaults; a missing or broken file means defaults."""
+    config: dict = {}
+    try:
+        with open(os.path.join(home, CONFIG_NAME), "rb") as f:
+            loaded = jsonlite.loads(f.read())
+        if isinstance(loaded, dict):
+            config = loaded
+    except (OSError, ValueError):
+        pass
+    if not isinstance(config.get("workspace_id"), str) or not config["workspace_id"]:
+        config["workspace_id"] = "default"
+    if not isinstance(config.get("agent_id"), str) or not config["agent_id"]:
+        config["agent_id"] = machine_agent_id(os.uname().nodename, _user())
+    if not isinstance(config.get("agent_kind"), str) or not config["agent_kind"]:
+        config["agent_kind"] = "coding"
+    limit = config.get("max_field_bytes")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        config["max_field_bytes"] = DEFAULT_MAX_FIELD_BYTES
+    return config
+
+
+def load_redactor(home: str):
+    """The redactor from the pre-compiled cache, rebuilding the cache on a miss."""
+    from producers.redact import Redactor
+
+    path = os.path.join(home, "cache", f"redact-{sys.hexversion:x}.bin")
+    try:
+        with open(path, "rb") as f:
+            redactor = Redactor.from_compiled(f.read())
+        if redactor is not None:
+            return redactor
+    except OSError:
+        pass
+    redactor = Redactor.compile()
+    write_redactor_cache(home)
+    return redactor
+
+
+def write_redactor_cache(home: str) -> str | None:
+    """(Re)write the pre-compiled pattern cache atomically; ``None`` if it cannot."""
+    from producers.redact import Redactor
+
+    cache = os.path.join(home, "cache")
+    path = os.path.join(cache, f"redact-{sys.hexversion:x}.bin")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        blob = Redactor.compiled_blob()
+        os.makedirs(cache, mode=0o700, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+        return path
+    except Exception as exc:  # the cache is an optimisation: run without it
+        try:  # noqa: SIM105 - contextlib costs 3 ms on this path
+            os.unlink(tmp)
+        except OSError:
+            pass
+        _log(home, f"redaction cache not written error={type(exc).__name__}")
+        return None
+
+
+def ensure_agentd(home: str) -> bool:
+    """Start agentd detached unless it holds ``<home>/agentd.lock``; True if started.
+
+    Delegates to :func:`producers.agentd.ensure_running` (a non-blocking lock probe, then
+    ``posix_spawn`` of ``python -m producers.forwarder --home <home>`` with ``setsid``,
+    i.e. ``Popen(start_new_session=True)`` without importing subprocess). Racing
+    SessionStarts may both spawn; the loser finds the lock taken and exits.
+    """
+    from producers import agentd
+
+    started = agentd.ensure_running(home)
+    if started:
+        _log(home, "agentd was not running: started it", "INFO")
+    return started
+
+
+def rfc3339(epoch: float) -> str:
+    """``2026-11-26T06:40:28.123Z`` (UTC, milliseconds)."""
+    seconds = int(epoch)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
+        f".{int((epoch - seconds) * 1000):03d}Z"
+
+
+def _read_stdin() -> bytes | None:
+    """All of stdin; ``None`` if it exceeds MAX_PAYLOAD_BYTES (the rest is drained so
+    Claude Code's write never blocks on us)."""
+    chunks = []
+    size = 0
+    while True:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size <= MAX_PAYLOAD_BYTES:
+            chunks.append(chunk)
+    return b"".join(chunks) if size <= MAX_PAYLOAD_BYTES else None
+
+
+def _user() -> str:
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid())
+
+
+def _coord(value: str) -> str:
+    """A log-safe coordinate: one line, bounded."""
+    return value.replace("\n", " ")[:160]
+
+
+def _log(home: str, message: str, level: str = "WARNING") -> None:
+    """Append one line to ``<home>/logs/capture.log`` (rotated at 1 MiB, one backup)."""
+    logs = os.path.join(home, "logs")
+    path = os.path.join(logs, "capture.log")
+    line = f"{rfc3339(time.time())} {level} producers.capture: {message}\n".encode(
+        "utf-8", "replace")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        os.makedirs(logs, mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_size > LOG_MAX_BYTES:
+            os.replace(path, path + ".1")
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

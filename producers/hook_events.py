@@ -1,0 +1,232 @@
+"""Claude Code hook payload -> TurnEvent-shaped dict (pure; the hook's only logic).
+
+Guarantee: :func:`to_turn_event` returns a dict that :func:`schemas.events.event_from_dict`
+accepts once the spool has filled in ``seq``, with every free-text field redacted (see
+:mod:`producers.redact`) and cut to ``max_field_bytes`` UTF-8 bytes with a visible
+marker (``truncated`` is then true). Redaction always runs *before* the cut, on a window
+wide enough that a secret straddling the cut is still seen whole.
+
+Mapping (``hook_event_name`` -> ``kind``)::
+
+    SessionStart        session_start   (source, model... in extra)
+    UserPromptSubmit    prompt          text = prompt
+    PreToolUse          tool_call       tool_name, tool_use_id, tool_input (JSON text)
+    PostToolUse         tool_result     tool_output (text; Bash: stdout then stderr), is_error false
+    PostToolUseFailure  tool_result     tool_output = error, is_error true
+    Stop                stop            text = last_assistant_message
+    SubagentStop        stop            + subagent_type = agent_type
+    SessionEnd          session_end     reason
+
+Inside a subagent Claude Code adds ``agent_id``/``agent_type``: ``subagent_type`` takes
+the type, and Claude's ``agent_id`` goes to ``extra`` as ``claude_agent_id`` (our
+``agent_id`` is the stable machine/user id). Every other payload field, including
+``cwd`` (skill sync needs the project path), is kept in ``extra`` as JSON text.
+
+Failure: :class:`UnsupportedPayload` (a ``ValueError``) for a payload that is not an
+object, has no ``session_id`` or names an event outside the table; nothing else raises.
+
+Imports only C-level stdlib and our stdlib-only modules (runs on every tool call).
+"""
+
+from __future__ import annotations
+
+import os
+
+from producers import jsonlite
+
+SOURCE = "claude-code-hook"
+KINDS = {
+    "SessionStart": "session_start",
+    "UserPromptSubmit": "prompt",
+    "PreToolUse": "tool_call",
+    "PostToolUse": "tool_result",
+    "PostToolUseFailure": "tool_result",
+    "Stop": "stop",
+    "SubagentStop": "stop",
+    "SessionEnd": "session_end",
+}
+# Events whose hooks Claude Code filters by tool name (their entries take a matcher).
+TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
+HOOK_EVENTS = tuple(KINDS)
+_IDENT_MAX = 256
+_PROJECT_MAX = 512
+# Fields mapped to TurnEvent fields (everything else goes to extra).
+_CONSUMED = frozenset({
+    "session_id", "hook_event_name", "prompt", "tool_name", "tool_input", "tool_response",
+    "tool_use_id", "agent_id", "agent_type", "last_assistant_message", "reason", "error",
+})
+
+
+class UnsupportedPayload(ValueError):
+    """The payload is not a Claude Code hook event this mapping knows."""
+
+
+def to_turn_event(payload: object, *, redactor, workspace_id: str, agent_id: str,
+                  agent_kind: str, project: str, event_id: str, ts: str,
+                  max_field_bytes: int) -> tuple[dict, int]:
+    """``(record, redactions)``: the TurnEvent dict (without ``seq``) and how many
+    secrets were masked. ``redactor`` has ``redact(text) -> (text, count)``."""
+    if not isinstance(payload, dict):
+        raise UnsupportedPayload(f"payload is a {type(payload).__name__}, not an object")
+    event = payload.get("hook_event_name")
+    kind = KINDS.get(event) if isinstance(event, str) else None
+    if kind is None:
+        raise UnsupportedPayload(f"hook_event_name={event!r} is not one of {', '.join(KINDS)}")
+    session_id = payload.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        raise UnsupportedPayload("payload has no session_id")
+
+    cut = _Cutter(redactor, max_field_bytes)
+    record: dict = {
+        "event_id": event_id,
+        "schema_version": 1,
+        "workspace_id": workspace_id[:_IDENT_MAX],
+        "session_id": session_id[:_IDENT_MAX],
+        "agent_id": agent_id[:_IDENT_MAX],
+        "agent_kind": agent_kind,
+        "project": project[:_PROJECT_MAX],
+        "ts": ts,
+        "kind": kind,
+        "source": SOURCE,
+    }
+    if event == "UserPromptSubmit":
+        record["text"] = cut.text(payload.get("prompt"))
+    elif kind in ("tool_call", "tool_result"):
+        record["tool_name"] = _short(payload.get("tool_name"))
+        record["tool_use_id"] = _short(payload.get("tool_use_id"))
+        if kind == "tool_call":
+            record["tool_input"] = cut.json(payload.get("tool_input"))
+        elif event == "PostToolUseFailure":
+            record["tool_output"] = cut.text(payload.get("error"))
+            record["is_error"] = True
+        else:
+            record["tool_output"] = cut.text(_response_text(payload.get("tool_response")))
+            record["is_error"] = False
+    elif kind == "stop":
+        record["text"] = cut.text(payload.get("last_assistant_message"))
+    elif kind == "session_end":
+        record["reason"] = cut.text(payload.get("reason"))
+    agent_type = payload.get("agent_type")
+    if isinstance(agent_type, str) and agent_type:
+        record["subagent_type"] = agent_type[:_IDENT_MAX]
+
+    extra = {k: v for k, v in payload.items() if k not in _CONSUMED}
+    if isinstance(payload.get("agent_id"), str):
+        extra["claude_agent_id"] = payload["agent_id"]
+    if event == "PostToolUse" and isinstance(payload.get("tool_response"), dict):
+        rest = {k: v for k, v in payload["tool_response"].items() if k not in ("stdout", "stderr")}
+        if _is_bash_output(payload["tool_response"]) and rest:
+            extra["tool_response_meta"] = rest
+    if extra:
+        record["extra"] = cut.json(extra)
+    record = {k: v for k, v in record.items() if v is not None}
+    if cut.truncated:
+        record["truncated"] = True
+    return record, cut.redactions
+
+
+def _short(value: object) -> str | None:
+    return value[:_IDENT_MAX] if isinstance(value, str) and value else None
+
+
+def _is_bash_output(response: dict) -> bool:
+    return isinstance(response.get("stdout"), str) or isinstance(response.get("stderr"), str)
+
+
+def _response_text(response: object) -> object:
+    """Bash-like results read as their output (what outcome detection parses); any other
+    structured result stays JSON."""
+    if isinstance(response, dict) and _is_bash_output(response):
+        out = response.get("stdout") or ""
+        err = response.get("stderr") or ""
+        return f"{out}\n{err}" if out and err else (out or err)
+    return response
+
+
+class _Cutter:
+    """Redact, then cut to the byte limit, counting redactions and cuts."""
+
+    def __init__(self, redactor, limit: int) -> None:
+        self.redactor = redactor
+        self.limit = max(256, limit)
+        self.redactions = 0
+        self.truncated = False
+
+    def text(self, value: object) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            return self.json(value)
+        return self._clip(self._redact(self._window(value)))
+
+    def json(self, value: object) -> str | None:
+        """Redact every string inside ``value`` (keys included), encode, then redact the
+        JSON text too (catches ``"password": "x"`` split across key and value)."""
+        if value is None:
+            return None
+        value = self._redact_tree(value, 0)
+        try:
+            text = jsonlite.dumps(value)
+        except (TypeError, ValueError):
+            text = jsonlite.dumps(repr(value))
+        return self._clip(self._redact(self._window(text)))
+
+    def _redact_tree(self, value: object, depth: int) -> object:
+        if isinstance(value, str):
+            return self._redact(self._window(value)) if len(value) > 7 else value
+        if depth > 32:
+            return "[hivemind: nesting too deep]"
+        if isinstance(value, dict):
+            return {self._redact_tree(str(k), depth + 1): self._redact_tree(v, depth + 1)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._redact_tree(v, depth + 1) for v in value]
+        return value
+
+    def _window(self, text: str) -> str:
+        """Drop what the cut will drop anyway, keeping a margin of context on each side
+        (so redaction stays cheap on megabyte outputs yet sees secrets at the cut)."""
+        head, tail = 2 * self.limit, self.limit
+        if len(text) <= head + tail + 1:
+            return text
+        return f"{text[:head]}\n{text[-tail:]}"
+
+    def _redact(self, text: str) -> str:
+        out, n = self.redactor.redact(text)
+        self.redactions += n
+        return out
+
+    def _clip(self, text: str) -> str:
+        """Keep the head (3/4) and tail (1/4) of an over-long text around a marker."""
+        data = text.encode("utf-8", "replace")  # also turns lone surrogates into '?'
+        if len(data) <= self.limit:
+            return text if text.isascii() else data.decode("utf-8")
+        self.truncated = True
+        marker = f"\n...[hivemind: truncated {len(data) - self.limit} bytes]...\n".encode()
+        room = self.limit - len(marker) - 16
+        head = data[: room * 3 // 4].decode("utf-8", "ignore")
+        tail = data[len(data) - room // 4:].decode("utf-8", "ignore")
+        omitted = len(data) - len(head.encode()) - len(tail.encode())
+        return f"{head}\n...[hivemind: truncated {omitted} bytes]...\n{tail}"
+
+
+def project_name(cwd: str) -> str:
+    """The git repository's directory name containing ``cwd``, else ``cwd``'s basename."""
+    path = os.path.abspath(cwd) if cwd else ""
+    probe = path
+    for _ in range(64):
+        if os.path.exists(os.path.join(probe, ".git")):
+            return os.path.basename(probe) or probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    return os.path.basename(path) or path
+
+
+def machine_agent_id(hostname: str, user: str) -> str:
+    """A stable, non-reversible id for this user on this machine (``cc-`` + 16 hex)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"hivemind-agent\0{hostname}\0{user}".encode()).hexdigest()
+    return f"cc-{digest[:16]}"
