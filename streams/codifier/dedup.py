@@ -60,12 +60,34 @@ def skill_text(name: str, description: str, body: str) -> str:
     return f"{name.replace('-', ' ')}\n{description}\n{body}"
 
 
+_CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+@lru_cache(maxsize=8192)
+def code_lines(body: str) -> frozenset[str]:
+    """Normalized commands of a body: code-block lines and inline code spans."""
+    lines = set()
+    for block in _CODE_BLOCK.findall(body):
+        lines.update(" ".join(ln.split()) for ln in block.splitlines())
+    lines.update(" ".join(span.split()) for span in _CODE_SPAN.findall(_CODE_BLOCK.sub(" ", body)))
+    return frozenset(ln for ln in lines if len(ln) >= 3)
+
+
 def find_near_duplicate(name: str, description: str, body: str, skills: Iterable[Skill], *,
                         threshold: float = DEFAULT_THRESHOLD) -> tuple[Skill, float] | None:
-    """The existing skill most similar to the draft, if at least ``threshold``."""
+    """The existing skill most similar to the draft, if at least ``threshold``.
+
+    Two skills that both quote commands but share none are never duplicates, however
+    alike their prose: the commands are the lesson (``pytest`` vs ``ruff`` recoveries
+    written from one template differ only there)."""
     text = skill_text(name, description, body)
+    commands = code_lines(body)
     best: tuple[Skill, float] | None = None
     for skill in sorted(skills, key=lambda s: s.name):
+        theirs = code_lines(skill.body)
+        if commands and theirs and not commands & theirs:
+            continue
         score = similarity(text, skill_text(skill.name, skill.description, skill.body))
         if score >= threshold and (best is None or score > best[1]):
             best = (skill, score)

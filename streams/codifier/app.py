@@ -1,0 +1,437 @@
+"""The codify job: candidates topic -> codifier -> guards -> skills topic.
+
+Guarantee (at-least-once in, nothing published twice out): a candidate's offset is
+committed only after its result is durable: its skill version confirmed by the broker,
+or its SKIP/rejection decided, or it was re-queued (parked) on the candidates topic with
+a confirmed delivery, or dead-lettered. A crash replays uncommitted candidates; a replayed
+candidate whose id is already in a published skill's provenance is skipped without a
+model call, and identical content never becomes a new version, so a restart in the
+middle publishes no skill twice. The library (the job's only state) is the compacted
+skills topic itself, read to its high watermark at start.
+
+Why a confluent-kafka consumer and not Faust: the job has no table (its state is the
+compacted skills topic, and Faust tables could not be written from the awaited model
+call anyway), it needs a confirmed delivery before each commit (Faust's at-least-once
+commits on its own schedule), and exactly-once is unavailable on our broker. The model
+call is async I/O: a batch's groups are drafted concurrently on a private event loop,
+then resolved and published one by one in order, so dedup sees the previous group's skill.
+
+Flow per batch (``consume`` up to ``BATCH_MAX`` records or ``GROUP_WINDOW_S``):
+decode (bad bytes -> DLQ) -> skip already-codified -> wait if parked-not-yet-due or the
+workspace's daily token budget is spent (held in memory, offset not committed) -> group
+by (workspace, topic) -> draft -> resolve (guards, dedup) -> publish / reject / park ->
+commit the offsets that are fully done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from msgspec import Struct
+
+from runtime.errors import HivemindError
+from runtime.kafka import consumer_config, producer_config
+from runtime.metrics import PORT_OFFSETS, serve, set_ready
+from runtime.settings import Settings
+from schemas.dead_letters import DeadLetter
+from schemas.sessions import Candidate, decode_candidate
+from sinks.skills_publisher import SkillNotDelivered, SkillsPublisher, load_library
+from streams.codifier import metrics
+from streams.codifier.library import Library
+from streams.codifier.logic import (
+    MAX_PARK_ATTEMPTS,
+    Codifier,
+    CodifySummary,
+    Draft,
+    Parked,
+    Published,
+    Rejected,
+    Rejection,
+    Result,
+    TokenBudget,
+    Unchanged,
+    group_candidates,
+    park_delay_s,
+    resolve,
+)
+from streams.codifier.offsets import OffsetTracker
+from streams.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
+
+log = logging.getLogger(__name__)
+
+GROUP_ID = "hivemind-codifier"
+STAGE = "codifier"
+BATCH_MAX = 50
+GROUP_WINDOW_S = 1.0  # how long a batch buffers so candidates of one topic draft together
+MAX_WAITING = 10_000  # above this many held candidates the consumer pauses
+DRAFT_CONCURRENCY = 4
+H_ATTEMPT, H_NOT_BEFORE, H_REASON = "hivemind.attempt", "hivemind.not_before_ms", "hivemind.park_reason"
+
+_SUMMARY = CodifySummary()
+
+
+def codify_summary() -> dict:
+    """Counters of this process's codifier since start (demo/report use)::
+
+        {"candidates": {reason: n}, "decisions": {"KEEP"|"MERGE"|"SKIP": n},
+         "results": {"published"|"unchanged"|"rejected"|"parked"|"duplicate"|
+                     "dead_lettered": n},
+         "guard_rejections": {guard: n}, "skills_per_workspace": {ws: n},
+         "tokens": n, "cost_usd": x}
+    """
+    return _SUMMARY.as_dict()
+
+
+def build_codifier(settings: Settings) -> Codifier:
+    """Anthropic when an API key is configured, else the deterministic offline codifier."""
+    if settings.codifier.api_key:
+        from streams.codifier.llm import AnthropicCodifier
+
+        return AnthropicCodifier(settings.codifier)
+    from streams.codifier.offline import OfflineCodifier
+
+    return OfflineCodifier()
+
+
+class _Item(Struct):
+    """A consumed candidate record still in flight."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    candidate: Candidate
+    attempt: int = 0
+
+
+class CodifierJob:
+    """One consumer in group ``hivemind-codifier``; see the module docstring."""
+
+    def __init__(self, settings: Settings, *, codifier: Codifier | None = None,
+                 summary: CodifySummary | None = None, clock=None,
+                 park_base_s: float = 30.0) -> None:
+        from confluent_kafka import Consumer, Producer
+
+        self.settings = settings
+        self.codifier = codifier or build_codifier(settings)
+        self.summary = summary or _SUMMARY
+        self.now = clock or (lambda: datetime.now(UTC))
+        self.park_base_s = park_base_s
+        self.library: Library = load_library(settings)
+        self.summary.skills_per_workspace = self.library.counts_by_workspace()
+        self.publisher = SkillsPublisher(settings)
+        self.producer = Producer(producer_config(settings, **{"linger.ms": 5}))
+        self.consumer = Consumer(consumer_config(
+            settings, GROUP_ID, **{"max.poll.interval.ms": 600_000}))
+        self.tracker = OffsetTracker()
+        self.waiting: list[tuple[float, int, _Item]] = []  # (due epoch s, seq, item)
+        self._seq = itertools.count()
+        self.budget = TokenBudget(settings.codifier.daily_token_budget, self._load_budget())
+        self.loop = asyncio.new_event_loop()
+        self.assigned = False
+        self.paused = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self, stop: threading.Event) -> None:
+        topic = self.settings.topics.candidates
+        self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("codifier consuming %s as %s with %s codifier (%d skills in library)",
+                 topic, GROUP_ID, self.codifier.name, len(self.library))
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def step(self) -> None:
+        """One batch: consume, process, commit."""
+        msgs = self.consumer.consume(num_messages=BATCH_MAX, timeout=GROUP_WINDOW_S)
+        ready: list[_Item] = []
+        for msg in msgs:
+            if msg.error():
+                log.warning("consumer error: %s", msg.error())
+                continue
+            item = self._admit(msg)
+            if item is not None:
+                ready.append(item)
+        ready.extend(self._due_items())
+        if ready:
+            self._process(ready)
+        self._flow_control()
+        self._commit()
+
+    def close(self) -> None:
+        try:
+            self._commit()
+        finally:
+            self.consumer.close()
+            self.publisher.close()
+            self.producer.flush(10)
+            aclose = getattr(self.codifier, "aclose", None)
+            if aclose is not None:
+                self.loop.run_until_complete(aclose())
+            self.loop.close()
+            set_ready(False)
+
+    def _on_assign(self, consumer, partitions) -> None:
+        self.assigned = True
+        set_ready(True)
+        log.info("assigned %s", [f"{p.topic}[{p.partition}]" for p in partitions])
+
+    def _on_revoke(self, consumer, partitions) -> None:
+        self._commit()
+        gone = {(p.topic, p.partition) for p in partitions}
+        self.tracker.drop(gone)
+        self.waiting = [w for w in self.waiting if (w[2].topic, w[2].partition) not in gone]
+        heapq.heapify(self.waiting)
+        metrics.WAITING.set(len(self.waiting))
+
+    # ------------------------------------------------------------------ intake
+
+    def _admit(self, msg) -> _Item | None:
+        tp = (msg.topic(), msg.partition())
+        self.tracker.add(tp, msg.offset())
+        decoded = decode_or_dead_letter(
+            msg.value(), decode_candidate, stage=STAGE, topic=msg.topic(),
+            partition=msg.partition(), offset=msg.offset(), key=msg.key(),
+            max_bytes=self.settings.sessionizer.max_record_bytes + 65536)
+        if isinstance(decoded, DeadLetter):
+            self._dead_letter(decoded)
+            self.tracker.done(tp, msg.offset())
+            return None
+        headers = dict(msg.headers() or [])
+        item = _Item(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), decoded,
+                     attempt=_int(headers.get(H_ATTEMPT)))
+        if item.attempt == 0:
+            for reason in decoded.reasons:
+                metrics.CANDIDATES.labels(reason.value).inc()
+                self.summary.candidates[reason.value] += 1
+        if self.library.has_candidate(decoded.candidate_id):
+            self._finish(item, "duplicate")
+            return None
+        not_before = _int(headers.get(H_NOT_BEFORE)) / 1000
+        if not_before > time.time():
+            self._hold(item, not_before)
+            return None
+        return item
+
+    def _hold(self, item: _Item, due: float) -> None:
+        heapq.heappush(self.waiting, (due, next(self._seq), item))
+        metrics.WAITING.set(len(self.waiting))
+
+    def _due_items(self) -> list[_Item]:
+        now = time.time()
+        due = []
+        while self.waiting and self.waiting[0][0] <= now:
+            due.append(heapq.heappop(self.waiting)[2])
+        metrics.WAITING.set(len(self.waiting))
+        return due
+
+    def _flow_control(self) -> None:
+        assignment = self.consumer.assignment() if self.assigned else []
+        if len(self.waiting) > MAX_WAITING and not self.paused and assignment:
+            self.consumer.pause(assignment)
+            self.paused = True
+        elif self.paused and len(self.waiting) <= MAX_WAITING // 2 and assignment:
+            self.consumer.resume(assignment)
+            self.paused = False
+
+    # ------------------------------------------------------------------ processing
+
+    def _process(self, items: list[_Item]) -> None:
+        now = self.now()
+        runnable: list[_Item] = []
+        for item in items:
+            if self.library.has_candidate(item.candidate.candidate_id):
+                self._finish(item, "duplicate")
+            elif self._metered() and not self.budget.allows(item.candidate.workspace_id, now):
+                metrics.CALLS.labels("budget_exhausted").inc()
+                self._hold(item, TokenBudget.resets_at(now).timestamp())
+            else:
+                runnable.append(item)
+        if not runnable:
+            return
+        by_id = {}
+        for item in runnable:
+            by_id.setdefault(item.candidate.candidate_id, []).append(item)
+        groups = group_candidates([items_[0].candidate for items_ in by_id.values()])
+        answers = self.loop.run_until_complete(self._draft_all([g.candidate for g in groups]))
+        for group, answer in zip(groups, answers, strict=True):
+            members = [it for cid in group.member_ids for it in by_id[cid]]
+            self._spend(group.candidate.workspace_id, answer)
+            if not self._metered():
+                metrics.CALLS.labels("offline").inc()
+            result = resolve(group, answer, self.library,
+                             max_body_chars=self.settings.codifier.max_body_chars, now=self.now())
+            self._apply(result, members)
+
+    async def _draft_all(self, candidates: list[Candidate]) -> list[Draft | Rejection]:
+        sem = asyncio.Semaphore(DRAFT_CONCURRENCY)
+
+        async def one(c: Candidate) -> Draft | Rejection:
+            async with sem:
+                try:
+                    return await self.codifier.draft(c, self.library)
+                except Exception as exc:  # a codifier bug must not lose the candidate
+                    log.exception("codifier raised candidate=%s", c.candidate_id)
+                    return Rejection(reason=f"codifier error {type(exc).__name__}",
+                                     stage="api_error", retryable=True, codifier=self.codifier.name)
+
+        return list(await asyncio.gather(*(one(c) for c in candidates)))
+
+    def _apply(self, result: Result, members: list[_Item]) -> None:
+        if isinstance(result, Published):
+            try:
+                self.publisher.publish(result.skill)
+            except SkillNotDelivered as exc:
+                log.warning("skill not delivered, retrying later: %s", exc)
+                for item in members:
+                    self._hold(item, time.time() + 5)
+                return
+        self.summary.record(result)
+        if isinstance(result, Published):
+            self.library.apply((result.skill.workspace_id, result.skill.name), result.skill)
+            self.summary.skills_per_workspace = self.library.counts_by_workspace()
+            metrics.SKILLS_PUBLISHED.inc()
+            metrics.DECISIONS.labels(result.skill.provenance.decision.value).inc()
+            self._finish_all(members, "published")
+        elif isinstance(result, Unchanged):
+            self._finish_all(members, "unchanged")
+        elif isinstance(result, Rejected):
+            if result.guard == "skip":
+                metrics.DECISIONS.labels("SKIP").inc()
+            else:
+                metrics.GUARD_REJECTIONS.labels(result.guard).inc()
+                log.info("draft rejected guard=%s candidates=%s", result.guard,
+                         ",".join(m.candidate.candidate_id for m in members))
+            self._finish_all(members, "rejected")
+        elif isinstance(result, Parked):
+            for item in members:
+                self._park(item, result)
+
+    def _park(self, item: _Item, parked: Parked) -> None:
+        attempt = item.attempt + 1
+        try:
+            if attempt > MAX_PARK_ATTEMPTS:
+                letter = DeadLetter.from_processing_error(
+                    stage=STAGE, topic=item.topic, partition=item.partition, offset=item.offset,
+                    key=item.key, raw=item.raw,
+                    error=HivemindError(f"codifier failed {attempt - 1} times: {parked.reason}"))
+                self._dead_letter(letter)
+                self._finish(item, "dead_lettered")
+                return
+            not_before_ms = int((time.time() + park_delay_s(attempt, base_s=self.park_base_s)) * 1000)
+            self._produce_confirmed(self.settings.topics.candidates, item.key, item.raw, [
+                (H_ATTEMPT, str(attempt).encode()), (H_NOT_BEFORE, str(not_before_ms).encode()),
+                (H_REASON, parked.reason[:200].encode())])
+        except SkillNotDelivered:
+            self._hold(item, time.time() + 5)  # not durable elsewhere yet: keep it here
+            return
+        log.info("candidate parked candidate=%s attempt=%d stage=%s", item.candidate.candidate_id,
+                 attempt, parked.stage)
+        self._finish(item, "parked")
+
+    def _finish(self, item: _Item, result: str) -> None:
+        metrics.RESULTS.labels(result).inc()
+        if result in ("duplicate", "dead_lettered"):
+            self.summary.results[result] += 1
+        self.tracker.done((item.topic, item.partition), item.offset)
+
+    def _finish_all(self, items: list[_Item], result: str) -> None:
+        for item in items:
+            self._finish(item, result)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _metered(self) -> bool:
+        return self.codifier.name != "offline"
+
+    def _spend(self, workspace_id: str, answer: Draft | Rejection) -> None:
+        tokens = answer.usage.total_tokens
+        self.summary.usage = self.summary.usage + answer.usage
+        if tokens and self._metered():
+            self.budget.spend(workspace_id, tokens, self.now())
+            self._save_budget()
+
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        rec = dead_letter_record(letter)
+        self._produce_confirmed(self.settings.topics.dlq, rec.key, rec.value, rec.headers)
+        count_dead_letter(letter)
+
+    def _produce_confirmed(self, topic: str, key, value, headers, timeout_s: float = 30.0) -> None:
+        outcome: list = []
+        self.producer.produce(topic, key=key, value=value, headers=headers,
+                              on_delivery=lambda err, msg: outcome.append(err))
+        deadline = time.monotonic() + timeout_s
+        while not outcome and time.monotonic() < deadline:
+            self.producer.poll(0.2)
+        if not outcome or outcome[0] is not None:
+            raise SkillNotDelivered(f"record to {topic} not confirmed: {outcome or 'timeout'}")
+
+    def _commit(self) -> None:
+        offsets = self.tracker.committable()
+        if not offsets or not self.assigned:
+            return
+        from confluent_kafka import KafkaException, TopicPartition
+
+        try:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                 asynchronous=False)
+        except KafkaException as exc:
+            log.warning("offset commit failed (records will be re-read, deduplicated): %s", exc)
+            return
+        self.tracker.mark_committed(offsets)
+
+    def _budget_path(self) -> Path:
+        return self.settings.edge.home_path() / "codifier" / "budget.json"
+
+    def _load_budget(self) -> dict:
+        try:
+            return json.loads(self._budget_path().read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save_budget(self) -> None:
+        path = self._budget_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.budget.to_dict()))
+        tmp.replace(path)
+
+
+def _int(raw: bytes | None) -> int:
+    try:
+        return int(raw or 0)
+    except ValueError:
+        return 0
+
+
+def run_codifier(settings: Settings, *, stop: threading.Event | None = None,
+                 codifier: Codifier | None = None, summary: CodifySummary | None = None) -> None:
+    """Run the codify job until ``stop`` is set (or SIGTERM/SIGINT in the main thread).
+
+    Blocking. Serves /metrics, /healthz, /readyz on ``settings.metrics.port`` + the
+    codifier's offset when the port is set; ready once partitions are assigned.
+    """
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    server = serve(settings.metrics.host, settings.metrics.port + PORT_OFFSETS["codifier"]) \
+        if settings.metrics.port > 0 else None
+    try:
+        CodifierJob(settings, codifier=codifier, summary=summary).run(stop)
+    finally:
+        if server is not None:
+            server.shutdown()
