@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 
 from producers import jsonlite
+from producers.redact import is_secret_assignment
 
 SOURCE = "claude-code-hook"
 KINDS = {
@@ -49,6 +50,7 @@ KINDS = {
 TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
 HOOK_EVENTS = tuple(KINDS)
 _IDENT_MAX = 256
+_MARGIN = 4096  # longer than any token secret; a PEM block past it is masked to the end
 _PROJECT_MAX = 512
 # Fields mapped to TurnEvent fields (everything else goes to extra).
 _CONSUMED = frozenset({
@@ -160,8 +162,8 @@ class _Cutter:
         return self._clip(self._redact(self._window(value)))
 
     def json(self, value: object) -> str | None:
-        """Redact every string inside ``value`` (keys included), encode, then redact the
-        JSON text too (catches ``"password": "x"`` split across key and value)."""
+        """Redact every string inside ``value`` (keys included, and whole values of
+        secret-named keys such as ``{"password": "x"}``), then encode and cut."""
         if value is None:
             return None
         value = self._redact_tree(value, 0)
@@ -169,7 +171,7 @@ class _Cutter:
             text = jsonlite.dumps(value)
         except (TypeError, ValueError):
             text = jsonlite.dumps(repr(value))
-        return self._clip(self._redact(self._window(text)))
+        return self._clip(text)
 
     def _redact_tree(self, value: object, depth: int) -> object:
         if isinstance(value, str):
@@ -177,16 +179,26 @@ class _Cutter:
         if depth > 32:
             return "[hivemind: nesting too deep]"
         if isinstance(value, dict):
-            return {self._redact_tree(str(k), depth + 1): self._redact_tree(v, depth + 1)
-                    for k, v in value.items()}
+            out = {}
+            for k, v in value.items():
+                key = self._redact_tree(str(k), depth + 1)
+                if is_secret_assignment(key, v):
+                    self.redactions += 1
+                    out[key] = "[REDACTED:secret_assignment]"
+                else:
+                    out[key] = self._redact_tree(v, depth + 1)
+            return out
         if isinstance(value, list):
             return [self._redact_tree(v, depth + 1) for v in value]
         return value
 
     def _window(self, text: str) -> str:
-        """Drop what the cut will drop anyway, keeping a margin of context on each side
-        (so redaction stays cheap on megabyte outputs yet sees secrets at the cut)."""
-        head, tail = 2 * self.limit, self.limit
+        """Drop what the cut will drop anyway, keeping ``_MARGIN`` characters of context
+        past each cut (so redaction stays cheap on megabyte outputs yet sees a secret at
+        the cut whole; a private key block longer than that is masked to the window end).
+        """
+        head = self.limit * 3 // 4 + _MARGIN
+        tail = self.limit // 4 + _MARGIN
         if len(text) <= head + tail + 1:
             return text
         return f"{text[:head]}\n{text[-tail:]}"

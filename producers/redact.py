@@ -150,7 +150,7 @@ class Redactor:
             indexgroup = [None] * parsed.state.groups
             for name, index in groupindex.items():
                 indexgroup[index] = name
-            entries.append((src, int(parsed.state.flags), list(code),
+            entries.append((src, int(parsed.state.flags), [int(c) for c in code],
                             parsed.state.groups - 1, groupindex, tuple(indexgroup)))
         return marshal.dumps((_blob_key(sys, _sre), entries))
 
@@ -269,6 +269,37 @@ def _is_secret_value(value: str) -> bool:
     # self.token, settings.api_key: attribute access in code, not a literal
     parts = v.split(".")
     return not (len(parts) >= 2 and all(p.isidentifier() and p.islower() for p in parts))
+
+
+_SECRET_WORDS = (
+    "password", "passwd", "passphrase", "secret", "token", "apikey", "api_key", "api-key",
+    "accesskey", "access_key", "access-key", "privatekey", "private_key", "private-key",
+    "credential", "authorization", "auth", "dsn", "pwd", "signing_key", "session_key",
+    "encryption_key", "cookie",
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Does a field/variable name announce a secret (``DB_PASSWORD``, ``x-api-key``,
+    ``clientSecret``), rather than a setting about one (``token_url``, ``auth_type``)?"""
+    n = name.lower()
+    if n.endswith(_BENIGN_NAME_SUFFIXES):
+        return False
+    if n == "pass" or n.endswith(("_pass", "-pass", ".pass")):
+        return True
+    for word in _SECRET_WORDS:
+        at = n.find(word)
+        while at >= 0:
+            after = n[at + len(word):]
+            if after in ("", "s") or after[0] in "_-." or (after[0] == "s" and after[1] in "_-."):
+                return True
+            at = n.find(word, at + 1)
+    return False
+
+
+def is_secret_assignment(name: str, value: object) -> bool:
+    """Is ``value`` a secret because of the name it is assigned to (JSON keys, kwargs)?"""
+    return isinstance(value, str) and is_secret_name(name) and _is_secret_value(value)
 
 
 def shannon_entropy(token: str) -> float:

@@ -1,0 +1,121 @@
+"""Wall time of the Claude Code hook (``hivemind capture``) against ``python -c pass``.
+
+Target: p50 <= 2x and p99 <= 3x the interpreter's own start-up, measured interleaved
+(baseline, small payload, large payload, baseline, ...) so machine noise hits all alike.
+Runs the real console script (``.venv/bin/hivemind``) the way Claude Code runs it, with
+a temporary Hivemind home holding config.json and the pre-compiled redaction cache (as
+``hivemind install`` leaves it), and byte code cached (``PYTHONDONTWRITEBYTECODE`` is
+removed; a temporary ``PYTHONPYCACHEPREFIX`` keeps the checkout clean).
+
+    python -m bench.capture            # 200 runs of each
+    HIVEMIND_BENCH_RUNS=50 python -m bench.capture
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _payloads() -> dict[str, bytes]:
+    small = {
+        "session_id": "bench-session", "transcript_path": "/tmp/bench.jsonl",
+        "cwd": str(ROOT), "permission_mode": "default", "hook_event_name": "PreToolUse",
+        "tool_name": "Bash", "tool_input": {"command": "pytest -q tests/unit", "timeout": 120000},
+        "tool_use_id": "toolu_01BenchBenchBenchBench01",
+    }
+    # A typical large result: 16 KiB of a Read of source code (capped there anyway).
+    source = (ROOT / "producers" / "spool.py").read_text()
+    while len(source) < 40_000:
+        source += source
+    large = {
+        "session_id": "bench-session", "transcript_path": "/tmp/bench.jsonl",
+        "cwd": str(ROOT), "permission_mode": "default", "hook_event_name": "PostToolUse",
+        "tool_name": "Read", "tool_input": {"file_path": str(ROOT / "producers" / "spool.py")},
+        "tool_response": {"type": "text", "file": {"filePath": "producers/spool.py",
+                                                   "content": source, "numLines": 900}},
+        "tool_use_id": "toolu_01BenchBenchBenchBench02",
+    }
+    return {"small": json.dumps(small).encode(), "large": json.dumps(large).encode()}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run() -> dict[str, float]:
+    runs = int(os.environ.get("HIVEMIND_BENCH_RUNS", "200"))
+    python = sys.executable
+    script = Path(python).parent / "hivemind"
+    hook = [str(script), "capture"] if script.exists() else [python, "-m", "cli.main", "capture"]
+    tmp = Path(tempfile.mkdtemp(prefix="hivemind-bench-capture-"))
+    try:
+        home = tmp / "home"
+        home.mkdir()
+        (home / "config.json").write_text(json.dumps({
+            "workspace_id": "bench", "agent_id": "cc-bench", "agent_kind": "coding",
+            "max_field_bytes": 16384, "agentd_autostart": False}))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(HIVEMIND_HOME=str(home), PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
+        from producers.capture import write_redactor_cache
+
+        write_redactor_cache(str(home))
+        files = {}
+        for name, body in _payloads().items():
+            files[name] = tmp / f"{name}.json"
+            files[name].write_bytes(body)
+        cases = {"python -c pass": ([python, "-c", "pass"], None), **{
+            f"capture {name}": (hook, path) for name, path in files.items()}}
+
+        def once(argv: list[str], stdin: Path | None) -> float:
+            with open(stdin or os.devnull, "rb") as f:
+                t0 = time.perf_counter()
+                done = subprocess.run(argv, stdin=f, stdout=subprocess.PIPE, env=env)
+                elapsed = time.perf_counter() - t0
+            assert done.returncode == 0 and done.stdout == b"", (argv, done)
+            return elapsed
+
+        for argv, stdin in cases.values():  # warm caches and byte code
+            for _ in range(3):
+                once(argv, stdin)
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(runs):
+            for name, (argv, stdin) in cases.items():
+                times[name].append(once(argv, stdin))
+
+        from producers.spool import Spool, spool_dir
+
+        spooled = Spool(spool_dir(home)).stats().records
+        expected = runs * 2 + 6
+        assert spooled == expected, f"{spooled} records spooled, expected {expected}"
+
+        base50 = _pct(times["python -c pass"], 0.5)
+        base99 = _pct(times["python -c pass"], 0.99)
+        out: dict[str, float] = {}
+        print(f"{'case':<22}{'p50 ms':>10}{'p99 ms':>10}{'p50 x':>8}{'p99 x':>8}   ({runs} runs each)")
+        for name, values in times.items():
+            p50, p99 = _pct(values, 0.5), _pct(values, 0.99)
+            key = name.replace(" ", "_").replace("-", "")
+            out[f"{key}_p50_ms"] = round(p50 * 1000, 2)
+            out[f"{key}_p99_ms"] = round(p99 * 1000, 2)
+            if name != "python -c pass":
+                out[f"{key}_p50_ratio"] = round(p50 / base50, 2)
+                out[f"{key}_p99_ratio"] = round(p99 / base99, 2)
+            print(f"{name:<22}{p50 * 1000:>10.2f}{p99 * 1000:>10.2f}"
+                  f"{p50 / base50:>8.2f}{p99 / base99:>8.2f}")
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run()
