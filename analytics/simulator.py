@@ -42,7 +42,7 @@ SKILL_COLUMNS = pa.schema([
     pa.field("workspace_id", pa.string(), nullable=False),
     pa.field("name", pa.string(), nullable=False),
     pa.field("version", pa.int64()),
-    pa.field("created_at", pa.timestamp("us", tz="UTC")),
+    pa.field("published_at", pa.timestamp("us", tz="UTC")),
     pa.field("retired", pa.bool_()),
 ])
 
@@ -102,7 +102,7 @@ def simulate(config: SimConfig | None = None) -> SimulatedFleet:
             truth[(ws, name)] = effect
             ws_skills.append((name, effect))
             for col, value in (("workspace_id", ws), ("name", name), ("version", 1),
-                               ("created_at", START), ("retired", False)):
+                               ("published_at", START), ("retired", False)):
                 skills[col].append(value)
         # Per agent: the skills it has (ITT: by assignment) and their summed effect.
         has = {a: [holdout_bucket(n, a) >= config.held_out_share for n, _ in ws_skills]

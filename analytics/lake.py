@@ -1,0 +1,69 @@
+"""Read the measure tables from the Delta lake (thin adapter over deltalake).
+
+``read_measure_tables(settings, workspace=None)`` returns the four inputs of the
+attribution as pyarrow tables: ``sessions``, ``outcomes`` (signal ``outcomes`` and
+``detected_outcomes`` concatenated), ``skills`` and ``exposures``. A table that does not
+exist yet reads as None (the report then says what is missing); any other read failure
+raises. Only the columns the attribution needs are read, filtered to one workspace when
+given (partition pruning on ``workspace_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pyarrow as pa
+from msgspec import Struct
+
+from runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COLUMNS = {
+    "sessions": ["workspace_id", "session_id", "agent_id", "started_at", "outcome"],
+    "outcomes": ["outcome_id", "workspace_id", "session_id", "label", "result", "source", "ts"],
+    "detected_outcomes": ["outcome_id", "workspace_id", "session_id", "label", "result",
+                          "source", "ts"],
+    "skills": ["workspace_id", "name", "version", "retired", "published_at"],
+    "exposures": ["workspace_id", "session_id", "skill_name", "cohort", "invoked"],
+}
+
+
+class MeasureTables(Struct, frozen=True):
+    sessions: pa.Table | None
+    outcomes: pa.Table | None
+    skills: pa.Table | None
+    exposures: pa.Table | None
+
+    def missing(self) -> list[str]:
+        return [name for name in ("sessions", "outcomes", "skills", "exposures")
+                if getattr(self, name) is None]
+
+
+def read_table(settings: Settings, name: str, *, workspace: str | None = None,
+               columns: list[str] | None = None) -> pa.Table | None:
+    """One Delta table as Arrow (None when it does not exist)."""
+    from deltalake import DeltaTable
+
+    uri = settings.lake.table_uri(name)
+    options = settings.lake.storage_options()
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
+        log.info("table %s does not exist yet at %s", name, uri)
+        return None
+    dt = DeltaTable(uri, storage_options=options)
+    present = set(dt.schema().to_arrow().names) if hasattr(dt.schema(), "to_arrow") else None
+    wanted = columns
+    if present is not None and columns is not None:
+        wanted = [c for c in columns if c in present]
+    filters = [("workspace_id", "=", workspace)] if workspace else None
+    return dt.to_pyarrow_table(columns=wanted, filters=filters)
+
+
+def read_measure_tables(settings: Settings, *, workspace: str | None = None) -> MeasureTables:
+    got = {name: read_table(settings, name, workspace=workspace, columns=cols)
+           for name, cols in COLUMNS.items()}
+    outcome_parts = [t for t in (got["outcomes"], got["detected_outcomes"]) if t is not None]
+    outcomes = (pa.concat_tables(outcome_parts, promote_options="default")
+                if outcome_parts else None)
+    return MeasureTables(sessions=got["sessions"], outcomes=outcomes, skills=got["skills"],
+                         exposures=got["exposures"])

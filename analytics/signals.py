@@ -1,0 +1,67 @@
+"""Outcome signals: an ``outcome`` TurnEvent for a session, sent to ``hivemind.turns``.
+
+``outcome_event`` builds the event (pure); ``send_outcome`` produces it with the shared
+idempotent producer config, keyed by workspace like every turns record, and returns only
+after the broker confirmed it (raises ``BrokerUnavailable`` otherwise: the caller may
+retry; a retried signal has a new event id, and the session's result is its latest
+signal, so a retry cannot flip a result).
+
+A signal may come days after the session closed; the sink lands it in the ``outcomes``
+table and the report joins it by (workspace, session id). ``seq`` is the send time in
+milliseconds, so a late signal orders after the session's own events.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+
+from runtime.errors import BrokerUnavailable
+from runtime.settings import Settings
+from schemas.events import AgentKind, EventKind, TurnEvent, encode_event, turn_key
+from schemas.outcomes import normalize_label
+
+log = logging.getLogger(__name__)
+
+
+def outcome_event(*, workspace_id: str, session_id: str, label: str, agent_id: str = "signal",
+                  agent_kind: str = AgentKind.OTHER.value, text: str | None = None,
+                  now: datetime | None = None) -> TurnEvent:
+    if not normalize_label(label):
+        raise ValueError("outcome label is empty: give e.g. tests_passed, resolved, reverted")
+    now = now or datetime.now(UTC)
+    kind = agent_kind if agent_kind in {k.value for k in AgentKind} else AgentKind.OTHER.value
+    return TurnEvent(
+        event_id=secrets.token_hex(16), workspace_id=workspace_id, session_id=session_id,
+        agent_id=agent_id or "signal", agent_kind=AgentKind(kind), project="",
+        seq=int(now.timestamp() * 1000), ts=now, kind=EventKind.OUTCOME,
+        outcome=normalize_label(label), text=text, source="signal",
+    )
+
+
+def send_outcome(settings: Settings, event: TurnEvent, *, timeout_s: float = 15.0) -> tuple[int, int]:
+    """Produce ``event`` and wait for the delivery report; returns (partition, offset)."""
+    from confluent_kafka import Producer
+
+    from runtime.kafka import producer_config
+
+    producer = Producer(producer_config(settings, **{"linger.ms": 0}))
+    reports: list = []
+    producer.produce(settings.topics.turns, key=turn_key(event.workspace_id),
+                     value=encode_event(event), on_delivery=lambda err, msg: reports.append((err, msg)))
+    deadline = time.monotonic() + timeout_s
+    while not reports and time.monotonic() < deadline:
+        producer.poll(0.2)
+    producer.flush(1.0)
+    if not reports:
+        raise BrokerUnavailable(
+            f"no delivery report from Kafka for the outcome signal within {timeout_s:.0f}s: "
+            "check HIVEMIND_BOOTSTRAP (or `hivemind broker status`) and send it again")
+    err, msg = reports[0]
+    if err is not None:
+        raise BrokerUnavailable(f"Kafka rejected the outcome signal: {err}")
+    log.info("outcome signal partition=%s[%d] offset=%d", settings.topics.turns,
+             msg.partition(), msg.offset())
+    return msg.partition(), msg.offset()

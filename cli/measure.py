@@ -1,0 +1,128 @@
+"""``hivemind report`` (skill effects, rates over time, retirement) and ``hivemind signal``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Metrics port offset of a long-running `report --every` (next to runtime.metrics.PORT_OFFSETS).
+MEASURE_PORT_OFFSET = 5
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="skill effects (holdout vs present) and success rates over time",
+        description="Measure every skill against its randomized holdout from the Delta "
+                    "tables; print tables, optionally write an HTML page or PNG charts, "
+                    "and retire skills whose effect is measurably negative.")
+    p.add_argument("--workspace", metavar="W", help="only this workspace")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    p.add_argument("--png", metavar="DIR", help="write PNG charts into DIR")
+    p.add_argument("--period", choices=["day", "week"], default="day",
+                   help="bucket of the rate-over-time series (default day)")
+    p.add_argument("--holdout-share", type=float, default=None, metavar="SHARE",
+                   help="the holdout share the sync applies (default 0.10)")
+    p.add_argument("--retire", action="store_true",
+                   help="tombstone skills whose effect's upper CI bound is below 0")
+    p.add_argument("--metrics-file", metavar="FILE",
+                   help="write the measure gauges in Prometheus text format (textfile collector)")
+    p.add_argument("--every", type=float, metavar="SECONDS",
+                   help="repeat every SECONDS, serving /metrics on HIVEMIND_METRICS_PORT+5")
+    p.set_defaults(run=run_report)
+
+    p = sub.add_parser("signal", help="send an outcome for a session to hivemind.turns",
+                       description="Record what happened after a session (tests_passed, "
+                                   "committed, reverted, resolved, escalated, replied, ...). "
+                                   "Labels map to success/failure/unknown as documented in "
+                                   "schemas/outcomes.py.")
+    p.add_argument("--session", required=True, metavar="ID", help="the agent's session id")
+    p.add_argument("--outcome", required=True, metavar="LABEL", help="the outcome label")
+    p.add_argument("--workspace", metavar="W", help="workspace (default HIVEMIND_WORKSPACE_ID)")
+    p.add_argument("--agent", metavar="ID", default="signal", help="who reports it")
+    p.add_argument("--text", metavar="TEXT", help="a short note kept with the outcome")
+    p.set_defaults(run=run_signal)
+
+
+def run_signal(args, settings) -> int:
+    from analytics.signals import outcome_event, send_outcome
+    from schemas.outcomes import result_of
+
+    try:
+        event = outcome_event(workspace_id=args.workspace or settings.edge.workspace_id,
+                              session_id=args.session, label=args.outcome, agent_id=args.agent,
+                              agent_kind=settings.edge.agent_kind, text=args.text)
+    except ValueError as exc:
+        from runtime.errors import HivemindError
+
+        raise HivemindError(str(exc)) from None
+    partition, offset = send_outcome(settings, event)
+    print(f"outcome {event.outcome} ({result_of(event.outcome).value}) for session "
+          f"{event.session_id} in {event.workspace_id}: {settings.topics.turns}[{partition}] "
+          f"offset {offset}")
+    return 0
+
+
+def run_report(args, settings) -> int:
+    if args.every:
+        from runtime.metrics import serve, set_ready
+
+        if settings.metrics.port > 0:
+            serve(settings.metrics.host, settings.metrics.port + MEASURE_PORT_OFFSET)
+        set_ready()
+        while True:
+            _report_once(args, settings)
+            time.sleep(args.every)
+    return _report_once(args, settings)
+
+
+def _report_once(args, settings) -> int:
+    from analytics.lake import read_measure_tables
+    from analytics.report import build_report, publish_metrics, render_html, render_text, write_pngs
+    from analytics.retirement import RETIRE_CONFIDENCE, RETIRE_MIN_SAMPLE
+    from schemas.holdout import DEFAULT_HOLDOUT_SHARE
+
+    t0 = time.monotonic()
+    share = args.holdout_share if args.holdout_share is not None else DEFAULT_HOLDOUT_SHARE
+    tables = read_measure_tables(settings, workspace=args.workspace)
+    report = build_report(tables, workspace=args.workspace, period=args.period,
+                          held_out_share=share, confidence=RETIRE_CONFIDENCE,
+                          min_sample=RETIRE_MIN_SAMPLE)
+    print(render_text(report), end="")
+    if args.html:
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+        print(f"wrote {args.html}")
+    if args.png:
+        for path in write_pngs(report, Path(args.png)):
+            print(f"wrote {path}")
+    if args.retire:
+        _retire(report, settings)
+    publish_metrics(report, time.monotonic() - t0)
+    if args.metrics_file:
+        from prometheus_client import REGISTRY, write_to_textfile
+
+        write_to_textfile(args.metrics_file, REGISTRY)
+    return 0
+
+
+def _retire(report, settings) -> None:
+    from analytics import metrics
+    from analytics.retirement import retire, retirement_decisions
+    from sinks.skills_publisher import SkillsPublisher
+
+    decisions = retirement_decisions(report.effects, decided_at=datetime.now(UTC),
+                                     confidence=report.confidence)
+    if not decisions:
+        print("retire: no skill has an effect interval entirely below 0")
+        return
+    evidence = settings.edge.home_path() / "retirements.jsonl"
+    with SkillsPublisher(settings) as publisher:
+        for decision, error in retire(decisions, publisher, evidence_path=evidence):
+            metrics.RETIREMENTS.labels(outcome="failed" if error else "retired").inc()
+            state = f"FAILED ({error})" if error else "retired"
+            print(f"retire {decision.workspace_id}/{decision.skill_name}: {state}: {decision.reason}")
+    print(f"evidence appended to {evidence}")
