@@ -122,6 +122,16 @@ def read_workspace_skills(settings: Settings, workspace_id: str, *,
                 if p in remaining and offset + 1 >= remaining[p]:
                     del remaining[p]
         view.complete = not remaining
+        # tansu (the dev broker) reports the high watermark as the last record batch's
+        # base offset + 1: the rest of that batch is already fetched, so drain until idle.
+        while view.complete and time.monotonic() < deadline:
+            msgs = [m for m in consumer.consume(num_messages=500, timeout=0.2)
+                    if m.error() is None]
+            if not msgs:
+                break
+            for msg in msgs:
+                _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
+                view.records_read += 1
         return view
     finally:
         consumer.close()

@@ -1,0 +1,145 @@
+"""The forwarder across a broker outage: nothing lost while down, each event once after.
+
+The test runs its own tansu on a fixed port, stops it, and starts a new one on the SAME
+port (memory storage: the new broker is empty, as after a real broker replacement), so the
+forwarder's producer reconnects to a broker that never heard of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from producers.forwarder import Forwarder
+from producers.spool import Spool, spool_dir
+from runtime import broker as embedded
+from runtime.kafka import ensure_topics
+from schemas.dead_letters import decode_dead_letter
+from schemas.events import decode_turn_record
+from tests.conftest import make_settings
+from tests.support.topic_reader import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def spool_session(spool: Spool, session: str, n: int, *, ws: str = "ws-test") -> list[str]:
+    """Append a session of ``n`` events ending in stop, as capture does; returns ids."""
+    ids = []
+    for i in range(n):
+        kind = "stop" if i == n - 1 else ("prompt" if i == 0 else "tool_call")
+        event_id = f"{session}-{i}"
+        spool.append({
+            "event_id": event_id, "workspace_id": ws, "session_id": session,
+            "agent_id": "agent-1", "agent_kind": "coding", "project": "/tmp/p",
+            "ts": datetime.now(UTC).isoformat(), "kind": kind, "text": f"t{i}",
+            "source": "claude-code-hook",
+        }, seq_key=session)
+        ids.append(event_id)
+    return ids
+
+
+def turns_event_ids(settings) -> list[str]:
+    return [e.event_id for _k, v in read_topic(settings, settings.topics.turns)
+            for e in decode_turn_record(v)]
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    port = embedded.free_port()
+    state = {"broker": embedded.start(log_path=tmp_path / "tansu-1.log", port=port)}
+    yield port, state
+    embedded.stop(state["broker"])
+
+
+def test_broker_outage_loses_nothing_and_delivers_each_event_once(own_broker, tmp_path):
+    port, state = own_broker
+    settings = make_settings(f"127.0.0.1:{port}", tmp_path, edge={"linger_ms": 50})
+    ensure_topics(settings)
+    spool = Spool(spool_dir(settings.edge.home_path()))
+    forwarder = Forwarder(settings, message_timeout_ms=2000, retry_min_s=0.2,
+                          retry_max_s=1.0, stats_interval_s=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        before = spool_session(spool, "s-before", 5)
+        wait_until(lambda: spool.stats().records == 0, 30, "pre-outage events acknowledged")
+        assert sorted(turns_event_ids(settings)) == sorted(before)
+
+        embedded.stop(state["broker"])
+        during = []
+        for s in range(20):
+            during += spool_session(spool, f"s-down-{s}", 10)
+        wait_until(lambda: forwarder.last_error is not None, 30,
+                   "the forwarder to notice the outage")
+        assert spool.stats().records == len(during), "the spool holds every unsent event"
+
+        state["broker"] = embedded.start(log_path=tmp_path / "tansu-2.log", port=port)
+        ensure_topics(settings)  # the new broker is empty
+        wait_until(lambda: spool.stats().records == 0, 60, "the backlog to drain")
+    finally:
+        stop.set()
+        thread.join(15)
+    assert not thread.is_alive()
+
+    delivered = turns_event_ids(settings)
+    assert sorted(delivered) == sorted(during), "each outage event exactly once"
+    assert not set(before) & set(delivered), "acknowledged events were not re-sent"
+
+
+def test_contract_violation_goes_to_dlq_and_does_not_block(broker, tmp_path):
+    settings = make_settings(broker.bootstrap, tmp_path, edge={"linger_ms": 50})
+    ensure_topics(settings)
+    spool = Spool(spool_dir(settings.edge.home_path()))
+    good_1 = spool_session(spool, "s-1", 3)
+    spool.append({"event_id": "bad-1", "workspace_id": "ws-test", "kind": "prompt"},
+                 seq_key="s-bad")
+    good_2 = spool_session(spool, "s-2", 3)
+    forwarder = Forwarder(settings, stats_interval_s=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: spool.stats().records == 0, 30, "all records acknowledged")
+    finally:
+        stop.set()
+        thread.join(15)
+    assert sorted(turns_event_ids(settings)) == sorted(good_1 + good_2)
+    letters = [decode_dead_letter(v) for _k, v in read_topic(settings, settings.topics.dlq)]
+    assert [(dl.stage, dl.reason.value) for dl in letters] == [("forwarder",
+                                                               "contract_violation")]
+    assert b'"bad-1"' in letters[0].raw and letters[0].key == b"ws-test"
+
+
+def test_one_record_per_session_batch_keyed_by_workspace(broker, tmp_path):
+    settings = make_settings(broker.bootstrap, tmp_path,
+                             edge={"linger_ms": 60_000, "batch_max_events": 4})
+    ensure_topics(settings)
+    spool = Spool(spool_dir(settings.edge.home_path()))
+    spool_session(spool, "s-a", 3)  # released by its stop
+    spool_session(spool, "s-b", 9, ws="ws-other")  # 4 + 4 + 1 (stop)
+    forwarder = Forwarder(settings, stats_interval_s=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: spool.stats().records == 0, 30, "all records acknowledged")
+    finally:
+        stop.set()
+        thread.join(15)
+    records = read_topic(settings, settings.topics.turns)
+    shapes = sorted((k, [e.seq for e in decode_turn_record(v)]) for k, v in records)
+    assert shapes == [(b"ws-other", [0, 1, 2, 3]), (b"ws-other", [4, 5, 6, 7]),
+                      (b"ws-other", [8]), (b"ws-test", [0, 1, 2])]
