@@ -1,0 +1,106 @@
+"""``hivemind install`` / ``hivemind uninstall``: the Claude Code capture hook.
+
+``hivemind capture`` itself is dispatched by cli/main.py before argparse (hot path).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SCOPE_HELP = ("user: ~/.claude/settings.json (default); "
+              "project: <project>/.claude/settings.json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "install", help="register the capture hook in Claude Code's settings (idempotent)",
+        description=(
+            "Adds `hivemind capture` as a command hook for SessionStart, UserPromptSubmit, "
+            "PreToolUse, PostToolUse, PostToolUseFailure, Stop, SubagentStop and SessionEnd, "
+            "merged with your existing hooks. Records workspace, agent kind and Kafka "
+            "bootstrap in $HIVEMIND_HOME/config.json, creates the skills directory, and keeps "
+            "what is needed for `hivemind uninstall` to restore the file byte for byte."),
+    )
+    _target_args(p)
+    p.add_argument("--workspace", help="workspace id (default: HIVEMIND_WORKSPACE_ID)")
+    p.add_argument("--agent-kind", default=None,
+                   help="agent kind recorded on events (default: HIVEMIND_EDGE_AGENT_KIND)")
+    p.add_argument("--bootstrap", default=None,
+                   help="Kafka bootstrap for agentd (default: HIVEMIND_BOOTSTRAP, else the "
+                        "embedded broker)")
+    p.add_argument("--no-agentd", action="store_true",
+                   help="do not start agentd from SessionStart (run `hivemind agentd` yourself)")
+    p.set_defaults(run=run_install)
+
+    p = sub.add_parser("uninstall", help="remove the capture hook from Claude Code's settings",
+                       description="Restores the settings file byte for byte when nothing "
+                                   "else changed it since install; otherwise removes only "
+                                   "Hivemind's entries. Keeps $HIVEMIND_HOME (the spool).")
+    _target_args(p)
+    p.set_defaults(run=run_uninstall)
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scope", choices=["user", "project"], default="user", help=SCOPE_HELP)
+    p.add_argument("--project", type=Path, default=None,
+                   help="project directory for --scope project (default: current directory)")
+    p.add_argument("--settings-file", type=Path, default=None,
+                   help="explicit Claude Code settings file (overrides --scope)")
+
+
+def _settings_file(args: argparse.Namespace) -> Path:
+    from producers.install import settings_path
+
+    if args.settings_file:
+        return args.settings_file.expanduser().absolute()
+    return settings_path(args.scope, project=args.project)
+
+
+def run_install(args: argparse.Namespace, settings) -> int:
+    from producers.install import (
+        hook_command,
+        install_hooks,
+        prepare_hot_path,
+        skills_dir_for,
+        write_config,
+    )
+
+    home = settings.edge.home_path()
+    target = _settings_file(args)
+    command = hook_command()
+    result = install_hooks(target, home=home, command=command)
+    skills = skills_dir_for(target)
+    skills.mkdir(parents=True, exist_ok=True)
+    workspace = args.workspace or settings.edge.workspace_id
+    config = write_config(
+        home, workspace_id=workspace, agent_kind=args.agent_kind or settings.edge.agent_kind,
+        bootstrap=args.bootstrap or settings.kafka.bootstrap,
+        max_field_bytes=settings.edge.max_field_bytes, agentd_autostart=not args.no_agentd)
+    problems = prepare_hot_path(home)
+    print(f"hooks    {result.action}: {target}"
+          + (f" ({', '.join(result.events)})" if result.events else ""))
+    print(f"command  {command}")
+    print(f"skills   {skills}")
+    print(f"config   {config} (workspace {workspace})")
+    if problems:
+        print(f"warning  could not pre-compile {', '.join(problems)}: capture still works, "
+              "a little slower")
+    if result.action != "unchanged":
+        print("Claude Code picks the hooks up in new sessions (restart running ones).")
+    return 0
+
+
+def run_uninstall(args: argparse.Namespace, settings) -> int:
+    from producers.install import uninstall_hooks
+
+    target = _settings_file(args)
+    result = uninstall_hooks(target, home=settings.edge.home_path())
+    detail = {
+        "restored": "original file restored byte for byte",
+        "removed": "Hivemind hooks removed, other changes kept",
+        "unchanged": "no Hivemind hook found",
+        "absent": "no settings file",
+    }[result.action]
+    print(f"hooks    {result.action}: {target} ({detail})")
+    return 0
