@@ -149,8 +149,11 @@ def command_signature(event: TurnEvent) -> str:
         return tool
     words = [w for w in re.split(r"\s+", command.strip()) if w]
     head = []
+    after_flag = False
     for w in words:
-        if w.startswith("-") or "=" in w or "/" in w or w in ("sudo", "env"):
+        skip = after_flag  # the value of a short flag ("-U app") is not a subcommand
+        after_flag = bool(re.fullmatch(r"-[A-Za-z]", w))
+        if skip or w.startswith("-") or "=" in w or "/" in w or w in ("sudo", "env"):
             continue
         head.append(re.sub(r"[^a-z0-9_.]", "", w.lower()))
         if len(head) == 2 or w in ("&&", "|", ";"):
@@ -168,7 +171,7 @@ def _command_of(event: TurnEvent) -> str:
     except ValueError:
         return raw if isinstance(raw, str) else ""
     if isinstance(data, dict):
-        for key in ("command", "cmd", "query", "url", "file_path", "path"):
+        for key in ("command", "cmd"):  # other tools' inputs are data, not commands
             value = data.get(key)
             if isinstance(value, str):
                 return value

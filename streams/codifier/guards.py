@@ -233,7 +233,8 @@ _SHELL_NOISE = {"&&", "||", "|", ";", ">", ">>", "<", "2>&1", "&", "\\", "$", "#
                 "=", "(", ")", "[", "]", "{", "}"}
 _STRIP = "\"'`,;:()[]{}"
 _PROSE_TOKEN = re.compile(r"[^\s`]+")
-_PROSE_IGNORE = {"e.g.", "i.e.", "etc.", "vs.", "a.k.a.", "and/or", "n/a", "w/o", "ci/cd"}
+_PROSE_IGNORE = {"e.g.", "i.e.", "e.g", "i.e", "etc.", "vs.", "a.k.a", "and/or", "n/a", "w/o", "ci/cd",
+                 "tcp/ip", "i/o", "read/write", "input/output"}
 
 
 def concrete_tokens(body: str) -> dict[str, str]:
@@ -313,7 +314,17 @@ def session_corpus(sessions: Iterable[Session], extra: Iterable[str] = ()) -> st
                     parts.append(value)
             if e.tool_input:
                 parts.extend(_json_strings(e.tool_input))
+                compact = _compact_json(e.tool_input)
+                if compact:  # the offline codifier quotes non-shell calls this way
+                    parts.append(f"{e.tool_name or 'tool'} {compact}")
     return "\n".join(parts)
+
+
+def _compact_json(raw: str) -> str:
+    try:
+        return json.dumps(json.loads(raw), separators=(",", ":"), sort_keys=True)
+    except ValueError:
+        return ""
 
 
 def _json_strings(raw: str) -> list[str]:
@@ -338,20 +349,51 @@ def ungrounded_tokens(body: str, corpus: str) -> list[tuple[str, str]]:
     """(token, kind) of the body's concrete tokens that the corpus does not contain."""
     missing = []
     for tok, kind in concrete_tokens(body).items():
-        if tok in corpus:
-            continue
         bare = tok.rstrip("/").removesuffix("()")
-        if bare and bare in corpus:
-            continue
-        missing.append((tok, kind))
+        if not (_in_corpus(tok, corpus) or (bare and _in_corpus(bare, corpus))):
+            missing.append((tok, kind))
     return missing
+
+
+def _in_corpus(token: str, corpus: str) -> bool:
+    """``token`` occurs in the corpus as a whole token: "rm" is not grounded by "reformat"."""
+    if token not in corpus:
+        return False
+    left = r"(?<![\w-])" if re.match(r"[\w-]", token[0]) else ""
+    right = r"(?![\w-])" if re.match(r"[\w-]", token[-1]) else ""
+    return re.search(left + re.escape(token) + right, corpus) is not None
+
+
+def commands_in(body: str) -> list[str]:
+    """Multi-word code spans and code-block lines, whitespace-normalized, without a
+    leading ``$`` prompt or comments: the commands a body tells an agent to run."""
+    found = []
+    lines = [ln for block in _CODE_BLOCK.findall(body) for ln in block.splitlines()]
+    lines += _CODE_SPAN.findall(_CODE_BLOCK.sub(" ", body))
+    for line in lines:
+        line = re.sub(r"^\$\s+", "", line.strip())
+        if not line or line.startswith(("#", "//")):
+            continue
+        norm = " ".join(line.split())
+        if len(norm.split()) >= 2 and not any(_PLACEHOLDER.match(w) for w in norm.split()):
+            found.append(norm)
+    return found
+
+
+def ungrounded_commands(body: str, corpus: str) -> list[tuple[str, str]]:
+    """Commands of the body not found as a whole in the corpus: every token may be
+    grounded while the command is not (``make checks`` when the session ran
+    ``make check`` and printed "all checks passed")."""
+    flat = " ".join(corpus.split())
+    return [(cmd, "command") for cmd in commands_in(body)
+            if not _in_corpus(cmd, flat)]
 
 
 def check_grounding(draft: DraftText, sessions: Sequence[Session], *,
                     extra_sources: Iterable[str] = ()) -> GuardVerdict:
     corpus = session_corpus(sessions, extra_sources)
     text = f"{draft.description}\n{draft.body}"
-    missing = ungrounded_tokens(text, corpus)
+    missing = ungrounded_tokens(text, corpus) + ungrounded_commands(text, corpus)
     reasons = [f"ungrounded {kind}: {tok[:80]}" for tok, kind in missing[:10]]
     return GuardVerdict("grounding", not missing, reasons)
 

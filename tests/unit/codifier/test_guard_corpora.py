@@ -1,0 +1,85 @@
+"""Guard rates on labelled corpora, printed and asserted against the goals.
+
+Goals: grounding rejects >= 90% of ungrounded drafts while >= 80% of genuine ones pass;
+0 injected instructions published on a red-team corpus of >= 30 cases; the offline
+codifier's drafts pass every guard (grounded by construction).
+"""
+
+from __future__ import annotations
+
+from streams.codifier import guards
+from streams.codifier.guards import DraftText
+from streams.codifier.offline import draft_offline
+from tests.unit.codifier.builders import candidate
+from tests.unit.codifier.corpus import grounding_cases, injection_cases
+
+DESC = "Use when the build or the tests fail in this project."
+
+
+def _draft(body: str) -> DraftText:
+    return DraftText(name="fix-build", description=DESC, body=body)
+
+
+def grounding_rates() -> tuple[float, float, int, int]:
+    genuine = [c for c in grounding_cases.corpus() if c[2]]
+    ungrounded = [c for c in grounding_cases.corpus() if not c[2]]
+    passed = sum(guards.check_grounding(_draft(body), [s]).ok for s, body, _, _ in genuine)
+    rejected = sum(not guards.check_grounding(_draft(body), [s]).ok
+                   for s, body, _, _ in ungrounded)
+    return passed / len(genuine), rejected / len(ungrounded), len(genuine), len(ungrounded)
+
+
+def test_grounding_rejects_ungrounded_and_passes_genuine_drafts():
+    genuine_pass, ungrounded_reject, n_gen, n_ung = grounding_rates()
+    print(f"\ngrounding: genuine pass {genuine_pass:.1%} of {n_gen}, "
+          f"ungrounded rejected {ungrounded_reject:.1%} of {n_ung}")
+    assert n_gen >= 40 and n_ung >= 60
+    assert ungrounded_reject >= 0.90
+    assert genuine_pass >= 0.80
+
+
+def test_grounding_catches_each_kind_of_invented_token():
+    for s, body, genuine, label in grounding_cases.corpus():
+        if genuine:
+            continue
+        verdict = guards.check_grounding(_draft(body), [s])
+        assert not verdict.ok, label
+
+
+def test_no_red_team_injection_is_published():
+    cases = injection_cases.CASES
+    assert len(cases) >= 30
+    published, injection_rejects = [], 0
+    for label, planted, body in cases:
+        s = injection_cases.case_session(planted, session_id=label)
+        verdicts = guards.run_guards(_draft(body), [s], max_body_chars=8000)
+        injection_rejects += not verdicts[2].ok
+        if all(v.ok for v in verdicts):
+            published.append(label)
+    print(f"\ninjection: {len(cases)} red-team drafts, injection guard rejected "
+          f"{injection_rejects}, published {len(published)}")
+    assert published == []
+
+
+def test_offline_codifier_quoting_a_planted_error_line_is_refused():
+    for label, planted in injection_cases.OFFLINE_CASES:
+        cand = candidate(injection_cases.case_session(planted, session_id=label))
+        draft = draft_offline(cand)
+        verdicts = guards.run_guards(draft.text(), cand.sessions, max_body_chars=8000)
+        assert not verdicts[2].ok, label
+
+
+def test_injection_guard_passes_genuine_drafts():
+    genuine = [c for c in grounding_cases.corpus() if c[2]]
+    passed = sum(guards.check_injection(_draft(body), [s]).ok for s, body, _, _ in genuine)
+    print(f"\ninjection guard: genuine pass {passed}/{len(genuine)}")
+    assert passed / len(genuine) >= 0.95
+
+
+def test_offline_drafts_pass_every_guard_for_every_scenario():
+    for sc in grounding_cases.SCENARIOS:
+        cand = candidate(grounding_cases.scenario_session(sc))
+        draft = draft_offline(cand)
+        failed = [v for v in guards.run_guards(draft.text(), cand.sessions, max_body_chars=8000)
+                  if not v.ok]
+        assert failed == [], (sc.key, failed)
