@@ -38,6 +38,7 @@ from streams.candidates import candidate_reasons
 
 STATE_VERSION = 1
 _CLOSING = {EventKind.STOP: CloseReason.STOP, EventKind.SESSION_END: CloseReason.SESSION_END}
+_TOOL_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT})
 
 
 class SessionState(Struct, kw_only=True):
@@ -107,8 +108,11 @@ def state_key(workspace_id: str, session_id: str) -> bytes:
 
 def event_hash(event_id: str) -> int:
     """A stable 63-bit hash of an event id (dedup memory is 8 bytes per event)."""
-    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
+    return _from_bytes(_blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+_blake2b = hashlib.blake2b
+_from_bytes = int.from_bytes
 
 
 def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partition: int,
@@ -134,24 +138,25 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
     state.last_arrival = now
     seen = set(state.seen)
     emitted: list[Session] = []
+    cap = settings.max_events_per_session
+    tally.events += len(ordered)
     for event in ordered:
-        tally.events += 1
         h = event_hash(event.event_id)
         if h in seen:
             tally.duplicates += 1
-            if not state.is_closed:
+            if state.closed_at is None:
                 state.duplicate_event_count += 1
             continue
         seen.add(h)
         state.seen.append(h)
-        if state.is_closed:
+        if state.closed_at is not None:
             if event.kind in _CLOSING:
                 tally.absorbed += 1
                 continue
             tally.late += 1
             _reopen(state)
             state.late_event_count += 1
-        _add(state, event, settings.max_events_per_session)
+        _add(state, event, cap)
         reason = _CLOSING.get(event.kind)
         if reason is not None:
             emitted.append(_close(state, reason, now))
@@ -218,28 +223,32 @@ def _copy(state: SessionState) -> SessionState:
 
 
 def _add(state: SessionState, event: TurnEvent, cap: int) -> None:
+    ts, kind = event.ts, event.kind
     if state.event_count == 0:
         state.agent_id, state.agent_kind, state.project = (
             event.agent_id, event.agent_kind, event.project)
-        state.started_at = state.ended_at = event.ts
-    else:
-        if state.started_at is None or event.ts < state.started_at:
-            state.started_at = event.ts
-        if state.ended_at is None or event.ts > state.ended_at:
-            state.ended_at = event.ts
+        state.started_at = state.ended_at = ts
+    elif ts > state.ended_at:  # type: ignore[operator]  # set with the first event
+        state.ended_at = ts
+    elif ts < state.started_at:  # type: ignore[operator]
+        state.started_at = ts
     state.event_count += 1
-    kind = event.kind.value
-    state.counts[kind] = state.counts.get(kind, 0) + 1
-    if event.tool_name and event.kind in (EventKind.TOOL_CALL, EventKind.TOOL_RESULT) \
-            and event.tool_name not in state.tools_used:
-        state.tools_used.append(event.tool_name)
-    if event.kind is EventKind.TOOL_RESULT and event.is_error:
-        state.error_count += 1
-    if event.kind is EventKind.OUTCOME and event.outcome and event.seq >= state.outcome_seq:
+    counts = state.counts
+    counts[kind] = counts.get(kind, 0) + 1  # a StrEnum: encodes as its value
+    if kind in _TOOL_KINDS:
+        name = event.tool_name
+        if name and name not in state.tools_used:
+            state.tools_used.append(name)
+        if kind is EventKind.TOOL_RESULT and event.is_error:
+            state.error_count += 1
+    elif kind is EventKind.OUTCOME and event.outcome and event.seq >= state.outcome_seq:
         state.outcome, state.outcome_seq = event.outcome, event.seq
     events = state.events
     if len(events) < cap:
-        bisect.insort_right(events, event, key=_seq)
+        if not events or events[-1].seq <= event.seq:
+            events.append(event)  # the usual case: in order
+        else:
+            bisect.insort_right(events, event, key=_seq)
     else:
         state.events_truncated = True
         if cap > 0 and event.seq < events[-1].seq:
