@@ -335,11 +335,9 @@ def looks_random(token: str) -> bool:
     has_lower = bool(chars & _LOWER)
     if not has_digit or not (has_upper or has_lower):
         return False
-    if "/" in t:
-        parts = [p for p in t.split("/") if p]
-        if len(parts) >= 2 and max(len(p) for p in parts) < 20 and not (has_upper and has_lower
-                                                                         and n == 40):
-            return False  # a path, unless shaped like an AWS secret key
+    if "/" in t and not (n == 40 and has_upper and has_lower):  # 40: AWS secret key shape
+        # A path: random only if one of its segments is random by itself.
+        return any(looks_random(part) for part in t.split("/") if len(part) >= 20)
     if "_" in t or "-" in t:
         # snake/kebab identifiers: many word-like pieces separated by _ or -
         pieces = [p for p in t.replace("-", "_").split("_") if p]
