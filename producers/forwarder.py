@@ -52,7 +52,7 @@ from producers.spool import Cursor, Spool, SpoolRecord, spool_dir
 from runtime.errors import BrokerUnavailable
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter, encode_dead_letter
-from schemas.events import encode_batch, event_from_dict, turn_key
+from schemas.events import TurnEvent, encode_batch, event_from_dict, turn_key
 from schemas.topics import topic_specs
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,8 @@ class Forwarder:
                  max_inflight: int = 20_000, read_batch: int = 1000,
                  message_timeout_ms: int = 30_000, retry_min_s: float = 0.5,
                  retry_max_s: float = 30.0, stats_interval_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 observer: Callable[[TurnEvent], None] | None = None) -> None:
         self.settings = settings
         self.home = settings.edge.home_path()
         self.spool = spool or Spool(spool_dir(self.home))
@@ -122,6 +123,7 @@ class Forwarder:
         self.retry_max_s = retry_max_s
         self.stats_interval_s = stats_interval_s
         self.clock = clock
+        self.observer = observer  # sees every valid event read (agentd: session starts)
         edge = settings.edge
         self.batcher = SessionBatcher(max_events=edge.batch_max_events,
                                       linger_s=edge.linger_ms / 1000,
@@ -298,6 +300,11 @@ class Forwarder:
                         "dead-lettering it", record.position.segment, record.position.offset)
             self._send(self._dead_letter(record, token, str(exc), oversized=False))
             return
+        if self.observer is not None:
+            try:
+                self.observer(event)
+            except Exception:  # an observer must never stop forwarding
+                log.exception("event observer failed")
         size = record.end.offset - record.position.offset
         for batch in self.batcher.add(event, token, size, now):
             self._send(self._from_batch(batch))
@@ -443,3 +450,11 @@ class Forwarder:
             tmp.replace(path)
         except OSError:
             log.warning("cannot write %s", path)
+
+
+if __name__ == "__main__":  # ``python -m producers.forwarder``: the agentd process
+    import sys
+
+    from producers.daemon import main
+
+    sys.exit(main())

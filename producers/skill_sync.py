@@ -29,6 +29,7 @@ Rows are append-only; a re-run for the same session repeats the same ``exposure_
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,7 @@ from producers.skill_files import (
     SyncReport,
     SyncState,
     apply_skills,
+    atomic_write,
     skill_status,
 )
 from runtime.errors import BrokerUnavailable
@@ -172,6 +174,82 @@ def sync_lock(home: Path) -> Iterator[None]:
 
 def skills_dir_of(project: Path) -> Path:
     return Path(project).resolve() / ".claude" / "skills"
+
+
+def project_root(cwd: str | Path) -> Path:
+    """The project a session runs in: the git work tree containing ``cwd``, else ``cwd``
+    (where Claude Code looks for ``.claude/skills``)."""
+    path = Path(cwd).resolve()
+    for candidate in (path, *path.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return path
+
+
+class ProjectRegistry:
+    """``<home>/projects.json``: the projects this machine has seen sessions in.
+
+    ``{"projects": {"/abs/path": {"first_seen": iso, "last_seen": iso}}}``, written
+    atomically; agentd adds a project when it forwards a session_start whose ``cwd`` is
+    in it, ``hivemind sync --project`` adds one by hand. Projects whose directory is gone
+    are skipped (not removed: a network mount may come back)."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "projects.json"
+
+    def load(self) -> dict[str, dict]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        projects = data.get("projects") if isinstance(data, dict) else None
+        return projects if isinstance(projects, dict) else {}
+
+    def paths(self) -> list[Path]:
+        return [Path(p) for p in sorted(self.load()) if Path(p).is_dir()]
+
+    def add(self, project: Path, *, now: datetime | None = None) -> bool:
+        """Record ``project`` (absolute); True when it was new."""
+        key = str(Path(project).resolve())
+        stamp = (now or datetime.now(UTC)).isoformat()
+        projects = self.load()
+        new = key not in projects
+        entry = projects.get(key) or {"first_seen": stamp}
+        projects[key] = {**entry, "last_seen": stamp}
+        atomic_write(self.path, json.dumps({"projects": projects}, indent=1,
+                                           sort_keys=True).encode())
+        return new
+
+
+def installed_settings_files(home: Path, user_home: Path | None) -> list[Path]:
+    """Settings files Hivemind installed into (install state) plus the usual places."""
+    files: dict[str, Path] = {}
+    for state in sorted((home / "install").glob("*.json")):
+        try:
+            data = json.loads(state.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        if isinstance(data.get("settings_path"), str):
+            files[data["settings_path"]] = Path(data["settings_path"])
+    if user_home is not None:
+        user = user_home / ".claude" / "settings.json"
+        files.setdefault(str(user), user)
+    return list(files.values())
+
+
+def known_projects(home: Path, user_home: Path | None = None) -> list[Path]:
+    """Projects with sessions seen (projects.json) or a project-scope install."""
+    projects = {str(p): p for p in ProjectRegistry(home).paths()}
+    user_claude = (user_home / ".claude").resolve() if user_home is not None else None
+    for settings_file in installed_settings_files(home, None):
+        claude_dir = settings_file.parent
+        if claude_dir.name == ".claude" and claude_dir.resolve() != user_claude:
+            project = claude_dir.parent.resolve()
+            if project.is_dir():
+                projects.setdefault(str(project), project)
+    return [projects[k] for k in sorted(projects)]
 
 
 @dataclass
