@@ -1,0 +1,129 @@
+"""Skill sync against the real broker: workspace isolation, tombstones, user edits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import REGISTRY
+
+from producers.skill_files import SyncState
+from producers.skill_sync import read_workspace_skills, sync_once
+from schemas.holdout import is_held_out
+from schemas.outcomes import Cohort, decode_exposure
+from schemas.skills import Decision, Skill, SkillProvenance
+from sinks.skills_publisher import SkillsPublisher
+
+pytestmark = pytest.mark.integration
+
+
+def skill(ws: str, name: str, version: int = 1, body: str = "Do the thing.") -> Skill:
+    return Skill(workspace_id=ws, name=name, description=f"How to {name} here",
+                 body=f"# {name}\n\n{body}\n", version=version,
+                 provenance=SkillProvenance(source_session_ids=["s1"], codifier="offline",
+                                            decision=Decision.KEEP,
+                                            created_at=datetime.now(UTC)))
+
+
+def agent_outside_holdout(*names: str) -> str:
+    return next(f"agent-{i}" for i in range(1000)
+                if not any(is_held_out(n, f"agent-{i}") for n in names))
+
+
+def agent_inside_holdout(name: str) -> str:
+    return next(f"agent-{i}" for i in range(10000) if is_held_out(name, f"agent-{i}"))
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_machine_gets_only_its_workspace_and_tombstone_removes(settings, tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    agent = agent_outside_holdout("run-tests", "lint-fix", "deploy-app")
+    with SkillsPublisher(settings) as pub:
+        pub.publish(skill("ws-test", "run-tests"))
+        pub.publish(skill("ws-test", "lint-fix"))
+        pub.publish(skill("ws-other", "deploy-app"))
+    result = sync_once(settings, agent_id=agent, projects=[project])
+    skills_dir = project / ".claude" / "skills"
+    assert result.complete and result.error is None
+    assert sorted(p.name for p in skills_dir.iterdir()) == ["lint-fix", "run-tests"]
+    assert "name: run-tests" in (skills_dir / "run-tests" / "SKILL.md").read_text()
+
+    with SkillsPublisher(settings) as pub:
+        pub.retire("ws-test", "lint-fix", reason="superseded")
+    result = sync_once(settings, agent_id=agent, projects=[project])
+    assert result.report.removed == ["lint-fix"]
+    assert sorted(p.name for p in skills_dir.iterdir()) == ["run-tests"]
+
+
+def test_edited_file_survives_new_version_and_is_reported(settings, tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    agent = agent_outside_holdout("run-tests")
+    with SkillsPublisher(settings) as pub:
+        pub.publish(skill("ws-test", "run-tests"))
+    sync_once(settings, agent_id=agent, projects=[project])
+    path = project / ".claude" / "skills" / "run-tests" / "SKILL.md"
+    path.write_text(path.read_text() + "\nLocal note: use -x.\n")
+    edited = path.read_bytes()
+    conflicts_before = metric("hivemind_sync_conflicts_total")
+
+    with SkillsPublisher(settings) as pub:
+        pub.publish(skill("ws-test", "run-tests", version=2, body="New way."))
+    result = sync_once(settings, agent_id=agent, projects=[project])
+    assert path.read_bytes() == edited
+    assert [(c.name, c.version, c.reason) for c in result.report.conflicts] == [
+        ("run-tests", 2, "edited")]
+    assert metric("hivemind_sync_conflicts_total") == conflicts_before + 1
+    state = SyncState.load(settings.edge.home_path())
+    assert state.conflicts[str(path)]["version"] == 2
+
+
+def test_read_sees_every_record_of_a_multi_record_batch(settings):
+    """tansu reports the high watermark as the last *batch* base offset + 1: the reader
+    must still see every skill of a batch produced in one go."""
+    from confluent_kafka import Producer
+
+    from runtime.kafka import producer_config
+    from schemas.skills import encode_skill, skill_key
+
+    producer = Producer(producer_config(settings, **{"linger.ms": 200}))
+    names = [f"skill-{i}" for i in range(12)]
+    for name in names:
+        producer.produce(settings.topics.skills, encode_skill(skill("ws-test", name)),
+                         skill_key("ws-test", name))
+    assert producer.flush(15) == 0
+    view = read_workspace_skills(settings, "ws-test")
+    assert view.complete and sorted(view.skills) == sorted(names)
+
+
+def test_holdout_agent_gets_no_file_and_exposures_say_so(settings, tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    held = agent_inside_holdout("run-tests")
+    with SkillsPublisher(settings) as pub:
+        pub.publish(skill("ws-test", "run-tests", version=3))
+    result = sync_once(settings, agent_id=held, projects=[project], session_id="sess-1",
+                       session_project=project)
+    assert result.report.held_out == ["run-tests"]
+    assert not (project / ".claude" / "skills" / "run-tests").exists()
+    lines = (settings.edge.home_path() / "exposures.jsonl").read_bytes().splitlines()
+    rows = [decode_exposure(line) for line in lines]
+    assert [(r.session_id, r.skill_name, r.skill_version, r.cohort, r.agent_id)
+            for r in rows] == [("sess-1", "run-tests", 3, Cohort.HELD_OUT, held)]
+
+
+def test_unreachable_broker_changes_nothing(settings, tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    agent = agent_outside_holdout("run-tests")
+    with SkillsPublisher(settings) as pub:
+        pub.publish(skill("ws-test", "run-tests"))
+    sync_once(settings, agent_id=agent, projects=[project])
+    dead = settings.replace(kafka={"bootstrap": "127.0.0.1:1"})
+    result = sync_once(dead, agent_id=agent, projects=[project], timeout_s=1.0)
+    assert result.error is not None and not result.report.removed
+    assert (project / ".claude" / "skills" / "run-tests" / "SKILL.md").exists()
