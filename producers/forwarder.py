@@ -455,6 +455,9 @@ class Forwarder:
 if __name__ == "__main__":  # ``python -m producers.forwarder``: the agentd process
     import sys
 
+    # One copy of this module: the daemon imports it by name, and its metrics must not
+    # be registered twice.
+    sys.modules.setdefault("producers.forwarder", sys.modules[__name__])
     from producers.daemon import main
 
     sys.exit(main())
