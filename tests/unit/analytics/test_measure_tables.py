@@ -71,3 +71,29 @@ def test_closed_sessions_yield_detected_outcomes_with_stable_ids():
     assert first.column("label").to_pylist() == ["tests_passed"]
     assert first.column("source").to_pylist() == ["detected"]
     assert first.column("outcome_id").to_pylist() == again.column("outcome_id").to_pylist()
+
+
+def test_skill_windows_read_the_sink_skills_table_shape():
+    from analytics.attribution import skill_windows
+    from schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
+
+    def skill(version: int) -> bytes:
+        return encode_skill(Skill(
+            workspace_id="ws", name="use-rg", description="d", body="b", version=version,
+            provenance=SkillProvenance(source_session_ids=["s"], codifier="offline",
+                                       decision=Decision.KEEP, created_at=T0)))
+
+    spec = table_spec("skills")
+    ms = int(T0.timestamp() * 1000)
+    records = [
+        SinkRecord(topic="skills", partition=0, offset=0, key=skill_key("ws", "use-rg"),
+                   value=skill(1), timestamp_ms=ms),
+        SinkRecord(topic="skills", partition=0, offset=1, key=skill_key("ws", "use-rg"),
+                   value=skill(2), timestamp_ms=ms + 3_600_000),
+        SinkRecord(topic="skills", partition=0, offset=2, key=skill_key("ws", "use-rg"),
+                   value=None, timestamp_ms=ms + 7_200_000),
+    ]
+    table = spec.to_arrow([row for r in records for row in spec.rows(r)])
+    (window,) = skill_windows(table)
+    assert (window.version, window.published_at, window.retired_at) == (
+        2, T0, T0 + timedelta(hours=2))
