@@ -44,6 +44,21 @@ class RecentKeys:
             self._keys.discard(self._order.popleft())
         return False
 
+    def add_all_if_new(self, keys: list[Hashable]) -> bool:
+        """Remember every key and return True if none was seen before and none repeats;
+        otherwise change nothing and return False (the caller goes key by key).
+
+        The fast path for the common case: one set check per record, not per key.
+        """
+        if len(keys) > self.capacity or not self._keys.isdisjoint(keys) \
+                or len(set(keys)) != len(keys):
+            return False
+        self._keys.update(keys)
+        self._order.extend(keys)
+        for _ in range(len(self._order) - self.capacity):
+            self._keys.discard(self._order.popleft())
+        return True
+
     def __len__(self) -> int:
         return len(self._order)
 
@@ -138,13 +153,16 @@ class TableBuffer:
         if key_of is None:
             part.rows.extend(rows)
         else:
-            keys = part.keys
-            for row in rows:
-                key = key_of(row)
-                if key is not None and keys.seen_before(key):
-                    dropped += 1
-                else:
-                    part.rows.append(row)
+            rows = list(rows)
+            keys = list(map(key_of, rows))
+            if None not in keys and part.keys.add_all_if_new(keys):
+                part.rows.extend(rows)
+            else:
+                for row, key in zip(rows, keys, strict=True):
+                    if key is not None and part.keys.seen_before(key):
+                        dropped += 1
+                    else:
+                        part.rows.append(row)
         self._rows += len(part.rows) - before
         part.position = offset
         part.pending_last = offset

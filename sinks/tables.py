@@ -67,6 +67,21 @@ class TableSpec:
     dead_letter_undecodable: bool = True
 
 
+def _table_from_tuples(struct_type: type[msgspec.Struct], rows: Sequence[Any],
+                       schema: pa.Schema) -> pa.Table:
+    """Like ``table_from_structs`` but ~2x faster: ``astuple`` per row and one Arrow
+    struct conversion in C++. Only for schemas holding every field of ``struct_type`` in
+    order, each a plain Arrow type (checked once, by :func:`_is_tuple_compatible`)."""
+    array = pa.array(list(map(msgspec.structs.astuple, rows)), type=pa.struct(list(schema)))
+    return pa.Table.from_struct_array(array)
+
+
+def _is_tuple_compatible(struct_type: type[msgspec.Struct], schema: pa.Schema) -> bool:
+    names = [f.name for f in msgspec.structs.fields(struct_type)]
+    plain = all(not (pa.types.is_map(f.type) or pa.types.is_nested(f.type)) for f in schema)
+    return names == schema.names and plain
+
+
 def _utc_date(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     """UTC calendar date of a timestamp[us, UTC] column."""
     return pc.cast(column, pa.date32())
@@ -92,8 +107,14 @@ def event_rows(record: SinkRecord) -> list[TurnEvent]:
     return events
 
 
+_EVENTS_AS_TUPLES = _is_tuple_compatible(TurnEvent, EVENT_FIELDS)
+
+
 def events_to_arrow(rows: Sequence[TurnEvent]) -> pa.Table:
-    base = table_from_structs(TurnEvent, rows, EVENT_FIELDS)
+    if _EVENTS_AS_TUPLES:
+        base = _table_from_tuples(TurnEvent, rows, EVENT_FIELDS)
+    else:
+        base = table_from_structs(TurnEvent, rows, EVENT_FIELDS)
     return _with_date(base, EVENTS_SCHEMA, "ts", "ts_date")
 
 

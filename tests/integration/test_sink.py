@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +14,9 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY
 
+from runtime.broker import free_port
 from runtime.kafka import consumer_config, producer_config
+from runtime.metrics import PORT_OFFSETS
 from schemas.dead_letters import decode_dead_letter
 from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
 from schemas.sessions import CloseReason, Session, encode, session_uid
@@ -64,6 +68,16 @@ def counts(settings, table: str, column: str) -> Counter:
     return Counter(read_table(settings, table)[column].to_pylist())
 
 
+def http_get(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -106,11 +120,14 @@ def test_events_sessions_and_skills_land_exactly_once_with_bad_records_handled(s
     records.append((t.skills, skill_key("ws-a", "fix-flaky"), None))  # retired
     produce(settings, records)
 
+    port = free_port()
+    settings = settings.replace(metrics={"port": port - PORT_OFFSETS["sink"]})
     stop = threading.Event()
     runner = threading.Thread(target=run_sink, args=(settings,),
                               kwargs={"stop": stop, "tables": ["events", "sessions", "skills"]})
     runner.start()
     try:
+        wait_for(lambda: http_get(port, "/readyz") == 200, what="/readyz after assignment")
         wait_for(lambda: sum(counts(settings, "events", "event_id").values()) >= 150
                  and sum(counts(settings, "sessions", "session_uid").values()) >= 4
                  and read_table(settings, "skills").num_rows >= 2, what="all three tables")
@@ -161,6 +178,7 @@ def test_replayed_session_after_a_restart_is_stored_once(settings):
     try:
         _poll_until(second, lambda: s2.session_uid in counts(settings, "sessions", "session_uid"),
                     what="second session")
+        assert metric("hivemind_sink_lag_records", table="sessions") == 0
     finally:
         second.close()
     assert counts(settings, "sessions", "session_uid") == {s1.session_uid: 1, s2.session_uid: 1}

@@ -125,3 +125,27 @@ def test_empty_buffer_is_never_due():
     buf = _buffer()
     buf.assign(0, None)
     assert not buf.is_due(1e9, flush_rows=1, flush_seconds=0)
+
+
+def test_repeat_inside_one_record_is_dropped():
+    buf = _buffer()
+    buf.assign(0, None)
+    assert buf.accept(0, 0, ["a", "b", "a"], now=0.0) == 1
+    assert buf.take().rows == ["a", "b"]
+
+
+def test_record_larger_than_the_window_keeps_only_the_newest_keys():
+    buf = _buffer(window=3)
+    buf.assign(0, None)
+    assert buf.accept(0, 0, ["a", "b", "c", "d", "e"], now=0.0) == 0
+    assert buf.accept(0, 1, ["c", "d", "e", "a"], now=0.0) == 3  # "a" fell out of the window
+
+
+def test_all_new_keys_stay_bounded_by_the_window():
+    keys = RecentKeys(4)
+    assert keys.add_all_if_new(["a", "b", "c"])
+    assert keys.add_all_if_new(["d", "e"])
+    assert len(keys) == 4
+    assert not keys.seen_before("a")  # evicted: new again
+    assert not keys.add_all_if_new(["x", "e"])  # "e" is in the window: nothing added
+    assert not keys.seen_before("x")

@@ -1,0 +1,161 @@
+"""Delta sink throughput (rows/s into a local lake) next to the raw consume rate.
+
+``python -m bench.sink [N]`` starts its own embedded broker, produces N events (default
+500k) as 50-event batch records across 97 workspaces, then measures on the same topic:
+
+- ``raw_consume_events_per_s``: a bare confluent-kafka consumer, no decoding (ceiling);
+- ``raw_decode_events_per_s``: the same plus ``decode_turn_record`` per record;
+- ``sink_events_rows_per_s``: ``DeltaSink`` with the ``events`` table only, from the
+  first assignment to the last row committed (decode, dedup window, Arrow, Parquet,
+  Delta commits with app transactions);
+- ``sink_turns_tables_rows_per_s``: every table fed by the turns topic (events plus
+  whatever else TABLES lists on it), events rows/s.
+
+Target: >= 100k rows/s for the events table. Compare within one run (noisy machine).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+
+from runtime import broker as embedded
+from runtime.kafka import consumer_config, ensure_topics, producer_config
+from runtime.settings import Settings
+from schemas.events import AgentKind, EventKind, TurnEvent, decode_turn_record, encode_batch
+
+N_EVENTS = 500_000
+PER_RECORD = 50
+_WORDS = ["the", "tests", "failed", "because", "the", "fixture", "path", "was", "wrong", "so", "I", "ran", "pytest", "again", "with", "verbose", "output", "and", "fixed", "the", "import", "in", "conftest", "then", "committed"]
+
+
+def make_records(n_events: int, per_record: int = PER_RECORD) -> list[tuple[bytes, bytes]]:
+    rng = random.Random(7)
+    texts = [" ".join(rng.choices(_WORDS, k=28)) for _ in range(512)]  # ~300 B per event
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    records = []
+    for r in range(n_events // per_record):
+        ws, sid = f"ws-{r % 97}", f"s{r}"
+        events = [TurnEvent(event_id=f"{sid}-{k}", workspace_id=ws, session_id=sid,
+                            agent_id="bench", agent_kind=AgentKind.CODING, project="bench",
+                            seq=k, ts=t0 + timedelta(milliseconds=r * per_record + k),
+                            kind=EventKind.RESPONSE, text=texts[(r * 31 + k) % 512])
+                  for k in range(per_record)]
+        records.append((ws.encode(), encode_batch(events)))
+    return records
+
+
+def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer(producer_config(settings, **{"linger.ms": 50}))
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(settings.topics.turns, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError("bench records not delivered")
+
+
+def raw_consume(settings: Settings, n_records: int, *, decode: bool) -> float:
+    """Events/s of a bare consumer reading all records (from its first record)."""
+    consumer = Consumer(consumer_config(
+        settings, f"bench-raw-{time.monotonic_ns()}",
+        **{"max.partition.fetch.bytes": 8 * 1024 * 1024, "fetch.max.bytes": 64 * 1024 * 1024}))
+    assigned_at: list[float] = []
+    consumer.subscribe([settings.topics.turns],
+                       on_assign=lambda c, ps: assigned_at.append(time.monotonic()))
+    seen = events = 0
+    try:
+        while seen < n_records:
+            for msg in consumer.consume(num_messages=10_000, timeout=0.5):
+                if msg.error():
+                    continue
+                seen += 1
+                events += len(decode_turn_record(msg.value())) if decode else PER_RECORD
+        elapsed = time.monotonic() - assigned_at[0]
+    finally:
+        consumer.close()
+    return events / elapsed
+
+
+def sink_rate(settings: Settings, tables: list[str], n_events: int) -> float:
+    """Events-table rows/s from the sink's first assignment to its last commit."""
+    from prometheus_client import REGISTRY
+
+    from sinks.delta_writer import DeltaSink, select_tables
+
+    sink = DeltaSink(settings, select_tables(tables), group_id=f"bench-sink-{time.monotonic_ns()}")
+
+    def rows() -> float:
+        return REGISTRY.get_sample_value("hivemind_sink_rows_total", {"table": "events"}) or 0.0
+
+    base = rows()
+    sink.start()
+    try:
+        while rows() - base + sink.buffered_rows("events") < n_events:
+            sink.poll_once(0.1)
+        sink.flush_all()
+        assert sink.first_assigned_at is not None
+        elapsed = time.monotonic() - sink.first_assigned_at
+    finally:
+        sink.close()
+    assert rows() - base == n_events, (rows() - base, n_events)
+    return n_events / elapsed
+
+
+def run(n_events: int = N_EVENTS) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-sink-") as tmp:
+        root = Path(tmp)
+        broker = embedded.start(log_path=root / "tansu.log")
+        try:
+            tag = f"b{os.getpid()}"
+            base = Settings.from_env({}).replace(
+                kafka={"bootstrap": broker.bootstrap, "partitions": 6},
+                topics={"turns": f"{tag}.turns", "sessions": f"{tag}.sessions",
+                        "candidates": f"{tag}.candidates", "skills": f"{tag}.skills",
+                        "dlq": f"{tag}.dlq", "ticks": f"{tag}.ticks"},
+                edge={"home": str(root / "home")},
+            )
+            ensure_topics(base)
+            records = make_records(n_events)
+            produce(base, records)
+            n = len(records) * PER_RECORD
+            raw = raw_consume(base, len(records), decode=False)
+            raw_decoded = raw_consume(base, len(records), decode=True)
+            sink_events = sink_rate(base.replace(lake={"uri": str(root / "lake1")}),
+                                    ["events"], n)
+            from sinks.tables import TABLES
+
+            turns_tables = [s.name for s in TABLES if s.topic == "turns"]
+            sink_all = sink_rate(base.replace(lake={"uri": str(root / "lake2")}),
+                                 turns_tables, n)
+        finally:
+            embedded.stop(broker)
+    figures = {
+        "events": float(n),
+        "raw_consume_events_per_s": raw,
+        "raw_decode_events_per_s": raw_decoded,
+        "sink_events_rows_per_s": sink_events,
+        "sink_turns_tables_rows_per_s": sink_all,
+        "sink_to_raw_ratio": sink_events / raw,
+        "sink_to_raw_decode_ratio": sink_events / raw_decoded,
+        "target_rows_per_s": 100_000.0,
+    }
+    for name, value in figures.items():
+        print(f"{name:32s} {value:14,.2f}")
+    return figures
+
+
+if __name__ == "__main__":
+    run(int(sys.argv[1]) if len(sys.argv) > 1 else N_EVENTS)
+    sys.exit(0)
