@@ -49,6 +49,7 @@ from schemas.holdout import DEFAULT_HOLDOUT_SHARE, holdout_bucket
 from schemas.outcomes import OutcomeResult, OutcomeSource, result_of
 
 FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+FAR_PAST = datetime.min.replace(tzinfo=UTC)
 
 
 class Verdict(StrEnum):
@@ -122,9 +123,8 @@ def _col(table: pa.Table, *names: str) -> list | None:
     return None
 
 
-def _aware(ts: datetime | None) -> datetime | None:
-    if ts is None:
-        return None
+def _aware(ts: datetime) -> datetime:
+    """Delta hands back aware UTC timestamps; a naive one (another writer) is read as UTC."""
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
@@ -154,7 +154,7 @@ def session_results(sessions: pa.Table, outcomes: pa.Table | None) -> list[Sessi
                 continue
             rank = 1 if source == OutcomeSource.SIGNAL.value else 0
             key = (ws, sid)
-            ts = _aware(ts)
+            ts = _aware(ts or FAR_PAST)
             current = best.get(key)
             if current is None or (rank, ts) > (current[0], current[1]):
                 best[key] = (rank, ts, res)
@@ -194,9 +194,9 @@ def skill_windows(skills: pa.Table) -> list[SkillWindow]:
     times = _col(skills, "published_at", "created_at", "provenance_created_at", "retired_at", "ts")
     if times is None and "provenance" in skills.column_names:
         times = [_provenance_time(p) for p in skills.column("provenance").to_pylist()]
-    retired_times = _col(skills, "retired_at") or times
     if times is None:
         raise ValueError("skills table has no publish time column (created_at / published_at)")
+    retired_times = _col(skills, "retired_at") or times
     events = sorted(
         ((ws, name, _aware(rt if r else t), bool(r), v or 0)
          for ws, name, t, rt, r, v in zip(skills.column("workspace_id").to_pylist(), names,

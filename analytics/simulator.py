@@ -114,9 +114,8 @@ def simulate(config: SimConfig | None = None) -> SimulatedFleet:
             sid = f"{ws}-s{s:06d}"
             p = base_rate(config, day) + sum(e for (_, e), h in zip(ws_skills, has[agent], strict=True) if h)
             p = min(0.98, max(0.02, p))
-            for col, value in (("session_uid", sid), ("workspace_id", ws), ("session_id", sid),
-                               ("agent_id", agent), ("started_at", started), ("outcome", None)):
-                sessions[col].append(value)
+            _append(sessions, session_uid=sid, workspace_id=ws, session_id=sid, agent_id=agent,
+                    started_at=started, outcome=None)
             for (name, _), present in zip(ws_skills, has[agent], strict=True):
                 invoked = present and rng.random() < config.invoke_share
                 _append(exposures, exposure_id=f"{sid}/{name}", workspace_id=ws, session_id=sid,
