@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_worker(args: argparse.Namespace, settings) -> int:
     if args.component == "sessionizer":
-        from streams.sessionizer.app import run_worker as run
+        from streams.sessionizer.worker import run_worker as run
 
         run(settings, worker_id=str(args.id))
     elif args.component == "sink":
@@ -55,7 +55,7 @@ def run_worker(args: argparse.Namespace, settings) -> int:
 
         run_codifier(settings)
     else:
-        from producers.forwarder import run_agentd
+        from producers.daemon import run_agentd
 
         run_agentd(settings)
     return 0

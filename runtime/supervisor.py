@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # component -> module that must exist for it to run
 COMPONENTS: dict[str, str] = {
-    "sessionizer": "streams.sessionizer.app",
+    "sessionizer": "streams.sessionizer.worker",
     "sink": "sinks.delta_writer",
     "codifier": "streams.codifier.app",
 }
