@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from schemas.skills import Skill
+from streams.codifier.dedup import SkillIndex
 
 
 class Library:
@@ -21,21 +22,37 @@ class Library:
         self._retired: dict[tuple[str, str], Skill | None] = {}
         self._max_version: dict[tuple[str, str], int] = {}
         self._candidates: set[str] = set()
+        self._index: dict[str, SkillIndex] = {}  # live skills per workspace (dedup)
+        self._retired_index: dict[str, SkillIndex] = {}
         for skill in skills:
             self.apply((skill.workspace_id, skill.name), skill)
 
     def apply(self, key: tuple[str, str], skill: Skill | None) -> None:
         """One record of the skills topic: a version, or ``None`` (tombstone)."""
+        ws, name = key
         if skill is None:
-            self._retired[key] = self._live.pop(key, None) or self._retired.get(key)
+            last = self._live.pop(key, None) or self._retired.get(key)
+            self._retired[key] = last
+            self.index(ws).remove(name)
+            if last is not None:
+                self.retired_index(ws).add(last)
             return
         self._live[key] = skill
         self._retired.pop(key, None)
+        self.retired_index(ws).remove(name)
+        self.index(ws).add(skill)
         self._max_version[key] = max(self._max_version.get(key, 0), skill.version)
         prov = skill.provenance
         if prov.candidate_id:
             self._candidates.add(prov.candidate_id)
         self._candidates.update(getattr(prov, "candidate_ids", ()) or ())
+
+    def index(self, workspace_id: str) -> SkillIndex:
+        """The dedup index of the workspace's live skills."""
+        return self._index.setdefault(workspace_id, SkillIndex())
+
+    def retired_index(self, workspace_id: str) -> SkillIndex:
+        return self._retired_index.setdefault(workspace_id, SkillIndex())
 
     def get(self, workspace_id: str, name: str) -> Skill | None:
         return self._live.get((workspace_id, name))

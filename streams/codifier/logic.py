@@ -199,16 +199,16 @@ def resolve(group: CandidateGroup, answer: Draft | Rejection, library: Library, 
         decision = Decision.KEEP
     # (4)
     if decision is Decision.KEEP:
-        retired = dedup.find_near_duplicate(name, answer.description, body,
-                                            library.retired(ws), threshold=dedup_threshold)
+        retired = library.retired_index(ws).nearest(name, answer.description, body,
+                                                    threshold=dedup_threshold)
         if retired or library.is_retired(ws, name):
-            which = retired[0].name if retired else name
+            which = retired.name if retired else name
             return Rejected("retired", [f"near-duplicate of retired skill {which}"])
-        existing = library.get(ws, name)
-        if existing is None:
-            near = dedup.find_near_duplicate(name, answer.description, body,
-                                             library.skills(ws), threshold=dedup_threshold)
-            existing = near[0] if near else None
+        near = library.index(ws).nearest(name, answer.description, body,
+                                         threshold=dedup_threshold)
+        existing = library.get(ws, near.name) if near else None
+        if existing is None and library.get(ws, name) is not None:
+            name = free_name(library, ws, name)  # same name, different lesson
         if existing is not None:
             decision, target, merged_into = Decision.MERGE, existing, existing.name
             body = dedup.merge_bodies(existing.body, body, max_chars=max_body_chars)
@@ -232,6 +232,17 @@ def resolve(group: CandidateGroup, answer: Draft | Rejection, library: Library, 
     skill = Skill(workspace_id=ws, name=name, description=description.strip(), body=body,
                   version=library.next_version(ws, name), provenance=provenance)
     return Published(skill, merged_into)
+
+
+def free_name(library: Library, workspace_id: str, name: str) -> str:
+    """``name-2``, ``name-3``... : the first name not live in the workspace."""
+    k = 2
+    while True:
+        suffix = f"-{k}"
+        candidate = name[: 64 - len(suffix)].rstrip("-") + suffix
+        if library.get(workspace_id, candidate) is None:
+            return candidate
+        k += 1
 
 
 # --------------------------------------------------------------------------- budget
