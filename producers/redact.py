@@ -51,9 +51,12 @@ PATTERNS: tuple[tuple[str, str, int, bool], ...] = (
     ("aws_secret_key",
      r"(?:aws.{0,20}?(?:secret|private).{0,20}?|secret[_\-]?access[_\-]?key.{0,5}?)"
      r"[\"']?\s*(?:[:=]|=>|\s)\s*[\"']?([a-z0-9/+]{40})(?![a-z0-9/+=])", 1, True),
-    ("jwt", r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", 0, False),
+    # The lookbehind after the literal keeps the literal search fast and rejects "eyJ"
+    # inside a longer token at once (else eyJeyJeyJ... rescans the run per occurrence).
+    ("jwt", r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
+     0, False),
     # scheme://user:password@host (the password may itself hold '@': up to the last one)
-    ("url_password", r"://[^\s:/?#@\"'<>]{1,128}:([^\s/?#\"'<>]{1,256})@", 1, False),
+    ("url_password", r"://[^\s:/?#@\"'<>]{0,128}:([^\s/\"'<>]{1,256})@", 1, False),
     ("bearer_token",
      r"(?:bearer|token)[ \t]+([a-z0-9\-._~+/]{12,}=*)(?![a-z0-9\-._~+/=])", 1, True),
     ("basic_auth", r"basic[ \t]+([a-z0-9+/]{12,}={0,2})(?![a-z0-9+/=])", 1, True),
@@ -81,6 +84,12 @@ _BENIGN_VALUES = frozenset({
     "true", "false", "null", "none", "nil", "undefined", "yes", "no", "on", "off",
     "required", "optional", "string", "str", "bytes", "int", "bool", "include", "omit",
     "same-origin", "redacted", "masked", "hidden", "<redacted>",
+    # placeholders in docs and examples (user:password@host), not anybody's secret
+    "password", "passwd", "pass", "pwd", "secret", "token", "user", "username", "...",
+    # English: "secret: its ...", "token: the ..." in prose and comments
+    "the", "its", "is", "are", "was", "to", "be", "not", "and", "or", "for", "in", "of",
+    "with", "this", "that", "it", "you", "your", "we", "our", "if", "as", "by",
+    "from", "at", "when", "will", "can", "must", "should", "has", "have", "one", "see",
 })
 # Names ending like these hold settings about a secret, not the secret (AUTH_TYPE=oauth).
 _BENIGN_NAME_SUFFIXES = (
@@ -90,7 +99,7 @@ _BENIGN_NAME_SUFFIXES = (
 )
 _ID_PREFIXES = ("toolu_", "msg_", "req_", "srvtoolu_", "sha1-", "sha256-", "sha384-",
                 "sha512-", "sha256_", "file_", "batch_", "call_", "run_", "thread_", "asst_")
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_DASH = frozenset("0123456789abcdefABCDEF-")
 _UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 _DIGIT = frozenset("0123456789")
@@ -180,17 +189,24 @@ class Redactor:
         """Non-overlapping findings in text order; specific kinds win over high_entropy."""
         if not text:
             return []
-        taken: list[tuple[int, int]] = []
+        from bisect import bisect_right, insort
+
+        starts: list[int] = []  # accepted spans, sorted and disjoint
+        ends: dict[int, int] = {}
         found: list[Finding] = []
         folded = _fold(text)
         for kind, pattern, group, on_folded in self._compiled:
             for m in pattern.finditer(folded if on_folded else text):
                 start, end = m.span(group)
-                if start < 0 or end <= start or not _accept(kind, m, group, text):
+                if start < 0 or end <= start:
                     continue
-                if any(start < t_end and t_start < end for t_start, t_end in taken):
+                at = bisect_right(starts, start)
+                if (at and ends[starts[at - 1]] > start) or (at < len(starts) and starts[at] < end):
+                    continue  # overlaps an earlier (higher-priority) finding
+                if not _accept(kind, m, group, text):
                     continue
-                taken.append((start, end))
+                insort(starts, start)
+                ends[start] = end
                 found.append(Finding(kind, (start, end)))
         found.sort(key=lambda f: f.span)
         return found
@@ -242,8 +258,11 @@ def _accept(kind: str, m, group: int, text: str) -> bool:
         return _is_secret_value(value)
     if kind == "secret_assignment":
         name = text[m.start():start].rstrip("\"' \t:=>").lower()
-        if name.endswith(_BENIGN_NAME_SUFFIXES):
-            return False
+        if name.endswith(_BENIGN_NAME_SUFFIXES) or name.endswith("tokens"):
+            return False  # token_url=..., max_tokens=... (LLM token counts)
+        rest = text[end:end + 4].lstrip(" \t")
+        if rest[:1] == "=" and rest[1:2] != "=":
+            return False  # password: Secret = Secret("") is a type annotation
         if end < len(text) and text[end] in "([" and group == 1:
             return False  # password = read_password(...), token = cfg[...]
         return _is_secret_value(value)
@@ -260,7 +279,7 @@ def _is_secret_value(value: str) -> bool:
     v = value.strip()
     if len(v) < 3 or v.lower() in _BENIGN_VALUES:
         return False
-    if v[0] in "$%<{*" or v.startswith(("os.environ", "env.", "process.env", "/", "./", "~/")):
+    if v[0] in "$%<{*." or v.startswith(("os.environ", "env.", "process.env", "/", "~/")):
         return False  # a reference to a secret (or a path to one), not the secret itself
     if v.replace(".", "").replace("_", "").replace("-", "").isdigit():
         return False  # max_tokens=1024, token_ttl=3600
@@ -283,7 +302,7 @@ def is_secret_name(name: str) -> bool:
     """Does a field/variable name announce a secret (``DB_PASSWORD``, ``x-api-key``,
     ``clientSecret``), rather than a setting about one (``token_url``, ``auth_type``)?"""
     n = name.lower()
-    if n.endswith(_BENIGN_NAME_SUFFIXES):
+    if n.endswith(_BENIGN_NAME_SUFFIXES) or n.endswith("tokens"):
         return False
     if n == "pass" or n.endswith(("_pass", "-pass", ".pass")):
         return True
@@ -321,15 +340,27 @@ def looks_random(token: str) -> bool:
     Otherwise: at least 20 characters, digits and letters mixed, and a Shannon entropy
     close to what a random string of that length reaches.
     """
+    verdict = _random_cache.get(token)
+    if verdict is None:
+        if len(_random_cache) > 4096:
+            _random_cache.clear()
+        verdict = _random_cache[token] = _looks_random(token)
+    return verdict
+
+
+_random_cache: dict[str, bool] = {}  # tool outputs repeat tokens; verdicts are pure
+
+
+def _looks_random(token: str) -> bool:
     t = token.rstrip("=")
     n = len(t)
     if n < 20:
         return False
-    if all(c in _HEX or c == "-" for c in t):
+    chars = set(t)
+    if chars <= _HEX_DASH:
         return False  # hex digests, git SHAs, UUIDs
     if t.startswith(_ID_PREFIXES):
         return False
-    chars = set(t)
     has_digit = bool(chars & _DIGIT)
     has_upper = bool(chars & _UPPER)
     has_lower = bool(chars & _LOWER)
