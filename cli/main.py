@@ -74,5 +74,24 @@ def _dispatch(argv: list[str]) -> int:
         return 130
 
 
+def entry() -> None:
+    """Console-script entry: run, flush, and leave without interpreter teardown.
+
+    pyarrow's and delta-rs's native thread pools can abort the process while the
+    interpreter tears them down in the wrong order ("terminate called without an active
+    exception", exit 134, seen here ~30% of runs after reading a Delta table). Every
+    command has finished its work, flushed and committed by the time main() returns, so
+    exiting with os._exit after flushing our own streams loses nothing.
+    """
+    import logging
+    import os
+
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

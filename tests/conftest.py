@@ -12,6 +12,9 @@ import itertools
 import os
 from pathlib import Path
 
+# pyarrow before deltalake: the other order can abort the interpreter at exit
+# (delta-rs #2184: native thread pools torn down in the wrong order).
+import pyarrow  # noqa: F401
 import pytest
 
 from runtime import broker as embedded
