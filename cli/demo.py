@@ -11,6 +11,7 @@ on every run) unless --lake says otherwise.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -219,15 +220,12 @@ def _codify_summary(skills) -> None:
     live = [r for r in rows if not r.get("retired")]
     by_ws = Counter(r["workspace_id"] for r in live)
     say(f"skill versions published {len(live)}  " + "  ".join(f"{k}={v}" for k, v in sorted(by_ws.items())))
-    decisions = Counter()
-    for r in live:
-        prov = r.get("provenance") or ""
-        for d in ("KEEP", "MERGE"):
-            if f'"decision":"{d}"' in prov:
-                decisions[d] += 1
-    if decisions:
-        say("decisions                " + "  ".join(f"{k}={v}" for k, v in sorted(decisions.items())))
-    example = max(live, key=lambda r: (r.get("version") or 0, r["name"]))
+    provenance = {id(r): json.loads(r.get("provenance") or "{}") for r in live}
+    decisions = Counter(p.get("decision", "?") for p in provenance.values())
+    say("decisions                " + "  ".join(f"{k}={v}" for k, v in sorted(decisions.items())))
+    # Show the most corroborated skill: the latest version learned from the most sessions.
+    example = max(live, key=lambda r: (len(provenance[id(r)].get("source_session_ids", [])),
+                                       r.get("version") or 0, r["name"]))
     say()
     say(f"--- one skill: {example['workspace_id']}/{example['name']} v{example.get('version')} ---")
     say("---")
