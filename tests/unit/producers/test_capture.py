@@ -349,3 +349,32 @@ def test_hook_path_imports_no_heavy_module(home):
     assert done.returncode == 0 and done.stdout == b""
     assert done.stderr.decode() == ""
     assert Spool(spool_dir(home)).stats().records == 1
+
+
+_CONCURRENT_HOOK = """
+import json, sys
+from producers import capture
+home, worker = sys.argv[1], int(sys.argv[2])
+for i in range(25):
+    payload = {"session_id": "shared", "cwd": "/work/app", "hook_event_name": "PreToolUse",
+               "tool_name": "Bash", "tool_input": {"command": f"w{worker} i{i} " + "x" * (i * 97)},
+               "tool_use_id": f"toolu_{worker}_{i}"}
+    capture.capture(json.dumps(payload).encode(), home=home, environ={})
+"""
+
+
+def test_concurrent_hooks_of_one_session_get_gapless_unique_seq(home):
+    capture.write_redactor_cache(home)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT_HOOK, home, str(w)], env=env)
+             for w in range(8)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 8
+    batch = Spool(spool_dir(home)).read(max_records=10_000)
+    assert batch.corrupt == []
+    seqs = [r.data["seq"] for r in batch.records]
+    assert seqs == list(range(200))  # file order == seq order, no gap, no duplicate
+    per_worker: dict[str, list[int]] = {}
+    for r in batch.records:
+        w, i = json.loads(r.data["tool_input"])["command"].split()[:2]
+        per_worker.setdefault(w, []).append(int(i[1:]))
+    assert all(v == list(range(25)) for v in per_worker.values())
