@@ -11,8 +11,10 @@ Design (intention to treat, the randomized comparison):
 * Its *cohort* is the randomized assignment ``schemas.holdout.is_held_out(skill, agent)``,
   not what the agent did: ``present`` vs ``held_out``. The headline effect is
   ``rate(present) - rate(held_out)`` with a Newcombe interval. Assignment is by agent and
-  the unit of analysis is the session, so the interval assumes sessions of one agent are
-  independent; strong per-agent differences make it too narrow (a design effect).
+  the unit of analysis is the session: sessions of one agent are correlated, so each
+  cohort's counts are divided by its design effect (``1 + (m - 1) * icc`` over agents,
+  analytics.stats.design_effect) before the interval is computed. Without it, a fleet
+  whose agents differ in skill gets intervals that are too narrow.
 * A session's result is its latest *signal* outcome with a known result, else its latest
   *detected* one (streams.outcomes), else unknown. Outcomes join by (workspace, session id)
   whenever they arrive; sessions with an unknown result leave the denominators (the
@@ -40,6 +42,8 @@ from analytics.stats import (
     MIN_SAMPLE_PER_COHORT,
     Interval,
     SrmResult,
+    design_effect,
+    effective_counts,
     has_minimum_sample,
     newcombe_diff,
     srm_check,
@@ -80,9 +84,16 @@ class CohortCounts(Struct, frozen=True):
     sessions: int  # in scope, any result
     known: int  # with a known result (the denominator)
     successes: int
+    agents: int = 0  # agents with a known result
+    # Variance inflation from sessions clustering by agent (analytics.stats.design_effect).
+    design_effect: float = 1.0
+
+    def effective(self) -> tuple[float, float]:
+        return effective_counts(self.successes, self.known, self.design_effect)
 
     def rate(self, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
-        return wilson(self.successes, self.known, confidence)
+        """Wilson interval on the effective counts (the estimate is the raw rate)."""
+        return wilson(*self.effective(), confidence)
 
     @property
     def coverage(self) -> float:
@@ -245,19 +256,26 @@ def invoked_sessions(exposures: pa.Table | None) -> set[tuple[str, str, str]]:
 
 
 class _Tally:
-    __slots__ = ("known", "sessions", "successes")
+    __slots__ = ("by_agent", "known", "sessions", "successes")
 
     def __init__(self) -> None:
         self.sessions = self.known = self.successes = 0
+        self.by_agent: dict[str, list[int]] = defaultdict(lambda: [0, 0])
 
-    def add(self, result: OutcomeResult) -> None:
+    def add(self, result: OutcomeResult, agent_id: str = "") -> None:
         self.sessions += 1
         if result != OutcomeResult.UNKNOWN:
+            win = result == OutcomeResult.SUCCESS
             self.known += 1
-            self.successes += result == OutcomeResult.SUCCESS
+            self.successes += win
+            cell = self.by_agent[agent_id]
+            cell[0] += win
+            cell[1] += 1
 
-    def counts(self) -> CohortCounts:
-        return CohortCounts(self.sessions, self.known, self.successes)
+    def counts(self, adjust: bool = True) -> CohortCounts:
+        deff = design_effect((s, n) for s, n in self.by_agent.values()) if adjust else 1.0
+        return CohortCounts(self.sessions, self.known, self.successes,
+                            len(self.by_agent), deff)
 
 
 def skill_effects(results: Iterable[SessionResult], windows: Iterable[SkillWindow], *,
@@ -265,10 +283,13 @@ def skill_effects(results: Iterable[SessionResult], windows: Iterable[SkillWindo
                   held_out_share: float = DEFAULT_HOLDOUT_SHARE,
                   confidence: float = DEFAULT_CONFIDENCE,
                   min_sample: int = MIN_SAMPLE_PER_COHORT,
-                  until: datetime | None = None) -> list[SkillEffect]:
+                  until: datetime | None = None,
+                  adjust_for_agents: bool = True) -> list[SkillEffect]:
     """The intention-to-treat effect of every skill window (see module doc).
 
     ``until`` ignores sessions that started at or after it (a report "as of" a date).
+    ``adjust_for_agents=False`` treats sessions as independent (the eval uses it to show
+    what the design effect protects against).
     """
     invoked = invoked or set()
     by_ws: dict[str, list[SessionResult]] = defaultdict(list)
@@ -289,26 +310,32 @@ def skill_effects(results: Iterable[SessionResult], windows: Iterable[SkillWindo
                 held = held_cache[r.agent_id] = holdout_bucket(w.skill_name, r.agent_id) < held_out_share
             agents[r.agent_id] = held
             if held:
-                tallies["held_out"].add(r.result)
+                tallies["held_out"].add(r.result, r.agent_id)
             else:
-                tallies["present"].add(r.result)
+                tallies["present"].add(r.result, r.agent_id)
                 inv = (r.workspace_id, r.session_id, w.skill_name) in invoked
-                tallies["invoked" if inv else "not_invoked"].add(r.result)
-        c = {k: t.counts() for k, t in tallies.items()}
+                tallies["invoked" if inv else "not_invoked"].add(r.result, r.agent_id)
+        c = {k: t.counts(adjust_for_agents) for k, t in tallies.items()}
         n_held_agents = sum(agents.values())
         srm = srm_check(len(agents) - n_held_agents, n_held_agents, held_out_share)
-        effect = newcombe_diff(c["present"].successes, c["present"].known,
-                               c["held_out"].successes, c["held_out"].known, confidence)
+        effect = _difference(c["present"], c["held_out"], confidence)
         effects.append(SkillEffect(
             workspace_id=w.workspace_id, skill_name=w.skill_name, version=w.version,
             present=c["present"], held_out=c["held_out"], effect=effect,
             verdict=verdict_of(effect, c["present"], c["held_out"], srm, min_sample),
             srm=srm, invoked=c["invoked"], not_invoked=c["not_invoked"],
-            invoked_effect=newcombe_diff(c["invoked"].successes, c["invoked"].known,
-                                         c["not_invoked"].successes, c["not_invoked"].known,
-                                         confidence),
+            invoked_effect=_difference(c["invoked"], c["not_invoked"], confidence),
         ))
     return effects
+
+
+def _difference(a: CohortCounts, b: CohortCounts, confidence: float) -> Interval:
+    """Newcombe interval on effective counts; the estimate stays the raw difference."""
+    ci = newcombe_diff(*a.effective(), *b.effective(), confidence)
+    if a.known == 0 or b.known == 0:
+        return ci
+    d = a.successes / a.known - b.successes / b.known
+    return Interval(d, ci.low, ci.high)
 
 
 def verdict_of(effect: Interval, present: CohortCounts, held_out: CohortCounts,

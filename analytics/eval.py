@@ -11,7 +11,9 @@ and retirement code ``hivemind report`` runs, then compares verdicts with the tr
   first harmful look: what running retirement weekly really costs (``sequential99_*``:
   the same at 99 % confidence, the setting to use when retirement runs repeatedly);
 * ``sessions_needed_*`` — known-outcome sessions per skill the design needs (normal
-  approximation) for 80 % detection and 90 % retirement at the configured holdout.
+  approximation) for 80 % detection and 90 % retirement at the configured holdout;
+* :func:`evaluate_clustering` — on a fleet whose agents differ, interval coverage and
+  false verdicts on null skills with the per-agent design effect and without it.
 
 ``python -m analytics.eval`` prints the figures for the default (large) configuration and
 for a small one, so the power lost at realistic small volumes is visible, not hidden.
@@ -40,6 +42,9 @@ from schemas.outcomes import OutcomeResult
 DEFAULT_EVAL = SimConfig(workspaces=100, skills_per_workspace=3, sessions_per_workspace=4500)
 SMALL_EVAL = SimConfig(workspaces=100, skills_per_workspace=3, sessions_per_workspace=1000,
                        seed=11)
+# Agents that differ (sd 15pp) with few agents per workspace: ~10 held out, 30 sessions each.
+CLUSTERED_EVAL = SimConfig(workspaces=100, skills_per_workspace=3, sessions_per_workspace=3000,
+                           agents_per_workspace=100, agent_sd=0.15, seed=21)
 
 
 def _rate(hits: int, total: int) -> float:
@@ -94,6 +99,29 @@ def evaluate(config: SimConfig = DEFAULT_EVAL) -> dict[str, float]:
         "sessions_needed_retire_90": float(sessions_needed(
             -config.effect_size, base, config.held_out_share, power=0.9)),
     }
+
+
+def evaluate_clustering(config: SimConfig = CLUSTERED_EVAL) -> dict[str, float]:
+    """Coverage and false verdicts on null skills with and without the per-agent design
+    effect, on a fleet whose agents differ: what treating sessions as independent costs."""
+    fleet = simulate(config)
+    results = session_results(fleet.sessions, fleet.outcomes)
+    windows = skill_windows(fleet.skills)
+    out: dict[str, float] = {}
+    for label, adjust in (("adjusted", True), ("naive", False)):
+        effects = skill_effects(results, windows, held_out_share=config.held_out_share,
+                                adjust_for_agents=adjust)
+        truth = [fleet.truth[(e.workspace_id, e.skill_name)] for e in effects]
+        null = [e for e, t in zip(effects, truth, strict=True) if t == 0]
+        out[f"coverage_{label}"] = _rate(
+            sum(e.effect.low <= t <= e.effect.high for e, t in zip(effects, truth, strict=True)),
+            len(effects))
+        out[f"null_false_verdicts_{label}"] = _rate(
+            sum(e.verdict in (Verdict.EFFECTIVE, Verdict.HARMFUL) for e in null), len(null))
+        out[f"harmful_retired_{label}"] = _rate(
+            sum(e.verdict == Verdict.HARMFUL for e, t in zip(effects, truth, strict=True) if t < 0),
+            sum(t < 0 for t in truth))
+    return out
 
 
 def _sequential_retirements(results, windows, config: SimConfig,
@@ -161,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{config.sessions_per_workspace} sessions per workspace, holdout "
                       f"{config.held_out_share:.0%}", figures, time.perf_counter() - t0)
         out.update({f"{title}_{k}": v for k, v in figures.items()})
+    if not small_only:
+        t0 = time.perf_counter()
+        print_figures(f"clustered: agents differ (sd {CLUSTERED_EVAL.agent_sd:.0%}), "
+                      f"{CLUSTERED_EVAL.agents_per_workspace} agents per workspace",
+                      evaluate_clustering(CLUSTERED_EVAL), time.perf_counter() - t0)
     return 0
 
 

@@ -61,6 +61,9 @@ class SimConfig(Struct, frozen=True, kw_only=True):
     outcome_share: float = 0.9
     late_share: float = 0.3  # of outcomes: arrive 1-7 days after the session
     invoke_share: float = 0.4
+    # Standard deviation of a per-agent offset to the success probability: real agents
+    # (people, repos, models) differ; 0 makes sessions independent.
+    agent_sd: float = 0.0
 
 
 class SimulatedFleet(Struct, frozen=True):
@@ -107,12 +110,14 @@ def simulate(config: SimConfig | None = None) -> SimulatedFleet:
         # Per agent: the skills it has (ITT: by assignment) and their summed effect.
         has = {a: [holdout_bucket(n, a) >= config.held_out_share for n, _ in ws_skills]
                for a in agents}
+        offset = {a: rng.gauss(0.0, config.agent_sd) if config.agent_sd else 0.0 for a in agents}
         for s in range(config.sessions_per_workspace):
             agent = agents[rng.randrange(len(agents))]
             day = rng.uniform(0, config.days)
             started = START + timedelta(days=day)
             sid = f"{ws}-s{s:06d}"
-            p = base_rate(config, day) + sum(e for (_, e), h in zip(ws_skills, has[agent], strict=True) if h)
+            p = base_rate(config, day) + offset[agent] + sum(
+                e for (_, e), h in zip(ws_skills, has[agent], strict=True) if h)
             p = min(0.98, max(0.02, p))
             _append(sessions, session_uid=sid, workspace_id=ws, session_id=sid, agent_id=agent,
                     started_at=started, outcome=None)

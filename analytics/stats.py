@@ -7,6 +7,8 @@
 * :func:`srm_check` — sample ratio mismatch: chi-square goodness of fit of the observed
   cohort sizes against the configured holdout share; ``p < 0.001`` flags.
 * :func:`has_minimum_sample` — the rule below which the answer is "insufficient data".
+* :func:`design_effect` — variance inflation when sessions cluster by agent (the holdout
+  randomizes agents, not sessions); intervals use :func:`effective_counts`.
 
 Every function validates its input and raises ``ValueError`` naming the bad argument.
 """
@@ -14,6 +16,7 @@ Every function validates its input and raises ``ValueError`` naming the bad argu
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from statistics import NormalDist
 
 from msgspec import Struct
@@ -39,13 +42,14 @@ def z_value(confidence: float = DEFAULT_CONFIDENCE) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
-def _check_counts(successes: int, n: int) -> None:
+def _check_counts(successes: float, n: float) -> None:
     if n < 0 or successes < 0 or successes > n:
         raise ValueError(f"need 0 <= successes <= n, got successes={successes} n={n}")
 
 
-def wilson(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
-    """Wilson score interval. ``n == 0`` gives the uninformative (nan, 0, 1)."""
+def wilson(successes: float, n: float, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+    """Wilson score interval. ``n == 0`` gives the uninformative (nan, 0, 1). Counts may
+    be fractional: effective counts after a design effect (:func:`effective_counts`)."""
     _check_counts(successes, n)
     if n == 0:
         return Interval(math.nan, 0.0, 1.0)
@@ -61,13 +65,13 @@ def wilson(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> In
     return Interval(p, low, high)
 
 
-def newcombe_diff(s1: int, n1: int, s2: int, n2: int,
+def newcombe_diff(s1: float, n1: float, s2: float, n2: float,
                   confidence: float = DEFAULT_CONFIDENCE) -> Interval:
     """Interval for p1 - p2 (Newcombe 1998 method 10, hybrid score, no correction).
 
     With Wilson limits (l1, u1), (l2, u2) and d = p1 - p2:
     ``low = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
-    Either n == 0 gives (nan, -1, 1).
+    Either n == 0 gives (nan, -1, 1). Counts may be fractional (effective counts).
     """
     _check_counts(s1, n1)
     _check_counts(s2, n2)
@@ -120,6 +124,37 @@ def _upper_regularized_gamma(a: float, x: float) -> float:
         if abs(delta - 1.0) < 1e-15:
             break
     return min(1.0, math.exp(-x + a * math.log(x) - gln) * h)
+
+
+def design_effect(clusters: Iterable[tuple[int, int]]) -> float:
+    """Variance inflation of a proportion whose units come in clusters (sessions of one
+    agent): ``1 + (m - 1) * icc`` with ``m`` the size-weighted mean cluster size and
+    ``icc`` the one-way ANOVA intraclass correlation of the binary outcome, floored at 0
+    (so the result is >= 1). ``clusters`` yields (successes, n) per cluster; fewer than two
+    non-empty clusters give 1.0 (nothing to estimate from).
+    """
+    sizes = [(s, n) for s, n in clusters if n > 0]
+    k = len(sizes)
+    total = sum(n for _, n in sizes)
+    if k < 2 or total <= k:
+        return 1.0
+    p = sum(s for s, _ in sizes) / total
+    ss_between = sum(n * (s / n - p) ** 2 for s, n in sizes)
+    ss_within = sum(s * (1 - s / n) for s, n in sizes)  # sum over clusters of n*p_i*(1-p_i)
+    ms_between = ss_between / (k - 1)
+    ms_within = ss_within / (total - k)
+    n0 = (total - sum(n * n for _, n in sizes) / total) / (k - 1)
+    denom = ms_between + (n0 - 1) * ms_within
+    icc = max(0.0, (ms_between - ms_within) / denom) if denom > 0 else 0.0
+    m = sum(n * n for _, n in sizes) / total
+    return 1.0 + (m - 1.0) * icc
+
+
+def effective_counts(successes: int, n: int, deff: float) -> tuple[float, float]:
+    """(successes, n) divided by the design effect: the independent sample worth as much."""
+    if deff < 1.0:
+        raise ValueError(f"design effect must be >= 1, got {deff}")
+    return successes / deff, n / deff
 
 
 class SrmResult(Struct, frozen=True):

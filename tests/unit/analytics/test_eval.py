@@ -51,3 +51,15 @@ def test_small_volume_loses_power_and_the_eval_says_so():
     small = evaluate(SimConfig(workspaces=10, sessions_per_workspace=600, seed=5))
     assert small["mean_known_held_out_per_skill"] < small["sessions_needed_retire_90"] * 0.1
     assert small["harmful_retired"] < 0.9
+
+
+def test_agents_that_differ_need_the_design_effect_to_keep_intervals_honest():
+    from analytics.eval import evaluate_clustering
+
+    figures = evaluate_clustering(SimConfig(workspaces=30, sessions_per_workspace=3000,
+                                            agents_per_workspace=100, agent_sd=0.15, seed=21))
+    assert figures["coverage_adjusted"] >= 0.88
+    assert figures["null_false_verdicts_adjusted"] <= 0.10
+    # Treating one agent's sessions as independent: intervals far too narrow.
+    assert figures["coverage_naive"] < 0.80
+    assert figures["null_false_verdicts_naive"] > figures["null_false_verdicts_adjusted"]

@@ -132,3 +132,24 @@ def test_sessions_needed_matches_the_textbook_formula():
     assert 380 <= per_arm <= 390
     # A 10 % holdout costs about 2.8x the sessions of a 50/50 split.
     assert sessions_needed(0.1, 0.5, 0.1) / sessions_needed(0.1, 0.5, 0.5) == pytest.approx(2.78, abs=0.1)
+
+
+def test_design_effect_is_one_for_identical_agents_and_cluster_size_for_perfect_clustering():
+    from analytics.stats import design_effect
+
+    assert design_effect([(5, 10)] * 40) == pytest.approx(1.0)
+    # Half the agents always succeed, half never: every agent's 10 sessions count as one.
+    assert design_effect([(10, 10)] * 20 + [(0, 10)] * 20) == pytest.approx(10.0)
+    assert design_effect([(3, 7)]) == 1.0
+
+
+def test_effective_counts_shrink_the_sample_and_widen_the_interval():
+    from analytics.stats import effective_counts
+
+    s, n = effective_counts(300, 600, 2.0)
+    assert (s, n) == (150.0, 300.0)
+    narrow, wide = wilson(300, 600), wilson(s, n)
+    assert wide.estimate == narrow.estimate
+    assert wide.high - wide.low > narrow.high - narrow.low
+    with pytest.raises(ValueError, match="design effect"):
+        effective_counts(1, 2, 0.5)
