@@ -252,6 +252,30 @@ def invoked_sessions(exposures: pa.Table | None) -> set[tuple[str, str, str]]:
     }
 
 
+def cohort_disagreements(exposures: pa.Table | None, *,
+                         held_out_share: float = DEFAULT_HOLDOUT_SHARE) -> dict[tuple[str, str], int]:
+    """Per (workspace, skill): exposure rows whose *recorded* cohort (what the sync did)
+    differs from the randomized assignment. Non-zero means the sync and the report do not
+    agree on the holdout (another share, an old client): the ITT comparison still follows
+    the assignment, but the skill was not withheld as designed."""
+    if exposures is None or exposures.num_rows == 0 or "cohort" not in exposures.column_names:
+        return {}
+    agents = _col(exposures, "agent_id")
+    if agents is None:
+        return {}
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for ws, name, agent, cohort in zip(
+        exposures.column("workspace_id").to_pylist(), exposures.column("skill_name").to_pylist(),
+        agents, exposures.column("cohort").to_pylist(), strict=True,
+    ):
+        if cohort is None or not agent:
+            continue
+        assigned = "held_out" if holdout_bucket(name, agent) < held_out_share else "present"
+        if cohort != assigned:
+            out[(ws, name)] += 1
+    return dict(out)
+
+
 # ---------------------------------------------------------------- the estimates
 
 

@@ -11,7 +11,9 @@ given (partition pruning on ``workspace_id``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 from msgspec import Struct
 
@@ -25,7 +27,7 @@ COLUMNS = {
     "detected_outcomes": ["outcome_id", "workspace_id", "session_id", "label", "result",
                           "source", "ts"],
     "skills": ["workspace_id", "name", "version", "retired", "published_at"],
-    "exposures": ["workspace_id", "session_id", "skill_name", "cohort", "invoked"],
+    "exposures": ["workspace_id", "session_id", "agent_id", "skill_name", "cohort", "invoked"],
 }
 
 
@@ -67,3 +69,26 @@ def read_measure_tables(settings: Settings, *, workspace: str | None = None) -> 
                 if outcome_parts else None)
     return MeasureTables(sessions=got["sessions"], outcomes=outcomes, skills=got["skills"],
                          exposures=got["exposures"])
+
+
+def read_exposures_jsonl(path: Path) -> pa.Table | None:
+    """The sync's ``<home>/exposures.jsonl`` (one ``schemas.outcomes.Exposure`` per line) as
+    an exposures table; None when the file does not exist. Lines that do not decode (a
+    torn last line) are skipped and counted in the log."""
+    from schemas.arrow import arrow_schema, table_from_structs
+    from schemas.outcomes import Exposure, decode_exposure
+
+    if not path.exists():
+        return None
+    rows, bad = [], 0
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                rows.append(decode_exposure(line))
+            except msgspec.MsgspecError:
+                bad += 1
+    if bad:
+        log.warning("skipped %d undecodable lines of %s", bad, path)
+    return table_from_structs(Exposure, rows, arrow_schema(Exposure))

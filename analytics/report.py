@@ -27,6 +27,7 @@ from analytics.attribution import (
     RatePoint,
     SkillEffect,
     Verdict,
+    cohort_disagreements,
     cohort_series,
     invoked_sessions,
     rate_series,
@@ -57,6 +58,8 @@ class MeasureReport(Struct, frozen=True, kw_only=True):
     workspace_series: dict[str, list[RatePoint]]
     cohort_series: dict[str, dict[str, list[RatePoint]]]  # "<ws>/<skill>" -> group -> points
     missing_tables: list[str]
+    # "<ws>/<skill>" -> exposure rows whose recorded cohort contradicts the assignment.
+    cohort_disagreements: dict[str, int] = {}
 
     def verdicts(self) -> dict[str, int]:
         return verdict_counts(self.effects)
@@ -66,7 +69,10 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
                  held_out_share: float = DEFAULT_HOLDOUT_SHARE,
                  confidence: float = DEFAULT_CONFIDENCE,
                  min_sample: int = MIN_SAMPLE_PER_COHORT,
-                 now: datetime | None = None) -> MeasureReport:
+                 now: datetime | None = None,
+                 recorded_exposures: pa.Table | None = None) -> MeasureReport:
+    """``recorded_exposures``: the sync's exposure rows (``<home>/exposures.jsonl``), used
+    only to check that the recorded cohorts match the assignment."""
     now = now or datetime.now(UTC)
     sessions = tables.sessions if tables.sessions is not None else _empty_sessions()
     results = session_results(sessions, tables.outcomes)
@@ -94,7 +100,13 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
             groups.setdefault(p.group.rsplit("/", 1)[-1], []).append(p)
         cohorts[f"{e.workspace_id}/{e.skill_name}"] = {
             g: groups[g] for g in ("present", "held_out") if g in groups}
+    disagreements: dict[str, int] = {}
+    for table in (tables.exposures, recorded_exposures):
+        for (ws, name), n in cohort_disagreements(table, held_out_share=held_out_share).items():
+            if workspace in (None, ws):
+                disagreements[f"{ws}/{name}"] = disagreements.get(f"{ws}/{name}", 0) + n
     return MeasureReport(
+        cohort_disagreements=disagreements,
         generated_at=now, workspace=workspace, period=period, confidence=confidence,
         held_out_share=held_out_share, min_sample=min_sample, sessions=len(results),
         sessions_with_outcome=sum(r.result.value != "unknown" for r in results),
@@ -150,7 +162,8 @@ def render_text(report: MeasureReport, *, max_periods: int = 14) -> str:
     lines.append("skills: " + "  ".join(f"{k}={v}" for k, v in counts.items()))
     lines.append("")
     header = (f"{'workspace/skill':<40} {'v':>3} {'present':>16} {'held out':>16} "
-              f"{'effect (ITT) [CI]':<30} {'verdict':<22} {'SRM p':>7}  invoked vs not (non-randomized)")
+              f"{'agents':>9} {'deff':>9} {'effect (ITT) [CI]':<30} {'verdict':<22} {'SRM p':>7}  "
+              "invoked vs not (non-randomized)")
     lines += ["Skill effects: intention to treat, present minus held out", header, "-" * len(header)]
     if not report.effects:
         lines.append("no skills in scope")
@@ -160,8 +173,13 @@ def render_text(report: MeasureReport, *, max_periods: int = 14) -> str:
             f"{name:<40} {e.version:>3} "
             f"{e.present.successes:>5}/{e.present.known:<5}{_pct(e.present.rate().estimate)} "
             f"{e.held_out.successes:>5}/{e.held_out.known:<5}{_pct(e.held_out.rate().estimate)} "
+            f"{e.present.agents:>4}/{e.held_out.agents:<4} "
+            f"{e.present.design_effect:>4.1f}/{e.held_out.design_effect:<4.1f} "
             f"{effect_cell(e):<30} {e.verdict.value:<22} {e.srm.p_value:>7.3g}  "
             f"{invoked_cell(e, report.min_sample)}")
+    if report.cohort_disagreements:
+        lines += ["", "Holdout disagreements (recorded cohort differs from the assignment):"]
+        lines += [f"  {k}: {n} exposure rows" for k, n in sorted(report.cohort_disagreements.items())]
     lines += ["", f"Success rate per {report.period} (Wilson {report.confidence:.0%} CI)"]
     for ws, points in report.workspace_series.items():
         lines.append(f"  {ws}")
@@ -195,6 +213,8 @@ def render_html(report: MeasureReport) -> str:
             f"({_pct(e.present.rate().estimate).strip()})</td>"
             f"<td>{e.held_out.successes}/{e.held_out.known} "
             f"({_pct(e.held_out.rate().estimate).strip()})</td>"
+            f"<td>{e.present.agents}/{e.held_out.agents}</td>"
+            f"<td>{e.present.design_effect:.1f}/{e.held_out.design_effect:.1f}</td>"
             f"<td>{escape(effect_cell(e))}</td><td>{e.verdict.value}</td>"
             f"<td>{e.srm.p_value:.3g}</td><td>{escape(invoked_cell(e, report.min_sample))}</td></tr>")
     charts = [plots.svg_rate_chart({ws: pts}, f"Success rate per {report.period}: {ws}")
@@ -217,17 +237,28 @@ def render_html(report: MeasureReport) -> str:
         "<p>Skills: " + " · ".join(f"{escape(k)} {v}" for k, v in counts.items()) + "</p>",
         "<h2>Effect per skill (intention to treat)</h2>",
         "<p class='note'>Effect = success rate of sessions whose agent has the skill minus "
-        "that of agents randomly held out of it (Newcombe interval). Invoked vs not is "
+        "that of agents randomly held out of it (Newcombe interval on counts divided by the "
+        "per-agent design effect: sessions of one agent are not independent). Invoked vs not is "
         "<b>non-randomized</b>: agents choose when to load a skill, so that difference mixes "
         "the skill's effect with the kind of task.</p>",
         plots.svg_forest(report.effects, "Effect on success rate, present minus held out"),
         "<table><tr><th>skill</th><th>v</th><th>present</th><th>held out</th>"
-        "<th>effect [CI]</th><th>verdict</th><th>SRM p</th>"
+        "<th>agents (p/h)</th><th>design effect (p/h)</th><th>effect [CI]</th><th>verdict</th><th>SRM p</th>"
         "<th>invoked vs not (non-randomized)</th></tr>", *rows, "</table>",
+        _disagreements_html(report),
         f"<h2>Success rate per {report.period}</h2>", *charts,
         "<h2>Cohorts over time</h2>" if cohort_charts else "", *cohort_charts,
         "</body></html>\n",
     ])
+
+
+def _disagreements_html(report: MeasureReport) -> str:
+    if not report.cohort_disagreements:
+        return ""
+    items = "".join(f"<li>{escape(k)}: {n} exposure rows</li>"
+                    for k, n in sorted(report.cohort_disagreements.items()))
+    return ("<h3>Holdout disagreements</h3><p class='note'>The sync recorded these sessions "
+            f"in the cohort the assignment did not give them:</p><ul>{items}</ul>")
 
 
 def write_pngs(report: MeasureReport, directory: Path) -> list[Path]:

@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bucket of the rate-over-time series (default day)")
     p.add_argument("--holdout-share", type=float, default=None, metavar="SHARE",
                    help="the holdout share the sync applies (default 0.10)")
+    p.add_argument("--exposures", metavar="FILE",
+                   help="the sync's exposures.jsonl, to check recorded cohorts against the "
+                        "assignment (default: <HIVEMIND_HOME>/exposures.jsonl if present)")
     p.add_argument("--retire", action="store_true",
                    help="tombstone skills whose effect's upper CI bound is below 0")
     p.add_argument("--metrics-file", metavar="FILE",
@@ -81,7 +84,7 @@ def run_report(args, settings) -> int:
 
 
 def _report_once(args, settings) -> int:
-    from analytics.lake import read_measure_tables
+    from analytics.lake import read_exposures_jsonl, read_measure_tables
     from analytics.report import build_report, publish_metrics, render_html, render_text, write_pngs
     from analytics.retirement import RETIRE_CONFIDENCE, RETIRE_MIN_SAMPLE
     from schemas.holdout import DEFAULT_HOLDOUT_SHARE
@@ -89,9 +92,12 @@ def _report_once(args, settings) -> int:
     t0 = time.monotonic()
     share = args.holdout_share if args.holdout_share is not None else DEFAULT_HOLDOUT_SHARE
     tables = read_measure_tables(settings, workspace=args.workspace)
+    exposures_path = (Path(args.exposures) if args.exposures
+                      else settings.edge.home_path() / "exposures.jsonl")
     report = build_report(tables, workspace=args.workspace, period=args.period,
                           held_out_share=share, confidence=RETIRE_CONFIDENCE,
-                          min_sample=RETIRE_MIN_SAMPLE)
+                          min_sample=RETIRE_MIN_SAMPLE,
+                          recorded_exposures=read_exposures_jsonl(exposures_path))
     print(render_text(report), end="")
     if args.html:
         Path(args.html).write_text(render_html(report), encoding="utf-8")

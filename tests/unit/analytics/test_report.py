@@ -145,3 +145,28 @@ def test_flat_fleet_reports_no_effect_for_a_skill_with_none():
     (effect,) = report.effects
     assert effect.verdict.value == "no_detectable_effect"
     assert [p.rate.estimate for p in report.workspace_series["ws"]] == [0.5, 0.5]
+
+
+def test_recorded_cohorts_that_contradict_the_assignment_are_reported(fleet, tmp_path):
+    from analytics.lake import read_exposures_jsonl
+    from schemas.holdout import is_held_out
+    from schemas.outcomes import Cohort, Exposure, encode
+
+    agents = [f"sim-ws-0000-agent-{a:04d}" for a in range(40)]
+    lines = []
+    for i, agent in enumerate(agents):
+        right = Cohort.HELD_OUT if is_held_out("sim-skill-0000", agent) else Cohort.PRESENT
+        wrong = Cohort.PRESENT if right == Cohort.HELD_OUT else Cohort.HELD_OUT
+        lines.append(encode(Exposure(
+            exposure_id=f"x{i}/sim-skill-0000/assigned", workspace_id="sim-ws-0000",
+            session_id=f"x{i}", agent_id=agent, skill_name="sim-skill-0000", skill_version=1,
+            cohort=wrong if i < 3 else right, ts=T0)))
+    path = tmp_path / "exposures.jsonl"
+    path.write_bytes(b"\n".join(lines) + b'\n{"exposure_id": "torn')
+    recorded = read_exposures_jsonl(path)
+    assert recorded.num_rows == 40
+    report = build_report(_tables(fleet), now=T0, recorded_exposures=recorded)
+    assert report.cohort_disagreements == {"sim-ws-0000/sim-skill-0000": 3}
+    assert "sim-ws-0000/sim-skill-0000: 3 exposure rows" in render_text(report)
+    assert "Holdout disagreements" in render_html(report)
+    assert read_exposures_jsonl(tmp_path / "absent.jsonl") is None
