@@ -45,6 +45,7 @@ MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_FIELD_BYTES = 16 * 1024
 LOG_MAX_BYTES = 1024 * 1024
 CONFIG_NAME = "config.json"
+COUNTER_IDLE_S = 7 * 24 * 3600  # a session resumed after a week idle restarts its seq
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +99,10 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
     except UnsupportedPayload as exc:
         _log(home, f"payload skipped reason=unsupported detail={_coord(str(exc))}")
         return None
-    record["seq"] = Spool(spool_dir(home)).append(record, seq_key=record["session_id"])
+    spool = Spool(spool_dir(home))
+    record["seq"] = spool.append(record, seq_key=record["session_id"])
+    if record["kind"] == "session_start":
+        _prune_counters_daily(spool, now)
     if record["kind"] == "session_start" and config.get("agentd_autostart", True) is not False:
         try:
             ensure_agentd(home)
@@ -187,6 +191,22 @@ def ensure_agentd(home: str) -> bool:
     if started:
         _log(home, "agentd was not running: started it", "INFO")
     return started
+
+
+def _prune_counters_daily(spool: Spool, now: float) -> None:
+    """Drop sequence counters of sessions idle for a week, at most once a day (one stat
+    per SessionStart otherwise)."""
+    marker = os.path.join(spool.root, "seq", ".pruned")
+    try:
+        if now - os.stat(marker).st_mtime < 24 * 3600:
+            return
+    except FileNotFoundError:
+        pass
+    spool.prune_counters(max_idle_s=COUNTER_IDLE_S, now=now)
+    os.makedirs(os.path.dirname(marker), mode=0o700, exist_ok=True)
+    with open(marker, "wb"):
+        pass
+    os.utime(marker, (now, now))
 
 
 def rfc3339(epoch: float) -> str:

@@ -383,6 +383,8 @@ class Spool:
         except FileNotFoundError:
             return 0
         for name in names:
+            if name.startswith("."):
+                continue  # markers, not counters
             path = os.path.join(self._seq_dir, name)
             try:
                 if now - os.stat(path).st_mtime > max_idle_s:

@@ -378,3 +378,19 @@ def test_concurrent_hooks_of_one_session_get_gapless_unique_seq(home):
         w, i = json.loads(r.data["tool_input"])["command"].split()[:2]
         per_worker.setdefault(w, []).append(int(i[1:]))
     assert all(v == list(range(25)) for v in per_worker.values())
+
+
+def test_session_start_prunes_week_old_counters_once_a_day(home):
+    seq_dir = Path(home, "spool", "seq")
+    capture.capture(json.dumps({**PAYLOADS["Stop"], "session_id": "old"}).encode(),
+                    home=home, environ={})
+    os.utime(seq_dir / "old", (1, 1))
+    start = json.dumps(PAYLOADS["SessionStart"]).encode()
+    capture.capture(start, home=home, environ={})
+    assert not (seq_dir / "old").exists()
+    assert (seq_dir / PAYLOADS["SessionStart"]["session_id"]).exists()
+    capture.capture(json.dumps({**PAYLOADS["Stop"], "session_id": "old2"}).encode(),
+                    home=home, environ={})
+    os.utime(seq_dir / "old2", (1, 1))
+    capture.capture(start, home=home, environ={})
+    assert (seq_dir / "old2").exists()  # pruned at most once a day
