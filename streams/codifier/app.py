@@ -127,8 +127,9 @@ class CodifierJob:
         self.summary = summary or _SUMMARY
         self.now = clock or (lambda: datetime.now(UTC))
         self.park_base_s = park_base_s
-        self.library: Library = load_library(settings)
-        self.summary.skills_per_workspace = self.library.counts_by_workspace()
+        # Loaded on every assignment (see _on_assign), before any candidate is processed.
+        self.library: Library = Library()
+        self._library_stale = True
         self.publisher = SkillsPublisher(settings)
         self.producer = Producer(producer_config(settings, **{"linger.ms": 5}))
         self.consumer = Consumer(consumer_config(
@@ -146,8 +147,8 @@ class CodifierJob:
     def run(self, stop: threading.Event) -> None:
         topic = self.settings.topics.candidates
         self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        log.info("codifier consuming %s as %s with %s codifier (%d skills in library)",
-                 topic, GROUP_ID, self.codifier.name, len(self.library))
+        log.info("codifier consuming %s as %s with %s codifier", topic, GROUP_ID,
+                 self.codifier.name)
         try:
             while not stop.is_set():
                 self.step()
@@ -157,6 +158,8 @@ class CodifierJob:
     def step(self) -> None:
         """One batch: consume, process, commit."""
         msgs = self.consumer.consume(num_messages=BATCH_MAX, timeout=GROUP_WINDOW_S)
+        if self._library_stale:
+            self._reload_library()
         ready: list[_Item] = []
         for msg in msgs:
             if msg.error():
@@ -184,7 +187,19 @@ class CodifierJob:
             self.loop.close()
             set_ready(False)
 
+    def _reload_library(self) -> None:
+        """Re-read the skills topic to its high watermark. Done after every assignment:
+        a partition taken over from another worker brings workspaces whose skills that
+        worker published after this one last read the topic (stale versions would
+        collide). The old owner confirmed its publishes before giving the partition up:
+        processing is synchronous between consume calls, where revocation happens."""
+        self.library = load_library(self.settings)
+        self.summary.skills_per_workspace = self.library.counts_by_workspace()
+        self._library_stale = False
+        log.info("library loaded: %d skills", len(self.library))
+
     def _on_assign(self, consumer, partitions) -> None:
+        self._library_stale = True
         self.assigned = True
         set_ready(True)
         log.info("assigned %s", [f"{p.topic}[{p.partition}]" for p in partitions])

@@ -3,9 +3,9 @@
 Guarantee: :meth:`AnthropicCodifier.draft` never raises for API trouble; it returns a
 :class:`Draft`, a final :class:`Rejection` (the model said SKIP) or a *retryable*
 Rejection the job parks (timeout, 429 / 5xx / overloaded after the client's retries,
-a connection error, or a malformed answer twice). Retries: the ``anthropic`` client's own
-exponential back-off (honouring ``retry-after``) up to ``settings.codifier.max_retries``
-for 408/409/429/5xx/529 and connection errors; a malformed answer is asked once more.
+a connection error, or a malformed answer twice). Retries: our own capped exponential back-off
+(honouring ``retry-after`` up to 60 s) up to ``settings.codifier.max_retries`` for
+408/409/429/5xx/529, timeouts and connection errors; a malformed answer is asked once more.
 Each request is bounded by ``settings.codifier.timeout_s``. The fixed system prompt
 carries ``cache_control`` (prompt caching). Tokens, cost, latency and call outcomes are
 counted in :mod:`streams.codifier.metrics`; logs carry the candidate id, never text.
@@ -13,7 +13,9 @@ counted in :mod:`streams.codifier.metrics`; logs carry the candidate id, never t
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 
 from runtime.settings import CodifierSettings
@@ -84,7 +86,7 @@ class AnthropicCodifier:
 
             client = AsyncAnthropic(
                 api_key=settings.api_key.reveal(), base_url=settings.base_url,
-                timeout=settings.timeout_s, max_retries=settings.max_retries,
+                timeout=settings.timeout_s, max_retries=0,  # retries are ours: _create
             )
         self.client = client
 
@@ -92,32 +94,23 @@ class AnthropicCodifier:
         await self.client.close()
 
     async def draft(self, candidate: Candidate, library: Library) -> Draft | Rejection:
-        import anthropic
 
         cfg = self.settings
-        user = render_candidate(candidate, library.skills(candidate.workspace_id),
-                                max_body_chars=cfg.max_body_chars)
+        request = {
+            "model": cfg.model,
+            "max_tokens": min(8192, cfg.max_body_chars // 3 + 1024),
+            "system": system_blocks(library.skills(candidate.workspace_id)),
+            "tools": [DECISION_TOOL],
+            "tool_choice": {"type": "tool", "name": TOOL_NAME},
+            "messages": [{"role": "user", "content": render_candidate(
+                candidate, max_body_chars=cfg.max_body_chars)}],
+        }
         total = Usage()
         for attempt in (1, 2):
             started = time.perf_counter()
-            try:
-                message = await self.client.messages.create(
-                    model=cfg.model,
-                    max_tokens=min(8192, cfg.max_body_chars // 3 + 1024),
-                    system=system_blocks(),
-                    tools=[DECISION_TOOL],
-                    tool_choice={"type": "tool", "name": TOOL_NAME},
-                    messages=[{"role": "user", "content": user}],
-                )
-            except anthropic.APITimeoutError:
-                return self._failed("timeout", candidate, started, total)
-            except anthropic.RateLimitError:
-                return self._failed("rate_limited", candidate, started, total)
-            except anthropic.APIStatusError as exc:
-                stage = "overloaded" if exc.status_code == 529 else "api_error"
-                return self._failed(stage, candidate, started, total, status=exc.status_code)
-            except anthropic.APIConnectionError:
-                return self._failed("api_error", candidate, started, total)
+            message = await self._create(request, candidate)
+            if isinstance(message, Rejection):
+                return message
             metrics.LATENCY.observe(time.perf_counter() - started)
             usage = usage_of(message, cfg.model)
             _count_usage(usage)
@@ -133,15 +126,40 @@ class AnthropicCodifier:
         return Rejection(reason="malformed answer twice", stage="malformed", retryable=True,
                          codifier=self.name, usage=total)
 
-    def _failed(self, stage: str, candidate: Candidate, started: float, usage: Usage,
+    async def _create(self, request: dict, candidate: Candidate):
+        """One Messages call with our own capped exponential back-off on 408/409/429/5xx/
+        529, timeouts and connection errors (the client's retries are off: it would honour
+        any ``retry-after``, even hours). Returns the message or a retryable Rejection."""
+        import anthropic
+
+        started = time.perf_counter()
+        retries = max(0, self.settings.max_retries)
+        for attempt in range(retries + 1):
+            try:
+                return await self.client.messages.create(**request)
+            except anthropic.APITimeoutError:
+                stage, status, after = "timeout", None, None
+            except anthropic.APIStatusError as exc:
+                status = exc.status_code
+                if status not in (408, 409, 429) and status < 500:
+                    stage = "api_error"  # 400/401/403/404: retrying the same call won't help
+                    return self._failed(stage, candidate, started, status)
+                stage = {429: "rate_limited", 529: "overloaded"}.get(status, "api_error")
+                after = _retry_after(exc.response)
+            except anthropic.APIConnectionError:
+                stage, status, after = "api_error", None, None
+            if attempt < retries:
+                await asyncio.sleep(backoff_s(attempt, after))
+        return self._failed(stage, candidate, started, status)
+
+    def _failed(self, stage: str, candidate: Candidate, started: float,
                 status: int | None = None) -> Rejection:
         metrics.LATENCY.observe(time.perf_counter() - started)
         metrics.CALLS.labels(stage).inc()
         log.warning("codifier call failed candidate=%s stage=%s status=%s",
                     candidate.candidate_id, stage, status)
         reason = f"{stage}" + (f" (HTTP {status})" if status else "")
-        return Rejection(reason=reason, stage=stage, retryable=True, codifier=self.name,
-                         usage=usage)
+        return Rejection(reason=reason, stage=stage, retryable=True, codifier=self.name)
 
     def _to_result(self, answer, candidate: Candidate, library: Library,
                    usage: Usage) -> Draft | Rejection:
@@ -159,6 +177,31 @@ class AnthropicCodifier:
         return Draft(decision=Decision.KEEP, name=answer.name, description=answer.description,
                      body=answer.body, reason=answer.reason, codifier=self.name, model=model,
                      usage=usage)
+
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 20.0
+RETRY_AFTER_CAP_S = 60.0
+
+
+def backoff_s(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds before retry number ``attempt + 1``: the server's ``retry-after`` when
+    given (capped at 60 s), else 0.5 s doubling per attempt up to 20 s, with jitter."""
+    if retry_after is not None and retry_after >= 0:
+        return min(retry_after, RETRY_AFTER_CAP_S)
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt) * (0.75 + random.random() / 4)
+
+
+def _retry_after(response) -> float | None:
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw is not None:
+            try:
+                return float(raw) * scale
+            except ValueError:
+                return None
+    return None
 
 
 def _tool_input(message) -> object:

@@ -65,9 +65,23 @@ DECISION_TOOL = {
 }
 
 
-def system_blocks() -> list[dict]:
-    """The fixed system prompt as a cacheable block."""
-    return [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}]
+def system_blocks(skills: Sequence[Skill] = ()) -> list[dict]:
+    """The system prompt: the fixed instructions, then the workspace's skill list, each
+    a cache breakpoint. The fixed part alone is below the models' minimum cacheable
+    length; with the library (stable between publishes, and long exactly when caching
+    pays) the prefix is reused across the workspace's candidates."""
+    return [
+        {"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": render_library(skills), "cache_control": {"type": "ephemeral"}},
+    ]
+
+
+def render_library(skills: Sequence[Skill], limit: int = 200) -> str:
+    lines = [f"Workspace skills ({len(skills)}):"]
+    lines += [f"- {s.name}: {s.description[:200]}" for s in skills[:limit]]
+    if not skills:
+        lines.append("(none yet)")
+    return "\n".join(lines)
 
 
 def _quote(kind: str, text: str, limit: int, **attrs: str) -> str:
@@ -81,17 +95,13 @@ def _attr(value: str) -> str:
     return value.replace('"', "'").replace("<", "").replace(">", "")[:80]
 
 
-def render_candidate(candidate: Candidate, skills: Sequence[Skill], *, max_body_chars: int,
+def render_candidate(candidate: Candidate, *, max_body_chars: int,
                      max_field_chars: int = 2000, max_total_chars: int = 60_000) -> str:
-    """The user message: existing skills, then each session's events as quoted data."""
-    out = [f"Workspace skills ({len(skills)}):"]
-    for s in skills[:200]:
-        out.append(f"- {s.name}: {s.description[:200]}")
-    if not skills:
-        out.append("(none yet)")
+    """The user message: each session's events as quoted data (the skill list is in
+    the system prompt, see :func:`system_blocks`)."""
     reasons = ", ".join(r.value for r in candidate.reasons) or "unspecified"
-    out += ["", f"Why these sessions were picked: {reasons}.",
-            f"Maximum body size: {max_body_chars} characters.", ""]
+    out = [f"Why these sessions were picked: {reasons}.",
+           f"Maximum body size: {max_body_chars} characters.", ""]
     for i, session in enumerate(candidate.sessions, 1):
         out.append(f"## Session {i} ({session.agent_kind.value} agent, project "
                    f"{_attr(session.project)!r}, {session.event_count} events)")

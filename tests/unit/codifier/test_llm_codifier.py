@@ -178,3 +178,33 @@ def test_answer_smuggling_an_injected_instruction_is_refused(stub):
     assert isinstance(answer, Draft)
     result = decide(cand, answer, Library())
     assert isinstance(result, Rejected) and result.guard == "injection"
+
+
+def test_library_is_in_the_cached_system_prefix(stub):
+    library = Library()
+    first = decide(candidate(recovery_session()),
+                   Draft(decision=Decision.KEEP, name="run-pytest-via-python", description=DESC,
+                         body=BODY, codifier="offline"), library)
+    library.apply(("ws-test", first.skill.name), first.skill)
+    stub.script(skip())
+    run(codifier(stub), candidate(recovery_session()), library)
+    system = stub.requests[0]["system"]
+    assert [b.get("cache_control") for b in system] == [{"type": "ephemeral"}] * 2
+    assert f"- run-pytest-via-python: {DESC}" in system[1]["text"]
+    assert "run-pytest-via-python" not in stub.requests[0]["messages"][0]["content"]
+
+
+def test_client_error_is_not_retried_but_parked(stub):
+    stub.script(error(400))
+    answer = run(codifier(stub, max_retries=3), candidate(recovery_session()), Library())
+    assert isinstance(answer, Rejection) and answer.retryable and "400" in answer.reason
+    assert len(stub.requests) == 1
+
+
+def test_backoff_doubles_is_capped_and_honours_retry_after_up_to_a_minute():
+    from streams.codifier.llm import BACKOFF_CAP_S, backoff_s
+
+    assert 0.375 <= backoff_s(0) <= 0.5 and 0.75 <= backoff_s(1) <= 1.0
+    assert backoff_s(30) <= BACKOFF_CAP_S
+    assert backoff_s(0, retry_after=2.0) == 2.0
+    assert backoff_s(0, retry_after=3600.0) == 60.0
