@@ -221,7 +221,11 @@ def _write_csv(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
     import pyarrow.csv as pcsv
 
     rows = 0
-    with pcsv.CSVWriter(out, _csv_safe_schema(reader.schema)) as writer:
+    # Quote header names only when one needs it (pyarrow would quote all of them).
+    plain = all(not set(n) & set(',"\r\n') for n in reader.schema.names)
+    options = pcsv.WriteOptions(quoting_style="needed",
+                                quoting_header="none" if plain else "needed")
+    with pcsv.CSVWriter(out, _csv_safe_schema(reader.schema), write_options=options) as writer:
         for batch in reader:
             writer.write_batch(_csv_safe_batch(batch))
             rows += batch.num_rows
