@@ -102,12 +102,12 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
     spool = Spool(spool_dir(home))
     record["seq"] = spool.append(record, seq_key=record["session_id"])
     if record["kind"] == "session_start":
-        _prune_counters_daily(spool, now)
-    if record["kind"] == "session_start" and config.get("agentd_autostart", True) is not False:
-        try:
-            ensure_agentd(home)
-        except Exception as exc:  # the event is spooled; agentd can start later
-            _log(home, f"agentd start failed error={type(exc).__name__}")
+        try:  # housekeeping: the event is spooled already, agentd can start later
+            _prune_counters_daily(spool, now)
+            if config.get("agentd_autostart", True) is not False:
+                ensure_agentd(home)
+        except Exception as exc:
+            _log(home, f"session start housekeeping failed error={type(exc).__name__}")
     if redactions or record.get("truncated"):
         _log(home, f"spooled session={_coord(record['session_id'])} kind={record['kind']} "
                    f"seq={record['seq']} redactions={redactions} "
