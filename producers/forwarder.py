@@ -111,6 +111,7 @@ class Forwarder:
                  max_inflight: int = 20_000, read_batch: int = 1000,
                  message_timeout_ms: int = 30_000, retry_min_s: float = 0.5,
                  retry_max_s: float = 30.0, stats_interval_s: float = 5.0,
+                 stall_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic,
                  observer: Callable[[TurnEvent], None] | None = None) -> None:
         self.settings = settings
@@ -131,7 +132,11 @@ class Forwarder:
         self.tracker = AckTracker()
         self._read_pos: Cursor = self.spool.committed()
         self._producer: Any = None
+        self._cluster: str | None = None
         self._generation = 0
+        self.stall_s = stall_s
+        self._last_progress = clock()
+        self._next_stall_check = 0.0
         self._fatal: str | None = None
         self._healthy = False
         self._backoff = retry_min_s
@@ -161,6 +166,7 @@ class Forwarder:
         """One iteration; returns how long the caller may wait before the next."""
         now = self.clock()
         self._refresh_stats(now)
+        self._check_stall(now)
         if not self._connected(now):
             self._poll(0.0)  # records still in the producer may yet be confirmed
             self._acknowledge()
@@ -211,6 +217,18 @@ class Forwarder:
             self._send(out)
         return True
 
+    def _check_stall(self, now: float) -> None:
+        """No delivery report for ``stall_s`` while records are in flight: pause and
+        probe now (the broker may be down, or replaced by one that does not know this
+        producer, where librdkafka can wait silently until ``message.timeout.ms``)."""
+        if not (self._healthy and self._inflight) or now - self._last_progress < self.stall_s:
+            return
+        if now < self._next_stall_check:
+            return
+        self._next_stall_check = now + self.stall_s
+        self._healthy = False
+        self._next_probe = now
+
     def _fail_probe(self, now: float, reason: str) -> None:
         self.last_error = reason
         self._next_probe = now + self._backoff
@@ -218,32 +236,51 @@ class Forwarder:
         self._backoff = min(self.retry_max_s, self._backoff * 2)
 
     def _probe(self) -> None:
+        """Reach the broker, create missing topics, and make sure the producer talks to
+        the cluster that answers now (a replaced broker gets a fresh producer)."""
         from runtime.kafka import ensure_topics, with_bootstrap
 
         bootstrap = resolve_edge_bootstrap(self.settings)
-        if bootstrap != self.bootstrap:
-            self._producer = None
+        if self._producer is not None and bootstrap != self.bootstrap:
+            self._drop_producer(f"bootstrap changed to {bootstrap}")
         self.bootstrap = bootstrap
         settings = with_bootstrap(self.settings, bootstrap)
-        names = {self.settings.topics.turns, self.settings.topics.dlq}
-        specs = [s for s in topic_specs(settings.topics) if s.name in names]
         if settings.kafka.create_topics:
-            ensure_topics(settings, specs, timeout_s=3.0)
-        else:
-            self._list_topics(settings)
+            names = {self.settings.topics.turns, self.settings.topics.dlq}
+            ensure_topics(settings, [s for s in topic_specs(settings.topics) if s.name in names],
+                          timeout_s=3.0)
+        cluster = self._cluster_id_of(settings)
+        if self._producer is not None and cluster != self._cluster:
+            self._drop_producer(f"cluster changed from {self._cluster} to {cluster}")
         if self._producer is None:
             self._producer = self._new_producer(settings)
+            self._cluster = cluster
 
-    def _list_topics(self, settings: Settings) -> None:
+    def _cluster_id_of(self, settings: Settings) -> str:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
         from runtime.kafka import admin_config
 
         try:
-            AdminClient(admin_config(settings)).list_topics(timeout=3.0)
+            md = AdminClient(admin_config(settings)).list_topics(timeout=3.0)
         except KafkaException as exc:
             raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from None
+        return md.cluster_id or "unknown-cluster"
+
+    def _drop_producer(self, reason: str) -> None:
+        """Abandon the producer; everything it had not confirmed is re-sent by the next."""
+        log.warning("replacing the producer (%s); %d batches will be re-sent", reason,
+                    len(self._inflight))
+        self._generation += 1  # callbacks of the old producer are ignored from now on
+        old, self._producer = self._producer, None
+        if old is not None:
+            try:
+                old.purge(in_queue=True, in_flight=True, blocking=False)
+            except Exception:  # a failed producer may refuse; it is dropped anyway
+                log.debug("purge of the old producer failed", exc_info=True)
+        self._retry.extend(self._inflight.values())
+        self._inflight.clear()
 
     def _new_producer(self, settings: Settings) -> Any:
         from confluent_kafka import Producer
@@ -264,14 +301,11 @@ class Forwarder:
 
     def _rebuild(self, reason: str) -> None:
         """A fatal producer error: drop the producer, re-send everything unconfirmed."""
-        log.error("producer failed fatally (%s); rebuilding it", reason)
+        log.error("producer failed fatally (%s)", reason)
         ERRORS.labels(reason="fatal").inc()
         self.last_error = reason
         self._fatal = None
-        self._generation += 1  # callbacks of the old producer are ignored from now on
-        self._producer = None
-        self._retry.extend(self._inflight.values())
-        self._inflight.clear()
+        self._drop_producer("fatal error")
         self._healthy = False
         self._next_probe = 0.0
 
@@ -344,6 +378,8 @@ class Forwarder:
                 self._results.append((ident, out, err))
 
         out.attempts += 1
+        if not self._inflight:
+            self._last_progress = self.clock()
         while True:
             try:
                 self._producer.produce(out.topic, out.value, out.key, headers=out.headers,
@@ -371,6 +407,8 @@ class Forwarder:
                 raise
             self._fatal = err.str()  # handled by _connected: rebuild and re-send
         results, self._results = self._results, []
+        if results:
+            self._last_progress = self.clock()
         for ident, out, err in results:
             self._inflight.pop(ident, None)
             if err is None:

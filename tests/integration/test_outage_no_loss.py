@@ -63,12 +63,16 @@ def own_broker(tmp_path):
     embedded.stop(state["broker"])
 
 
-def test_broker_outage_loses_nothing_and_delivers_each_event_once(own_broker, tmp_path):
+@pytest.mark.parametrize("message_timeout_ms", [2000, 120_000],
+                         ids=["deliveries-time-out-and-are-retried",
+                              "batches-wait-in-the-producer-across-the-restart"])
+def test_broker_outage_loses_nothing_and_delivers_each_event_once(own_broker, tmp_path,
+                                                                 message_timeout_ms):
     port, state = own_broker
     settings = make_settings(f"127.0.0.1:{port}", tmp_path, edge={"linger_ms": 50})
     ensure_topics(settings)
     spool = Spool(spool_dir(settings.edge.home_path()))
-    forwarder = Forwarder(settings, message_timeout_ms=2000, retry_min_s=0.2,
+    forwarder = Forwarder(settings, message_timeout_ms=message_timeout_ms, retry_min_s=0.2,
                           retry_max_s=1.0, stats_interval_s=0.2)
     stop = threading.Event()
     thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
@@ -82,8 +86,12 @@ def test_broker_outage_loses_nothing_and_delivers_each_event_once(own_broker, tm
         during = []
         for s in range(20):
             during += spool_session(spool, f"s-down-{s}", 10)
-        wait_until(lambda: forwarder.last_error is not None, 30,
-                   "the forwarder to notice the outage")
+        if message_timeout_ms < 60_000:
+            wait_until(lambda: forwarder.last_error is not None, 30,
+                       "the forwarder to notice the outage")
+        else:
+            wait_until(lambda: len(forwarder.tracker) == len(during), 30,
+                       "every outage event handed to the producer")
         assert spool.stats().records == len(during), "the spool holds every unsent event"
 
         state["broker"] = embedded.start(log_path=tmp_path / "tansu-2.log", port=port)
@@ -97,6 +105,22 @@ def test_broker_outage_loses_nothing_and_delivers_each_event_once(own_broker, tm
     delivered = turns_event_ids(settings)
     assert sorted(delivered) == sorted(during), "each outage event exactly once"
     assert not set(before) & set(delivered), "acknowledged events were not re-sent"
+
+    # Downstream: the Delta sink on the new broker holds each outage event once.
+    from sinks.delta_writer import read_table, run_sink
+
+    stop_sink = threading.Event()
+    sink = threading.Thread(target=run_sink, args=(settings,),
+                            kwargs={"stop": stop_sink, "tables": ["events"]}, daemon=True)
+    sink.start()
+    try:
+        wait_until(lambda: read_table(settings, "events").num_rows >= len(during), 60,
+                   "the outage events in Delta")
+    finally:
+        stop_sink.set()
+        sink.join(30)
+    rows = read_table(settings, "events").column("event_id").to_pylist()
+    assert sorted(rows) == sorted(during)
 
 
 def test_contract_violation_goes_to_dlq_and_does_not_block(broker, tmp_path):
