@@ -142,7 +142,8 @@ def _spool_figures(root: Path, n: int = 20_000) -> dict[str, float]:
         spool.ack(batch.cursor)
     read_s = time.perf_counter() - t0
     assert read == n
-    figures = {"spool_append_per_s": round(n / append_s), "spool_read_ack_per_s": round(n / read_s)}
+    figures: dict[str, float] = {"spool_append_per_s": round(n / append_s),
+                                 "spool_read_ack_per_s": round(n / read_s)}
     print(f"spool: {figures['spool_append_per_s']:,} appends/s (flock + O_APPEND write each), "
           f"{figures['spool_read_ack_per_s']:,} records/s read and acked in batches of 500")
     return figures

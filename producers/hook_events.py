@@ -179,9 +179,10 @@ class _Cutter:
         if depth > 32:
             return "[hivemind: nesting too deep]"
         if isinstance(value, dict):
-            out = {}
+            out: dict[str, object] = {}
             for k, v in value.items():
-                key = self._redact_tree(str(k), depth + 1)
+                key = str(k)
+                key = self._redact(self._window(key)) if len(key) > 7 else key
                 if is_secret_assignment(key, v):
                     self.redactions += 1
                     out[key] = "[REDACTED:secret_assignment]"

@@ -16,7 +16,7 @@ from __future__ import annotations
 try:
     import _json
 except ImportError:  # pragma: no cover - non-CPython interpreters
-    _json = None
+    _json = None  # type: ignore[assignment]
 
 _WS = " \t\n\r"
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
@@ -38,7 +38,7 @@ def _reject(obj: object) -> object:
 
 
 if _json is not None:
-    _scan = _json.make_scanner(_ScanContext())
+    _scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
     _encode = _json.make_encoder(
         {}, _reject, _json.encode_basestring_ascii, None, ":", ",", False, False, False
     )

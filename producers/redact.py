@@ -149,7 +149,7 @@ class Redactor:
         import _sre
         import marshal
         import sys
-        from re import _compiler, _parser
+        from re import _compiler, _parser  # type: ignore[attr-defined]
 
         entries = []
         for _, src, _, _ in PATTERNS:
