@@ -1,0 +1,100 @@
+"""Forwarder throughput: how fast agentd drains a spool backlog into Kafka, and how long a
+live session waits between the hook's append and the broker's acknowledgement.
+
+* ``drain_events_per_s``: a backlog of N events (sessions of 50, each ending in stop), as
+  after an outage, drained by one Forwarder to the embedded broker; timed from the first
+  step until the spool is fully acknowledged.
+* ``ack_latency_p50_ms`` / ``_p95_ms``: with the forwarder idle and running, one
+  session of 8 events appended, timed until acknowledged (its stop releases the batch at
+  once; an idle forwarder looks at the spool every 100 ms).
+
+    python -m bench.forwarder           # 50k events
+    HIVEMIND_BENCH_EVENTS=200000 python -m bench.forwarder
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from producers.forwarder import Forwarder
+from producers.spool import Spool, spool_dir
+from runtime import broker as embedded
+from runtime.kafka import ensure_topics
+from runtime.settings import Settings
+
+
+def _spool_session(spool: Spool, session: str, n: int) -> None:
+    ts = datetime.now(UTC).isoformat()
+    for i in range(n):
+        spool.append({
+            "event_id": f"{session}-{i}", "workspace_id": "bench", "session_id": session,
+            "agent_id": "agent-1", "agent_kind": "coding", "project": "bench",
+            "ts": ts, "kind": "stop" if i == n - 1 else "tool_result",
+            "tool_name": "Bash", "tool_output": "x" * 200, "source": "bench",
+        }, seq_key=session)
+
+
+def run(n_events: int | None = None) -> dict[str, float]:
+    n_events = n_events or int(os.environ.get("HIVEMIND_BENCH_EVENTS", "50000"))
+    per_session = 50
+    with tempfile.TemporaryDirectory(prefix="bench-forwarder-") as tmp:
+        root = Path(tmp)
+        broker = embedded.start(log_path=root / "tansu.log")
+        try:
+            tag = f"bf{os.getpid()}"
+            settings = Settings.from_env({}).replace(
+                kafka={"bootstrap": broker.bootstrap, "partitions": 6},
+                topics={"turns": f"{tag}.turns", "dlq": f"{tag}.dlq",
+                        "skills": f"{tag}.skills", "sessions": f"{tag}.sessions",
+                        "candidates": f"{tag}.candidates", "ticks": f"{tag}.ticks"},
+                edge={"home": str(root / "home"), "workspace_id": "bench"},
+            )
+            ensure_topics(settings)
+            spool = Spool(spool_dir(settings.edge.home_path()))
+            t0 = time.perf_counter()
+            for s in range(n_events // per_session):
+                _spool_session(spool, f"s{s}", per_session)
+            append_s = time.perf_counter() - t0
+
+            forwarder = Forwarder(settings, stats_interval_s=3600)
+            t0 = time.perf_counter()
+            while spool.stats().records:
+                for _ in range(50):
+                    forwarder.step()
+            drain_s = time.perf_counter() - t0
+
+            stop = threading.Event()
+            thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
+            thread.start()
+            latencies = []
+            for i in range(30):
+                start = time.perf_counter()
+                _spool_session(spool, f"live{i}", 8)
+                while spool.stats().records:
+                    time.sleep(0.002)
+                latencies.append((time.perf_counter() - start) * 1000)
+            stop.set()
+            thread.join(15)
+        finally:
+            embedded.stop(broker)
+    q = statistics.quantiles(latencies, n=20)
+    figures = {
+        "events": float(n_events),
+        "spool_append_events_per_s": n_events / append_s,
+        "drain_events_per_s": n_events / drain_s,
+        "ack_latency_p50_ms": statistics.median(latencies),
+        "ack_latency_p95_ms": q[18],
+    }
+    for name, value in figures.items():
+        print(f"  {name:<28} {value:>12,.1f}")
+    return figures
+
+
+if __name__ == "__main__":
+    run()
