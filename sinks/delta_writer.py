@@ -31,7 +31,7 @@ from confluent_kafka import (
 
 from runtime import metrics as http_metrics
 from runtime.errors import BrokerUnavailable, CommitConflict
-from runtime.kafka import consumer_config, producer_config
+from runtime.kafka import consumer_config, ensure_topics, producer_config
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter, encode_dead_letter
 from sinks import metrics
@@ -417,18 +417,25 @@ def select_tables(names: Sequence[str] | None) -> list[TableSpec]:
 def run_sink(settings: Settings, *, stop: threading.Event | None = None,
              tables: list[str] | None = None) -> None:
     """Run the sink until ``stop`` is set or SIGTERM/SIGINT arrives; then flush, commit
-    and leave the group. Serves /metrics, /healthz, /readyz on the metrics base port +
-    PORT_OFFSETS["sink"] (if a base port is set); ready after the first assignment."""
+    and leave the group.
+
+    Creates missing topics first if ``kafka.create_topics``. Serves /metrics, /healthz
+    and /readyz on the metrics base port + ``PORT_OFFSETS["sink"]`` (if a base port is
+    set); ready after the first partition assignment. Errors propagate (the process exits
+    and its supervisor restarts it; nothing uncommitted counts).
+    """
     stop = stop or threading.Event()
     restore: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             restore[sig] = signal.signal(sig, lambda *_: stop.set())
     server = None
-    if settings.metrics.port > 0:
-        server = http_metrics.serve(settings.metrics.host,
-                                    settings.metrics.port + http_metrics.PORT_OFFSETS["sink"])
     try:
+        if settings.kafka.create_topics:
+            ensure_topics(settings)  # idempotent; a missing topic would only be logged
+        if settings.metrics.port > 0:
+            server = http_metrics.serve(settings.metrics.host,
+                                        settings.metrics.port + http_metrics.PORT_OFFSETS["sink"])
         DeltaSink(settings, select_tables(tables)).run(stop)
     finally:
         for sig, handler in restore.items():
