@@ -10,6 +10,7 @@ the codifier's secret guard calls :func:`find_secrets` as its second line of def
 
 Kinds: ``anthropic_key``, ``openai_key``, ``aws_access_key``, ``aws_secret_key``,
 ``github_token``, ``slack_token``, ``slack_webhook``, ``stripe_key``, ``google_api_key``,
+``api_token`` (GitLab, npm, PyPI, Hugging Face, SendGrid... prefixed tokens),
 ``bearer_token``, ``basic_auth``, ``private_key``, ``jwt``, ``url_password``,
 ``secret_assignment`` and ``high_entropy`` (long random-looking tokens).
 
@@ -31,7 +32,7 @@ _E = r"(?![A-Za-z0-9_\-])"  # token end
 _NAME = (  # secret-looking names, lower case; a suffix must start at a separator
     r"(?:passw(?:or)?d|passphrase|p(?<![a-z]p)ass(?![a-z])|pwd|secret|token|api[_\-]?key"
     r"|apikey|access[_\-]?key|auth(?:[_\-]?(?:key|token))?|private[_\-]?key|client[_\-]?secret"
-    r"|credentials?|session[_\-]?key|signing[_\-]?key|encryption[_\-]?key|dsn)s?"
+    r"|credentials?|(?:session|signing|encryption|account|master)[_\-]?key|dsn)s?"
     r"(?:[_.\-][a-z0-9_.\-]{0,40})?"
 )
 PATTERNS: tuple[tuple[str, str, int, bool], ...] = (
@@ -47,6 +48,11 @@ PATTERNS: tuple[tuple[str, str, int, bool], ...] = (
     ("slack_webhook",
      r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/\-]{20,}", 0, False),
     ("google_api_key", r"AIza[0-9A-Za-z_\-]{35}" + _E, 0, False),
+    # Other providers' prefixed tokens: GitLab, npm, PyPI, Hugging Face, DigitalOcean,
+    # Shopify, Slack app-level, SendGrid, Databricks.
+    ("api_token",
+     r"(?:glpat-|npm_|pypi-|hf_|dop_v1_|shp(?:at|ss|ca|pa)_|xapp-|dapi)[A-Za-z0-9_\-]{20,}"
+     r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}", 0, False),
     ("aws_access_key", r"A(?:KIA|SIA|BIA|CCA|IDA|ROA)[0-9A-Z]{16}(?![A-Za-z0-9])", 0, False),
     ("aws_secret_key",
      r"(?:aws.{0,20}?(?:secret|private).{0,20}?|secret[_\-]?access[_\-]?key.{0,5}?)"
@@ -74,7 +80,7 @@ PATTERNS: tuple[tuple[str, str, int, bool], ...] = (
 )
 # Kinds whose match must begin a token (checked in Python: the char before is no letter,
 # digit, '_' or '-'); for the folded kinds, whether the keyword begins a word.
-_TOKEN_START = frozenset({"anthropic_key", "openai_key", "stripe_key", "github_token",
+_TOKEN_START = frozenset({"anthropic_key", "openai_key", "stripe_key", "github_token", "api_token",
                           "slack_token", "google_api_key", "aws_access_key", "jwt",
                           "bearer_token", "basic_auth"})
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -294,7 +300,7 @@ _SECRET_WORDS = (
     "password", "passwd", "passphrase", "secret", "token", "apikey", "api_key", "api-key",
     "accesskey", "access_key", "access-key", "privatekey", "private_key", "private-key",
     "credential", "authorization", "auth", "dsn", "pwd", "signing_key", "session_key",
-    "encryption_key", "cookie",
+    "encryption_key", "accountkey", "account_key", "masterkey", "master_key", "cookie",
 )
 
 

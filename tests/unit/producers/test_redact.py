@@ -18,7 +18,7 @@ BENIGN = benign_cases()
 KINDS = {"anthropic_key", "openai_key", "aws_access_key", "aws_secret_key", "github_token",
          "slack_token", "slack_webhook", "stripe_key", "google_api_key", "bearer_token",
          "basic_auth", "private_key", "jwt", "url_password", "secret_assignment",
-         "high_entropy"}
+         "high_entropy", "api_token"}
 
 
 def _chunks(secret: str, size: int = 12) -> list[str]:

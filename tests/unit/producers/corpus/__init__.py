@@ -87,6 +87,14 @@ def secret_cases() -> list[tuple[str, str, str]]:
     add("google_api_key", "AIza" + _r(35, URLSAFE),
         "https://maps.googleapis.com/maps/api/geocode/json?address=Berlin&key={S}")
     add("google_api_key", "AIza" + _r(35, URLSAFE), '<meta name="google-api" content="{S}">')
+    add("api_token", "glpat-" + _r(20, URLSAFE),
+        "git remote add origin https://oauth2:{S}@gitlab.acme.io/team/app.git")
+    add("api_token", "npm_" + _r(36), "//registry.npmjs.org/:_authToken={S}\n")
+    add("api_token", "pypi-AgEIcHlwaS5vcmc" + _r(60, URLSAFE), "twine upload -p {S} dist/*")
+    add("api_token", "hf_" + _r(34), "huggingface-cli login --token {S}")
+    add("api_token", f"SG.{_r(22, URLSAFE)}.{_r(43, URLSAFE)}", "SENDGRID_KEY {S}")
+    add("secret_assignment", base64.b64encode(bytes(_rng.randrange(256) for _ in range(64))).decode(),
+        "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={S};EndpointSuffix=core.windows.net")
     add("bearer_token", _r(48, B62 + "-._~"),
         "> GET /v2/orders HTTP/1.1\n> Host: api.acme.io\n> Authorization: Bearer {S}\n")
     add("bearer_token", _r(40), "curl -H 'Authorization: token {S}' https://git.acme.io/api")
