@@ -10,8 +10,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Metrics port offset of a long-running `report --every` (next to runtime.metrics.PORT_OFFSETS).
-MEASURE_PORT_OFFSET = 5
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,10 +70,10 @@ def run_signal(args, settings) -> int:
 
 def run_report(args, settings) -> int:
     if args.every:
-        from runtime.metrics import serve, set_ready
+        from runtime.metrics import PORT_OFFSETS, serve, set_ready
 
         if settings.metrics.port > 0:
-            serve(settings.metrics.host, settings.metrics.port + MEASURE_PORT_OFFSET)
+            serve(settings.metrics.host, settings.metrics.port + PORT_OFFSETS["measure"])
         set_ready()
         while True:
             _report_once(args, settings)

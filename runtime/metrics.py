@@ -63,4 +63,4 @@ def serve(host: str, port: int) -> ThreadingHTTPServer | None:
 
 
 # Port offsets from HIVEMIND_METRICS_PORT, one per component on the same machine.
-PORT_OFFSETS = {"sessionizer": 0, "sink": 1, "codifier": 2, "agentd": 3, "publisher": 4}
+PORT_OFFSETS = {"sessionizer": 0, "sink": 1, "codifier": 2, "agentd": 3, "publisher": 4, "measure": 5}

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from cli.measure import MEASURE_PORT_OFFSET
 from runtime.metrics import PORT_OFFSETS
 from tests.unit.deploy.test_prometheus_names import USED, dashboard_exprs, rule_groups
 
@@ -37,7 +36,7 @@ COMPONENTS = {
     "agentd": ([sys.executable, "-c", "import sys; from producers.daemon import main; sys.exit(main())"],
                PORT_OFFSETS["agentd"]),
     "measure": ([sys.executable, "-m", "cli.main", "report", "--every", "3600"],
-                MEASURE_PORT_OFFSET),
+                PORT_OFFSETS["measure"]),
 }
 
 
