@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -38,7 +37,7 @@ from sinks import metrics
 from sinks.buffer import Batch, TableBuffer
 from sinks.delta_txn import advisory_commit_offset, app_id, lag_records, resume_offset
 from sinks.lake_table import LakeTable
-from sinks.tables import TABLES, SinkRecord, TableSpec, table_spec
+from sinks.tables import TABLES, SinkRecord, TableSpec, first_per_key, table_spec, without_keys
 
 log = logging.getLogger(__name__)
 
@@ -353,15 +352,8 @@ class DeltaSink:
         key = t.spec.unique_key
         assert key is not None
         before = data.num_rows
-        # Keep the first row of each key, in arrival order.
-        indices = pa.array(range(before), type=pa.int64())
-        firsts = (data.select([key]).append_column("__row", indices)
-                  .group_by(key, use_threads=False).aggregate([("__row", "min")]))
-        keep = firsts["__row_min"].combine_chunks()
-        data = data.take(pc.take(keep, pc.array_sort_indices(keep)))
-        stored = t.lake.existing_keys(data, key)
-        if stored:
-            data = data.filter(pc.invert(pc.is_in(data[key], value_set=pa.array(sorted(stored)))))
+        data = first_per_key(data, key)
+        data = without_keys(data, key, t.lake.existing_keys(data, key))
         if data.num_rows < before:
             metrics.DUPLICATES.labels(t.spec.name).inc(before - data.num_rows)
         return data

@@ -82,6 +82,24 @@ def _is_tuple_compatible(struct_type: type[msgspec.Struct], schema: pa.Schema) -
     return names == schema.names and plain
 
 
+def first_per_key(data: pa.Table, key: str) -> pa.Table:
+    """The first row of each ``key`` value, rows kept in arrival order."""
+    if data.num_rows == 0:
+        return data
+    rows = pa.array(range(data.num_rows), type=pa.int64())
+    firsts = (data.select([key]).append_column("__row", rows)
+              .group_by(key, use_threads=False).aggregate([("__row", "min")]))
+    keep = firsts["__row_min"].combine_chunks()
+    return data.take(pc.take(keep, pc.array_sort_indices(keep)))
+
+
+def without_keys(data: pa.Table, key: str, stored: set) -> pa.Table:
+    """``data`` minus the rows whose ``key`` is in ``stored``."""
+    if not stored:
+        return data
+    return data.filter(pc.invert(pc.is_in(data[key], value_set=pa.array(list(stored)))))
+
+
 def _utc_date(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     """UTC calendar date of a timestamp[us, UTC] column."""
     return pc.cast(column, pa.date32())

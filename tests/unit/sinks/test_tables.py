@@ -144,3 +144,22 @@ def test_every_schema_holds_its_partition_columns():
 def test_unknown_table_name_lists_the_valid_ones():
     with pytest.raises(KeyError, match="events, sessions, skills"):
         table_spec("nope")
+
+
+def test_first_per_key_keeps_the_first_row_of_each_key_in_arrival_order():
+    import pyarrow as pa
+
+    from sinks.tables import first_per_key
+
+    data = pa.table({"k": ["b", "a", "b", "c", "a"], "n": [1, 2, 3, 4, 5]})
+    assert first_per_key(data, "k").to_pydict() == {"k": ["b", "a", "c"], "n": [1, 2, 4]}
+
+
+def test_without_keys_drops_stored_keys_only():
+    import pyarrow as pa
+
+    from sinks.tables import without_keys
+
+    data = pa.table({"k": ["a", "b", "c"]})
+    assert without_keys(data, "k", {"b", "z"})["k"].to_pylist() == ["a", "c"]
+    assert without_keys(data, "k", set()) is data
