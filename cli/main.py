@@ -83,11 +83,11 @@ def entry() -> None:
     command has finished its work, flushed and committed by the time main() returns, so
     exiting with os._exit after flushing our own streams loses nothing.
     """
-    import logging
-    import os
+    import os  # already loaded by the interpreter's start-up: free
 
     code = main()
-    logging.shutdown()
+    if "logging" in sys.modules:  # the capture hook never imports logging: keep it that way
+        sys.modules["logging"].shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

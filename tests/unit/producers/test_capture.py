@@ -396,10 +396,6 @@ def test_session_start_prunes_week_old_counters_once_a_day(home):
     assert (seq_dir / "old2").exists()  # pruned at most once a day
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli/main.py entry() (the console script) imports logging before dispatching, which "
-    "pulls in re/enum/traceback (~11 ms per hook call); fix: in entry(), shut logging down "
-    "only if it was imported (`if 'logging' in sys.modules: ...`)"))
 def test_console_script_path_imports_no_heavy_module(home):
     probe = (
         "import sys\n"
