@@ -146,6 +146,9 @@ class Forwarder:
         self._results: list[tuple[int, _Outgoing, Any]] = []
         self._next_id = 0
         self._next_stats = 0.0
+        self._next_status = 0.0
+        self._stats = self.spool.stats()
+        self._written_key: tuple = ()
         self.bootstrap: str | None = None
         self.last_error: str | None = None
         self.last_delivery_at: str | None = None
@@ -468,12 +471,19 @@ class Forwarder:
     # ----------------------------------------------------------------- status
 
     def _refresh_stats(self, now: float, force: bool = False) -> None:
-        if not force and now < self._next_stats:
+        """Spool gauges every ``stats_interval_s`` (a scan of the backlog); the status
+        file also when the connection state changed or deliveries happened (at most
+        once a second)."""
+        if force or now >= self._next_stats:
+            self._next_stats = now + self.stats_interval_s
+            self._stats = self.spool.stats()
+            BACKLOG.set(self._stats.records)
+            OLDEST.set(self._stats.oldest_age_s)
+        elif not (self._status_key() != self._written_key and now >= self._next_status):
             return
-        self._next_stats = now + self.stats_interval_s
-        stats = self.spool.stats()
-        BACKLOG.set(stats.records)
-        OLDEST.set(stats.oldest_age_s)
+        self._next_status = now + 1.0
+        self._written_key = self._status_key()
+        stats = self._stats
         status = {"pid": os.getpid(), "updated_at": datetime.now(UTC).isoformat(),
                   "bootstrap": self.bootstrap, "connected": self._healthy,
                   "last_error": self.last_error, "last_delivery_at": self.last_delivery_at,
@@ -489,6 +499,8 @@ class Forwarder:
         except OSError:
             log.warning("cannot write %s", path)
 
+    def _status_key(self) -> tuple:
+        return (self._healthy, self.delivered_events, self.last_error, len(self._retry))
 
 if __name__ == "__main__":  # ``python -m producers.forwarder``: the agentd process
     import sys

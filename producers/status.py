@@ -115,6 +115,7 @@ def collect(settings: Settings, *, user_home: Path | None, broker_timeout_s: flo
         "home": str(home), "workspace_id": settings.edge.workspace_id, "agent_id": agent_id,
         "agent_kind": config.get("agent_kind"), "installed": bool(config.get("version")),
         "hooks": hooks,
+        "user_settings": str(user_home / ".claude" / "settings.json") if user_home else None,
         "agentd": {"running": pid is not None, "pid": pid or None,
                    "autostart": config.get("agentd_autostart", True),
                    "status": _read_json(home / "agentd.json")},
@@ -151,7 +152,8 @@ def render(s: dict) -> str:
                      "(--scope user|project)")
     for path, events in s["hooks"].items():
         what = "unreadable JSON" if events is None else f"{len(events)} events"
-        lines.append(f"  hooks       {path}  ({what})")
+        scope = "user" if path == s.get("user_settings") else "project"
+        lines.append(f"  hooks       {scope} scope: {path}  ({what})")
     a = s["agentd"]
     st = a.get("status") or {}
     if a["running"]:
