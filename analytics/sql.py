@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The Delta tables of the lake, as the sink names them (one directory each under the lake).
-LAKE_TABLES = ("events", "sessions", "skills", "outcomes", "exposures")
 FORMATS = ("table", "csv", "json", "parquet")
 # Screen output: at most this many rows and this many characters per cell.
 TABLE_MAX_ROWS = 1000
@@ -73,33 +71,38 @@ GROUP BY tool_name
 ORDER BY corrected_failures DESC, tool_name
 LIMIT 10
 """,
-    # Skill effect: success rate of sessions with the skill present vs held out.
-    # Exposure rows of one (session, skill) fold into one; a session's last outcome counts.
+    # Skill effect: success rate of sessions started after a skill was published, by the
+    # agent's holdout cohort (schemas.holdout: sha256 bucket < 0.10 = held out) and the
+    # session's last known outcome. `hivemind report` adds intervals and design effects.
     "skill_effect": """
-WITH exposed AS (
-  SELECT workspace_id, session_id, skill_name,
-         any_value(cohort) FILTER (WHERE cohort IS NOT NULL) AS cohort,
-         bool_or(invoked) AS invoked
-  FROM exposures
+WITH skill AS (
+  SELECT workspace_id, name AS skill_name, min(published_at) AS published_at
+  FROM skills
+  WHERE NOT retired
   GROUP BY ALL
-), results AS (
+), scoped AS (
+  SELECT k.skill_name, s.workspace_id, s.session_id,
+         CASE WHEN ('0x' || left(sha256(k.skill_name || chr(0) || s.agent_id), 8))::UBIGINT
+                   / 4294967296.0 < 0.10
+              THEN 'held_out' ELSE 'present' END AS cohort
+  FROM sessions s
+  JOIN skill k ON s.workspace_id = k.workspace_id AND s.started_at >= k.published_at
+), result AS (
   SELECT workspace_id, session_id, arg_max(result, ts) AS result
   FROM outcomes
   WHERE result <> 'unknown'
   GROUP BY ALL
 )
-SELECT e.skill_name,
-       e.cohort,
-       count(*)                                           AS sessions,
-       count(r.result)                                    AS with_outcome,
-       count(*) FILTER (WHERE e.invoked)                  AS invoked,
+SELECT skill_name,
+       cohort,
+       count(*)        AS sessions,
+       count(r.result) AS with_outcome,
        round(avg(CASE r.result WHEN 'success' THEN 1.0
                                WHEN 'failure' THEN 0.0 END), 3) AS success_rate
-FROM exposed e
-LEFT JOIN results r USING (workspace_id, session_id)
-WHERE e.cohort IS NOT NULL
+FROM scoped
+LEFT JOIN result r USING (workspace_id, session_id)
 GROUP BY ALL
-ORDER BY e.skill_name, e.cohort
+ORDER BY skill_name, cohort
 """,
 }
 
@@ -115,20 +118,27 @@ class LakeTable:
     version: int
 
 
-def existing_tables(settings: Settings, names: Iterable[str] = LAKE_TABLES) -> dict[str, str]:
+def lake_table_names() -> list[str]:
+    """The Delta tables the sink writes (sinks.tables.TABLES), one directory each."""
+    from sinks.tables import TABLES
+
+    return [spec.name for spec in TABLES]
+
+
+def existing_tables(settings: Settings, names: Iterable[str] | None = None) -> dict[str, str]:
     """{name: uri} of the lake tables that exist now (a missing table is not an error)."""
     from deltalake import DeltaTable
 
     opts = settings.lake.storage_options() or None
     found = {}
-    for name in names:
+    for name in lake_table_names() if names is None else names:
         uri = settings.lake.table_uri(name)
         if DeltaTable.is_deltatable(uri, storage_options=opts):
             found[name] = uri
     return found
 
 
-def connect(settings: Settings, names: Iterable[str] = LAKE_TABLES
+def connect(settings: Settings, names: Iterable[str] | None = None
             ) -> tuple[duckdb.DuckDBPyConnection, list[LakeTable]]:
     """An in-memory DuckDB connection with one view per existing lake table.
 

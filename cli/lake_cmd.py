@@ -6,7 +6,7 @@ import argparse
 import sys
 
 _SQL_EPILOG = """\
-tables: events, sessions, skills, outcomes, exposures (those the sink has written).
+tables: events, sessions, skills, outcomes, detected_outcomes, exposures (those written so far).
 examples:
   hivemind sql "SELECT kind, count(*) AS n FROM events GROUP BY kind ORDER BY n DESC"
   hivemind sql "SELECT * FROM sessions" --format parquet --output sessions.parquet

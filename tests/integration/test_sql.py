@@ -17,10 +17,12 @@ from deltalake import write_deltalake
 
 from analytics.sql import EXAMPLE_QUERIES, QueryFailed, connect, query_table
 from runtime.settings import Settings
-from schemas.arrow import arrow_schema, table_from_structs
 from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.outcomes import Cohort, Exposure, Outcome, OutcomeResult
+from schemas.holdout import is_held_out
+from schemas.outcomes import Outcome, OutcomeResult
 from schemas.sessions import CloseReason, Session, session_uid
+from schemas.skills import Decision, Skill, SkillProvenance
+from sinks.tables import SkillRow, table_spec
 
 pytestmark = pytest.mark.integration
 
@@ -43,29 +45,44 @@ def tool_result(ws, sid, seq, tool, error):
                  tool_use_id=f"u{seq}", tool_output="boom" if error else "ok")
 
 
+def write_rows(settings: Settings, name: str, rows) -> None:
+    """Append rows the way the sink does: its own Arrow builder and partitioning."""
+    spec = table_spec(name)
+    write_deltalake(settings.lake.table_uri(name), spec.to_arrow(rows), mode="append",
+                    partition_by=list(spec.partition_by))
+
+
 def write_events(settings: Settings, events: list[TurnEvent]) -> None:
-    schema = arrow_schema(TurnEvent)
-    write_deltalake(settings.lake.table_uri("events"),
-                    table_from_structs(TurnEvent, events, schema), mode="append")
+    write_rows(settings, "events", events)
 
 
-def session(ws: str, sid: str, started: datetime, events: int, errors: int) -> Session:
+def session(ws: str, sid: str, started: datetime, events: int = 4, errors: int = 0,
+            agent: str | None = None) -> Session:
     return Session(session_uid=session_uid(ws, sid, 0), workspace_id=ws, session_id=sid,
-                   agent_id=f"agent-{sid}", agent_kind=AgentKind.CODING, project="p",
+                   agent_id=agent or f"agent-{sid}", agent_kind=AgentKind.CODING, project="p",
                    started_at=started, ended_at=started + timedelta(minutes=5),
                    closed_at=started + timedelta(minutes=6), close_reason=CloseReason.STOP,
                    event_count=events, counts={"prompt": 1}, tools_used=["Bash"],
                    error_count=errors)
 
 
-def write_structs(settings: Settings, name: str, kind, rows) -> None:
-    write_deltalake(settings.lake.table_uri(name),
-                    table_from_structs(kind, rows, arrow_schema(kind)), mode="append")
+def skill_row(ws: str, name: str, published: datetime) -> SkillRow:
+    prov = SkillProvenance(source_session_ids=["s1"], codifier="offline",
+                           decision=Decision.KEEP, created_at=published)
+    skill = Skill(workspace_id=ws, name=name, description="Fix the build", body="Run make.",
+                  version=1, provenance=prov)
+    return SkillRow(workspace_id=ws, name=name, skill=skill, published_at=published)
+
+
+# Agents on each side of the holdout of skill "fix-build" (schemas.holdout decides).
+_AGENTS = [f"agent-{i}" for i in range(200)]
+HELD = [a for a in _AGENTS if is_held_out("fix-build", a)][:2]
+PRESENT = [a for a in _AGENTS if not is_held_out("fix-build", a)][:3]
 
 
 @pytest.fixture
 def lake(tmp_path) -> Settings:
-    """A lake with all five tables, small and hand-checkable."""
+    """A lake with events, sessions, skills and outcomes, small and hand-checkable."""
     s = lake_settings(tmp_path)
     write_events(s, [
         # s1: Bash fails then works (corrected), Read works.
@@ -82,24 +99,20 @@ def lake(tmp_path) -> Settings:
         tool_result("ws-b", "s3", 0, "Edit", True),
         tool_result("ws-b", "s3", 1, "Edit", False),
     ])
-    write_structs(s, "sessions", Session, [
-        session("ws-a", "s1", T0, 4, 1),
-        session("ws-a", "s2", T0 + timedelta(hours=2), 4, 3),  # next UTC day
-        session("ws-b", "s3", T0, 2, 1),
-    ])
-    exp = [("s1", Cohort.PRESENT, True), ("s2", Cohort.PRESENT, False),
-           ("s3", Cohort.HELD_OUT, False), ("s4", Cohort.HELD_OUT, False)]
-    write_structs(s, "exposures", Exposure, [
-        Exposure(exposure_id=f"{sid}/fix-build/assign", workspace_id="ws-a", session_id=sid,
-                 skill_name="fix-build", skill_version=1, cohort=cohort, invoked=False, ts=T0)
-        for sid, cohort, _ in exp
-    ] + [  # an invocation row without cohort folds into s1's assignment
-        Exposure(exposure_id="s1/fix-build/invoked", workspace_id="ws-a", session_id="s1",
-                 skill_name="fix-build", invoked=True, ts=T0)
+    published = T0 - timedelta(days=1)
+    write_rows(s, "skills", [skill_row("ws-a", "fix-build", published)])
+    write_rows(s, "sessions", [
+        session("ws-a", "s1", T0, 4, 1, agent=PRESENT[0]),
+        session("ws-a", "s2", T0 + timedelta(hours=2), 4, 3, agent=PRESENT[1]),  # next UTC day
+        session("ws-b", "s3", T0, 2, 1),  # another workspace: not in scope of the skill
+        session("ws-a", "s4", T0, agent=HELD[0]),
+        session("ws-a", "s5", T0, agent=HELD[1]),
+        session("ws-a", "s6", T0, agent=PRESENT[2]),  # no outcome
+        session("ws-a", "s0", published - timedelta(hours=1), agent=PRESENT[0]),  # before it
     ])
     outcomes = [("s1", "success", 1), ("s2", "failure", 1), ("s2", "success", 2),
-                ("s3", "failure", 1), ("s4", "unknown", 1)]
-    write_structs(s, "outcomes", Outcome, [
+                ("s4", "failure", 1), ("s5", "unknown", 1), ("s0", "failure", 1)]
+    write_rows(s, "outcomes", [
         Outcome(outcome_id=f"{sid}-{i}", workspace_id="ws-a", session_id=sid, label=label,
                 result=OutcomeResult(label), ts=T0 + timedelta(minutes=i))
         for sid, label, i in outcomes
@@ -147,8 +160,8 @@ def test_connection_cannot_download_extensions(tmp_path):
 def test_sessions_per_workspace_per_day_counts_utc_days(lake):
     rows = query_table(lake, EXAMPLE_QUERIES["sessions_per_workspace_per_day"]).to_pylist()
     got = [(r["workspace_id"], str(r["day"]), r["sessions"], r["tool_errors"]) for r in rows]
-    assert got == [("ws-a", "2026-11-25", 1, 1), ("ws-b", "2026-11-25", 1, 1),
-                   ("ws-a", "2026-11-26", 1, 3)]
+    assert got == [("ws-a", "2026-11-24", 1, 0), ("ws-a", "2026-11-25", 4, 1),
+                   ("ws-b", "2026-11-25", 1, 1), ("ws-a", "2026-11-26", 1, 3)]
 
 
 def test_top_corrected_tool_failures_counts_fail_then_success_only(lake):
@@ -159,14 +172,27 @@ def test_top_corrected_tool_failures_counts_fail_then_success_only(lake):
     assert rows[0]["tool_name"] == "Bash"
 
 
+def test_skill_effect_cohorts_agree_with_the_holdout_contract(lake):
+    con, _ = connect(lake)
+    try:
+        sql = ("SELECT ('0x' || left(sha256('fix-build' || chr(0) || a), 8))::UBIGINT "
+               "/ 4294967296.0 < 0.10 FROM (SELECT unnest($agents) AS a)")
+        got = [r[0] for r in con.execute(sql, {"agents": _AGENTS}).fetchall()]
+    finally:
+        con.close()
+    assert got == [is_held_out("fix-build", a) for a in _AGENTS]
+    assert any(got) and not all(got)
+
+
 def test_skill_effect_compares_cohorts_on_last_known_outcome(lake):
     rows = query_table(lake, EXAMPLE_QUERIES["skill_effect"]).to_pylist()
     by_cohort = {r["cohort"]: r for r in rows}
+    assert set(by_cohort) == {"present", "held_out"}
     present, held = by_cohort["present"], by_cohort["held_out"]
-    # present: s1 success, s2 failure then success (last wins) -> 2/2; one invocation.
-    assert (present["sessions"], present["with_outcome"], present["invoked"]) == (2, 2, 1)
-    assert present["success_rate"] == 1.0
-    # held out: s3 failure, s4 only an unknown outcome -> 0/1.
+    # present: s1 success, s2 failure then success (last wins), s6 no outcome; s0 started
+    # before the skill existed and s3 is another workspace.
+    assert (present["sessions"], present["with_outcome"], present["success_rate"]) == (3, 2, 1.0)
+    # held out: s4 failure, s5 only an unknown outcome.
     assert (held["sessions"], held["with_outcome"], held["success_rate"]) == (2, 1, 0.0)
 
 
