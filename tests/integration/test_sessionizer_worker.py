@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import msgspec
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from runtime.broker import free_port
 from runtime.kafka import consumer_config, producer_config
 from runtime.settings import Settings
 from schemas.dead_letters import decode_dead_letter
@@ -231,7 +233,9 @@ def test_scripted_sessions_emit_exactly_the_expected_uids_and_counts(settings, w
 
 def test_bad_records_land_in_the_dlq_with_their_reason_and_later_records_still_sessionize(
         settings, worker_factory):
-    settings = settings.replace(sessionizer={"max_record_bytes": 3000})
+    port = free_port()
+    settings = settings.replace(sessionizer={"max_record_bytes": 3000},
+                                metrics={"port": port})
     good_single = msgspec.json.decode(encode_event(ev("ws-d", "x", 0, EventKind.PROMPT)))
     missing = {k: v for k, v in good_single.items() if k != "seq"}
     wrong_type = {**good_single, "seq": "zero"}
@@ -266,6 +270,16 @@ def test_bad_records_land_in_the_dlq_with_their_reason_and_later_records_still_s
             assert headers["hivemind.dlq.reason"] == letter.reason.value.encode()
             assert headers["hivemind.dlq.stage"] == b"sessionizer"
             assert letter.source_topic == settings.topics.turns and letter.key == b"ws-d"
+        # The worker's own endpoint counts them by reason and says it is ready.
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/readyz", timeout=5) as resp:
+            assert resp.status == 200
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        for reason, count in (("undecodable", 1), ("contract_violation", 2), ("oversized", 1)):
+            assert (f'hivemind_dlq_records_total{{reason="{reason}",stage="sessionizer"}} '
+                    f"{count}.0") in text
+        assert 'hivemind_sessionizer_sessions_closed_total{reason="stop"} 1.0' in text
     finally:
         sessions.close()
         dead.close()
