@@ -167,3 +167,74 @@ def test_one_record_per_session_batch_keyed_by_workspace(broker, tmp_path):
     shapes = sorted((k, [e.seq for e in decode_turn_record(v)]) for k, v in records)
     assert shapes == [(b"ws-other", [0, 1, 2, 3]), (b"ws-other", [4, 5, 6, 7]),
                       (b"ws-other", [8]), (b"ws-test", [0, 1, 2])]
+
+
+def test_sigterm_sends_lingering_batches_and_acknowledges_them(broker, tmp_path):
+    settings = make_settings(broker.bootstrap, tmp_path, edge={"linger_ms": 600_000})
+    ensure_topics(settings)
+    spool = Spool(spool_dir(settings.edge.home_path()))
+    forwarder = Forwarder(settings, stats_interval_s=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
+    thread.start()
+    ids = []
+    for i in range(3):  # no stop event: the batch would linger for ten minutes
+        spool.append({"event_id": f"open-{i}", "workspace_id": "ws-test", "session_id": "open",
+                      "agent_id": "a", "agent_kind": "coding", "project": "p",
+                      "ts": datetime.now(UTC).isoformat(), "kind": "prompt"}, seq_key="open")
+        ids.append(f"open-{i}")
+    wait_until(lambda: len(forwarder.batcher) == 1, 10, "the session batch to be open")
+    stop.set()
+    thread.join(15)
+    assert not thread.is_alive()
+    assert spool.stats().records == 0
+    assert sorted(turns_event_ids(settings)) == ids
+
+
+def test_sigkill_of_agentd_loses_nothing(broker, tmp_path):
+    """Kill -9 agentd mid-drain, start it again: every event arrives (duplicates allowed
+    only for records in flight at the kill: consumers dedup on event_id)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from producers import agentd
+
+    settings = make_settings(broker.bootstrap, tmp_path, edge={"linger_ms": 50})
+    ensure_topics(settings)
+    home = settings.edge.home_path()
+    spool = Spool(spool_dir(home))
+    ids = []
+    for s in range(2000):
+        ids += spool_session(spool, f"k{s}", 10)
+    t = settings.topics
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
+           "HIVEMIND_BOOTSTRAP": settings.kafka.bootstrap, "HIVEMIND_WORKSPACE_ID": "ws-test",
+           "HIVEMIND_TOPICS_TURNS": t.turns, "HIVEMIND_TOPICS_DLQ": t.dlq,
+           "HIVEMIND_TOPICS_SKILLS": t.skills, "HIVEMIND_KAFKA_PARTITIONS": "3"}
+    root = Path(__file__).resolve().parents[2]
+    argv = [sys.executable, "-m", "producers.forwarder", "--home", str(home)]
+    first = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        total = len(ids)
+        wait_until(lambda: spool.stats().records < total, 30, "the first acknowledgements")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        left = spool.stats().records
+        assert left > 0 and agentd.running_pid(home) is None
+        second = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: spool.stats().records == 0, 60, "the rest of the backlog")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(20) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    delivered = turns_event_ids(settings)
+    assert set(delivered) == set(ids), "no event lost"
+    assert len(delivered) - len(ids) <= left, "duplicates only of records unacked at the kill"
