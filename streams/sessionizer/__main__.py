@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="distinguishes workers on one machine (Faust data dir)")
     parser.add_argument("--app-id", default=None,
                         help="Faust app id = consumer group and changelog prefix "
-                             "(default hivemind-sessionizer)")
+                             "(default hivemind-sessionizer, suffixed with the turns topic "
+                             "when topics are renamed)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -24,7 +24,7 @@ import msgspec
 from runtime.errors import SettingsInvalid
 from runtime.kafka import faust_broker_kwargs, partition_count
 from runtime.metrics import set_ready
-from runtime.settings import Settings
+from runtime.settings import Settings, TopicSettings
 from streams.sessionizer.processor import Sessionizer
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 APP_ID = "hivemind-sessionizer"
 TABLE_NAME = "sessions"
 _tick_encoder = msgspec.json.Encoder()
+
+
+def default_app_id(settings: Settings) -> str:
+    """``hivemind-sessionizer``; with renamed topics (a tagged demo or test run sharing a
+    cluster), ``hivemind-sessionizer-<turns topic>``, so the consumer group and the
+    changelog topic are not shared with another deployment's."""
+    turns = settings.topics.turns
+    if turns == TopicSettings().turns:
+        return APP_ID
+    return f"{APP_ID}-{turns}"
 
 
 def faust_datadir(settings: Settings, app_id: str, worker_id: str) -> str:
@@ -50,10 +60,11 @@ def faust_compression(configured: str) -> str | None:
     return "zstd" if configured == "lz4" else configured
 
 
-def build_app(settings: Settings, *, app_id: str = APP_ID, worker_id: str = "1",
+def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str = "1",
               clock: Callable[[], datetime] | None = None) -> faust.App:
     """A configured Faust app (not started). Reads the turns topic's partition count,
     so the topics must exist; raises ``BrokerUnavailable`` when Kafka cannot be reached."""
+    app_id = app_id or default_app_id(settings)
     partitions = partition_count(settings, settings.topics.turns)
     ticks = partition_count(settings, settings.topics.ticks)
     if ticks != partitions:

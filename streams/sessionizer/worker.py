@@ -28,10 +28,11 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def run_worker(settings: Settings, *, worker_id: str = "1", app_id: str | None = None) -> None:
-    """Serve the sessionizer until stopped by a signal."""
+    """Serve the sessionizer until stopped by a signal. ``app_id`` (the consumer group and
+    changelog prefix) defaults to :func:`streams.sessionizer.app.default_app_id`."""
     import faust
 
-    from streams.sessionizer.app import APP_ID, build_app
+    from streams.sessionizer.app import build_app
 
     if settings.kafka.create_topics:
         ensure_topics(settings)
@@ -40,7 +41,7 @@ def run_worker(settings: Settings, *, worker_id: str = "1", app_id: str | None =
     set_ready(False)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    app = build_app(settings, app_id=app_id or APP_ID, worker_id=worker_id)
+    app = build_app(settings, app_id=app_id, worker_id=worker_id)
     log.info("sessionizer worker=%s app=%s input=%s,%s", worker_id, app.conf.id,
              settings.topics.turns, settings.topics.ticks)
     worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True,

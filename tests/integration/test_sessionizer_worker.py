@@ -74,14 +74,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class Worker:
     """One `python -m streams.sessionizer` subprocess, always killed at the end."""
 
-    def __init__(self, settings: Settings, app_id: str, log_path: Path) -> None:
-        self.settings, self.app_id, self.log_path = settings, app_id, log_path
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings, self.log_path = settings, log_path
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.sessionizer", "--app-id", self.app_id],
+            # The default app id follows the (test-unique) turns topic: no shared group.
+            [sys.executable, "-m", "streams.sessionizer"],
             env=settings_env(self.settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         out.close()
 
@@ -104,8 +105,7 @@ def worker_factory(tmp_path):
     workers: list[Worker] = []
 
     def make(settings: Settings) -> Worker:
-        w = Worker(settings, f"hivemind-sessionizer-{settings.topics.turns}",
-                   tmp_path / f"worker{len(workers)}.log")
+        w = Worker(settings, tmp_path / f"worker{len(workers)}.log")
         workers.append(w)
         return w
 
