@@ -14,8 +14,10 @@ except for the human-readable ``table`` format, which is for screens and is capp
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as _dt
+import decimal
 import logging
 import math
 from collections.abc import Iterable, Iterator
@@ -246,47 +248,78 @@ def _csv_safe_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, _csv_type(f.type)) for f in schema])
 
 
+def _csv_native(t: pa.DataType) -> bool:
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+            or pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+            or pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t)
+            or pa.types.is_null(t))
+
+
 def _csv_type(t: pa.DataType) -> pa.DataType:
-    nested = pa.types.is_nested(t) or pa.types.is_map(t)
-    return pa.string() if nested else t
+    return t if _csv_native(t) else pa.string()
 
 
 def _csv_safe_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """CSV has no nested values: lists, maps and structs become JSON text."""
+    """CSV holds scalars only: lists, maps and structs become JSON text, binary base64."""
     cols = []
     for col in batch.columns:
-        if _csv_type(col.type) is col.type:
+        if _csv_native(col.type):
             cols.append(col)
         else:
-            cols.append(pa.array([None if v is None else orjson.dumps(_jsonable(v)).decode()
-                                  for v in col.to_pylist()], type=pa.string()))
+            cols.append(pa.array([None if v is None else _json_text(v)
+                                  for v in _py_column(col)], type=pa.string()))
     return pa.RecordBatch.from_arrays(cols, schema=_csv_safe_schema(batch.schema))
+
+
+def _json_text(value: object) -> str:
+    """Nested values as JSON; scalars (strings, base64 of bytes) as plain text."""
+    ready = _jsonable(value)
+    if isinstance(ready, str):
+        return ready
+    return orjson.dumps(ready, option=_JSON_OPTIONS).decode()
 
 
 def _write_jsonl(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
     rows = 0
     for batch in reader:
-        for row in batch.to_pylist():
-            out.write(orjson.dumps({k: _jsonable(v) for k, v in row.items()},
-                                   option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z))
+        columns = [_py_column(col) for col in batch.columns]
+        names = batch.schema.names
+        for values in zip(*columns, strict=True):
+            row = {n: _jsonable(v) for n, v in zip(names, values, strict=True)}
+            out.write(orjson.dumps(row, option=_JSON_OPTIONS))
             out.write(b"\n")
             rows += 1
     return rows
 
 
+_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+
+
+def _py_column(col: pa.Array) -> list:
+    """Python values of a column; a map column gives dicts (Arrow gives (key, value) lists)."""
+    if pa.types.is_map(col.type):
+        return [None if v is None else {str(k): x for k, x in v} for v in col.to_pylist()]
+    return col.to_pylist()
+
+
 def _jsonable(value: object) -> object:
-    """Arrow maps come back as lists of (key, value) pairs: make them objects."""
-    if isinstance(value, list) and value and all(isinstance(v, tuple) and len(v) == 2
-                                                 for v in value):
-        return {str(k): _jsonable(v) for k, v in value}
+    """A JSON-ready version of what Arrow's to_pylist gives for any DuckDB result type."""
     if isinstance(value, list):
+        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+            return {str(k): _jsonable(v) for k, v in value}  # a map nested in a list/struct
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, decimal.Decimal):  # DuckDB sums are HUGEINT -> decimal128(38, 0)
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, _dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, pa.MonthDayNano):
+        return {"months": value.months, "days": value.days, "nanoseconds": value.nanoseconds}
     return value
 
 
@@ -294,10 +327,14 @@ def _write_parquet(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
     import pyarrow.parquet as pq
 
     rows = 0
-    with pq.ParquetWriter(out, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
+    try:
+        with pq.ParquetWriter(out, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise QueryFailed(f"the result cannot be written as Parquet ({exc}): CAST the "
+                          "column to a concrete type in the query, or use --format json") from None
     return rows
 
 
@@ -307,9 +344,10 @@ def _write_table(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
     total = 0
     for batch in reader:
         total += batch.num_rows
-        for row in batch.to_pylist():
-            if len(cells) < TABLE_MAX_ROWS:
-                cells.append([_cell(row[n]) for n in names])
+        room = TABLE_MAX_ROWS - len(cells)
+        if room > 0:
+            columns = [_py_column(col) for col in batch.slice(0, room).columns]
+            cells.extend([_cell(v) for v in values] for values in zip(*columns, strict=True))
     widths = [len(n) for n in names]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -339,8 +377,8 @@ def _cell(value: object) -> str:
         text = value.isoformat(sep=" ", timespec="seconds")
     elif isinstance(value, float):
         text = f"{value:.6g}"
-    elif isinstance(value, list | dict):
-        text = orjson.dumps(_jsonable(value), default=str).decode()
+    elif isinstance(value, list | dict | bytes | pa.MonthDayNano):
+        text = _json_text(value)
     else:
         text = str(value)
     text = text.replace("\n", "\\n").replace("\t", " ")
