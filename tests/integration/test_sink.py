@@ -228,3 +228,53 @@ def test_stale_writer_conflict_resets_to_the_table_version_without_duplicates(se
         ids = counts(settings, table, "event_id")
         assert set(ids) == expected, table
         assert set(ids.values()) == {1}, table
+
+
+def _set_group_offsets(settings, group_id: str, topic: str, offset: int) -> None:
+    from confluent_kafka import TopicPartition
+
+    from runtime.kafka import partition_count
+
+    consumer = Consumer(consumer_config(settings, group_id))
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, p, offset)
+                                 for p in range(partition_count(settings, topic))],
+                        asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def test_kafka_committed_offsets_are_advisory_the_table_decides(settings):
+    """Rewinding the group's offsets duplicates nothing; a deleted table is rebuilt from
+    the topic's beginning although the group's offsets say everything was read."""
+    import shutil
+
+    specs = [table_spec("events")]
+    group = "sink-advisory"
+    t = settings.topics
+    first = [events_of(f"ws-{i}", "s1", 0, 10) for i in range(5)]
+    produce(settings, [(t.turns, turn_key(b[0].workspace_id), encode_batch(b)) for b in first])
+
+    def run_until(n_rows: int) -> None:
+        sink = DeltaSink(settings, specs, group_id=group)
+        sink.start()
+        try:
+            _poll_until(sink, lambda: read_table(settings, "events").num_rows >= n_rows
+                        and sink.buffered_rows("events") == 0, what=f"{n_rows} rows")
+            sink.flush_all()
+        finally:
+            sink.close()
+
+    run_until(50)
+    _set_group_offsets(settings, group, t.turns, 0)  # rewound: Kafka says "read it all again"
+    more = [events_of(f"ws-{i}", "s2", 0, 10) for i in range(2)]
+    produce(settings, [(t.turns, turn_key(b[0].workspace_id), encode_batch(b)) for b in more])
+    run_until(70)
+    ids = counts(settings, "events", "event_id")
+    assert len(ids) == 70 and set(ids.values()) == {1}
+
+    shutil.rmtree(settings.lake.table_uri("events"))  # Kafka says "all read"; the table is empty
+    run_until(70)
+    ids = counts(settings, "events", "event_id")
+    assert set(ids) == {e.event_id for b in [*first, *more] for e in b}
+    assert set(ids.values()) == {1}
