@@ -164,8 +164,9 @@ def test_compose_and_kubernetes_run_the_same_image_as_the_project_version():
 
     images = {svc["image"] for svc in compose()["services"].values()
               if "hivemind" in svc.get("image", "") and "/kafka" not in svc["image"]}
-    k8s_images = {c["image"] for d in k8s_kind("Deployment")
-                  for c in d["spec"]["template"]["spec"]["containers"]}
+    pods = [d["spec"]["template"] for d in k8s_kind("Deployment")]
+    pods += [j["spec"]["jobTemplate"]["spec"]["template"] for j in k8s_kind("CronJob")]
+    k8s_images = {c["image"] for pod in pods for c in pod["spec"]["containers"]}
     assert images == k8s_images == {image_name()}
 
 

@@ -39,7 +39,7 @@ def deployments() -> dict[str, dict]:
 def test_native_manifests_validate_strictly_against_kubernetes_schemas():
     docs = native_documents()
     assert {d["kind"] for _, d in docs} >= {"Namespace", "ConfigMap", "Secret", "Deployment",
-                                            "PodDisruptionBudget"}
+                                            "PodDisruptionBudget", "CronJob"}
     for path, doc in docs:
         try:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
@@ -149,3 +149,23 @@ def test_scaled_workers_fit_the_partition_count():
     partitions = int(config()["HIVEMIND_KAFKA_PARTITIONS"])
     for component, dep in deployments().items():
         assert 1 <= dep["spec"]["replicas"] <= partitions, component
+
+
+def test_lake_maintenance_jobs_compact_nightly_and_vacuum_with_safe_retention():
+    import argparse
+
+    from cli import lake_cmd
+
+    jobs = {j["metadata"]["name"]: j for j in k8s_kind("CronJob")}
+    assert set(jobs) == {"hivemind-lake-optimize", "hivemind-lake-vacuum"}
+    parser = argparse.ArgumentParser()
+    lake_cmd.register(parser.add_subparsers())
+    parsed = {}
+    for name, job in jobs.items():
+        assert job["spec"]["concurrencyPolicy"] == "Forbid", name
+        (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        parsed[name] = parser.parse_args(container["args"])  # the CLI accepts them
+    assert parsed["hivemind-lake-optimize"].lake_command == "optimize"
+    vacuum = parsed["hivemind-lake-vacuum"]
+    assert vacuum.lake_command == "vacuum" and vacuum.apply
+    assert vacuum.retention_hours >= 168
