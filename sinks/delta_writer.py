@@ -108,6 +108,7 @@ class DeltaSink:
         self._tables: list[_Table] = []
         options = settings.lake.storage_options()
         for spec in (TABLES if specs is None else specs):
+            metrics.init_table(spec.name, dead_letters=spec.dead_letter_undecodable)
             lake = LakeTable(settings.lake.table_uri(spec.name), spec.schema, spec.partition_by,
                              storage_options=options)
             self._tables.append(_Table(

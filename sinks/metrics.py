@@ -30,3 +30,13 @@ UNDECODABLE = Counter(
     "hivemind_sink_undecodable_records_total",
     "Records that did not decode, by action (dead_lettered, skipped)", ["table", "action"],
 )
+
+
+def init_table(table: str, *, dead_letters: bool) -> None:
+    """Create a table's series at 0, so rates and alerts see them before the first event."""
+    ROWS.labels(table)
+    for outcome in ("ok", "conflict", "error"):
+        COMMITS.labels(table, outcome)
+    DUPLICATES.labels(table)
+    LAG.labels(table)
+    UNDECODABLE.labels(table, "dead_lettered" if dead_letters else "skipped")
