@@ -21,6 +21,7 @@ import msgspec
 import pyarrow as pa
 from confluent_kafka import (
     OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
     KafkaException,
@@ -204,9 +205,11 @@ class DeltaSink:
             if t.buffer.is_already_accepted(partition, offset):
                 continue  # already in the table or buffered (replay after a seek)
             if record is None:
+                ts_type, ts_ms = msg.timestamp()
+                if ts_type == TIMESTAMP_NOT_AVAILABLE or ts_ms < 0:
+                    ts_ms = int(time.time() * 1000)  # skills' published_at needs one
                 record = SinkRecord(topic=msg.topic(), partition=partition, offset=offset,
-                                    key=msg.key(), value=msg.value(),
-                                    timestamp_ms=msg.timestamp()[1])
+                                    key=msg.key(), value=msg.value(), timestamp_ms=ts_ms)
             try:
                 rows = t.spec.rows(record)
             except msgspec.MsgspecError as exc:
