@@ -169,3 +169,46 @@ def test_lake_maintenance_jobs_compact_nightly_and_vacuum_with_safe_retention():
     vacuum = parsed["hivemind-lake-vacuum"]
     assert vacuum.lake_command == "vacuum" and vacuum.apply
     assert vacuum.retention_hours >= 168
+
+
+# The KafkaTopic v1beta2 spec as Strimzi's CRD defines it (partitions >= 1, replicas
+# 1..32767, config an object, topicName a string). The API server prunes unknown fields
+# silently, so a misspelt key ("partition") is rejected here rather than dropped there.
+KAFKA_TOPIC_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": STRIMZI_GROUP},
+        "kind": {"const": "KafkaTopic"},
+        "metadata": {
+            "type": "object", "required": ["name", "labels"],
+            "properties": {"labels": {"type": "object", "required": ["strimzi.io/cluster"]}},
+        },
+        "spec": {
+            "type": "object", "additionalProperties": False,
+            "required": ["topicName", "partitions", "replicas"],
+            "properties": {
+                "partitions": {"type": "integer", "minimum": 1},
+                "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
+                "config": {"type": "object",
+                           "additionalProperties": {"type": ["string", "integer", "boolean"]}},
+                "topicName": {"type": "string", "pattern": r"^[a-zA-Z0-9._-]{1,249}$"},
+            },
+        },
+    },
+}
+
+
+def test_strimzi_topics_are_structurally_valid():
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(KAFKA_TOPIC_SCHEMA)
+    for topic in k8s_kind("KafkaTopic"):
+        errors = list(validator.iter_errors(topic))
+        assert not errors, f"{topic['metadata']['name']}: {[e.message for e in errors]}"
+    broken = {**k8s_kind("KafkaTopic")[0]}
+    broken["spec"] = {**broken["spec"], "partition": 6}
+    assert list(validator.iter_errors(broken)), "a misspelt spec key must be rejected"
+    clusters = {t["metadata"]["labels"]["strimzi.io/cluster"] for t in k8s_kind("KafkaTopic")}
+    bootstrap = config()["HIVEMIND_BOOTSTRAP"]
+    assert len(clusters) == 1 and bootstrap.startswith(f"{clusters.pop()}-kafka-bootstrap.")
