@@ -68,6 +68,30 @@ OLDEST = Gauge("hivemind_spool_oldest_age_seconds", "Age of the oldest unacknowl
 STATUS_FILE = "agentd.json"
 
 
+class _OncePerInterval(logging.Filter):
+    """Pass a librdkafka message at most once per ``interval_s`` per facility: during an
+    hours-long outage librdkafka reports every reconnect attempt."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # confluent-kafka logs ("%s [%s] %s", facility, client name, message).
+        key = str(record.args[0]) if isinstance(record.args, tuple) and record.args \
+            else record.getMessage()[:40]
+        now = time.monotonic()
+        if now - self._last.get(key, -self.interval_s) < self.interval_s:
+            return False
+        self._last[key] = now
+        return True
+
+
+RDKAFKA_LOG = logging.getLogger("producers.forwarder.rdkafka")
+RDKAFKA_LOG.addFilter(_OncePerInterval())
+
+
 def install_config(home: Path) -> dict:
     """``<home>/config.json`` written by ``hivemind install`` ({} if absent/unreadable)."""
     try:
@@ -159,7 +183,12 @@ class Forwarder:
     def run(self, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
-                wait = self.step()
+                try:
+                    wait = self.step()
+                except OSError as exc:  # the spool's disk: keep the process, retry soon
+                    ERRORS.labels(reason="spool_io").inc()
+                    log.error("spool I/O failed (%s); retrying in 1s", exc)
+                    wait = 1.0
                 if wait > 0:
                     stop.wait(wait)
         finally:
@@ -248,11 +277,11 @@ class Forwarder:
             self._drop_producer(f"bootstrap changed to {bootstrap}")
         self.bootstrap = bootstrap
         settings = with_bootstrap(self.settings, bootstrap)
+        cluster = self._cluster_id_of(settings)  # first: fails fast and quietly when down
         if settings.kafka.create_topics:
             names = {self.settings.topics.turns, self.settings.topics.dlq}
             ensure_topics(settings, [s for s in topic_specs(settings.topics) if s.name in names],
                           timeout_s=3.0)
-        cluster = self._cluster_id_of(settings)
         if self._producer is not None and cluster != self._cluster:
             self._drop_producer(f"cluster changed from {self._cluster} to {cluster}")
         if self._producer is None:
@@ -266,7 +295,8 @@ class Forwarder:
         from runtime.kafka import admin_config
 
         try:
-            md = AdminClient(admin_config(settings)).list_topics(timeout=3.0)
+            md = AdminClient({**admin_config(settings), "logger": RDKAFKA_LOG}
+                             ).list_topics(timeout=3.0)
         except KafkaException as exc:
             raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from None
         return md.cluster_id or "unknown-cluster"
@@ -300,6 +330,7 @@ class Forwarder:
         return Producer(producer_config(
             settings, **{"message.timeout.ms": self.message_timeout_ms,
                          "allow.auto.create.topics": False, "error_cb": on_error,
+                         "logger": RDKAFKA_LOG,
                          "linger.ms": 5}))
 
     def _rebuild(self, reason: str) -> None:
@@ -392,10 +423,15 @@ class Forwarder:
             except BufferError:
                 self._poll(0.1)  # local queue full: let deliveries drain it
             except KafkaException as exc:
-                if exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                err = exc.args[0]
+                if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
                     self._too_large(out)
                     return
-                raise
+                if not err.fatal():
+                    raise
+                self._fatal = err.str()  # handled by _connected: rebuild and re-send
+                self._retry.append(out)
+                return
 
     def _poll(self, timeout: float) -> None:
         if self._producer is None:
