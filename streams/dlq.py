@@ -58,9 +58,27 @@ def decode_or_dead_letter(raw: bytes | None, decode: Callable[[bytes], T], *, st
         return DeadLetter.from_undecodable(raw=raw, detail=str(exc), **coords)
 
 
-def dead_letter_record(letter: DeadLetter) -> DlqRecord:
-    """Key (the source key), value (the DeadLetter JSON) and headers for the DLQ topic."""
-    return DlqRecord(letter.key, encode_dead_letter(letter), letter.headers())
+def dead_letter_record(letter: DeadLetter, *, max_bytes: int | None = None) -> DlqRecord:
+    """Key (the source key), value (the DeadLetter JSON) and headers for the DLQ topic.
+
+    With ``max_bytes``, a letter whose value would not fit (the original bytes travel as
+    base64, a third larger: an oversized record never fits) keeps a prefix of the original
+    bytes and says so in ``detail``, so the DLQ write cannot fail and stall the stage.
+    """
+    value = encode_dead_letter(letter)
+    if max_bytes is not None and len(value) > max_bytes:
+        overhead = len(value) - _base64_len(len(letter.raw)) + 200
+        keep = max(0, (max_bytes - overhead) * 3 // 4 - 3)
+        letter = msgspec.structs.replace(
+            letter, raw=letter.raw[:keep],
+            detail=f"{letter.detail} (raw cut to its first {keep} of {len(letter.raw)} "
+                   "bytes to fit the dead-letter record limit)")
+        value = encode_dead_letter(letter)
+    return DlqRecord(letter.key, value, letter.headers())
+
+
+def _base64_len(n: int) -> int:
+    return 4 * ((n + 2) // 3)
 
 
 def count_dead_letter(letter: DeadLetter) -> None:

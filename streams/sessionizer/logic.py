@@ -72,6 +72,8 @@ class SessionState(Struct, kw_only=True):
     duplicate_event_count: int = 0
     events: list[TurnEvent] = []  # ordered by seq, at most max_events_per_session
     events_truncated: bool = False
+    # Set when the state had to shrink to fit a record: keep at most this many events.
+    events_cap: int | None = None
 
     @property
     def is_closed(self) -> bool:
@@ -199,6 +201,23 @@ def next_deadline(state: SessionState, settings: SessionizerSettings) -> datetim
     return max(idle_at, grace_at)
 
 
+def shrink_to_fit(state: SessionState, max_bytes: int) -> tuple[SessionState, bytes]:
+    """``state`` and its encoding, keeping fewer (the lowest-seq) events until it fits in
+    ``max_bytes`` (events with huge payloads can outgrow a Kafka record long before
+    ``max_events_per_session``); the generation is marked truncated, counts stay exact,
+    and later events are not kept either. The input is not modified."""
+    raw = encode_state(state)
+    if len(raw) <= max_bytes or not state.events:
+        return state, raw
+    state = _copy(state)
+    while len(raw) > max_bytes and state.events:
+        del state.events[len(state.events) // 2:]
+        state.events_truncated = True
+        state.events_cap = len(state.events)
+        raw = encode_state(state)
+    return state, raw
+
+
 def candidate_for(session: Session) -> Candidate | None:
     """The codification candidate for one closed session, or None when it is not one.
 
@@ -244,6 +263,8 @@ def _add(state: SessionState, event: TurnEvent, cap: int) -> None:
     elif kind is EventKind.OUTCOME and event.outcome and event.seq >= state.outcome_seq:
         state.outcome, state.outcome_seq = event.outcome, event.seq
     events = state.events
+    if state.events_cap is not None:
+        cap = min(cap, state.events_cap)
     if len(events) < cap:
         if not events or events[-1].seq <= event.seq:
             events.append(event)  # the usual case: in order
@@ -293,3 +314,4 @@ def _reset_generation(state: SessionState) -> None:
     state.late_event_count = state.duplicate_event_count = 0
     state.counts, state.tools_used, state.events = {}, [], []
     state.outcome, state.outcome_seq, state.events_truncated = None, -1, False
+    state.events_cap = None

@@ -162,7 +162,9 @@ class Sessionizer:
         if tally.absorbed:
             m.ABSORBED_EVENTS.inc(tally.absorbed)
         entry = _Pending(event, sends=await self._send_sessions(emitted))
-        raw = logic.encode_state(new) if new is not None else None
+        raw = None
+        if new is not None:
+            new, raw = logic.shrink_to_fit(new, self.conf.max_record_bytes)
         if raw != old:
             entry.key, entry.new = key, raw
             self.overlay[key] = raw
@@ -254,7 +256,7 @@ class Sessionizer:
         return sends
 
     async def _send_dead_letter(self, letter: DeadLetter) -> asyncio.Future:
-        record = dlq.dead_letter_record(letter)
+        record = dlq.dead_letter_record(letter, max_bytes=self.conf.max_record_bytes)
         fut = await self.dead_letters.send(key=record.key, value=record.value,
                                            headers=record.headers)
         dlq.count_dead_letter(letter)

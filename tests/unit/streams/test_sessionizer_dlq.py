@@ -53,3 +53,19 @@ def test_dead_letter_record_keeps_original_bytes_and_headers():
     assert headers["hivemind.dlq.reason"] == b"undecodable"
     assert headers["hivemind.dlq.source"] == b"turns[2]@41"
     assert msgspec.json.decode(record.value)["stage"] == "sessionizer"
+
+
+def test_dead_letter_too_big_for_the_limit_keeps_a_prefix_and_says_so():
+    raw = bytes(range(256)) * 400  # 102,400 bytes
+    letter = classify(raw, max_bytes=1000)
+    record = dead_letter_record(letter, max_bytes=20_000)
+    assert len(record.value) <= 20_000
+    kept = decode_dead_letter(record.value)
+    assert kept.reason is FailureReason.OVERSIZED
+    assert len(kept.raw) > 10_000 and raw.startswith(kept.raw)
+    assert f"of {len(raw)} bytes" in kept.detail
+
+
+def test_dead_letter_within_the_limit_is_unchanged():
+    letter = classify(b"{not json")
+    assert dead_letter_record(letter, max_bytes=20_000).value == dead_letter_record(letter).value

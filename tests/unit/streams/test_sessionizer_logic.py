@@ -19,6 +19,7 @@ from streams.sessionizer.logic import (
     next_deadline,
     on_events,
     on_tick,
+    shrink_to_fit,
     state_key,
 )
 
@@ -208,3 +209,24 @@ def test_candidate_id_is_derived_from_the_session_uid():
 def test_session_without_tools_is_no_candidate():
     _, [session] = feed(None, [ev(0), ev(1, EventKind.RESPONSE), ev(2, EventKind.STOP)])
     assert candidate_for(session) is None
+
+
+def test_state_too_big_for_a_record_keeps_fewer_lowest_seq_events_and_exact_counts():
+    big = "z" * 1000
+    state, _ = feed(None, [ev(i, text=big) for i in range(40)])
+    small, raw = shrink_to_fit(state, 12_000)
+    assert len(raw) <= 12_000 and 0 < len(small.events) < 40
+    assert [e.seq for e in small.events] == list(range(len(small.events)))
+    assert small.events_truncated and small.event_count == 40
+    assert len(state.events) == 40  # the input is untouched
+    kept = len(small.events)
+    after, [session] = feed(small, [ev(40, EventKind.STOP, text=big)])
+    assert len(session.events) == kept and session.event_count == 41
+    assert session.events_truncated
+    assert after.events_cap is None  # the next generation starts uncapped
+
+
+def test_state_that_fits_is_returned_as_is():
+    state, _ = feed(None, [ev(0)])
+    same, raw = shrink_to_fit(state, 1_000_000)
+    assert same is state and raw == encode_state(state)
