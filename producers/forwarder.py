@@ -295,8 +295,8 @@ class Forwarder:
         from runtime.kafka import admin_config
 
         try:
-            md = AdminClient({**admin_config(settings), "logger": RDKAFKA_LOG}
-                             ).list_topics(timeout=3.0)
+            conf: dict[str, Any] = {**admin_config(settings), "logger": RDKAFKA_LOG}
+            md = AdminClient(conf).list_topics(timeout=3.0)
         except KafkaException as exc:
             raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from None
         return md.cluster_id or "unknown-cluster"
@@ -382,10 +382,15 @@ class Forwarder:
         raw = json.dumps(record.data, separators=(",", ":"), default=str).encode()
         ws = record.data.get("workspace_id")
         key = ws.encode() if isinstance(ws, str) and ws else None
-        coords = {"stage": "forwarder", "topic": "spool", "partition": record.position.segment,
-                  "offset": record.position.offset, "key": key, "raw": raw}
-        letter = (DeadLetter.from_oversized(**coords, limit=self.settings.sessionizer.max_record_bytes)
-                  if oversized else DeadLetter.from_contract_violation(**coords, detail=detail))
+        segment, offset = record.position.segment, record.position.offset
+        if oversized:
+            letter = DeadLetter.from_oversized(
+                stage="forwarder", topic="spool", partition=segment, offset=offset, key=key,
+                raw=raw, limit=self.settings.sessionizer.max_record_bytes)
+        else:
+            letter = DeadLetter.from_contract_violation(
+                stage="forwarder", topic="spool", partition=segment, offset=offset, key=key,
+                raw=raw, detail=detail)
         return _Outgoing(topic=self.settings.topics.dlq, key=key,
                          value=encode_dead_letter(letter), tokens=[token], events=0,
                          headers=letter.headers())

@@ -241,7 +241,8 @@ def _apply_one(name: str, published: PublishedSkill | None, path: Path, state: S
         if recorded is not None and state.deleted.get(key) == skill_version:
             report.kept_deleted.append(name)
             return
-        if recorded is not None and recorded.get("version") == skill_version:
+        if recorded is not None and skill_version is not None \
+                and recorded.get("version") == skill_version:
             # The user deleted the file Hivemind wrote: respect it for this version.
             state.deleted[key] = skill_version
             report.kept_deleted.append(name)

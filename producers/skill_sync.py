@@ -118,7 +118,7 @@ def read_workspace_skills(settings: Settings, workspace_id: str, *,
             for msg in consumer.consume(num_messages=500, timeout=0.2):
                 if msg.error() is not None:
                     continue
-                p, offset = msg.partition(), msg.offset()
+                p, offset = msg.partition(), msg.offset() or 0
                 _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
                 view.records_read += 1
                 if p in remaining and offset + 1 >= remaining[p]:
@@ -292,9 +292,9 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
             state.live = {name: p.skill.version for name, p in view.skills.items()
                           if p is not None}
         if session_id is not None or session_project is not None:
-            target = (skills_dir_of(session_project) if session_project is not None
-                      else (targets[0] if targets else None))
-            record_exposures(home, view, state, target=target, session_id=session_id,
+            exposed_dir = (skills_dir_of(session_project) if session_project is not None
+                           else (targets[0] if targets else None))
+            record_exposures(home, view, state, target=exposed_dir, session_id=session_id,
                              agent_id=agent_id, workspace_id=workspace_id,
                              holdout_share=holdout_share)
         state.last_sync = {"at": datetime.now(UTC).isoformat(), "complete": view.complete,

@@ -36,7 +36,9 @@ def hook_events(settings_file: Path) -> list[str] | None:
     data = _read_json(settings_file) if settings_file.exists() else {}
     if data is None:
         return None
-    hooks = data.get("hooks") if isinstance(data.get("hooks"), dict) else {}
+    hooks = data.get("hooks")
+    if not isinstance(hooks, dict):
+        hooks = {}
     found = []
     for event, entries in hooks.items():
         for entry in entries if isinstance(entries, list) else []:
