@@ -25,7 +25,7 @@ from runtime.errors import SettingsInvalid
 from runtime.kafka import faust_broker_kwargs, partition_count
 from runtime.metrics import set_ready
 from runtime.settings import Settings, TopicSettings
-from streams.sessionizer.processor import Sessionizer
+from streams.sessionizer.processor import Sessionizer, producer_record_limit
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
             f"{partitions}: they must be co-partitioned; recreate the tick topic with "
             f"{partitions} partitions"
         )
-    limit = settings.sessionizer.max_record_bytes + 65536
+    limit = producer_record_limit(settings)
     app = faust.App(
         app_id,
         **{**faust_broker_kwargs(settings), "topic_partitions": partitions},

@@ -47,6 +47,11 @@ STAGE = "sessionizer"
 MAX_PENDING = 256  # records per partition awaiting their sends' acknowledgement
 
 
+def producer_record_limit(settings: Settings) -> int:
+    """The largest record this worker's producer sends (as runtime.kafka's producers)."""
+    return settings.sessionizer.max_record_bytes + 65536
+
+
 @dataclass
 class _Pending:
     """One processed record whose state write and ack wait for its sends."""
@@ -256,7 +261,9 @@ class Sessionizer:
         return sends
 
     async def _send_dead_letter(self, letter: DeadLetter) -> asyncio.Future:
-        record = dlq.dead_letter_record(letter, max_bytes=self.conf.max_record_bytes)
+        # Headroom under the producer limit for the key, headers and batch framing.
+        record = dlq.dead_letter_record(
+            letter, max_bytes=producer_record_limit(self.settings) - 4096)
         fut = await self.dead_letters.send(key=record.key, value=record.value,
                                            headers=record.headers)
         dlq.count_dead_letter(letter)
