@@ -44,18 +44,22 @@ def decode_or_dead_letter(raw: bytes | None, decode: Callable[[bytes], T], *, st
     ``msgspec.DecodeError`` (or ``UnicodeDecodeError``/``ValueError``) for bytes that are
     not the format. A missing value (``None``) is undecodable.
     """
-    coords = {"stage": stage, "topic": topic, "partition": partition, "offset": offset,
-              "key": key}
     if raw is None:
-        return DeadLetter.from_undecodable(raw=b"", detail="record has no value", **coords)
+        return DeadLetter.from_undecodable(stage=stage, topic=topic, partition=partition,
+                                           offset=offset, key=key, raw=b"",
+                                           detail="record has no value")
     if len(raw) > max_bytes:
-        return DeadLetter.from_oversized(raw=raw, limit=max_bytes, **coords)
+        return DeadLetter.from_oversized(stage=stage, topic=topic, partition=partition,
+                                         offset=offset, key=key, raw=raw, limit=max_bytes)
     try:
         return decode(raw)
     except msgspec.ValidationError as exc:
-        return DeadLetter.from_contract_violation(raw=raw, detail=str(exc), **coords)
+        return DeadLetter.from_contract_violation(stage=stage, topic=topic,
+                                                  partition=partition, offset=offset,
+                                                  key=key, raw=raw, detail=str(exc))
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError) as exc:
-        return DeadLetter.from_undecodable(raw=raw, detail=str(exc), **coords)
+        return DeadLetter.from_undecodable(stage=stage, topic=topic, partition=partition,
+                                           offset=offset, key=key, raw=raw, detail=str(exc))
 
 
 def dead_letter_record(letter: DeadLetter, *, max_bytes: int | None = None) -> DlqRecord:
