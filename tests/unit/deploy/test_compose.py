@@ -215,3 +215,45 @@ def test_worker_module_entry_points_exist(name):
     module = {"sessionizer": "streams.sessionizer", "sink": "sinks",
               "codifier": "streams.codifier"}[name]
     assert importlib.util.find_spec(f"{module}.__main__") is not None
+
+
+def cli_parser():
+    import argparse
+    import importlib
+
+    from cli.main import COMMAND_MODULES
+
+    parser = argparse.ArgumentParser(prog="hivemind")
+    sub = parser.add_subparsers(dest="command")
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name).register(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return parser, set(sub.choices)
+
+
+def deploy_commands() -> list[tuple[str, list[str]]]:
+    from .deploy_files import k8s_kind
+
+    found = [(f"compose {name}", svc["command"]) for name, svc in compose()["services"].items()
+             if "hivemind" in svc.get("image", "") and "command" in svc]
+    for dep in k8s_kind("Deployment"):
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        found.append((f"k8s {dep['metadata']['name']}", c["args"]))
+    for job in k8s_kind("CronJob"):
+        (c,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        found.append((f"k8s {job['metadata']['name']}", c["args"]))
+    return found
+
+
+@pytest.mark.parametrize(("where", "argv"), deploy_commands(), ids=lambda v: str(v))
+def test_every_deploy_command_parses_with_the_cli(where, argv):
+    parser, commands = cli_parser()
+    if argv[0] not in commands:
+        pytest.skip(f"`hivemind {argv[0]}` is not registered in cli.main yet ({where})")
+    try:
+        parser.parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"{where}: `hivemind {' '.join(argv)}` does not parse")
