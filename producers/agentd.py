@@ -5,7 +5,7 @@ Guarantee: at most one agentd runs per Hivemind home. It holds an exclusive
 when the process dies, however it dies, so a crash never leaves a stale lock) and writes
 its pid inside. :func:`ensure_running` is what the SessionStart hook calls: a
 non-blocking lock probe (microseconds) and, when nobody holds the lock, a detached
-``python -m producers.forwarder --home <home>`` in its own session with output to
+``python -P -m producers.forwarder --home <home>`` in its own session with output to
 ``<home>/logs/agentd.log``. Two hooks racing both spawn; the loser finds the lock taken
 and exits 0.
 
@@ -80,7 +80,9 @@ def ensure_running(home: str | os.PathLike[str], *, python: str | None = None,
     try:
         os.makedirs(os.path.join(home, "logs"), mode=0o700, exist_ok=True)
         log = os.path.join(home, LOG_NAME)
-        argv = [python or sys.executable, "-m", "producers.forwarder", "--home", home,
+        # -P: the hook's cwd is the user's project; a ``producers/`` or ``runtime/`` package
+        # there must not shadow ours.
+        argv = [python or sys.executable, "-P", "-m", "producers.forwarder", "--home", home,
                 *(extra_args or [])]
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

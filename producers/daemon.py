@@ -233,4 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.home:
         settings = settings.replace(edge={"home": args.home})
     logs.configure(settings.log_level, component="agentd")
+    home = settings.edge.home_path()
+    home.mkdir(parents=True, exist_ok=True)
+    os.chdir(home)  # do not keep the spawning hook's project directory busy
     return run_agentd(settings, sync_interval_s=args.sync_interval, user_home=Path.home())

@@ -56,8 +56,10 @@ def edge_env(settings, home: Path, user_home: Path) -> dict[str, str]:
     }
 
 
-def hook(env: dict, payload: dict) -> None:
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "capture"], cwd=ROOT, env=env,
+def hook(env: dict, payload: dict, cwd: Path) -> None:
+    """Run the hook as Claude Code does: the console script, in the session's cwd."""
+    script = Path(sys.executable).parent / "hivemind"
+    proc = subprocess.run([str(script), "capture"], cwd=cwd, env=env,
                           input=json.dumps(payload).encode(), capture_output=True, timeout=30)
     assert proc.returncode == 0 and proc.stdout == b""
 
@@ -66,6 +68,10 @@ def test_session_start_spawns_agentd_which_forwards_syncs_and_stops(settings, tm
     home, user_home, project = tmp_path / "hm", tmp_path / "user", tmp_path / "proj"
     for d in (home, user_home, project):
         d.mkdir()
+    # A project with packages named like ours must not shadow them in agentd.
+    for package in ("producers", "runtime"):
+        (project / package).mkdir()
+        (project / package / "__init__.py").write_text("raise SystemExit('shadowed')\n")
     agent = next(f"agent-{i}" for i in range(1000) if not is_held_out("run-tests", f"agent-{i}"))
     (home / "config.json").write_text(json.dumps({"workspace_id": "ws-test",
                                                   "agent_id": agent}))
@@ -80,14 +86,14 @@ def test_session_start_spawns_agentd_which_forwards_syncs_and_stops(settings, tm
     sid = "sess-agentd-1"
     base = {"session_id": sid, "cwd": str(project), "transcript_path": "/dev/null"}
     try:
-        hook(env, {**base, "hook_event_name": "SessionStart", "source": "startup"})
+        hook(env, {**base, "hook_event_name": "SessionStart", "source": "startup"}, project)
         pid = wait_until(lambda: agentd.running_pid(home), 20, "agentd to take its lock")
-        hook(env, {**base, "hook_event_name": "UserPromptSubmit", "prompt": "run the tests"})
+        hook(env, {**base, "hook_event_name": "UserPromptSubmit", "prompt": "run the tests"}, project)
         hook(env, {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash",
-                   "tool_use_id": "tu1", "tool_input": {"command": "make test"}})
+                   "tool_use_id": "tu1", "tool_input": {"command": "make test"}}, project)
         hook(env, {**base, "hook_event_name": "PostToolUse", "tool_name": "Bash",
-                   "tool_use_id": "tu1", "tool_response": {"stdout": "ok", "stderr": ""}})
-        hook(env, {**base, "hook_event_name": "Stop", "last_assistant_message": "done"})
+                   "tool_use_id": "tu1", "tool_response": {"stdout": "ok", "stderr": ""}}, project)
+        hook(env, {**base, "hook_event_name": "Stop", "last_assistant_message": "done"}, project)
 
         def kinds():
             events = [e for _k, v in read_topic(settings, settings.topics.turns)
