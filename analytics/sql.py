@@ -120,26 +120,6 @@ class LakeTable:
     version: int
 
 
-def lake_table_names() -> list[str]:
-    """The Delta tables the sink writes (sinks.tables.TABLES), one directory each."""
-    from sinks.tables import TABLES
-
-    return [spec.name for spec in TABLES]
-
-
-def existing_tables(settings: Settings, names: Iterable[str] | None = None) -> dict[str, str]:
-    """{name: uri} of the lake tables that exist now (a missing table is not an error)."""
-    from deltalake import DeltaTable
-
-    opts = settings.lake.storage_options() or None
-    found = {}
-    for name in lake_table_names() if names is None else names:
-        uri = settings.lake.table_uri(name)
-        if DeltaTable.is_deltatable(uri, storage_options=opts):
-            found[name] = uri
-    return found
-
-
 def connect(settings: Settings, names: Iterable[str] | None = None
             ) -> tuple[duckdb.DuckDBPyConnection, list[LakeTable]]:
     """An in-memory DuckDB connection with one view per existing lake table.
@@ -150,6 +130,8 @@ def connect(settings: Settings, names: Iterable[str] | None = None
     """
     import duckdb
     from deltalake import DeltaTable
+
+    from sinks.maintenance import existing_tables
 
     con = duckdb.connect(config={
         "autoinstall_known_extensions": False,

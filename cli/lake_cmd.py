@@ -66,7 +66,7 @@ def run_sql(args, settings) -> int:
 
 
 def _tables(args, settings) -> list[str]:
-    from analytics.sql import existing_tables
+    from sinks.maintenance import existing_tables
 
     names = args.tables or list(existing_tables(settings))
     if not names:

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,26 @@ class VacuumResult:
     files: list[str]  # deleted (applied) or that would be deleted (dry run)
 
 
+def lake_table_names() -> list[str]:
+    """The Delta tables the sink writes (sinks.tables.TABLES), one directory each."""
+    from sinks.tables import TABLES
+
+    return [spec.name for spec in TABLES]
+
+
+def existing_tables(settings: Settings, names: Iterable[str] | None = None) -> dict[str, str]:
+    """{name: uri} of the lake tables that exist now (a missing table is not an error)."""
+    from deltalake import DeltaTable
+
+    opts = settings.lake.storage_options() or None
+    found = {}
+    for name in lake_table_names() if names is None else names:
+        uri = settings.lake.table_uri(name)
+        if DeltaTable.is_deltatable(uri, storage_options=opts):
+            found[name] = uri
+    return found
+
+
 def open_table(settings: Settings, name: str) -> DeltaTable:
     """The lake's table ``name``; :class:`TableMissing` if it does not exist."""
     from deltalake import DeltaTable
@@ -133,8 +154,6 @@ def table_stats(settings: Settings, name: str) -> TableStats:
 
 def lake_stats(settings: Settings, names: list[str] | None = None) -> list[TableStats]:
     """Stats of every existing lake table (or of ``names``)."""
-    from analytics.sql import existing_tables
-
     tables = names or list(existing_tables(settings))
     return [table_stats(settings, n) for n in tables]
 
