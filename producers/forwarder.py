@@ -19,15 +19,18 @@ when a probe succeeds the missing topics are created (``kafka.create_topics``), 
 batches are re-sent in spool order (``hivemind_forwarder_retries_total``) and draining
 resumes. A batch Kafka refuses as too large is split into single events; a single event
 still too large is dead-lettered as oversized. A fatal producer error (e.g. the broker
-lost its producer state) rebuilds the producer and re-sends everything unconfirmed.
+lost its producer state), or a cluster id change seen by the probe that runs when no
+delivery report came for ``stall_s`` (a broker replaced behind the same address, where
+librdkafka would wait silently), replaces the producer and re-sends everything
+unconfirmed (duplicates possible, never loss).
 SIGTERM: open batches are sent, the producer is flushed for up to 5 s, confirmed
 records are acknowledged, and the rest stays spooled for the next start.
 
 Metrics: ``hivemind_forwarder_sent_total`` (events confirmed), ``_retries_total``
 (batches re-sent), ``_errors_total{reason}``, ``_dead_letters_total``,
 ``hivemind_spool_backlog_records``, ``hivemind_spool_oldest_age_seconds``. Status for
-``hivemind skillify`` goes to ``<home>/agentd.json``. This is the only edge module that
-imports confluent_kafka.
+``hivemind skillify`` goes to ``<home>/agentd.json``. confluent_kafka is imported here
+(and lazily by the sync/status readers), never on the hook path.
 """
 
 from __future__ import annotations
