@@ -74,15 +74,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class Worker:
     """One `python -m streams.sessionizer` subprocess, always killed at the end."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.settings, self.log_path = settings, log_path
+    def __init__(self, settings: Settings, log_path: Path, worker_id: str = "1") -> None:
+        self.settings, self.log_path, self.worker_id = settings, log_path, worker_id
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(
             # The default app id follows the (test-unique) turns topic: no shared group.
-            [sys.executable, "-m", "streams.sessionizer"],
+            [sys.executable, "-m", "streams.sessionizer", "--worker-id", self.worker_id],
             env=settings_env(self.settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         out.close()
 
@@ -104,8 +104,8 @@ class Worker:
 def worker_factory(tmp_path):
     workers: list[Worker] = []
 
-    def make(settings: Settings) -> Worker:
-        w = Worker(settings, tmp_path / f"worker{len(workers)}.log")
+    def make(settings: Settings, worker_id: str = "1") -> Worker:
+        w = Worker(settings, tmp_path / f"worker{len(workers)}.log", worker_id)
         workers.append(w)
         return w
 
@@ -322,3 +322,48 @@ def test_sigkill_mid_stream_then_restart_loses_no_session(settings, worker_facto
     finally:
         sessions.close()
     assert restarted.kill(signal.SIGTERM) == 0, restarted.log()
+
+
+def test_survivor_takes_over_a_killed_workers_partitions_without_losing_a_session(
+        settings, worker_factory):
+    n_sessions, per_record = 240, 5
+    expected: dict[str, int] = {}
+    convs = []
+    for i in range(n_sessions):
+        ws, sid = f"ws-{i % 23}", f"r{i}"
+        convs.append(conversation(ws, sid, 3 * per_record))
+        expected[session_uid(ws, sid, 0)] = 3 * per_record
+    first_two = [batch(c[k * per_record:(k + 1) * per_record]) for k in range(2) for c in convs]
+    produce(settings, first_two)
+
+    survivor, victim = worker_factory(settings, "1"), worker_factory(settings, "2")
+    survivor.start()
+    victim.start()
+    sessions = Reader(settings, settings.topics.sessions)
+    try:
+        # Both members have joined once the victim logs its assignment.
+        deadline = time.monotonic() + 60
+        while "assigned partitions=[" not in victim.log().replace("assigned partitions=[]", ""):
+            assert time.monotonic() < deadline, victim.log()
+            assert victim.proc.poll() is None, victim.log()
+            time.sleep(0.2)
+        half = n_sessions // 2
+        produce(settings, [batch(c[2 * per_record:]) for c in convs[:half]])
+        sessions.poll_until(lambda: len(sessions.messages) >= 1, timeout_s=60,
+                            what="the first session", worker=survivor)
+        victim.kill(signal.SIGKILL)
+        # These sessions are open in the victim's changelog at the kill, whatever its pace:
+        # the survivor must recover them and close them.
+        produce(settings, [batch(c[2 * per_record:]) for c in convs[half:]])
+
+        def uids() -> set[str]:
+            return {decode_session(m.value()).session_uid for m in sessions.messages}
+
+        sessions.poll_until(lambda: set(expected) <= uids(), timeout_s=120,
+                            what="every session after the takeover", worker=survivor)
+        got = [decode_session(m.value()) for m in sessions.messages]
+        assert uids() == set(expected)
+        assert all(s.event_count == expected[s.session_uid] for s in got)
+    finally:
+        sessions.close()
+    assert survivor.kill(signal.SIGTERM) == 0, survivor.log()
