@@ -175,10 +175,46 @@ def bench_sql(tmp: Path) -> dict[str, float]:
     return out
 
 
+def bench_compaction(tmp: Path) -> dict[str, float]:
+    """What the sink's frequent small flushes cost readers, and what `lake optimize` buys."""
+    from deltalake import write_deltalake
+
+    from analytics.sql import query_table
+    from runtime.settings import Settings
+    from sinks.maintenance import optimize_table, table_stats
+
+    lake = tmp / "small-files"
+    rows, commits = SQL_ROWS // 5, 200
+    per = rows // commits
+    for i in range(commits):
+        write_deltalake(str(lake / "events"), events_table(per, i * per), mode="append")
+    settings = Settings.from_env({"HIVEMIND_LAKE": str(lake)})
+
+    def best_query() -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            query_table(settings, QUERIES["count_by_kind"])
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    before_files = table_stats(settings, "events").files
+    before = best_query()
+    t0 = time.perf_counter()
+    optimize_table(settings, "events")
+    optimize_s = time.perf_counter() - t0
+    after_files = table_stats(settings, "events").files
+    after = best_query()
+    print(f"compaction of {rows:,} events in {commits} commits:")
+    print(f"  files {before_files} -> {after_files} in {optimize_s:.2f} s; count_by_kind "
+          f"{before * 1000:.0f} ms -> {after * 1000:.0f} ms ({before / after:.1f}x faster)")
+    return {"optimize_s": optimize_s, "sql_small_files_over_compacted": before / after}
+
+
 def run() -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="hivemind-bench-lake-"))
     try:
-        return {**bench_writes(tmp), **bench_sql(tmp)}
+        return {**bench_writes(tmp), **bench_sql(tmp), **bench_compaction(tmp)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
