@@ -33,10 +33,14 @@ class LakeTable:
         self.partition_by = list(partition_by)
         self._options = dict(storage_options or {})
         if not DeltaTable.is_deltatable(uri, storage_options=self._options):
-            # mode="ignore": several sink instances may race to create it.
-            DeltaTable.create(uri, schema=schema, partition_by=self.partition_by,
-                              mode="ignore", storage_options=self._options)
-            log.info("created delta table %s partitioned by %s", uri, self.partition_by)
+            try:
+                DeltaTable.create(uri, schema=schema, partition_by=self.partition_by,
+                                  mode="ignore", storage_options=self._options)
+                log.info("created delta table %s partitioned by %s", uri, self.partition_by)
+            except CommitFailedError:
+                # Another sink instance created it at the same moment: use theirs.
+                if not DeltaTable.is_deltatable(uri, storage_options=self._options):
+                    raise
         self._dt = DeltaTable(uri, storage_options=self._options)
 
     @property
