@@ -278,3 +278,38 @@ def test_kafka_committed_offsets_are_advisory_the_table_decides(settings):
     ids = counts(settings, "events", "event_id")
     assert set(ids) == {e.event_id for b in [*first, *more] for e in b}
     assert set(ids.values()) == {1}
+
+
+def test_two_instances_split_the_partitions_and_write_each_row_once(settings):
+    """Two sinks in one group commit to the same tables at once (different app ids), and
+    the second one's join rebalances the first mid-stream."""
+    specs = [table_spec("events"), table_spec("sessions")]
+    t = settings.topics
+    batches = [events_of(f"ws-{i}", f"s{j}", 0, 10) for i in range(9) for j in range(20)]
+    sessions = [a_session(f"ws-{i}", f"s{j}") for i in range(9) for j in range(5)]
+    half = len(batches) // 2
+    produce(settings, [(t.turns, turn_key(b[0].workspace_id), encode_batch(b))
+                       for b in batches[:half]])
+    stop = threading.Event()
+    sinks = [DeltaSink(settings, specs, group_id="sink-pair") for _ in range(2)]
+    threads = [threading.Thread(target=s.run, args=(stop,)) for s in sinks]
+    threads[0].start()
+    try:
+        wait_for(lambda: read_table(settings, "events").num_rows > 0, what="first commits")
+        threads[1].start()
+        produce(settings, [(t.turns, turn_key(b[0].workspace_id), encode_batch(b))
+                           for b in batches[half:]]
+                + [(t.sessions, s.workspace_id.encode(), encode(s)) for s in sessions])
+        wait_for(lambda: all(s.is_assigned for s in sinks), what="both assigned")
+        wait_for(lambda: read_table(settings, "events").num_rows >= 10 * len(batches)
+                 and read_table(settings, "sessions").num_rows >= len(sessions),
+                 what="every row")
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(30)
+    ids = counts(settings, "events", "event_id")
+    assert set(ids) == {e.event_id for b in batches for e in b}
+    assert set(ids.values()) == {1}
+    uids = counts(settings, "sessions", "session_uid")
+    assert set(uids) == {s.session_uid for s in sessions} and set(uids.values()) == {1}
