@@ -17,9 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logs.configure(settings.log_level, component="sink")
-    from sinks.delta_writer import run_sink
+    from sinks.delta_writer import run_sink, select_tables
 
     tables = [n.strip() for n in args.tables.split(",") if n.strip()] if args.tables else None
+    try:
+        select_tables(tables)
+    except KeyError as exc:  # the message lists the valid names
+        print(f"sink: {exc.args[0]}", file=sys.stderr)
+        return 2
     try:
         run_sink(settings, tables=tables)
     except HivemindError as exc:
