@@ -10,7 +10,8 @@ Skill sync inside agentd: a full pass every ``sync_interval_s`` over every known
 (``<home>/projects.json`` and project-scope installs, see
 ``producers.skill_sync.known_projects``), and a quick pass for each session start the forwarder reads: its ``cwd`` (from the
 event's ``extra``) becomes a known project, that project is synced and the session's
-exposures are recorded (``producers.skill_sync``).
+exposures are recorded (``producers.skill_sync``) if the session started less than
+``EXPOSURE_WINDOW_S`` ago.
 
 Identity: the workspace is ``HIVEMIND_WORKSPACE_ID`` if set, else ``workspace_id`` of
 ``<home>/config.json`` (what capture stamps on events), else ``default``; the agent id is
@@ -30,6 +31,7 @@ import queue
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from producers import agentd
@@ -40,6 +42,7 @@ from schemas.events import EventKind, TurnEvent
 log = logging.getLogger(__name__)
 
 DEFAULT_SYNC_INTERVAL_S = 30.0
+EXPOSURE_WINDOW_S = 600
 
 
 def edge_identity(settings: Settings) -> tuple[Settings, str, dict]:
@@ -76,7 +79,7 @@ class SyncLoop:
         self.user_home = user_home
         self.timeout_s = timeout_s
         self.registry = ProjectRegistry(settings.edge.home_path())
-        self._starts: queue.Queue[tuple[str, Path]] = queue.Queue()
+        self._starts: queue.Queue[tuple[str, Path, datetime]] = queue.Queue()
         self.passes = 0
 
     def observe(self, event: TurnEvent) -> None:
@@ -87,20 +90,20 @@ class SyncLoop:
             return
         cwd = session_cwd(event)
         if cwd is not None:
-            self._starts.put((event.session_id, project_root(cwd)))
+            self._starts.put((event.session_id, project_root(cwd), event.ts))
 
     def run(self, stop: threading.Event) -> None:
         next_full = time.monotonic()
         while not stop.is_set():
             timeout = max(0.0, next_full - time.monotonic())
             try:
-                session_id, project = self._starts.get(timeout=min(timeout, 0.5))
+                session_id, project, started = self._starts.get(timeout=min(timeout, 0.5))
             except queue.Empty:
                 if time.monotonic() >= next_full:
                     self._guarded(self.full_pass)
                     next_full = time.monotonic() + self.interval_s
                 continue
-            self._guarded(lambda s=session_id, p=project: self.session_pass(s, p))
+            self._guarded(lambda s=session_id, p=project, t=started: self.session_pass(s, p, t))
 
     def full_pass(self) -> None:
         projects = known_projects(self.settings.edge.home_path(), self.user_home)
@@ -111,9 +114,18 @@ class SyncLoop:
         self.passes += 1
         self._log(result, "full")
 
-    def session_pass(self, session_id: str, project: Path) -> None:
+    def session_pass(self, session_id: str | None, project: Path, started: datetime | None = None
+                     ) -> None:
+        """Sync the session's project; record its exposures only if it started within
+        ``EXPOSURE_WINDOW_S`` (a session start replayed from a backlog says nothing
+        about which skills that session had)."""
         if not project.is_dir():
             return
+        if started is not None and \
+                (datetime.now(UTC) - started).total_seconds() > EXPOSURE_WINDOW_S:
+            log.info("session start is %s old; syncing without recording exposures",
+                     datetime.now(UTC) - started)
+            session_id = None
         if self.registry.add(project):
             log.info("new project recorded path=%s", project)
         result = sync_once(self.settings, agent_id=self.agent_id, projects=[project],
