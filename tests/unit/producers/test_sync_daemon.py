@@ -47,7 +47,7 @@ def test_sync_loop_queues_only_its_workspace_session_starts(tmp_path):
     loop.observe(event(EventKind.SESSION_START, extra=cwd, ws="ws-b", session="s2"))
     loop.observe(event(EventKind.PROMPT, extra=cwd, session="s3"))
     assert loop._starts.qsize() == 1
-    assert loop._starts.get_nowait() == ("s1", tmp_path.resolve())
+    assert loop._starts.get_nowait() == ("s1", tmp_path.resolve(), TS)
 
 
 def test_registry_remembers_projects_and_skips_vanished_ones(tmp_path):
