@@ -65,9 +65,12 @@ def run_agentd(args, settings) -> int:
         return 0 if pid else 1
     if args.stop:
         pid = agentd.running_pid(home)
-        if not pid:
+        if pid is None:
             print("agentd is not running")
-            return 0 if pid is None else 1
+            return 0
+        if pid == 0:
+            print(f"an agentd holds {agentd.lock_path(home)} but its pid is unreadable")
+            return 1
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         while agentd.running_pid(home) is not None and time.monotonic() < deadline:
