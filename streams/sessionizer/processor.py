@@ -85,6 +85,9 @@ class Sessionizer:
         # with how many pending writes each key has.
         self.overlay: dict[bytes, bytes | None] = {}
         self.overlay_refs: dict[bytes, int] = {}
+        # Bumped by every rebalance: work suspended across one is abandoned, not written
+        # (its records were not acked, so they are delivered again).
+        self.generation = 0
 
     # -- rebalance ---------------------------------------------------------------------
 
@@ -92,6 +95,7 @@ class Sessionizer:
         """Drop the pipeline (its records were not acked: they are delivered again), rebuild
         the deadline index from the recovered table (O(table), once per rebalance) and hold
         idle closes on newly assigned partitions for the arrival grace."""
+        self.generation += 1
         self.pending.clear()
         self.overlay.clear()
         self.overlay_refs.clear()
@@ -123,19 +127,25 @@ class Sessionizer:
         and writes at once: pipelining only pays under a backlog, and an idle worker then
         holds nothing unwritten."""
         message = event.message
+        generation = self.generation
         if message.topic == self.ticks_topic:
             m.RECORDS.labels(outcome="tick").inc()
             await self._drain(stream, message.partition, wait=True)
-            await self.sweep(message.partition, self.clock())
-            await stream.ack(event)
+            await self.sweep(message.partition, self.clock(), generation)
+            if generation == self.generation:
+                await stream.ack(event)
             return
-        entry = await self._process(event)
+        entry = await self._process(event, generation)
+        if entry is None or generation != self.generation:
+            return
         queue = self.pending.setdefault(message.partition, deque())
         queue.append(entry)
         await self._drain(stream, message.partition,
                           wait=not more_buffered or len(queue) > MAX_PENDING)
 
-    async def _process(self, event: Any) -> _Pending:
+    async def _process(self, event: Any, generation: int) -> _Pending | None:
+        """The record's pending entry (sends started, state in the overlay), or None when
+        a rebalance happened meanwhile."""
         message = event.message
         decoded = dlq.decode_or_dead_letter(
             message.value, decode_turn_record, stage=STAGE, topic=message.topic,
@@ -167,6 +177,8 @@ class Sessionizer:
         if tally.absorbed:
             m.ABSORBED_EVENTS.inc(tally.absorbed)
         entry = _Pending(event, sends=await self._send_sessions(emitted))
+        if generation != self.generation:
+            return None
         raw = None
         if new is not None:
             new, raw = logic.shrink_to_fit(new, self.conf.max_record_bytes)
@@ -181,6 +193,7 @@ class Sessionizer:
         """Write and ack the partition's delivered records, oldest first; with ``wait``,
         wait for every pending send first. Called only while an event of ``partition``
         is current (the changelog partition of the writes)."""
+        generation = self.generation
         queue = self.pending.get(partition)
         while queue:
             head = queue[0]
@@ -188,6 +201,8 @@ class Sessionizer:
                 if not wait:
                     return
                 await asyncio.gather(*head.sends)
+                if generation != self.generation:
+                    return  # rebalanced meanwhile: the queue was dropped
             for fut in head.sends:
                 fut.result()  # a failed send raises here: crash, replay, lose nothing
             if head.key is not None:
@@ -201,17 +216,19 @@ class Sessionizer:
                 del self.table[key]
         else:
             self.table[key] = raw
-        refs = self.overlay_refs[key] - 1
+        refs = self.overlay_refs.get(key, 1) - 1
         if refs:
             self.overlay_refs[key] = refs
         else:
-            del self.overlay_refs[key]
-            del self.overlay[key]
+            self.overlay_refs.pop(key, None)
+            self.overlay.pop(key, None)
 
-    async def sweep(self, partition: int, now: datetime) -> None:
+    async def sweep(self, partition: int, now: datetime, generation: int | None = None) -> None:
         """Close the idle sessions and drop the expired markers of one partition (its
         pipeline is drained first, so the table holds every state)."""
-        if partition not in self.assigned:
+        if generation is None:
+            generation = self.generation
+        if partition not in self.assigned or generation != self.generation:
             return
         not_before = self.sweep_not_before.get(partition)
         if not_before is not None and now < not_before:
@@ -235,6 +252,8 @@ class Sessionizer:
         sends = await self._send_sessions(emitted)
         if sends:
             await asyncio.gather(*sends)
+        if generation != self.generation:
+            return  # rebalanced meanwhile: the next owner's tick closes them again
         for key, old, new in changes:
             raw = logic.encode_state(new) if new is not None else None
             if raw != old:

@@ -188,3 +188,23 @@ def test_tick_closes_idle_sessions_of_its_partition_only_after_the_grace():
         assert b"other" in proc.index  # partition 1's key untouched by partition 0's tick
 
     asyncio.run(scenario())
+
+
+def test_work_suspended_across_a_rebalance_is_abandoned_then_replayed_with_the_same_uid():
+    async def scenario():
+        proc, table, sessions, _ = make()
+        stream = Stream()
+        closing = record(0, [ev(0), ev(1, EventKind.STOP)])
+        task = asyncio.ensure_future(proc.handle(stream, closing, more_buffered=False))
+        await asyncio.sleep(0)
+        proc.on_assigned()  # a rebalance while the close waits for its acknowledgement
+        sessions.ack_all()
+        await task
+        assert table.writes == [] and stream.acked == []  # not written, not acked
+        sessions.auto_ack = True
+        await proc.handle(stream, closing, more_buffered=False)  # delivered again
+        uids = [decode_session(v).session_uid for _, v, _ in sessions.sent]
+        assert uids == [session_uid("ws", "s1", 0)] * 2
+        assert stream.acked == [0] and len(table.writes) == 1
+
+    asyncio.run(scenario())
