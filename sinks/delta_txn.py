@@ -1,7 +1,7 @@
 """Kafka offsets <-> Delta app transactions: the one module where the off-by-one lives.
 
 A Delta table records, for every Kafka partition it ingests, the offset of the LAST record
-it wrote as the version of the app transaction ``app_id(app, topic, partition)``. Kafka
+it wrote as the version of the app transaction ``app_id(app, topic, partition, cluster=...)``. Kafka
 counts the other way: a consumer position (and a committed offset) is the NEXT offset to
 read. The two meet only here:
 
@@ -22,9 +22,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def app_id(app: str, topic: str, partition: int) -> str:
-    """The Delta app-transaction id of one Kafka partition: ``{app}-{topic}-{partition}``."""
-    return f"{app}-{topic}-{partition}"
+def app_id(app: str, topic: str, partition: int, *, cluster: str = "") -> str:
+    """The Delta app-transaction id of one Kafka partition: ``{app}-{cluster}-{topic}-{partition}``.
+
+    The cluster id is part of it because offsets mean nothing across clusters: the
+    embedded dev broker starts empty (with a new cluster id) on every start while the
+    lake persists, and without it the sink would drop the new broker's first records as
+    "already written" by the previous one.
+    """
+    prefix = f"{app}-{cluster}" if cluster else app
+    return f"{prefix}-{topic}-{partition}"
 
 
 def next_offset_to_read(last_written_offset: int | None) -> int | None:

@@ -31,7 +31,7 @@ from confluent_kafka import (
 
 from runtime import metrics as http_metrics
 from runtime.errors import BrokerUnavailable, CommitConflict
-from runtime.kafka import consumer_config, ensure_topics, producer_config
+from runtime.kafka import cluster_id, consumer_config, ensure_topics, producer_config
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter, encode_dead_letter
 from sinks import metrics
@@ -70,9 +70,10 @@ class _Table:
     topic: str
     lake: LakeTable
     buffer: TableBuffer
+    cluster: str = ""
 
     def app_id(self, partition: int) -> str:
-        return app_id(APP, self.topic, partition)
+        return app_id(APP, self.topic, partition, cluster=self.cluster)
 
 
 class DeltaSink:
@@ -80,7 +81,7 @@ class DeltaSink:
 
     Exactly-once: each record of an assigned partition is reflected in a table by exactly
     one Delta commit. That commit holds the record's rows AND, for every Kafka partition
-    in the batch, the app transaction ``{app}-{topic}-{partition}`` whose version is the
+    in the batch, the app transaction ``{app}-{cluster}-{topic}-{partition}`` whose version is the
     offset of the last record covered. On assignment the sink reads those versions and
     seeks to version + 1; records at or below a version are dropped, so a crash at any
     point (before, during or after a commit) replays only what no commit holds. Kafka's
@@ -108,6 +109,7 @@ class DeltaSink:
         self._consume_batch = consume_batch
         self._tables: list[_Table] = []
         options = settings.lake.storage_options()
+        cluster = cluster_id(settings)
         for spec in (TABLES if specs is None else specs):
             metrics.init_table(spec.name, dead_letters=spec.dead_letter_undecodable)
             lake = LakeTable(settings.lake.table_uri(spec.name), spec.schema, spec.partition_by,
@@ -115,6 +117,7 @@ class DeltaSink:
             self._tables.append(_Table(
                 spec=spec, topic=getattr(settings.topics, spec.topic), lake=lake,
                 buffer=TableBuffer(dedup_key=spec.dedup_key, dedup_window=spec.dedup_window),
+                cluster=cluster,
             ))
         self._by_topic: dict[str, list[_Table]] = {}
         for t in self._tables:

@@ -58,3 +58,8 @@ def test_lag_counts_records_after_the_version():
 
 def test_lag_of_an_empty_table_counts_from_the_low_watermark():
     assert lag_records(10, None, low_watermark=4) == 6
+
+
+def test_app_id_of_another_cluster_never_matches():
+    assert app_id("hivemind-sink", "hivemind.turns", 4, cluster="c1") == "hivemind-sink-c1-hivemind.turns-4"
+    assert app_id("s", "t", 0, cluster="c1") != app_id("s", "t", 0, cluster="c2")
