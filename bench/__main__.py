@@ -7,7 +7,7 @@ import sys
 import time
 import traceback
 
-MODULES = ["bench.capture", "bench.sessionizer", "bench.sink", "bench.lake"]
+MODULES = ["bench.capture", "bench.forwarder", "bench.sessionizer", "bench.sink", "bench.lake"]
 
 
 def main(argv: list[str]) -> int:

@@ -66,12 +66,15 @@ class InstallResult:
 
 def hook_command(python: str | None = None) -> str:
     """The shell command Claude Code runs: this venv's ``hivemind`` script + ``capture``
-    (absolute, quoted), or ``<python> -m cli.main capture`` without the script."""
+    (absolute, quoted), or ``<python> -P -m cli.main capture`` without the script.
+
+    ``-P`` keeps the hook's working directory (the user's project) off ``sys.path``: a
+    project with its own ``cli/`` or ``producers/`` package must not shadow ours."""
     python = python or sys.executable
     script = Path(python).parent / "hivemind"  # not resolved: the venv's bin, not pyenv's
     if script.exists():
         return f"{shlex.quote(str(script))} capture"
-    return f"{shlex.quote(python)} -m cli.main capture"
+    return f"{shlex.quote(python)} -P -m cli.main capture"
 
 
 def is_our_command(command: object) -> bool:
