@@ -14,6 +14,12 @@ holdout, schemas.holdout, left it out), and ``invoked`` says the agent actually 
 append-only; several rows of one (session, skill) are folded at read time (cohort from
 the assignment row, invoked if any row says so).
 
+Scope rows travel on the turns topic: a ``session_start`` TurnEvent whose ``extra`` JSON
+holds ``"skills_in_scope": [{"name", "version", "cohort"}, ...]`` (written by the Claude
+Code hook from the sync's ``<home>/skills-in-scope.json``, or by the SDK's
+``open_session(skills_in_scope=...)``) yields one assignment row per skill,
+``exposure_id = f"{session_id}/{skill}/scope"`` (:func:`exposures_from_session_start`).
+
 Labels -> result (case-insensitive; ``-`` and spaces read as ``_``):
 
 =================  ===========================================================  =======
@@ -166,6 +172,62 @@ def exposure_from_event(event: TurnEvent) -> Exposure | None:
         workspace_id=event.workspace_id, session_id=event.session_id,
         agent_id=event.agent_id, skill_name=name, invoked=True, ts=event.ts,
     )
+
+
+SKILLS_IN_SCOPE = "skills_in_scope"  # the key in a session_start event's extra JSON
+
+
+def scope_entry(name: str, version: int | None, cohort: str | Cohort) -> dict:
+    """One ``skills_in_scope`` entry; raises ``ValueError`` for an empty name or a cohort
+    that is not ``present``/``held_out``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"skill name must be a non-empty string, got {name!r}")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise ValueError(f"skill version must be an int or None, got {version!r}")
+    try:
+        cohort = Cohort(cohort)
+    except ValueError:
+        raise ValueError(f"cohort must be one of {', '.join(c.value for c in Cohort)}, "
+                         f"got {cohort!r}") from None
+    return {"name": name, "version": version, "cohort": cohort.value}
+
+
+def skills_in_scope_of(event: TurnEvent) -> list[dict]:
+    """The valid ``skills_in_scope`` entries of a ``session_start`` event (first entry per
+    name wins); ``[]`` for any other event, no extra, unreadable extra, or no list.
+    Entries that are not well formed are skipped, never guessed."""
+    if event.kind != EventKind.SESSION_START or not event.extra:
+        return []
+    try:
+        data = msgspec.json.decode(event.extra)
+    except msgspec.DecodeError:
+        return []
+    entries = data.get(SKILLS_IN_SCOPE) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return []
+    out: dict[str, dict] = {}
+    for item in entries:
+        if not isinstance(item, dict):
+            continue
+        try:
+            entry = scope_entry(item.get("name"), item.get("version"), item.get("cohort"))
+        except ValueError:
+            continue
+        out.setdefault(entry["name"], entry)
+    return list(out.values())
+
+
+def exposures_from_session_start(event: TurnEvent) -> list[Exposure]:
+    """One assignment Exposure per skill in the session_start's ``skills_in_scope``
+    (cohort and version as recorded, ``invoked=False``, ``ts`` = the event's time, id
+    ``f"{session_id}/{skill}/scope"`` so a replayed start deduplicates)."""
+    return [
+        Exposure(exposure_id=f"{event.session_id}/{e['name']}/scope"[:256],
+                 workspace_id=event.workspace_id, session_id=event.session_id,
+                 agent_id=event.agent_id, skill_name=e["name"], skill_version=e["version"],
+                 cohort=Cohort(e["cohort"]), ts=event.ts)
+        for e in skills_in_scope_of(event)
+    ]
 
 
 _outcome_encoder = msgspec.json.Encoder()

@@ -280,12 +280,15 @@ def table_spec(name: str, tables: Sequence[TableSpec] | None = None) -> TableSpe
 # outcomes: every `outcome` TurnEvent of hivemind.turns (any time after its session) as
 # an Outcome with its label mapped to success/failure/unknown, plus outcomes detected
 # from each closed session's tool calls (streams.outcomes) on hivemind.sessions.
-# exposures: every Claude Code `Skill` tool call on hivemind.turns as an invoked row.
+# exposures: every Claude Code `Skill` tool call on hivemind.turns as an invoked row, and
+# one assignment row (cohort present/held_out, skill_version) per skill listed in a
+# session_start event's extra "skills_in_scope" (exposure_id "<session>/<skill>/scope").
 
 from schemas.outcomes import (  # noqa: E402
     Exposure,
     Outcome,
     exposure_from_event,
+    exposures_from_session_start,
     outcome_from_event,
 )
 from streams.outcomes import detect_outcomes  # noqa: E402
@@ -311,8 +314,14 @@ def outcomes_to_arrow(rows: Sequence[Outcome]) -> pa.Table:
 
 
 def exposure_rows(record: SinkRecord) -> list[Exposure]:
-    found = (exposure_from_event(e) for e in event_rows(record))
-    return [x for x in found if x is not None]
+    rows: list[Exposure] = []
+    for event in event_rows(record):
+        invoked = exposure_from_event(event)
+        if invoked is not None:
+            rows.append(invoked)
+        else:
+            rows.extend(exposures_from_session_start(event))
+    return rows
 
 
 def exposures_to_arrow(rows: Sequence[Exposure]) -> pa.Table:
