@@ -22,6 +22,11 @@ agent_id, agent_kind, max_field_bytes, agentd_autostart); ``HIVEMIND_HOME`` and
 ``HIVEMIND_WORKSPACE_ID`` override it. This module reads them from the environment
 directly: the typed settings object costs too much to build on this path.
 
+SessionStart also reads ``<home>/skills-in-scope.json`` (written by the skill sync) and
+adds the session's entry to the payload as ``skills_in_scope``, so the event's ``extra``
+tells the sink which skill versions the session started with (present or held out); a
+missing or unreadable file adds nothing.
+
 SessionStart also starts agentd (see :func:`ensure_agentd`) unless ``<home>/agentd.lock``
 is held, i.e. agentd already runs; ``"agentd_autostart": false`` in config.json disables it.
 """
@@ -37,6 +42,7 @@ from producers.hook_events import (
     UnsupportedPayload,
     machine_agent_id,
     project_name,
+    skills_in_scope_for,
     to_turn_event,
 )
 from producers.spool import Spool, spool_dir
@@ -45,6 +51,7 @@ MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_FIELD_BYTES = 16 * 1024
 LOG_MAX_BYTES = 1024 * 1024
 CONFIG_NAME = "config.json"
+SCOPE_NAME = "skills-in-scope.json"  # producers.skill_sync.SCOPE_FILE
 COUNTER_IDLE_S = 7 * 24 * 3600  # a session resumed after a week idle restarts its seq
 
 
@@ -84,6 +91,11 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
     now = time.time() if now is None else now
     cwd = payload.get("cwd") if isinstance(payload, dict) else None
     cwd = cwd if isinstance(cwd, str) and cwd else os.getcwd()
+    if isinstance(payload, dict) and payload.get("hook_event_name") == "SessionStart":
+        scope = skills_in_scope_for(_read_scope_file(home), cwd,
+                                    max_bytes=config["max_field_bytes"] // 2)
+        if scope is not None:
+            payload["skills_in_scope"] = scope
     try:
         record, redactions = to_turn_event(
             payload,
@@ -135,6 +147,15 @@ def load_config(home: str) -> dict:
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         config["max_field_bytes"] = DEFAULT_MAX_FIELD_BYTES
     return config
+
+
+def _read_scope_file(home: str) -> object:
+    """The sync's scope file parsed, or ``None`` when missing or unreadable."""
+    try:
+        with open(os.path.join(home, SCOPE_NAME), "rb") as f:
+            return jsonlite.loads(f.read())
+    except (OSError, ValueError):
+        return None
 
 
 def load_redactor(home: str):

@@ -22,6 +22,9 @@ the type, and Claude's ``agent_id`` goes to ``extra`` as ``claude_agent_id`` (ou
 ``agent_id`` is the stable machine/user id). Every other payload field, including
 ``cwd`` (skill sync needs the project path), is kept in ``extra`` as JSON text.
 
+SessionStart also gets ``skills_in_scope`` in ``extra`` when the capture hook found the
+sync's scope file (:func:`skills_in_scope_for` picks the session's project entry).
+
 Failure: :class:`UnsupportedPayload` (a ``ValueError``) for a payload that is not an
 object, has no ``session_id`` or names an event outside the table; nothing else raises.
 
@@ -235,6 +238,71 @@ def project_name(cwd: str) -> str:
             break
         probe = parent
     return os.path.basename(path) or path
+
+
+USER_SCOPE = "_user"  # producers.skill_sync.USER_SCOPE (not imported: hook path)
+_COHORTS = ("present", "held_out")
+
+
+def project_root_of(cwd: str) -> str:
+    """The resolved git work tree containing ``cwd``, else ``cwd`` resolved: the same
+    answer as ``producers.skill_sync.project_root`` without importing pathlib."""
+    path = os.path.realpath(cwd) if cwd else ""
+    probe = path
+    for _ in range(64):
+        if os.path.exists(os.path.join(probe, ".git")):
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    return path
+
+
+def skills_in_scope_for(scope: object, cwd: str, *, max_bytes: int = 8192) -> list | None:
+    """The ``[{"name", "version", "cohort"}]`` a session in ``cwd`` starts with, from the
+    sync's scope file content ``scope`` (``{"<project root>": [...], "_user": [...]}``).
+
+    The project entry is the one of ``cwd``'s git root, else the deepest key that
+    contains ``cwd``; user-level entries are added for names the project does not have.
+    ``None`` when the file knows neither the project nor the user directory (nothing
+    recorded, rather than "no skills"). Malformed entries are dropped; the list is cut
+    to about ``max_bytes`` of JSON so the event's extra is never truncated mid-list.
+    """
+    if not isinstance(scope, dict):
+        return None
+    root = project_root_of(cwd)
+    project = scope.get(root)
+    if project is None and root:
+        best = ""
+        for key in scope:
+            if key != USER_SCOPE and len(key) > len(best) and \
+                    (root == key or root.startswith(key.rstrip("/") + "/")):
+                best = key
+        project = scope.get(best) if best else None
+    user = scope.get(USER_SCOPE)
+    if not isinstance(project, list) and not isinstance(user, list):
+        return None
+    out: list = []
+    seen: set = set()
+    size = 2
+    for entries in (project, user):
+        if not isinstance(entries, list):
+            continue
+        for e in entries:
+            if not isinstance(e, dict):
+                continue
+            name, version, cohort = e.get("name"), e.get("version"), e.get("cohort")
+            if not isinstance(name, str) or not name or name in seen or cohort not in _COHORTS \
+                    or not (version is None or (isinstance(version, int)
+                                                and not isinstance(version, bool))):
+                continue
+            size += len(name) + 50
+            if size > max_bytes:
+                return out
+            seen.add(name)
+            out.append({"name": name, "version": version, "cohort": cohort})
+    return out
 
 
 def machine_agent_id(hostname: str, user: str) -> str:

@@ -24,6 +24,22 @@ project when the session started; ``held_out``: the agent is in the skill's hold
 cohort (schemas.holdout). A skill that is neither (a user-edited file stands in its
 place, or the user deleted it) gets no row: the session belongs to neither cohort.
 Rows are append-only; a re-run for the same session repeats the same ``exposure_id``.
+This file stays local (``hivemind measure --exposures`` checks it against the assignment).
+
+Skills in scope (``<home>/skills-in-scope.json``, read by the capture hook at
+SessionStart, so exposures reach Kafka and the Delta ``exposures`` table through the
+turns topic, spool and all): rewritten atomically at every sync, one entry per skills
+directory the sync wrote into, keyed by the project root (``project_root`` logic,
+resolved absolute path) or ``"_user"`` for the user's skills directory::
+
+    {"/home/dev/app": [{"name": "fix-flaky-tests", "version": 3, "cohort": "present"},
+                       {"name": "use-ripgrep", "version": 1, "cohort": "held_out"}],
+     "_user": [...]}
+
+Same cohort rules as the exposure rows above (a user-edited or deleted file: no entry).
+Entries of directories not synced this time are kept as they were (a session sync
+touches one project). The hook reads the file as the previous sync left it, i.e. the
+skill files on disk when the session starts (the session's own sync runs after).
 """
 
 from __future__ import annotations
@@ -291,6 +307,12 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
         if view.complete:
             state.live = {name: p.skill.version for name, p in view.skills.items()
                           if p is not None}
+        scope_targets = {str(Path(p).resolve()): skills_dir_of(p)
+                         for p in dict.fromkeys(Path(p) for p in projects)}
+        if user_skills_dir is not None:
+            scope_targets[USER_SCOPE] = Path(user_skills_dir)
+        write_skills_in_scope(home, _live(view, state), state, scope_targets,
+                              agent_id=agent_id, holdout_share=holdout_share)
         if session_id is not None or session_project is not None:
             exposed_dir = (skills_dir_of(session_project) if session_project is not None
                            else (targets[0] if targets else None))
@@ -325,10 +347,8 @@ def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
     if not session_id:
         return 0
     now = datetime.now(UTC)
-    live = ({name: p.skill.version for name, p in view.skills.items() if p is not None}
-            if view.complete or view.skills else dict(state.live))
     lines = []
-    for name, version in sorted(live.items()):
+    for name, version in sorted(_live(view, state).items()):
         status = skill_status(name, version, target, state, agent_id=agent_id,
                               holdout_share=holdout_share)
         if status not in (Cohort.PRESENT, Cohort.HELD_OUT):
@@ -341,3 +361,53 @@ def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
         with open(home / "exposures.jsonl", "ab") as out:
             out.write(b"\n".join(lines) + b"\n")
     return len(lines)
+
+
+SCOPE_FILE = "skills-in-scope.json"
+USER_SCOPE = "_user"
+
+
+def _live(view: WorkspaceSkills, state: SyncState) -> dict[str, int]:
+    """The live skills: those just read, or the last complete read's if this one read
+    nothing (broker unavailable)."""
+    if view.complete or view.skills:
+        return {name: p.skill.version for name, p in view.skills.items() if p is not None}
+    return dict(state.live)
+
+
+def skills_in_scope(live: dict[str, int], skills_dir: Path | None, state: SyncState, *,
+                    agent_id: str, holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> list[dict]:
+    """``[{"name", "version", "cohort"}]`` of the ``live`` skills this agent has in
+    ``skills_dir`` (``present``) or is held out of (``held_out``), sorted by name."""
+    out = []
+    for name, version in sorted(live.items()):
+        status = skill_status(name, version, skills_dir, state, agent_id=agent_id,
+                              holdout_share=holdout_share)
+        if status in (Cohort.PRESENT, Cohort.HELD_OUT):
+            out.append({"name": name, "version": version, "cohort": status})
+    return out
+
+
+def load_skills_in_scope(home: Path) -> dict[str, list[dict]]:
+    """``<home>/skills-in-scope.json``; ``{}`` when missing or unreadable."""
+    try:
+        data = json.loads((home / SCOPE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, list)}
+
+
+def write_skills_in_scope(home: Path, live: dict[str, int], state: SyncState,
+                          targets: dict[str, Path], *, agent_id: str,
+                          holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> Path:
+    """Replace the entries of ``targets`` (key -> skills directory) in the scope file,
+    keep the others, and write it atomically (call under :func:`sync_lock`)."""
+    scope = load_skills_in_scope(home)
+    for key, skills_dir in targets.items():
+        scope[key] = skills_in_scope(live, skills_dir, state, agent_id=agent_id,
+                                     holdout_share=holdout_share)
+    path = home / SCOPE_FILE
+    atomic_write(path, json.dumps(scope, sort_keys=True, separators=(",", ":")).encode())
+    return path
