@@ -12,6 +12,12 @@
             s.outcome("resolved")
         fleet.outcome(session_id="...", label="reopened")   # days later
 
+Exposure: ``fleet.session(skills_in_scope=[("refund-policy", 3, "present"),
+("escalation-tone", 1, "held_out")])`` records which skill versions the agent started the
+session with (``present``) or was held out of (``held_out``); the session_start event
+carries them in ``extra`` as ``skills_in_scope`` and the sink's ``exposures`` table gets
+one assignment row per skill (schemas.outcomes.exposures_from_session_start).
+
 Guarantees: every event is validated against ``schemas.events.TurnEvent`` before it is
 queued (a bad call raises ``ContractViolation`` at the call site, nothing is sent); a
 session's events are sent as one ``TurnBatch`` record (on stop/close, every
@@ -30,7 +36,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +45,7 @@ import msgspec
 from runtime.errors import ContractViolation, HivemindError
 from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from schemas.outcomes import SKILLS_IN_SCOPE, Cohort, scope_entry
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +110,15 @@ class Fleet:
 
     # --- sessions -----------------------------------------------------------------
     @contextlib.contextmanager
-    def session(self, session_id: str | None = None, *, start: bool = True
+    def session(self, session_id: str | None = None, *, start: bool = True,
+                skills_in_scope: Iterable[ScopeItem] | None = None
                 ) -> Iterator[SessionRecorder]:
         """Record one session; on exit it is stopped (``stop``) unless already stopped.
 
         An exception inside the block still stops the session, with reason "error".
+        ``skills_in_scope``: as for :meth:`open_session`.
         """
-        rec = self.open_session(session_id, start=start)
+        rec = self.open_session(session_id, start=start, skills_in_scope=skills_in_scope)
         try:
             yield rec
         except BaseException:
@@ -119,10 +128,24 @@ class Fleet:
         if not rec.stopped:
             rec.stop()
 
-    def open_session(self, session_id: str | None = None, *, start: bool = True) -> SessionRecorder:
+    def open_session(self, session_id: str | None = None, *, start: bool = True,
+                     skills_in_scope: Iterable[ScopeItem] | None = None) -> SessionRecorder:
+        """Start recording a session (a ``session_start`` event unless ``start=False``).
+
+        ``skills_in_scope``: ``(name, version, cohort)`` tuples (or mappings with those
+        keys), cohort ``"present"`` or ``"held_out"``: the skill versions this session
+        starts with, recorded in the session_start's extra. A malformed item raises
+        ``ContractViolation`` and nothing is recorded; it needs ``start=True``.
+        """
+        extra = None
+        if skills_in_scope is not None:
+            if not start:
+                raise ContractViolation("skills_in_scope is recorded on the session_start "
+                                        "event: pass start=True or leave it out")
+            extra = json.dumps({SKILLS_IN_SCOPE: scope_entries(skills_in_scope)})
         rec = SessionRecorder(self, session_id or new_id())
         if start:
-            rec.record(EventKind.SESSION_START)
+            rec.record(EventKind.SESSION_START, extra=extra)
         return rec
 
     def outcome(self, *, session_id: str, label: str, text: str | None = None,
@@ -222,6 +245,27 @@ class Fleet:
                 for sid in stale:
                     self._send(self._pending.pop(sid).events)
             self._producer.poll(0)
+
+
+ScopeItem = tuple[str, int | None, str] | Mapping[str, Any]
+
+
+def scope_entries(items: Iterable[ScopeItem]) -> list[dict]:
+    """``skills_in_scope`` items as the wire entries ``{"name", "version", "cohort"}``;
+    raises ``ContractViolation`` naming the bad item and the valid cohorts."""
+    out = []
+    for item in items:
+        try:
+            if isinstance(item, Mapping):
+                name, version, cohort = item["name"], item.get("version"), item["cohort"]
+            else:
+                name, version, cohort = item
+            out.append(scope_entry(name, version, cohort))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ContractViolation(
+                f"skills_in_scope item {item!r} rejected: {exc}; expected (name, version, "
+                f"cohort) with cohort one of {', '.join(c.value for c in Cohort)}") from None
+    return out
 
 
 class _Buffer:
