@@ -8,8 +8,15 @@ Design (intention to treat, the randomized comparison):
 
 * A skill's *scope* is every session of its workspace that started while the skill was
   live (published_at <= started_at < retired_at).
-* Its *cohort* is the randomized assignment ``schemas.holdout.is_held_out(skill, agent)``,
-  not what the agent did: ``present`` vs ``held_out``. The headline effect is
+* Its *cohort* is the randomized assignment, not what the agent did: ``present`` vs
+  ``held_out``. Where the session has exposure rows with a cohort (the assignment the
+  agent recorded at session start: the sync's scope via the Claude Code hook, or the
+  SDK), the recorded cohort of that skill is the assignment; a session without a
+  recorded cohort for the skill falls back to ``schemas.holdout.is_held_out(skill,
+  agent)``. A recorded cohort that differs from the hash is counted as an *assignment
+  mismatch* (the sync ran with another share, an old client...) and reported, never
+  re-labelled to the hash's answer. Each effect says how many sessions took their
+  cohort from a record and how many from the hash. The headline effect is
   ``rate(present) - rate(held_out)`` with a Newcombe interval. Assignment is by agent and
   the unit of analysis is the session: sessions of one agent are correlated, so each
   cohort's counts are divided by its design effect (``1 + (m - 1) * icc`` over agents,
@@ -113,6 +120,11 @@ class SkillEffect(Struct, frozen=True):
     invoked: CohortCounts
     not_invoked: CohortCounts
     invoked_effect: Interval
+    # Where the cohorts came from: sessions with a recorded cohort for this skill, those
+    # assigned by the holdout hash (nothing recorded), and recorded ones the hash contradicts.
+    recorded_sessions: int = 0
+    hash_sessions: int = 0
+    assignment_mismatches: int = 0
 
 
 class RatePoint(Struct, frozen=True):
@@ -252,6 +264,38 @@ def invoked_sessions(exposures: pa.Table | None) -> set[tuple[str, str, str]]:
     }
 
 
+RecordedCohorts = dict[tuple[str, str], dict[str, str]]
+
+
+def recorded_cohorts(exposures: pa.Table | None) -> RecordedCohorts:
+    """(workspace, session id) -> {skill name: recorded cohort} from exposure rows that
+    carry a cohort (invoked rows carry none). A (session, skill) recorded twice keeps its
+    first row's cohort."""
+    if exposures is None or exposures.num_rows == 0 or "cohort" not in exposures.column_names:
+        return {}
+    out: RecordedCohorts = {}
+    for ws, sid, name, cohort in zip(
+        exposures.column("workspace_id").to_pylist(), exposures.column("session_id").to_pylist(),
+        exposures.column("skill_name").to_pylist(), exposures.column("cohort").to_pylist(),
+        strict=True,
+    ):
+        if cohort in ("present", "held_out"):
+            out.setdefault((ws, sid), {}).setdefault(name, cohort)
+    return out
+
+
+def assigned_held_out(r: SessionResult, skill_name: str, recorded: RecordedCohorts,
+                      held_by_hash: bool) -> tuple[bool, str]:
+    """``(held_out, source)`` of one session for one skill: the recorded cohort when there
+    is one (``source`` ``"recorded"``, or ``"mismatch"`` when the hash says otherwise),
+    else the hash (``"hash"``)."""
+    cohort = recorded.get((r.workspace_id, r.session_id), {}).get(skill_name)
+    if cohort is None:
+        return held_by_hash, "hash"
+    held = cohort == "held_out"
+    return held, "recorded" if held == held_by_hash else "mismatch"
+
+
 def cohort_disagreements(exposures: pa.Table | None, *,
                          held_out_share: float = DEFAULT_HOLDOUT_SHARE) -> dict[tuple[str, str], int]:
     """Per (workspace, skill): exposure rows whose *recorded* cohort (what the sync did)
@@ -304,6 +348,7 @@ class _Tally:
 
 def skill_effects(results: Iterable[SessionResult], windows: Iterable[SkillWindow], *,
                   invoked: set[tuple[str, str, str]] | None = None,
+                  recorded: RecordedCohorts | None = None,
                   held_out_share: float = DEFAULT_HOLDOUT_SHARE,
                   confidence: float = DEFAULT_CONFIDENCE,
                   min_sample: int = MIN_SAMPLE_PER_COHORT,
@@ -313,9 +358,11 @@ def skill_effects(results: Iterable[SessionResult], windows: Iterable[SkillWindo
 
     ``until`` ignores sessions that started at or after it (a report "as of" a date).
     ``adjust_for_agents=False`` treats sessions as independent (the eval uses it to show
-    what the design effect protects against).
+    what the design effect protects against). ``recorded``: :func:`recorded_cohorts`
+    (see the module doc); without it every cohort comes from the holdout hash.
     """
     invoked = invoked or set()
+    recorded = recorded or {}
     by_ws: dict[str, list[SessionResult]] = defaultdict(list)
     for r in results:
         if until is None or r.started_at < until:
@@ -326,12 +373,18 @@ def skill_effects(results: Iterable[SessionResult], windows: Iterable[SkillWindo
         tallies = {k: _Tally() for k in ("present", "held_out", "invoked", "not_invoked")}
         agents: dict[str, bool] = {}
         held_cache: dict[str, bool] = {}
+        sources = {"recorded": 0, "hash": 0, "mismatch": 0}
         for r in by_ws.get(w.workspace_id, ()):
             if not (w.published_at <= r.started_at < end):
                 continue
             held = held_cache.get(r.agent_id)
             if held is None:
                 held = held_cache[r.agent_id] = holdout_bucket(w.skill_name, r.agent_id) < held_out_share
+            if recorded:
+                held, source = assigned_held_out(r, w.skill_name, recorded, held)
+                sources[source] += 1
+            else:
+                sources["hash"] += 1
             agents[r.agent_id] = held
             if held:
                 tallies["held_out"].add(r.result, r.agent_id)
@@ -349,6 +402,8 @@ def skill_effects(results: Iterable[SessionResult], windows: Iterable[SkillWindo
             verdict=verdict_of(effect, c["present"], c["held_out"], srm, min_sample),
             srm=srm, invoked=c["invoked"], not_invoked=c["not_invoked"],
             invoked_effect=_difference(c["invoked"], c["not_invoked"], confidence),
+            recorded_sessions=sources["recorded"] + sources["mismatch"],
+            hash_sessions=sources["hash"], assignment_mismatches=sources["mismatch"],
         ))
     return effects
 
@@ -413,15 +468,19 @@ def rate_series(results: Iterable[SessionResult], *, period: str = "day",
 def cohort_series(results: Iterable[SessionResult], window: SkillWindow, *, period: str = "day",
                   held_out_share: float = DEFAULT_HOLDOUT_SHARE,
                   confidence: float = DEFAULT_CONFIDENCE,
-                  min_sample: int = MIN_SAMPLE_PER_COHORT) -> list[RatePoint]:
+                  min_sample: int = MIN_SAMPLE_PER_COHORT,
+                  recorded: RecordedCohorts | None = None) -> list[RatePoint]:
     """Rate over time of one skill's present and held-out cohorts (groups
-    ``"<skill>/present"`` and ``"<skill>/held_out"``)."""
+    ``"<skill>/present"`` and ``"<skill>/held_out"``), cohorts as in :func:`skill_effects`."""
     end = window.retired_at or FAR_FUTURE
+    recorded = recorded or {}
 
     def group(r: SessionResult) -> str | None:
         if r.workspace_id != window.workspace_id or not (window.published_at <= r.started_at < end):
             return None
         held = holdout_bucket(window.skill_name, r.agent_id) < held_out_share
+        if recorded:
+            held, _ = assigned_held_out(r, window.skill_name, recorded, held)
         return f"{window.skill_name}/{'held_out' if held else 'present'}"
 
     return rate_series(results, period=period, group_of=group, confidence=confidence,

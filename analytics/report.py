@@ -8,6 +8,10 @@ tables and returns a :class:`MeasureReport`; the renderers only format it:
 * :func:`write_pngs` — the same charts as PNG files;
 * :func:`publish_metrics` — the low-cardinality gauges of analytics.metrics.
 
+Cohorts: where the exposures table holds a session's recorded cohort for a skill, that is
+its assignment; elsewhere the holdout hash is (the report says how many of each, and lists
+sessions whose recorded cohort the hash contradicts as assignment mismatches).
+
 "insufficient data" is printed wherever a cohort is below the minimum sample; nothing is
 smoothed; the invoked-vs-not comparison is always labelled non-randomized.
 """
@@ -31,6 +35,7 @@ from analytics.attribution import (
     cohort_series,
     invoked_sessions,
     rate_series,
+    recorded_cohorts,
     session_results,
     skill_effects,
     skill_windows,
@@ -58,8 +63,15 @@ class MeasureReport(Struct, frozen=True, kw_only=True):
     workspace_series: dict[str, list[RatePoint]]
     cohort_series: dict[str, dict[str, list[RatePoint]]]  # "<ws>/<skill>" -> group -> points
     missing_tables: list[str]
-    # "<ws>/<skill>" -> exposure rows whose recorded cohort contradicts the assignment.
+    # "<ws>/<skill>" -> rows of the sync's local exposures.jsonl whose cohort contradicts
+    # the holdout hash.
     cohort_disagreements: dict[str, int] = {}
+    # Session x skill pairs in scope whose cohort came from a recorded exposure / the hash.
+    recorded_assignments: int = 0
+    hash_assignments: int = 0
+    # "<ws>/<skill>" -> sessions whose recorded cohort the holdout hash contradicts (they
+    # stay in their recorded cohort).
+    assignment_mismatches: dict[str, int] = {}
 
     def verdicts(self) -> dict[str, int]:
         return verdict_counts(self.effects)
@@ -71,8 +83,9 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
                  min_sample: int = MIN_SAMPLE_PER_COHORT,
                  now: datetime | None = None,
                  recorded_exposures: pa.Table | None = None) -> MeasureReport:
-    """``recorded_exposures``: the sync's exposure rows (``<home>/exposures.jsonl``), used
-    only to check that the recorded cohorts match the assignment."""
+    """Cohorts from the exposures table's recorded cohorts, else the holdout hash (module
+    doc). ``recorded_exposures``: the sync's local rows (``<home>/exposures.jsonl``), used
+    only to check that their cohorts match the hash."""
     now = now or datetime.now(UTC)
     sessions = tables.sessions if tables.sessions is not None else _empty_sessions()
     results = session_results(sessions, tables.outcomes)
@@ -81,9 +94,10 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
     windows = skill_windows(tables.skills) if tables.skills is not None else []
     if workspace:
         windows = [w for w in windows if w.workspace_id == workspace]
+    recorded = recorded_cohorts(tables.exposures)
     effects = skill_effects(results, windows, invoked=invoked_sessions(tables.exposures),
-                            held_out_share=held_out_share, confidence=confidence,
-                            min_sample=min_sample)
+                            recorded=recorded, held_out_share=held_out_share,
+                            confidence=confidence, min_sample=min_sample)
     effects.sort(key=lambda e: (ORDER[e.verdict], _sort_effect(e), e.workspace_id, e.skill_name))
     ws_series: dict[str, list[RatePoint]] = {}
     for p in rate_series(results, period=period, confidence=confidence, min_sample=min_sample):
@@ -96,17 +110,21 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
         groups: dict[str, list[RatePoint]] = {}
         for p in cohort_series(results, by_key[(e.workspace_id, e.skill_name)], period=period,
                                held_out_share=held_out_share, confidence=confidence,
-                               min_sample=min_sample):
+                               min_sample=min_sample, recorded=recorded):
             groups.setdefault(p.group.rsplit("/", 1)[-1], []).append(p)
         cohorts[f"{e.workspace_id}/{e.skill_name}"] = {
             g: groups[g] for g in ("present", "held_out") if g in groups}
     disagreements: dict[str, int] = {}
-    for table in (tables.exposures, recorded_exposures):
-        for (ws, name), n in cohort_disagreements(table, held_out_share=held_out_share).items():
-            if workspace in (None, ws):
-                disagreements[f"{ws}/{name}"] = disagreements.get(f"{ws}/{name}", 0) + n
+    for (ws, name), n in cohort_disagreements(recorded_exposures,
+                                              held_out_share=held_out_share).items():
+        if workspace in (None, ws):
+            disagreements[f"{ws}/{name}"] = disagreements.get(f"{ws}/{name}", 0) + n
     return MeasureReport(
         cohort_disagreements=disagreements,
+        recorded_assignments=sum(e.recorded_sessions for e in effects),
+        hash_assignments=sum(e.hash_sessions for e in effects),
+        assignment_mismatches={f"{e.workspace_id}/{e.skill_name}": e.assignment_mismatches
+                               for e in effects if e.assignment_mismatches},
         generated_at=now, workspace=workspace, period=period, confidence=confidence,
         held_out_share=held_out_share, min_sample=min_sample, sessions=len(results),
         sessions_with_outcome=sum(r.result.value != "unknown" for r in results),
@@ -127,6 +145,18 @@ def _empty_sessions() -> pa.Table:
 
 
 # ---------------------------------------------------------------- text
+
+
+def assignment_note(report: MeasureReport) -> str:
+    """One line saying where the cohorts came from."""
+    rec, by_hash = report.recorded_assignments, report.hash_assignments
+    if rec == 0:
+        return ("cohorts: assigned from the holdout hash (no exposure with a recorded cohort "
+                "in the lake)")
+    mismatched = sum(report.assignment_mismatches.values())
+    return (f"cohorts: {rec} session-skill pairs from recorded exposures "
+            f"({mismatched} contradict the holdout hash), {by_hash} from the holdout hash "
+            "(nothing recorded for them)")
 
 
 def _pct(v: float) -> str:
@@ -160,6 +190,7 @@ def render_text(report: MeasureReport, *, max_periods: int = 14) -> str:
         lines.append(f"missing tables (not written yet): {', '.join(report.missing_tables)}")
     counts = report.verdicts()
     lines.append("skills: " + "  ".join(f"{k}={v}" for k, v in counts.items()))
+    lines.append(assignment_note(report))
     lines.append("")
     header = (f"{'workspace/skill':<40} {'v':>3} {'present':>16} {'held out':>16} "
               f"{'agents':>9} {'deff':>9} {'effect (ITT) [CI]':<30} {'verdict':<22} {'SRM p':>7}  "
@@ -177,6 +208,10 @@ def render_text(report: MeasureReport, *, max_periods: int = 14) -> str:
             f"{e.present.design_effect:>4.1f}/{e.held_out.design_effect:<4.1f} "
             f"{effect_cell(e):<30} {e.verdict.value:<22} {e.srm.p_value:>7.3g}  "
             f"{invoked_cell(e, report.min_sample)}")
+    if report.assignment_mismatches:
+        lines += ["", "Assignment mismatches (recorded cohort differs from the holdout hash; "
+                      "counted in the recorded cohort):"]
+        lines += [f"  {k}: {n} sessions" for k, n in sorted(report.assignment_mismatches.items())]
     if report.cohort_disagreements:
         lines += ["", "Holdout disagreements (recorded cohort differs from the assignment):"]
         lines += [f"  {k}: {n} exposure rows" for k, n in sorted(report.cohort_disagreements.items())]
@@ -235,6 +270,7 @@ def render_html(report: MeasureReport) -> str:
         f"{report.held_out_share:.0%} · {report.confidence:.0%} intervals · minimum "
         f"{report.min_sample} sessions per cohort</p>", missing,
         "<p>Skills: " + " · ".join(f"{escape(k)} {v}" for k, v in counts.items()) + "</p>",
+        f"<p class='note'>{escape(assignment_note(report))}</p>",
         "<h2>Effect per skill (intention to treat)</h2>",
         "<p class='note'>Effect = success rate of sessions whose agent has the skill minus "
         "that of agents randomly held out of it (Newcombe interval on counts divided by the "
@@ -253,6 +289,20 @@ def render_html(report: MeasureReport) -> str:
 
 
 def _disagreements_html(report: MeasureReport) -> str:
+    return _mismatches_html(report) + _jsonl_disagreements_html(report)
+
+
+def _mismatches_html(report: MeasureReport) -> str:
+    if not report.assignment_mismatches:
+        return ""
+    items = "".join(f"<li>{escape(k)}: {n} sessions</li>"
+                    for k, n in sorted(report.assignment_mismatches.items()))
+    return ("<h3>Assignment mismatches</h3><p class='note'>These sessions recorded a cohort "
+            "the holdout hash did not give them; they are counted in the recorded cohort:"
+            f"</p><ul>{items}</ul>")
+
+
+def _jsonl_disagreements_html(report: MeasureReport) -> str:
     if not report.cohort_disagreements:
         return ""
     items = "".join(f"<li>{escape(k)}: {n} exposure rows</li>"
