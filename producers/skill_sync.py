@@ -403,11 +403,14 @@ def write_skills_in_scope(home: Path, live: dict[str, int], state: SyncState,
                           targets: dict[str, Path], *, agent_id: str,
                           holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> Path:
     """Replace the entries of ``targets`` (key -> skills directory) in the scope file,
-    keep the others, and write it atomically (call under :func:`sync_lock`)."""
+    keep the others, and write it atomically (call under :func:`sync_lock`); no targets:
+    nothing is written."""
+    path = home / SCOPE_FILE
+    if not targets:
+        return path
     scope = load_skills_in_scope(home)
     for key, skills_dir in targets.items():
         scope[key] = skills_in_scope(live, skills_dir, state, agent_id=agent_id,
                                      holdout_share=holdout_share)
-    path = home / SCOPE_FILE
     atomic_write(path, json.dumps(scope, sort_keys=True, separators=(",", ":")).encode())
     return path

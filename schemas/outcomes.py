@@ -177,19 +177,18 @@ def exposure_from_event(event: TurnEvent) -> Exposure | None:
 SKILLS_IN_SCOPE = "skills_in_scope"  # the key in a session_start event's extra JSON
 
 
-def scope_entry(name: str, version: int | None, cohort: str | Cohort) -> dict:
-    """One ``skills_in_scope`` entry; raises ``ValueError`` for an empty name or a cohort
+def scope_entry(name: object, version: object, cohort: object) -> dict:
+    """One ``skills_in_scope`` entry ``{"name", "version", "cohort"}``; raises
+    ``ValueError`` for an empty name, a version that is not an int (or None), or a cohort
     that is not ``present``/``held_out``."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"skill name must be a non-empty string, got {name!r}")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise ValueError(f"skill version must be an int or None, got {version!r}")
-    try:
-        cohort = Cohort(cohort)
-    except ValueError:
+    if not isinstance(cohort, str) or cohort not in set(Cohort):
         raise ValueError(f"cohort must be one of {', '.join(c.value for c in Cohort)}, "
-                         f"got {cohort!r}") from None
-    return {"name": name, "version": version, "cohort": cohort.value}
+                         f"got {cohort!r}")
+    return {"name": name, "version": version, "cohort": Cohort(cohort).value}
 
 
 def skills_in_scope_of(event: TurnEvent) -> list[dict]:
