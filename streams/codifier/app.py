@@ -140,7 +140,8 @@ class CodifierJob:
         self.budget = TokenBudget(settings.codifier.daily_token_budget, self._load_budget())
         self.loop = asyncio.new_event_loop()
         self.assigned = False
-        self.paused = False
+        self.partitions: set[tuple[str, int]] = set()  # for tests/observers: never call
+        self.paused = False                            # the consumer from another thread
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -201,12 +202,14 @@ class CodifierJob:
     def _on_assign(self, consumer, partitions) -> None:
         self._library_stale = True
         self.assigned = True
+        self.partitions |= {(p.topic, p.partition) for p in partitions}
         set_ready(True)
         log.info("assigned %s", [f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _on_revoke(self, consumer, partitions) -> None:
         self._commit()
         gone = {(p.topic, p.partition) for p in partitions}
+        self.partitions -= gone
         self.tracker.drop(gone)
         self.waiting = [w for w in self.waiting if (w[2].topic, w[2].partition) not in gone]
         heapq.heapify(self.waiting)

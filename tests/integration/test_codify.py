@@ -195,3 +195,32 @@ def test_failed_model_call_parks_candidate_until_it_is_published(settings):
     assert [(d.stage, d.reason.value) for d in letters] == [("codifier", "undecodable")]
     # the library rebuilt from the topic knows the candidate: a replay would be skipped
     assert load_library(s).has_candidate(cand.candidate_id)
+
+
+def test_partition_taken_over_from_another_worker_continues_its_versions(settings):
+    """Worker B takes over a workspace whose skill worker A published after B started:
+    B must re-read the library on assignment, so the next lesson of that workspace is
+    version 2 of A's skill, not a second version 1."""
+    a = StartedJob(CodifierJob(settings, summary=CodifySummary()))
+    b = StartedJob(CodifierJob(settings, summary=CodifySummary()))
+    try:
+        wait_for(lambda: a.job.partitions and b.job.partitions, 60, "both workers assigned")
+        first = candidate(recovery_session("ws-x", session_id="x1"))
+        produce_candidates(settings, [first])
+        wait_for(lambda: list_skills(settings), 60, "the first skill")
+        owner, other = (a, b) if a.job.summary.results["published"] else (b, a)
+        owner.stop()
+        second = candidate(recovery_session("ws-x", session_id="x2",
+                                            error="pytest: not found on PATH"))
+        produce_candidates(settings, [second])
+        skills = wait_for(lambda: (s := list_skills(settings)) and s[0].version == 2 and s,
+                          60, "version 2 from the worker that took over")
+    finally:
+        for job in (a, b):
+            if job.thread.is_alive():
+                job.stop()
+    assert other.job.summary.results["published"] == 1
+    assert skills[0].provenance.decision.value == "MERGE"
+    versions = Counter((k, decode_skill(v).version)
+                       for k, v, _ in all_records(settings, settings.topics.skills) if v)
+    assert set(versions.values()) == {1}
