@@ -3,9 +3,9 @@
 ``python -m bench.sessionizer`` starts its own embedded broker, produces N events as batch
 records (default 200k events in 50-event records), runs one worker
 (``python -m streams.sessionizer``) and times it from its first to its last closed session
-(Kafka timestamps of the emitted records, so the reader's own lag does not count). Two
-shapes: long sessions (several records each, closed by the last one) and one record per
-session (every record closes a session, so every record waits for its outputs' delivery).
+(Kafka timestamps of the emitted records, so the reader's own lag does not count). Shapes:
+sessions of 1, 4 and 20 records, each closed by a stop in its last record (every record
+of the state is rewritten to the changelog, so long sessions cost more per event).
 The ceiling is a bare aiokafka consumer reading the same topic (with and without decoding).
 """
 
@@ -140,15 +140,21 @@ async def raw_consume(settings: Settings, n_records: int, *, decode: bool) -> fl
         await consumer.stop()
 
 
-def run(n_events: int = 200_000, per_record: int = 50) -> dict[str, float]:
+def run(n_events: int = 200_000, per_record: int = 50,
+        records_per_session: dict[str, int] | None = None) -> dict[str, float]:
+    """Figures per shape; ``records_per_session`` maps a shape name to its session length
+    in records (default 1, 4 and 20 records: the state written per record grows with the
+    session, so long sessions cost more per event)."""
+    shapes = records_per_session or {"sessions_of_1_record": 1, "sessions_of_4_records": 4,
+                                     "sessions_of_20_records": 20}
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sessionizer-") as tmp:
         root = Path(tmp)
         broker = embedded.start(log_path=root / "tansu.log")
         try:
-            for shape, per_session in (("long_sessions", per_record * 4),
-                                       ("record_per_session", per_record)):
-                tag = f"b{os.getpid()}{shape[:4]}"
+            for i, (shape, n_records) in enumerate(shapes.items()):
+                per_session = per_record * n_records
+                tag = f"b{os.getpid()}x{i}"
                 settings = Settings.from_env({}).replace(
                     kafka={"bootstrap": broker.bootstrap},
                     topics={name: f"{tag}.{name}" for name in
