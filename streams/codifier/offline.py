@@ -45,7 +45,7 @@ class OfflineCodifier:
 def draft_offline(candidate: Candidate) -> Draft | Rejection:
     sessions = sorted(candidate.sessions, key=lambda s: (s.started_at, s.session_uid))
     recoveries: list[tuple[str, str, str]] = []  # (failed command, error line, working)
-    corrections: list[tuple[str, str]] = []  # (user correction, next command)
+    corrections: list[tuple[str, str, str]] = []  # (correction, command before, command after)
     outcomes: list[tuple[str, list[str]]] = []  # (label, steps)
     signature = ""
     for s in sessions:
@@ -62,8 +62,10 @@ def draft_offline(candidate: Candidate) -> Draft | Rejection:
         for prompt in correction_prompts(events):
             nxt = next((e for e in events if e.kind is EventKind.TOOL_CALL and e.seq > prompt.seq),
                        None)
+            before = [e for e in events if e.kind is EventKind.TOOL_CALL and e.seq < prompt.seq]
             if nxt is not None:
-                item2 = (_first_line(prompt.text or "", 300), _command(nxt))
+                item2 = (_first_line(prompt.text or "", 300),
+                         _command(before[-1]) if before else "", _command(nxt))
                 if item2 not in corrections:
                     corrections.append(item2)
                     signature = signature or "prefer-" + command_signature(nxt)
@@ -100,8 +102,9 @@ def _description(recoveries, corrections, outcomes, project: str) -> str:
         failed = _head(recoveries[0][0])
         text = f"Use when `{failed}` fails{where}: what worked instead, from past sessions."
     elif corrections:
-        text = (f"Use when doing what `{_head(corrections[0][1])}` does{where}: "
-                "the user corrected the agent and this is what they wanted.")
+        _, before, after = corrections[0]
+        text = (f"Use when about to run `{_head(before or after)}`{where}: the user "
+                "corrected this before; do it the way they asked.")
     else:
         text = (f"Use when working towards {outcomes[0][0]}{where}: "
                 "the steps that led to it in a past session.")
@@ -112,15 +115,23 @@ def _body(recoveries, corrections, outcomes, *, n_sessions: int, project: str) -
     lines = [f"Learned from {n_sessions} session(s)" + (f" in {project}." if project else ".")]
     if recoveries:
         lines += ["", "## When a command fails"]
+        by_fix: dict[tuple[str, str], list[str]] = {}  # same command and fix: one block
         for failed, error, worked in recoveries:
+            errors = by_fix.setdefault((failed, worked), [])
+            if error and error not in errors:
+                errors.append(error)
+        for (failed, worked), errors in by_fix.items():
             lines += ["", "This failed:", "```", failed, "```"]
-            if error:
-                lines += ["with:", "```", error, "```"]
+            if errors:
+                lines += ["with:", "```", *errors, "```"]
             lines += ["This worked:", "```", worked, "```"]
     if corrections:
         lines += ["", "## What the user asked for"]
-        for text, command in corrections:
-            lines += ["", "> " + text.replace("\n", " "), "", "Then:", "```", command, "```"]
+        for text, before, after in corrections:
+            if before:
+                lines += ["", "The agent ran:", "```", before, "```"]
+            lines += ["The user said:", "> " + text.replace("\n", " "), "",
+                      "What was run then:", "```", after, "```"]
     if outcomes:
         label, steps = outcomes[0]
         lines += ["", f"## Steps that led to {label}", ""]
