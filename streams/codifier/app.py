@@ -159,7 +159,7 @@ class CodifierJob:
     def step(self) -> None:
         """One batch: consume, process, commit."""
         msgs = self.consumer.consume(num_messages=BATCH_MAX, timeout=GROUP_WINDOW_S)
-        if self._library_stale:
+        if self._library_stale and self.assigned:
             self._reload_library()
         ready: list[_Item] = []
         for msg in msgs:
