@@ -119,7 +119,7 @@ class CodifierJob:
 
     def __init__(self, settings: Settings, *, codifier: Codifier | None = None,
                  summary: CodifySummary | None = None, clock=None,
-                 park_base_s: float = 30.0) -> None:
+                 park_base_s: float = 30.0, max_park_attempts: int = MAX_PARK_ATTEMPTS) -> None:
         from confluent_kafka import Consumer, Producer
 
         self.settings = settings
@@ -127,6 +127,7 @@ class CodifierJob:
         self.summary = summary or _SUMMARY
         self.now = clock or (lambda: datetime.now(UTC))
         self.park_base_s = park_base_s
+        self.max_park_attempts = max_park_attempts
         # Loaded on every assignment (see _on_assign), before any candidate is processed.
         self.library: Library = Library()
         self._library_stale = True
@@ -317,7 +318,8 @@ class CodifierJob:
                 for item in members:
                     self._hold(item, time.time() + 5)
                 return
-        self.summary.record(result)
+        if not isinstance(result, Parked):  # a park counts once it is re-queued (_park)
+            self.summary.record(result)
         if isinstance(result, Published):
             self.library.apply((result.skill.workspace_id, result.skill.name), result.skill)
             self.summary.skills_per_workspace = self.library.counts_by_workspace()
@@ -341,7 +343,7 @@ class CodifierJob:
     def _park(self, item: _Item, parked: Parked) -> None:
         attempt = item.attempt + 1
         try:
-            if attempt > MAX_PARK_ATTEMPTS:
+            if attempt > self.max_park_attempts:
                 letter = DeadLetter.from_processing_error(
                     stage=STAGE, topic=item.topic, partition=item.partition, offset=item.offset,
                     key=item.key, raw=item.raw,
@@ -362,7 +364,7 @@ class CodifierJob:
 
     def _finish(self, item: _Item, result: str) -> None:
         metrics.RESULTS.labels(result).inc()
-        if result in ("duplicate", "dead_lettered"):
+        if result in ("duplicate", "dead_lettered", "parked"):
             self.summary.results[result] += 1
         self.tracker.done((item.topic, item.partition), item.offset)
 

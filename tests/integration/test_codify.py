@@ -224,3 +224,23 @@ def test_partition_taken_over_from_another_worker_continues_its_versions(setting
     versions = Counter((k, decode_skill(v).version)
                        for k, v, _ in all_records(settings, settings.topics.skills) if v)
     assert set(versions.values()) == {1}
+
+
+def test_candidate_failing_every_attempt_ends_in_the_dlq_with_its_bytes(settings):
+    with AnthropicStub(default=error(500)) as stub:
+        s = settings.replace(codifier={"api_key": Secret("k"), "base_url": stub.base_url,
+                                       "max_retries": 0, "timeout_s": 5.0})
+        cand = candidate(recovery_session("ws-a"))
+        produce_candidates(s, [cand])
+        summary = CodifySummary()
+        job = StartedJob(CodifierJob(s, summary=summary, park_base_s=0.1, max_park_attempts=2,
+                                     codifier=AnthropicCodifier(s.codifier)))
+        try:
+            wait_for(lambda: summary.results["dead_lettered"] == 1, 60, "the dead letter")
+        finally:
+            job.stop()
+    assert summary.results["parked"] == 2 and len(stub.requests) == 3
+    (letter,) = [decode_dead_letter(v) for _, v, _ in all_records(s, s.topics.dlq)]
+    assert (letter.stage, letter.reason.value) == ("codifier", "processing_error")
+    assert "failed 2 times" in letter.detail and letter.raw == encode(cand)
+    assert list_skills(s) == []
