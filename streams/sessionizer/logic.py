@@ -70,7 +70,11 @@ class SessionState(Struct, kw_only=True):
     outcome_seq: int = -1
     late_event_count: int = 0
     duplicate_event_count: int = 0
-    events: list[TurnEvent] = []  # ordered by seq, at most max_events_per_session
+    # Kept events (at most max_events_per_session, the lowest seqs) as msgpack chunks, one
+    # per record: a record re-encodes only its own events, not the whole session.
+    chunks: list[bytes] = []
+    kept: int = 0
+    kept_max_seq: int = -1
     events_truncated: bool = False
     # Set when the state had to shrink to fit a record: keep at most this many events.
     events_cap: int | None = None
@@ -92,6 +96,7 @@ class Tally:
 
 _state_encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(SessionState)
+_chunk_decoder = msgspec.msgpack.Decoder(list[TurnEvent])
 
 
 def encode_state(state: SessionState) -> bytes:
@@ -140,6 +145,7 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
     state.last_arrival = now
     seen = set(state.seen)
     emitted: list[Session] = []
+    fresh: list[TurnEvent] = []  # this record's kept events, chunked at the end
     cap = settings.max_events_per_session
     tally.events += len(ordered)
     for event in ordered:
@@ -158,10 +164,11 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
             tally.late += 1
             _reopen(state)
             state.late_event_count += 1
-        _add(state, event, cap)
+        _add(state, event, cap, fresh)
         reason = _CLOSING.get(event.kind)
         if reason is not None:
-            emitted.append(_close(state, reason, now))
+            emitted.append(_close(state, reason, now, fresh))
+    _flush(state, fresh)
     return state, emitted
 
 
@@ -179,7 +186,7 @@ def on_tick(state: SessionState, *, now: datetime,
     if not is_idle(state, now=now, settings=settings):
         return state, []
     state = _copy(state)
-    return state, [_close(state, CloseReason.IDLE, now)]
+    return state, [_close(state, CloseReason.IDLE, now, [])]
 
 
 def is_idle(state: SessionState, *, now: datetime, settings: SessionizerSettings) -> bool:
@@ -207,15 +214,29 @@ def shrink_to_fit(state: SessionState, max_bytes: int) -> tuple[SessionState, by
     ``max_events_per_session``); the generation is marked truncated, counts stay exact,
     and later events are not kept either. The input is not modified."""
     raw = encode_state(state)
-    if len(raw) <= max_bytes or not state.events:
+    if len(raw) <= max_bytes or not state.kept:
         return state, raw
     state = _copy(state)
-    while len(raw) > max_bytes and state.events:
-        del state.events[len(state.events) // 2:]
+    events = kept_events(state)
+    while len(raw) > max_bytes and events:
+        events = events[:len(events) // 2]
+        state.chunks, state.kept, state.kept_max_seq = [], 0, -1
+        _flush(state, list(events))
         state.events_truncated = True
-        state.events_cap = len(state.events)
+        state.events_cap = len(events)
         raw = encode_state(state)
     return state, raw
+
+
+def kept_events(state: SessionState, fresh: list[TurnEvent] | None = None) -> list[TurnEvent]:
+    """The open generation's kept events ordered by seq (arrival order among equal seqs)."""
+    events: list[TurnEvent] = []
+    for chunk in state.chunks:
+        events.extend(_chunk_decoder.decode(chunk))
+    if fresh:
+        events.extend(fresh)
+    events.sort(key=_seq)
+    return events
 
 
 def candidate_for(session: Session) -> Candidate | None:
@@ -238,10 +259,10 @@ def candidate_id(uid: str) -> str:
 def _copy(state: SessionState) -> SessionState:
     return msgspec.structs.replace(
         state, seen=list(state.seen), counts=dict(state.counts),
-        tools_used=list(state.tools_used), events=list(state.events))
+        tools_used=list(state.tools_used), chunks=list(state.chunks))
 
 
-def _add(state: SessionState, event: TurnEvent, cap: int) -> None:
+def _add(state: SessionState, event: TurnEvent, cap: int, fresh: list[TurnEvent]) -> None:
     ts, kind = event.ts, event.kind
     if state.event_count == 0:
         state.agent_id, state.agent_kind, state.project = (
@@ -262,26 +283,38 @@ def _add(state: SessionState, event: TurnEvent, cap: int) -> None:
             state.error_count += 1
     elif kind is EventKind.OUTCOME and event.outcome and event.seq >= state.outcome_seq:
         state.outcome, state.outcome_seq = event.outcome, event.seq
-    events = state.events
     if state.events_cap is not None:
         cap = min(cap, state.events_cap)
-    if len(events) < cap:
-        if not events or events[-1].seq <= event.seq:
-            events.append(event)  # the usual case: in order
-        else:
-            bisect.insort_right(events, event, key=_seq)
-    else:
-        state.events_truncated = True
-        if cap > 0 and event.seq < events[-1].seq:
-            bisect.insort_right(events, event, key=_seq)
-            events.pop()
+    if state.kept + len(fresh) < cap:
+        fresh.append(event)
+        return
+    state.events_truncated = True
+    if cap > 0 and event.seq < max(state.kept_max_seq, max((e.seq for e in fresh), default=-1)):
+        # Rare (out of order past the cap): evict the highest seq to keep the lowest ones.
+        events = kept_events(state, fresh)
+        bisect.insort_right(events, event, key=_seq)
+        events.pop()
+        state.chunks, state.kept, state.kept_max_seq = [], 0, -1
+        fresh[:] = events
+
+
+def _flush(state: SessionState, fresh: list[TurnEvent]) -> None:
+    """Store this record's kept events as one chunk."""
+    if not fresh:
+        return
+    fresh.sort(key=_seq)
+    state.chunks.append(_state_encoder.encode(fresh))
+    state.kept += len(fresh)
+    state.kept_max_seq = max(state.kept_max_seq, fresh[-1].seq)
+    fresh.clear()
 
 
 def _seq(event: TurnEvent) -> int:
     return event.seq
 
 
-def _close(state: SessionState, reason: CloseReason, now: datetime) -> Session:
+def _close(state: SessionState, reason: CloseReason, now: datetime,
+           fresh: list[TurnEvent]) -> Session:
     """Emit the open generation and turn ``state`` into its closed marker."""
     started = state.started_at or now
     session = Session(
@@ -293,9 +326,10 @@ def _close(state: SessionState, reason: CloseReason, now: datetime) -> Session:
         event_count=state.event_count, counts=dict(state.counts),
         tools_used=list(state.tools_used), error_count=state.error_count,
         outcome=state.outcome, late_event_count=state.late_event_count,
-        duplicate_event_count=state.duplicate_event_count, events=list(state.events),
+        duplicate_event_count=state.duplicate_event_count, events=kept_events(state, fresh),
         events_truncated=state.events_truncated,
     )
+    fresh.clear()
     _reset_generation(state)
     state.closed_at, state.close_reason = now, reason
     return session
@@ -312,6 +346,7 @@ def _reset_generation(state: SessionState) -> None:
     state.started_at = state.ended_at = None
     state.event_count = state.error_count = 0
     state.late_event_count = state.duplicate_event_count = 0
-    state.counts, state.tools_used, state.events = {}, [], []
+    state.counts, state.tools_used = {}, []
+    state.chunks, state.kept, state.kept_max_seq = [], 0, -1
     state.outcome, state.outcome_seq, state.events_truncated = None, -1, False
     state.events_cap = None
