@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from streams.codifier import guards
 from streams.codifier.guards import DraftText
+from streams.codifier.logic import Draft
 from streams.codifier.offline import draft_offline
 from tests.unit.codifier.builders import candidate
 from tests.unit.codifier.corpus import grounding_cases, injection_cases, skill_library
@@ -53,6 +54,7 @@ def injection() -> dict[str, float]:
     for label, planted in injection_cases.OFFLINE_CASES:
         cand = candidate(injection_cases.case_session(planted, session_id=label))
         d = draft_offline(cand)
+        assert isinstance(d, Draft)
         verdicts = guards.run_guards(d.text(), cand.sessions, max_body_chars=8000)
         caught += not verdicts[2].ok
         published += all(v.ok for v in verdicts)
@@ -66,6 +68,7 @@ def offline() -> dict[str, float]:
     for sc in grounding_cases.SCENARIOS:
         cand = candidate(grounding_cases.scenario_session(sc))
         d = draft_offline(cand)
+        assert isinstance(d, Draft)
         ok += all(v.ok for v in guards.run_guards(d.text(), cand.sessions, max_body_chars=8000))
     return {"offline_drafts_pass_all_guards": ok / len(grounding_cases.SCENARIOS)}
 

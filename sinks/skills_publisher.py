@@ -113,8 +113,8 @@ def iter_skill_records(settings: Settings, *, timeout_s: float = 30.0
             if msg is not None:
                 if msg.error():
                     raise BrokerUnavailable(f"reading {topic}: {msg.error()}")
-                p = msg.partition()
-                if p in ends and msg.offset() < ends[p]:
+                p, offset = msg.partition(), msg.offset() or 0
+                if p in ends and offset < ends[p]:
                     yield msg.key() or b"", msg.value()
             # By position, not by the last offset seen: compaction and control records
             # leave gaps, so the record at high - 1 may never arrive.

@@ -186,7 +186,7 @@ def candidate_topic(session: Session) -> str:
     pairs = recovery_pairs(events)
     if pairs:
         failed = pairs[0][0]
-        call = calls.get(failed.tool_use_id, failed)
+        call = calls.get(failed.tool_use_id or "", failed)
         return f"recovery:{command_signature(call)}"
     corrections = correction_prompts(events)
     if corrections:

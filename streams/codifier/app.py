@@ -281,7 +281,7 @@ class CodifierJob:
                 runnable.append(item)
         if not runnable:
             return
-        by_id = {}
+        by_id: dict[str, list[_Item]] = {}
         for item in runnable:
             by_id.setdefault(item.candidate.candidate_id, []).append(item)
         groups = group_candidates([items_[0].candidate for items_ in by_id.values()])

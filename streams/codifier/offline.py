@@ -52,8 +52,8 @@ def draft_offline(candidate: Candidate) -> Draft | Rejection:
         events = sorted(s.events, key=lambda e: e.seq)
         calls = {e.tool_use_id: e for e in events if e.kind is EventKind.TOOL_CALL and e.tool_use_id}
         for failed, worked in recovery_pairs(events):
-            failed_call = calls.get(failed.tool_use_id, failed)
-            worked_call = calls.get(worked.tool_use_id, worked)
+            failed_call = calls.get(failed.tool_use_id or "", failed)
+            worked_call = calls.get(worked.tool_use_id or "", worked)
             item = (_command(failed_call), _error_line(failed.tool_output or ""),
                     _command(worked_call))
             if item[0] and item[2] and item[0] != item[2] and item not in recoveries:
