@@ -34,7 +34,7 @@ from msgspec import Struct
 from runtime.settings import SessionizerSettings
 from schemas.events import AgentKind, EventKind, TurnEvent
 from schemas.sessions import Candidate, CloseReason, Session, session_uid
-from streams.candidates import candidate_reasons
+from streams.candidates import candidate_reasons, candidate_topic
 
 STATE_VERSION = 1
 _CLOSING = {EventKind.STOP: CloseReason.STOP, EventKind.SESSION_END: CloseReason.SESSION_END}
@@ -242,14 +242,16 @@ def kept_events(state: SessionState, fresh: list[TurnEvent] | None = None) -> li
 def candidate_for(session: Session) -> Candidate | None:
     """The codification candidate for one closed session, or None when it is not one.
 
-    ``candidate_id`` is derived from ``session_uid``, so a replayed close yields the same id.
+    ``candidate_id`` is derived from ``session_uid``, so a replayed close yields the same id;
+    ``topic`` is the grouping signature the codifier batches on.
     """
     reasons = candidate_reasons(session)
     if not reasons:
         return None
     return Candidate(candidate_id=candidate_id(session.session_uid),
                      workspace_id=session.workspace_id, reasons=reasons,
-                     sessions=[session], created_at=session.closed_at)
+                     topic=candidate_topic(session), sessions=[session],
+                     created_at=session.closed_at)
 
 
 def candidate_id(uid: str) -> str:

@@ -205,6 +205,7 @@ def test_candidate_id_is_derived_from_the_session_uid():
     assert candidate is not None
     assert candidate.candidate_id == candidate_id(session.session_uid)
     assert candidate.sessions == [session] and candidate.reasons
+    assert candidate.topic.startswith("recovery:Bash")  # what the codifier groups on
 
 
 def test_session_without_tools_is_no_candidate():
