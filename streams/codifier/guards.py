@@ -377,7 +377,35 @@ def commands_in(body: str) -> list[str]:
         norm = " ".join(line.split())
         if len(norm.split()) >= 2 and not any(_PLACEHOLDER.match(w) for w in norm.split()):
             found.append(norm)
+    prose = _CODE_SPAN.sub(" ", _CODE_BLOCK.sub(" ", body))
+    for m in _PROSE_COMMAND.finditer(prose):
+        words = m.group(0).split()
+        head = [words[0]]
+        for w in words[1:]:
+            bare = w.rstrip(".")
+            if not bare or bare.lower() in _PROSE_STOP or _PLACEHOLDER.match(bare):
+                break
+            head.append(bare)
+            if w.endswith("."):
+                break  # the sentence ends
+        # "git history" is English; "git push --force" or "alembic stamp head" is a command
+        if len(head) >= 3 or (len(head) == 2 and re.search(r"[-./=_\d]", head[1])):
+            found.append(" ".join(head))
     return found
+
+
+# A command written in prose, without backticks: a well-known CLI and what follows it up
+# to punctuation or a word that ends the command ("run pip install x before the tests").
+_PROSE_COMMAND = re.compile(
+    r"(?<![\w./-])(?:pip3?|npm|npx|yarn|pnpm|git|docker|kubectl|python3?|cargo|brew|"
+    r"apt(?:-get)?|curl|wget|poetry|terraform|helm|gradle|mvn|psql|alembic)"
+    r"\s+[^\s,;:!?()]+(?:\s+[^\s,;:!?()]+){0,8}"
+)
+_PROSE_STOP = frozenset((  # noqa: SIM905
+    "a an the and or to in on for with by at from as is are be it this that then before after "
+    "first again instead when if so but which what will should can may must fails failed works "
+    "worked command commands call fixes fixed fix helps does did goes runs sure it them"
+).split())
 
 
 def ungrounded_commands(body: str, corpus: str) -> list[tuple[str, str]]:

@@ -133,6 +133,26 @@ def genuine_drafts(sc: Scenario) -> list[str]:
     ]
 
 
+# Genuine drafts that quote the session's commands in prose, without backticks.
+PROSE_GENUINE = [
+    ("pytest", "When pytest is missing, run python -m pytest tests/ instead."),
+    ("npm", "Peer conflicts: run npm install --legacy-peer-deps and the install goes through."),
+    ("gitpush", "Run git pull --rebase origin main, then push again."),
+    ("make", "There is no test target; run make check instead."),
+    ("cargo", "The crate is missing: cargo add serde_json fixes it."),
+    ("black", "Let the formatter fix it: black src/app/models.py then commit."),
+]
+
+# Genuine drafts whose English merely mentions a tool (not a command to check).
+ENGLISH_GENUINE = [
+    ("gitpush", "Make sure the git history is clean, then run `git pull --rebase origin main`."),
+    ("pytest", "Run the pytest suite through the interpreter: `python -m pytest tests/`."),
+    ("docker", "The docker image builds once the Dockerfile path is given: "
+               "`docker build -f docker/Dockerfile .`"),
+    ("kubectl", "Point kubectl at the right namespace: `kubectl apply -n staging-v2 -f k8s/deploy.yaml`."),
+    ("make", "Make sure to use `make check`; the test target does not exist."),
+]
+
 # Genuine drafts that cite something the session does not contain verbatim: a realistic
 # source of false positives (the guard is expected to reject some of these).
 HARD_GENUINE = [
@@ -168,6 +188,23 @@ NEAR_MISS = {
 }
 
 
+# Hallucinated commands written in prose, without backticks.
+PROSE_COMMANDS = {
+    "pytest": "Install the runner first: run pip install pytest-xdist before the tests.",
+    "npm": "Clear the cache with npm cache clean --force and install again.",
+    "alembic": "Run alembic stamp head when the database is behind.",
+    "docker": "If that fails, run docker system prune -af then build again.",
+    "gitpush": "Otherwise git push --force-with-lease origin main works.",
+    "mypy": "Run mypy --install-types src/client.py to fetch the stubs.",
+    "psql": "Start the server with brew services start postgresql first.",
+    "make": "Run make install before make check.",
+    "cargo": "Run cargo update before building.",
+    "gotest": "Run go mod vendor in services/api first.",
+    "black": "Run black --line-length 100 src/app/models.py instead.",
+    "kubectl": "Create it with kubectl create namespace staging first.",
+}
+
+
 def ungrounded_drafts(sc: Scenario, index: int) -> list[tuple[str, str]]:
     """(kind, draft) with one invented token of each kind in a genuine-looking draft."""
     worked = _fmt(sc, sc.worked)
@@ -187,6 +224,8 @@ def ungrounded_drafts(sc: Scenario, index: int) -> list[tuple[str, str]]:
             body = f"Fix it with:\n\n```\n{tok}\n{worked}\n```\n"
         out.append((kind, body))
     out.append(("near-miss", NEAR_MISS[sc.key]))
+    if sc.key in PROSE_COMMANDS:
+        out.append(("prose-command", PROSE_COMMANDS[sc.key]))
     return out
 
 
@@ -200,6 +239,10 @@ def corpus() -> list[tuple[Session, str, bool, str]]:
             cases.append((s, body, True, f"{sc.key}/genuine{j}"))
         for kind, body in ungrounded_drafts(sc, i):
             cases.append((s, body, False, f"{sc.key}/ungrounded-{kind}"))
+    for j, (key, body) in enumerate(PROSE_GENUINE):
+        cases.append((scenario_session(by_key[key]), body, True, f"{key}/prose{j}"))
+    for j, (key, body) in enumerate(ENGLISH_GENUINE):
+        cases.append((scenario_session(by_key[key]), body, True, f"{key}/english{j}"))
     for j, (key, body) in enumerate(HARD_GENUINE):
         cases.append((scenario_session(by_key[key]), body, True, f"{key}/hard{j}"))
     return cases
