@@ -41,7 +41,9 @@ _CORRECTION = re.compile(
     r"""(?ix)
     ^\s*(?:no|nope|wrong|stop)\b[\s,.!:;-]            # "no, ...", "wrong."
     | \b(?:that(?:'s|\s+is)|this\s+is|it(?:'s|\s+is))\s+(?:wrong|incorrect|not\s+right)\b
-    | \b(?:don'?t|do\s+not|never|stop)\s+(?:use|run|call|do|touch|edit|add|change|push|delete)\b
+    | \b(?:don'?t|do\s+not|never|stop)\s+(?:use|run|call|do|touch|edit|add|change|push|delete
+        |retry|send|install|create|commit|merge|deploy|remove|modify|write|update|refund|email
+        |enroll|book|close|reply|open|rename|move|skip|try|restart|upgrade|downgrade|force)\b
     | \buse\s+\S+(?:\s+\S+){0,3}\s+instead\b
     | \binstead\s+of\b
     | \bnot\s+what\s+i\s+(?:asked|meant|wanted)\b

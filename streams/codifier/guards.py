@@ -149,9 +149,18 @@ _HOST = re.compile(
 )
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
 _LOOPBACK = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}
+# A line of tool output that addresses the model ("NOTE TO AI AGENTS: ...", "Claude should
+# always ...", "IMPORTANT: never ..."), not one that merely contains a word like "agent"
+# ("amount exceeds agent refund limit").
 _AGENT_ADDRESSED = re.compile(
-    r"(?i)\b(?:ai|assistant|agent|llm|claude|gpt|chatgpt|copilot|language\s+model|bot)s?\b"
-    r"|\bimportant\b|\bnote\s+to\b|\binstructions?\b|\balways\b|\bnever\b|\bmust\b"
+    r"(?i)\b(?:note|message|instructions?|attention|notice)\s+(?:to|for)\s+(?:all\s+|the\s+)?"
+    r"(?:ai|llm|assistant|agent|claude|model|bot|copilot)s?\b"
+    r"|\b(?:ai|llm)\s+(?:agents?|assistants?|models?|tools?)\b"
+    r"|\b(?:claude|assistants?|agents?|copilot|gpt|chatgpt|the\s+model)\s+"
+    r"(?:should|must|shall|needs?\s+to|has\s+to|have\s+to|always|never)\b"
+    r"|\bif\s+you\s+are\s+an?\s+(?:ai|assistant|agent|llm|language\s+model)\b"
+    r"|\b(?:important|attention|system)\b[^\n]{0,40}\b(?:always|never|must|ignore)\b"
+    r"|\b(?:for|to)\s+(?:ai\s+)?(?:assistants|agents)\b"
 )
 
 
@@ -173,15 +182,30 @@ def check_injection(draft: DraftText, sessions: Sequence[Session]) -> GuardVerdi
         if _SETTINGS_TARGET.search(line) and _SETTINGS_CHANGE.search(line):
             reasons.append("changes hooks, settings or permissions")
             break
-    user_text = "\n".join(
-        e.text or "" for s in sessions for e in s.events if e.kind is EventKind.PROMPT
-    ).lower()
+    trusted = trusted_hosts(sessions)
     for host in sorted(hosts_in(text)):
-        if host not in _LOOPBACK and host not in user_text:
-            reasons.append(f"host not in the user's prompts: {host}")
+        if host not in _LOOPBACK and host not in trusted:
+            reasons.append(f"host not from the user or the agent's own input: {host}")
     if _copies_agent_addressed_output(text, sessions):
         reasons.append("copies an agent-addressed instruction from tool output")
     return GuardVerdict("injection", not reasons, reasons)
+
+
+def trusted_hosts(sessions: Sequence[Session]) -> set[str]:
+    """Hosts whose first appearance in a session is the user's prompt or the agent's own
+    tool input; a host first seen in a tool result or fetched content is untrusted, even
+    when the agent later used it (that is how an injection gets followed)."""
+    trusted: set[str] = set()
+    for s in sessions:
+        tainted: set[str] = set()
+        for e in sorted(s.events, key=lambda ev: ev.seq):
+            if e.kind is EventKind.PROMPT and e.text:
+                trusted |= hosts_in(e.text)
+            elif e.kind is EventKind.TOOL_CALL and e.tool_input:
+                trusted |= hosts_in(e.tool_input) - tainted
+            elif e.kind is EventKind.TOOL_RESULT and e.tool_output:
+                tainted |= hosts_in(e.tool_output) - trusted
+    return trusted
 
 
 def hosts_in(text: str) -> set[str]:

@@ -112,3 +112,8 @@ def test_topic_of_non_shell_tool_is_the_tool_name():
                                        "422", error=True),
                  tool("zendesk_update", {"ticket_id": 1, "status": "pending"}, "ok")])
     assert candidate_topic(s) == "recovery:zendesk_update"
+
+
+def test_dont_retry_reads_as_a_correction_dont_worry_does_not():
+    assert is_correction("Don't retry the refund: escalate it to billing.")
+    assert not is_correction("don't worry about the lint warnings")

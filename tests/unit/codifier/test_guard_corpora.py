@@ -91,3 +91,25 @@ def test_offline_drafts_pass_every_guard_for_every_scenario():
         failed = [v for v in guards.run_guards(draft.text(), cand.sessions, max_body_chars=8000)
                   if not v.ok]
         assert failed == [], (sc.key, failed)
+
+
+def test_every_demo_fleet_lesson_becomes_a_publishable_offline_skill():
+    """The simulated fleet's lessons (what `hivemind demo` replays) pass every guard."""
+    import json
+
+    from producers.simulated_fleet import LESSONS
+    from tests.unit.codifier.builders import outcome, prompt, session, tool
+
+    for kind, lessons in LESSONS.items():
+        for lesson in lessons:
+            s = session([prompt(lesson.ask),
+                         tool(lesson.tool, json.loads(lesson.failing_input), lesson.failure,
+                              error=True),
+                         prompt(lesson.correction),
+                         tool(lesson.tool, json.loads(lesson.working_input), lesson.success),
+                         outcome(lesson.outcome)], kind=kind, project="demo")
+            cand = candidate(s)
+            draft = draft_offline(cand)
+            failed = [v for v in guards.run_guards(draft.text(), cand.sessions,
+                                                   max_body_chars=8000) if not v.ok]
+            assert failed == [], (lesson.ask, failed)
