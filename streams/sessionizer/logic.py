@@ -56,6 +56,9 @@ class SessionState(Struct, kw_only=True):
     # Closed marker: set once the current generation has been emitted.
     closed_at: datetime | None = None
     close_reason: CloseReason | None = None
+    # Event time of the last closed generation's end: a new event before it is *late*; one
+    # after it continues the session (Claude Code sends Stop after every turn).
+    closed_end: datetime | None = None
     # Open generation.
     agent_id: str = ""
     agent_kind: AgentKind = AgentKind.OTHER
@@ -92,6 +95,7 @@ class Tally:
     duplicates: int = 0
     late: int = 0
     absorbed: int = 0
+    reopened: int = 0
 
 
 _state_encoder = msgspec.msgpack.Encoder()
@@ -136,9 +140,16 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
     if not ordered:
         return state, []
     if state is None:
+        if all(e.kind == EventKind.OUTCOME for e in ordered):
+            # An outcome for a session no longer retained (an SDR reply days later): it
+            # belongs to the outcomes table, joined by session id; it opens no session.
+            tally.events += len(ordered)
+            tally.absorbed += len(ordered)
+            return None, []
         first = ordered[0]
         state = SessionState(workspace_id=first.workspace_id, session_id=first.session_id,
-                             partition=partition, last_arrival=now)
+                             partition=partition, last_arrival=now,
+                             generation=resumed_generation(first))
     else:
         state = _copy(state)
     state.partition = partition
@@ -158,12 +169,18 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
         seen.add(h)
         state.seen.append(h)
         if state.closed_at is not None:
-            if event.kind in _CLOSING:
+            if event.kind in _CLOSING or event.kind == EventKind.OUTCOME:
+                # Trailing stop/session_end, or an outcome arriving after the close (the
+                # outcomes table joins it by session id): no new generation.
                 tally.absorbed += 1
                 continue
-            tally.late += 1
+            late = state.closed_end is not None and event.ts <= state.closed_end
             _reopen(state)
-            state.late_event_count += 1
+            if late:
+                tally.late += 1
+                state.late_event_count += 1
+            else:
+                tally.reopened += 1
         _add(state, event, cap, fresh)
         reason = _CLOSING.get(event.kind)
         if reason is not None:
@@ -334,7 +351,20 @@ def _close(state: SessionState, reason: CloseReason, now: datetime,
     fresh.clear()
     _reset_generation(state)
     state.closed_at, state.close_reason = now, reason
+    state.closed_end = session.ended_at
     return session
+
+
+# Generations of a session resumed after its closed marker expired start here (plus the
+# first event's seq), so their uids never collide with the generations counted from 0.
+RESUMED_GENERATION_BASE = 1_000_000
+
+
+def resumed_generation(first: TurnEvent) -> int:
+    """Generation of a session key with no retained state: 0 for a session that starts at
+    seq 0, else a deterministic number above any reopen count (a resumed session whose
+    marker expired must not reuse generation 0's uid, which consumers would drop)."""
+    return 0 if first.seq == 0 else RESUMED_GENERATION_BASE + first.seq
 
 
 def _reopen(state: SessionState) -> None:

@@ -14,9 +14,11 @@ RECORDS = Counter("hivemind_sessionizer_records_total",
 SESSIONS_CLOSED = Counter("hivemind_sessionizer_sessions_closed_total",
                           "Sessions closed and emitted, by close reason.", ["reason"])
 LATE_EVENTS = Counter("hivemind_sessionizer_late_events_total",
-                      "Events that re-opened a closed session as its next generation.")
+                      "Events older than their closed session's end: re-opened it as its next generation.")
+REOPENED_SESSIONS = Counter("hivemind_sessionizer_reopened_sessions_total",
+                            "Closed sessions continued by a newer event (e.g. the next turn after a Stop).")
 ABSORBED_EVENTS = Counter("hivemind_sessionizer_absorbed_events_total",
-                          "Trailing stop/session_end events absorbed by a closed session.")
+                          "Trailing stop/session_end and late outcome events that open no generation.")
 DUPLICATE_EVENTS = Counter("hivemind_sessionizer_duplicate_events_total",
                            "Events dropped because their event_id was already seen.")
 OPEN_SESSIONS = Gauge("hivemind_sessionizer_open_sessions",
@@ -26,4 +28,4 @@ CANDIDATES = Counter("hivemind_sessionizer_candidates_total",
                      ["reason"])
 
 __all__ = ["ABSORBED_EVENTS", "CANDIDATES", "DLQ_RECORDS", "DUPLICATE_EVENTS", "EVENTS",
-           "LATE_EVENTS", "OPEN_SESSIONS", "RECORDS", "SESSIONS_CLOSED"]
+           "LATE_EVENTS", "OPEN_SESSIONS", "RECORDS", "REOPENED_SESSIONS", "SESSIONS_CLOSED"]

@@ -176,6 +176,8 @@ class Sessionizer:
             m.LATE_EVENTS.inc(tally.late)
         if tally.absorbed:
             m.ABSORBED_EVENTS.inc(tally.absorbed)
+        if tally.reopened:
+            m.REOPENED_SESSIONS.inc(tally.reopened)
         entry = _Pending(event, sends=await self._send_sessions(emitted))
         if generation != self.generation:
             return None

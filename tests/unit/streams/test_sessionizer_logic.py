@@ -83,7 +83,8 @@ def test_duplicate_event_ids_are_dropped_and_counted():
 def test_late_event_reopens_as_next_generation_with_a_new_uid():
     tally = Tally()
     state, [first] = feed(None, [ev(0), ev(1, EventKind.STOP)])
-    state, emitted = feed(state, [ev(2)], tally=tally)
+    # Event time before the closed generation's end: a late event.
+    state, emitted = feed(state, [ev(2, at=T0)], tally=tally)
     assert emitted == [] and not state.is_closed and state.generation == 1
     _, [second] = feed(state, [ev(3, EventKind.STOP)])
     assert first.session_uid == session_uid("ws", "s1", 0)
@@ -232,3 +233,37 @@ def test_state_that_fits_is_returned_as_is():
     state, _ = feed(None, [ev(0)])
     same, raw = shrink_to_fit(state, 1_000_000)
     assert same is state and raw == encode_state(state)
+
+
+def test_next_turn_after_stop_reopens_without_counting_late():
+    tally = Tally()
+    state, [_] = feed(None, [ev(0), ev(1, EventKind.STOP)])
+    state, emitted = feed(state, [ev(2, at=T0 + timedelta(seconds=30))], tally=tally)
+    assert emitted == [] and state.generation == 1
+    assert tally.late == 0 and tally.reopened == 1 and state.late_event_count == 0
+
+
+def test_outcome_after_close_is_absorbed_not_a_new_generation():
+    tally = Tally()
+    state, [_] = feed(None, [ev(0), ev(1, EventKind.STOP)])
+    state, emitted = feed(state, [ev(2, EventKind.OUTCOME, outcome="replied",
+                                     at=T0 + timedelta(days=2))], tally=tally)
+    assert emitted == [] and state.is_closed and state.generation == 0
+    assert tally.absorbed == 1 and tally.reopened == 0
+
+
+def test_outcome_for_an_expired_session_opens_nothing():
+    tally = Tally()
+    state, emitted = feed(None, [ev(7, EventKind.OUTCOME, outcome="meeting_booked")], tally=tally)
+    assert state is None and emitted == [] and tally.absorbed == 1
+
+
+def test_session_resumed_after_its_marker_expired_gets_a_distinct_uid():
+    state, [first] = feed(None, [ev(0), ev(1, EventKind.STOP)])
+    expired, _ = on_tick(state, now=T0 + timedelta(seconds=CONF.closed_retention_s + 200),
+                         settings=CONF)
+    assert expired is None
+    state, [resumed] = feed(None, [ev(5), ev(6, EventKind.STOP)],
+                            now=T0 + timedelta(hours=7))
+    assert resumed.session_uid != first.session_uid
+    assert resumed.generation >= 1_000_000
