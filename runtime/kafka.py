@@ -125,7 +125,8 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None,
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    specs = specs or topic_specs(settings.topics)
+    specs = specs or topic_specs(settings.topics,
+                                 max_record_bytes=settings.sessionizer.max_record_bytes)
     admin = AdminClient(admin_config(settings))
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)

@@ -19,20 +19,28 @@ class TopicSpec(Struct, frozen=True, kw_only=True):
     partitions: int | None = None
 
 
-def topic_specs(topics, *, skills_delete_retention_ms: int | None = None) -> list[TopicSpec]:
-    """All topics, from a ``runtime.settings.TopicSettings``."""
+def topic_specs(topics, *, skills_delete_retention_ms: int | None = None,
+                max_record_bytes: int | None = None) -> list[TopicSpec]:
+    """All topics, from a ``runtime.settings.TopicSettings``.
+
+    ``max_record_bytes`` (the sessionizer's record cap) raises ``max.message.bytes`` on the
+    topics that carry whole sessions: a real Kafka's default (1 MB) is smaller.
+    """
     retention = skills_delete_retention_ms or topics.skills_delete_retention_ms
+    big = {"max.message.bytes": str(max_record_bytes + 65536)} if max_record_bytes else {}
     return [
-        TopicSpec(name=topics.turns, key="workspace_id", value="TurnBatch | TurnEvent"),
-        TopicSpec(name=topics.sessions, key="workspace_id", value="Session"),
-        TopicSpec(name=topics.candidates, key="workspace_id", value="Candidate"),
+        TopicSpec(name=topics.turns, key="workspace_id", value="TurnBatch | TurnEvent", configs=big),
+        TopicSpec(name=topics.sessions, key="workspace_id", value="Session", configs=big),
+        TopicSpec(name=topics.candidates, key="workspace_id", value="Candidate", configs=big),
         TopicSpec(
             name=topics.skills, key="workspace_id/skill_name", value="Skill (null = retired)",
             compacted=True,
             configs={"cleanup.policy": "compact", "delete.retention.ms": str(retention)},
         ),
-        TopicSpec(name=topics.dlq, key="source key", value="DeadLetter"),
+        TopicSpec(name=topics.dlq, key="source key", value="DeadLetter", configs=big),
         # Internal: the sessionizer's leader timer writes one tick per partition here; it
         # is co-partitioned with turns so the same worker sees a partition's turns and ticks.
-        TopicSpec(name=topics.ticks, key="partition", value="tick (ts_ms)"),
+        # Ticks are worthless after a sweep: keep an hour.
+        TopicSpec(name=topics.ticks, key="partition", value="tick (ts_ms)",
+                  configs={"retention.ms": str(3600 * 1000)}),
     ]
