@@ -69,7 +69,8 @@ def test_everything_lives_in_the_hivemind_namespace():
 
 def test_strimzi_topics_match_the_topic_specs():
     settings = Settings.from_env(dict(config()))
-    specs = {s.name: s for s in topic_specs(settings.topics)}
+    specs = {s.name: s for s in topic_specs(
+        settings.topics, max_record_bytes=settings.sessionizer.max_record_bytes)}
     topics = {t["spec"]["topicName"]: t for t in k8s_kind("KafkaTopic")}
     assert set(topics) == set(specs)
     for name, topic in topics.items():
