@@ -113,8 +113,10 @@ def iter_skill_records(settings: Settings, *, timeout_s: float = 30.0
             if msg is not None:
                 if msg.error():
                     raise BrokerUnavailable(f"reading {topic}: {msg.error()}")
-                p, offset = msg.partition(), msg.offset() or 0
-                if p in ends and offset < ends[p]:
+                # Every record received is yielded, even past the watermark read at
+                # start: tansu reports a partition's high watermark as its last *batch*'s
+                # base offset + 1, so filtering on it would drop the rest of that batch.
+                if msg.partition() in ends:
                     yield msg.key() or b"", msg.value()
             # By position, not by the last offset seen: compaction and control records
             # leave gaps, so the record at high - 1 may never arrive.
