@@ -131,6 +131,9 @@ class SessionizerSettings(Struct, frozen=True, kw_only=True):
     arrival_grace_s: int = 60
     # Closed-session markers absorb trailing stop/session_end and replays this long.
     closed_retention_s: int = 6 * 3600
+    # After that, a compact marker (generation count only) lets a session resumed within
+    # this long continue as its next generation with a fresh uid.
+    resume_retention_s: int = 7 * 24 * 3600
     max_events_per_session: int = 5000
     max_record_bytes: int = 4 * 1024 * 1024
 

@@ -10,8 +10,13 @@ Guarantees (for one (workspace, session) key, whatever order records arrive in):
   (``last arrival + arrival_grace_s < now``): a backlog replayed from a spool is not cut
   mid-flight. Equal is not past: a session exactly at its gap stays open.
 * A closed generation leaves a marker for ``closed_retention_s``: a trailing stop /
-  session_end is absorbed (Claude Code sends Stop then SessionEnd); any other new event
-  re-opens the session as ``generation + 1`` (a new ``session_uid``) and is counted late.
+  session_end, or an outcome (joined to the session later in the outcomes table), is
+  absorbed (Claude Code sends Stop then SessionEnd); any other new event re-opens the
+  session as ``generation + 1`` (a new ``session_uid``), counted *late* if its event time
+  is before the closed generation's end and as a *reopen* otherwise (the next turn).
+  Past ``closed_retention_s`` the marker is compacted to its generation count (no event
+  hashes) until ``resume_retention_s``, so a session resumed days later still gets a new
+  uid. An outcome for a key with no state opens nothing.
 * Events inside a session are ordered by ``seq``; beyond ``max_events_per_session`` the
   first events (lowest seq) are kept and ``events_truncated`` is set; counts stay exact.
 
@@ -59,6 +64,10 @@ class SessionState(Struct, kw_only=True):
     # Event time of the last closed generation's end: a new event before it is *late*; one
     # after it continues the session (Claude Code sends Stop after every turn).
     closed_end: datetime | None = None
+    # A compact marker: past closed_retention_s the seen hashes are dropped and only the
+    # generation count is kept (until resume_retention_s), so a session resumed days later
+    # continues as the next generation instead of reusing generation 0's uid.
+    compact: bool = False
     # Open generation.
     agent_id: str = ""
     agent_kind: AgentKind = AgentKind.OTHER
@@ -148,8 +157,7 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
             return None, []
         first = ordered[0]
         state = SessionState(workspace_id=first.workspace_id, session_id=first.session_id,
-                             partition=partition, last_arrival=now,
-                             generation=resumed_generation(first))
+                             partition=partition, last_arrival=now)
     else:
         state = _copy(state)
     state.partition = partition
@@ -197,9 +205,13 @@ def on_tick(state: SessionState, *, now: datetime,
     state object when nothing is due, or a new closed state and the emitted session.
     """
     if state.is_closed:
-        if is_marker_expired(state, now=now, settings=settings):
+        if not is_marker_expired(state, now=now, settings=settings):
+            return state, []
+        if state.compact:
             return None, []
-        return state, []
+        compact = _copy(state)
+        compact.seen, compact.compact = [], True
+        return compact, []
     if not is_idle(state, now=now, settings=settings):
         return state, []
     state = _copy(state)
@@ -219,7 +231,8 @@ def is_marker_expired(state: SessionState, *, now: datetime,
 def next_deadline(state: SessionState, settings: SessionizerSettings) -> datetime:
     """The time after which a tick has work for ``state`` (a close or a delete)."""
     if state.closed_at is not None:
-        return state.closed_at + timedelta(seconds=settings.closed_retention_s)
+        keep = settings.resume_retention_s if state.compact else settings.closed_retention_s
+        return state.closed_at + timedelta(seconds=keep)
     idle_at = (state.ended_at or state.last_arrival) + timedelta(seconds=settings.idle_gap_s)
     grace_at = state.last_arrival + timedelta(seconds=settings.arrival_grace_s)
     return max(idle_at, grace_at)
@@ -355,20 +368,9 @@ def _close(state: SessionState, reason: CloseReason, now: datetime,
     return session
 
 
-# Generations of a session resumed after its closed marker expired start here (plus the
-# first event's seq), so their uids never collide with the generations counted from 0.
-RESUMED_GENERATION_BASE = 1_000_000
-
-
-def resumed_generation(first: TurnEvent) -> int:
-    """Generation of a session key with no retained state: 0 for a session that starts at
-    seq 0, else a deterministic number above any reopen count (a resumed session whose
-    marker expired must not reuse generation 0's uid, which consumers would drop)."""
-    return 0 if first.seq == 0 else RESUMED_GENERATION_BASE + first.seq
-
-
 def _reopen(state: SessionState) -> None:
     state.generation += 1
+    state.compact = False
     state.closed_at = state.close_reason = None
     _reset_generation(state)
 

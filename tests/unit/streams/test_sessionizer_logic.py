@@ -154,13 +154,14 @@ def test_session_summary_counts_errors_tools_and_latest_outcome():
     assert (s.agent_id, s.agent_kind, s.project) == ("a1", AgentKind.CODING, "p")
 
 
-def test_closed_marker_expires_after_retention_then_is_dropped():
+def test_closed_marker_expires_after_retention_then_becomes_compact():
     state, _ = feed(None, [ev(0, EventKind.STOP)], now=T0)
     expiry = T0 + timedelta(seconds=CONF.closed_retention_s)
     kept, emitted = on_tick(state, now=expiry, settings=CONF)
     assert kept is state and emitted == []
-    gone, emitted = on_tick(state, now=expiry + timedelta(seconds=1), settings=CONF)
-    assert gone is None and emitted == []
+    compact, emitted = on_tick(state, now=expiry + timedelta(seconds=1), settings=CONF)
+    assert compact.compact and compact.seen == [] and emitted == []
+    assert compact.generation == state.generation and compact.is_closed
 
 
 def test_idle_close_of_a_closed_marker_never_emits_twice():
@@ -260,10 +261,17 @@ def test_outcome_for_an_expired_session_opens_nothing():
 
 def test_session_resumed_after_its_marker_expired_gets_a_distinct_uid():
     state, [first] = feed(None, [ev(0), ev(1, EventKind.STOP)])
-    expired, _ = on_tick(state, now=T0 + timedelta(seconds=CONF.closed_retention_s + 200),
+    later = T0 + timedelta(seconds=CONF.closed_retention_s + 200)
+    compact, emitted = on_tick(state, now=later, settings=CONF)
+    assert emitted == [] and compact is not None and compact.compact and compact.seen == []
+    state, [resumed] = feed(compact, [ev(5), ev(6, EventKind.STOP)], now=later)
+    assert resumed.session_uid == session_uid("ws", "s1", 1) != first.session_uid
+
+
+def test_compact_marker_is_dropped_after_resume_retention():
+    state, [_] = feed(None, [ev(0), ev(1, EventKind.STOP)])
+    compact, _ = on_tick(state, now=T0 + timedelta(seconds=CONF.closed_retention_s + 200),
                          settings=CONF)
-    assert expired is None
-    state, [resumed] = feed(None, [ev(5), ev(6, EventKind.STOP)],
-                            now=T0 + timedelta(hours=7))
-    assert resumed.session_uid != first.session_uid
-    assert resumed.generation >= 1_000_000
+    gone, emitted = on_tick(compact, now=T0 + timedelta(seconds=CONF.resume_retention_s + 200),
+                            settings=CONF)
+    assert gone is None and emitted == []
