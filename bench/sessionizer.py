@@ -25,7 +25,8 @@ from confluent_kafka import Consumer, Producer
 
 from runtime import broker as embedded
 from runtime.kafka import consumer_config, ensure_topics, producer_config, resolve_bootstrap
-from runtime.settings import Settings
+from runtime.settings import Settings, to_env
+from runtime.supervisor import child_env
 from schemas.events import AgentKind, EventKind, TurnEvent, decode_turn_record, encode_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,15 +74,7 @@ def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HIVEMIND_")}
-    for var, _, field in settings.describe():
-        section, _, name = field.partition(".")
-        value = getattr(getattr(settings, section), name) if name else getattr(settings, section)
-        if value is None or type(value).__name__ == "Secret":
-            continue
-        env[var] = str(value).lower() if isinstance(value, bool) else str(value)
-    env["PYTHONPATH"] = str(ROOT)
-    return env
+    return child_env(PYTHONPATH=str(ROOT), **to_env(settings))
 
 
 def time_worker(settings: Settings, n_sessions: int, log_path: Path) -> float:

@@ -121,6 +121,10 @@ class Supervisor:
 
 
 def child_env(base: dict[str, str] | None = None, **overrides: str) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
+    """``base`` (default: this process's environment) without its HIVEMIND_* variables,
+    plus ``overrides`` (typically ``runtime.settings.to_env(settings)``): a child sees
+    exactly the settings it is given, never a stale variable of its parent's."""
+    env = {k: v for k, v in (os.environ if base is None else base).items()
+           if not k.startswith("HIVEMIND_")}
     env.update(overrides)
     return env

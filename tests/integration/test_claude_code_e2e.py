@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from schemas.outcomes import Cohort, decode_exposure
 from schemas.skills import Decision, Skill, SkillProvenance
 from sinks.skills_publisher import SkillsPublisher
 from tests.support.claude_stub import ClaudeStub, bash_then_answer
+from tests.support.polling import wait_until
 from tests.support.topic_reader import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,16 +41,6 @@ pytestmark = [
         f"Claude Code CLI not installed at {CLAUDE}: run `make claude-code` or "
         "`npm install --prefix .cache/claude-code @anthropic-ai/claude-code`")),
 ]
-
-
-def wait_until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def hivemind(env: dict, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -23,6 +23,7 @@ from streams.codifier.app import CodifierJob
 from streams.codifier.llm import AnthropicCodifier
 from streams.codifier.logic import CodifySummary
 from tests.support.anthropic_stub import AnthropicStub, error, keep
+from tests.support.polling import wait_until as wait_for
 from tests.unit.codifier.builders import (
     bash,
     candidate,
@@ -32,16 +33,6 @@ from tests.unit.codifier.builders import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def all_records(settings, topic: str) -> list:

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,20 +25,11 @@ from schemas.skills import Decision, Skill, SkillProvenance
 from sinks.delta_writer import run_sink
 from sinks.skills_publisher import SkillsPublisher
 from tests.conftest import make_settings
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def skill(name: str, version: int) -> Skill:

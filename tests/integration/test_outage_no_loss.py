@@ -8,7 +8,6 @@ forwarder's producer reconnects to a broker that never heard of it.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -20,18 +19,10 @@ from runtime.kafka import ensure_topics
 from schemas.dead_letters import decode_dead_letter
 from schemas.events import decode_turn_record
 from tests.conftest import make_settings
+from tests.support.polling import wait_until
 from tests.support.topic_reader import read_topic
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def spool_session(spool: Spool, session: str, n: int, *, ws: str = "ws-test") -> list[str]:

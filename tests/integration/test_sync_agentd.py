@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,20 +26,11 @@ from schemas.holdout import is_held_out
 from schemas.outcomes import Cohort, decode_exposure
 from schemas.skills import Decision, Skill, SkillProvenance
 from sinks.skills_publisher import SkillsPublisher
+from tests.support.polling import wait_until
 from tests.support.topic_reader import read_topic
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def edge_env(settings, home: Path, user_home: Path) -> dict[str, str]:
