@@ -23,10 +23,12 @@ def run_topics(args, settings) -> int:
 
     created = ensure_topics(settings)
     print(f"kafka: {resolve_bootstrap(settings)}")
-    for spec in topic_specs(settings.topics):
+    for spec in topic_specs(settings.topics, max_record_bytes=settings.sessionizer.max_record_bytes):
         mark = "created" if spec.name in created else "exists"
         compact = " compacted" if spec.compacted else ""
-        print(f"  {spec.name:<32} key={spec.key:<26} value={spec.value}{compact} [{mark}]")
+        configs = " ".join(f"{k}={v}" for k, v in sorted(spec.configs.items()))
+        print(f"  {spec.name:<32} key={spec.key:<26} value={spec.value}{compact} [{mark}]"
+              + (f"\n  {'':<32} {configs}" if configs else ""))
     return 0
 
 
