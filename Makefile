@@ -55,7 +55,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas producers streams sinks runtime cli
+	$(BIN)/mypy schemas producers streams sinks runtime cli analytics
 
 promtool: ## install promtool (Debian's prometheus package) if missing
 	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
@@ -63,6 +63,7 @@ promtool: ## install promtool (Debian's prometheus package) if missing
 check: lint typecheck promtool ## ruff, mypy and promtool over deploy/
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/prometheus/rules/*.yml
+	promtool test rules deploy/prometheus/tests/*.yml
 
 claude-code: ## install the real Claude Code CLI from npm into .cache (for the e2e test)
 	mkdir -p $(CLAUDE_DIR) && npm install --silent --prefix $(CLAUDE_DIR) @anthropic-ai/claude-code

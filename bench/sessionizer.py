@@ -74,7 +74,7 @@ def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    return child_env(PYTHONPATH=str(ROOT), **to_env(settings))
+    return child_env(to_env(settings), PYTHONPATH=str(ROOT))
 
 
 def time_worker(settings: Settings, n_sessions: int, log_path: Path) -> float:

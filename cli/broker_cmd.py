@@ -34,9 +34,9 @@ def run(args: argparse.Namespace, settings) -> int:
     if args.action == "stop":
         print("broker stopped" if state.stop() else "no embedded broker was running")
         return 0
-    broker = state.running()
-    if broker is None:
+    running = state.running()
+    if running is None:
         print("no embedded broker running (start one with `hivemind broker start`)")
         return 1
-    print(f"broker running: {broker.bootstrap} (pid {broker.pid}, log {broker.log_path})")
+    print(f"broker running: {running.bootstrap} (pid {running.pid}, log {running.log_path})")
     return 0

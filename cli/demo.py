@@ -156,7 +156,7 @@ def _count_topic(settings, topic: str) -> tuple[int, Counter]:
 
     c = Consumer(consumer_config(settings, group_id=f"demo-count-{time.time_ns()}"))
     md = c.list_topics(topic, timeout=10).topics[topic]
-    total, reasons = 0, Counter()
+    total, reasons = 0, Counter[str]()
     try:
         tps = []
         for p in md.partitions:
@@ -175,7 +175,7 @@ def _count_topic(settings, topic: str) -> tuple[int, Counter]:
                     continue
                 seen += 1
                 try:
-                    letter = decode_dead_letter(msg.value())
+                    letter = decode_dead_letter(msg.value() or b"")
                     reasons[f"{letter.stage}/{letter.reason.value}"] += 1
                 except Exception:
                     reasons["unreadable"] += 1

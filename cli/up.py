@@ -77,7 +77,7 @@ def start_pipeline(settings, *, components: list[str] | None = None, workers: in
     if create_topics and settings.kafka.create_topics:
         ensure_topics(settings)
     wanted = components or available_components()
-    sup = Supervisor(env=child_env(**to_env(settings)), log_dir=home / "logs",
+    sup = Supervisor(env=child_env(to_env(settings)), log_dir=home / "logs",
                      components=wanted, workers=workers, metrics_port=settings.metrics.port)
     sup.start()
     return sup, settings, started

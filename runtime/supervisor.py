@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +78,7 @@ class Supervisor:
 
     def poll(self) -> list[str]:
         """Restart children that died; returns a line per restart."""
-        events = []
+        events: list[str] = []
         if self._stopping:
             return events
         for n, child in enumerate(self.children):
@@ -120,11 +121,13 @@ class Supervisor:
                 child.proc.wait()
 
 
-def child_env(base: dict[str, str] | None = None, **overrides: str) -> dict[str, str]:
+def child_env(settings_env: Mapping[str, str], *, base: Mapping[str, str] | None = None,
+              **extra: str) -> dict[str, str]:
     """``base`` (default: this process's environment) without its HIVEMIND_* variables,
-    plus ``overrides`` (typically ``runtime.settings.to_env(settings)``): a child sees
-    exactly the settings it is given, never a stale variable of its parent's."""
+    plus ``settings_env`` (``runtime.settings.to_env(settings)``) and ``extra``: a child
+    sees exactly the settings it is given, never a stale variable of its parent's."""
     env = {k: v for k, v in (os.environ if base is None else base).items()
            if not k.startswith("HIVEMIND_")}
-    env.update(overrides)
+    env.update(settings_env)
+    env.update(extra)
     return env

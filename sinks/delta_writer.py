@@ -236,7 +236,7 @@ class DeltaSink:
         if self._producer is None:
             self._producer = Producer(producer_config(self._settings))
         self._producer.produce(self._settings.topics.dlq, value=encode_dead_letter(letter),
-                               key=record.key, headers=letter.headers(),
+                               key=record.key, headers=list(letter.headers()),  # type: ignore[arg-type]
                                on_delivery=self._on_dlq_delivery)
         metrics.UNDECODABLE.labels(t.spec.name, "dead_lettered").inc()
         log.warning("dead-lettered %s table=%s stage=%s reason=%s", coords, t.spec.name,
@@ -424,7 +424,7 @@ def run_sink(settings: Settings, *, stop: threading.Event | None = None,
     and its supervisor restarts it; nothing uncommitted counts).
     """
     stop = stop or threading.Event()
-    restore: dict[int, object] = {}
+    restore: dict[signal.Signals, object] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             restore[sig] = signal.signal(sig, lambda *_: stop.set())

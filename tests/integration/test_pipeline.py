@@ -48,7 +48,7 @@ def pipeline(settings, tmp_path):
         sessionizer={"idle_gap_s": 3, "arrival_grace_s": 1, "tick_interval_s": 0.5},
         lake={"flush_seconds": 0.5},
     )
-    sup = Supervisor(env=child_env(**to_env(settings)), log_dir=tmp_path / "logs",
+    sup = Supervisor(env=child_env(to_env(settings)), log_dir=tmp_path / "logs",
                      components=["sessionizer", "sink"])
     sup.start()
     try:

@@ -61,7 +61,7 @@ def conversation(ws: str, sid: str, n: int, *, end: EventKind | None = EventKind
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    return child_env(PYTHONPATH=str(ROOT), **to_env(settings))
+    return child_env(to_env(settings), PYTHONPATH=str(ROOT))
 
 
 class Worker:
