@@ -169,3 +169,14 @@ def cluster_id(settings: Settings, timeout_s: float = 10.0) -> str:
 
     md = AdminClient(admin_config(settings)).list_topics(timeout=timeout_s)
     return md.cluster_id or "unknown-cluster"
+
+
+def group_id_for(settings: Settings, base: str) -> str:
+    """Consumer group of a component: ``base`` on the default topics; with renamed topics
+    (another deployment, a tagged demo or test run sharing the cluster)
+    ``<base>-<turns topic>``, so two deployments never share a group and stall each
+    other's rebalances."""
+    from runtime.settings import TopicSettings
+
+    turns = settings.topics.turns
+    return base if turns == TopicSettings().turns else f"{base}-{turns}"

@@ -31,7 +31,13 @@ from confluent_kafka import (
 
 from runtime import metrics as http_metrics
 from runtime.errors import BrokerUnavailable, CommitConflict
-from runtime.kafka import cluster_id, consumer_config, ensure_topics, producer_config
+from runtime.kafka import (
+    cluster_id,
+    consumer_config,
+    ensure_topics,
+    group_id_for,
+    producer_config,
+)
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter, encode_dead_letter
 from sinks import metrics
@@ -102,7 +108,7 @@ class DeltaSink:
     """
 
     def __init__(self, settings: Settings, specs: Sequence[TableSpec] | None = None, *,
-                 group_id: str = GROUP_ID, clock: Callable[[], float] = time.monotonic,
+                 group_id: str | None = None, clock: Callable[[], float] = time.monotonic,
                  consume_batch: int = 10_000) -> None:
         self._settings = settings
         self._clock = clock
@@ -123,7 +129,7 @@ class DeltaSink:
         for t in self._tables:
             self._by_topic.setdefault(t.topic, []).append(t)
         self._consumer = Consumer(consumer_config(
-            settings, group_id,
+            settings, group_id or group_id_for(settings, GROUP_ID),
             **{"partition.assignment.strategy": "range",  # eager: on_assign / on_revoke
                "enable.auto.offset.store": False,
                "max.partition.fetch.bytes": 8 * 1024 * 1024,

@@ -39,7 +39,7 @@ from pathlib import Path
 from msgspec import Struct
 
 from runtime.errors import HivemindError
-from runtime.kafka import consumer_config, producer_config
+from runtime.kafka import consumer_config, group_id_for, producer_config
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
@@ -134,7 +134,7 @@ class CodifierJob:
         self.publisher = SkillsPublisher(settings)
         self.producer = Producer(producer_config(settings, **{"linger.ms": 5}))
         self.consumer = Consumer(consumer_config(
-            settings, GROUP_ID, **{"max.poll.interval.ms": 600_000}))
+            settings, group_id_for(settings, GROUP_ID), **{"max.poll.interval.ms": 600_000}))
         self.tracker = OffsetTracker()
         self.waiting: list[tuple[float, int, _Item]] = []  # (due epoch s, seq, item)
         self._seq = itertools.count()
@@ -149,7 +149,8 @@ class CodifierJob:
     def run(self, stop: threading.Event) -> None:
         topic = self.settings.topics.candidates
         self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        log.info("codifier consuming %s as %s with %s codifier", topic, GROUP_ID,
+        log.info("codifier consuming %s as %s with %s codifier", topic,
+                 group_id_for(self.settings, GROUP_ID),
                  self.codifier.name)
         try:
             while not stop.is_set():

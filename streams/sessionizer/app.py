@@ -22,9 +22,9 @@ import faust
 import msgspec
 
 from runtime.errors import SettingsInvalid
-from runtime.kafka import faust_broker_kwargs, partition_count
+from runtime.kafka import faust_broker_kwargs, group_id_for, partition_count
 from runtime.metrics import set_ready
-from runtime.settings import Settings, TopicSettings
+from runtime.settings import Settings
 from streams.sessionizer.processor import Sessionizer, producer_record_limit
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ def default_app_id(settings: Settings) -> str:
     """``hivemind-sessionizer``; with renamed topics (a tagged demo or test run sharing a
     cluster), ``hivemind-sessionizer-<turns topic>``, so the consumer group and the
     changelog topic are not shared with another deployment's."""
-    turns = settings.topics.turns
-    if turns == TopicSettings().turns:
-        return APP_ID
-    return f"{APP_ID}-{turns}"
+    return group_id_for(settings, APP_ID)
 
 
 def faust_datadir(settings: Settings, app_id: str, worker_id: str) -> str:

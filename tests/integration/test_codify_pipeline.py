@@ -58,7 +58,7 @@ def test_corrected_sessions_become_skills_in_topic_and_delta(settings, tmp_path)
                 workspace="ws-b", session_id="b1", project="billing"),
         session([prompt("hello"), response("hi there")], workspace="ws-b", session_id="b2"),
     ]
-    sup = Supervisor(env=child_env(**to_env(settings)), log_dir=tmp_path / "logs",
+    sup = Supervisor(env=child_env(to_env(settings)), log_dir=tmp_path / "logs",
                      components=["sessionizer", "sink", "codifier"])
     sup.start()
     try:

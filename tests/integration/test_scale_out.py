@@ -41,7 +41,7 @@ _ids = itertools.count()
 
 
 def worker_env(settings: Settings, metrics_port: int) -> dict[str, str]:
-    return child_env(**to_env(settings.replace(
+    return child_env(to_env(settings.replace(
         metrics={"host": "127.0.0.1", "port": metrics_port})), PYTHONPATH=str(ROOT))
 
 
