@@ -198,7 +198,8 @@ def test_sigkill_of_agentd_loses_nothing(broker, tmp_path):
     home = settings.edge.home_path()
     spool = Spool(spool_dir(home))
     ids = []
-    for s in range(2000):
+    # Enough backlog (~3 s of draining here) that the kill lands mid-drain.
+    for s in range(4000):
         ids += spool_session(spool, f"k{s}", 10)
     t = settings.topics
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
@@ -211,7 +212,8 @@ def test_sigkill_of_agentd_loses_nothing(broker, tmp_path):
                              stderr=subprocess.DEVNULL)
     try:
         total = len(ids)
-        wait_until(lambda: spool.stats().records < total, 30, "the first acknowledgements")
+        wait_until(lambda: spool.stats().records < total, 30, "the first acknowledgements",
+                   interval_s=0.02)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         left = spool.stats().records
