@@ -77,34 +77,39 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return child_env(to_env(settings), PYTHONPATH=str(ROOT))
 
 
-def time_worker(settings: Settings, n_sessions: int, log_path: Path) -> float:
-    """Seconds between the worker's first and last closed session."""
+def time_worker(settings: Settings, n_sessions: int, log_path: Path, *, workers: int = 1) -> float:
+    """Seconds between the first and last closed session, with ``workers`` worker processes
+    in one group (started together, so they share the first rebalance)."""
+    procs = []
     with open(log_path, "ab") as out:
         profile = (["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
                    if os.environ.get("BENCH_PROFILE") else [])
-        proc = subprocess.Popen([sys.executable, *profile, "-m", "streams.sessionizer", "--app-id",
-                                 f"bench-{settings.topics.turns}"],
-                                env=settings_env(settings), cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
+        for i in range(1, workers + 1):
+            procs.append(subprocess.Popen(
+                [sys.executable, *profile, "-m", "streams.sessionizer", "--app-id",
+                 f"bench-{settings.topics.turns}", "--worker-id", str(i)],
+                env=settings_env(settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
     consumer = Consumer(consumer_config(settings, f"bench-reader-{settings.topics.sessions}"))
     consumer.subscribe([settings.topics.sessions])
     stamps: list[int] = []
     try:
         deadline = time.monotonic() + 600
         while len(stamps) < n_sessions:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"worker did not close {n_sessions} sessions; see {log_path}")
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"workers did not close {n_sessions} sessions; see {log_path}")
             for msg in consumer.consume(1000, timeout=0.5):
                 if msg.error() is None:
                     stamps.append(msg.timestamp()[1])
     finally:
         consumer.close()
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
     return (max(stamps) - min(stamps)) / 1000
 
 
@@ -137,9 +142,11 @@ def run(n_events: int = 200_000, per_record: int = 50,
         records_per_session: dict[str, int] | None = None) -> dict[str, float]:
     """Figures per shape; ``records_per_session`` maps a shape name to its session length
     in records (default 1, 4 and 20 records: the state written per record grows with the
-    session, so long sessions cost more per event)."""
+    session, so long sessions cost more per event). The 4-record shape also runs with two
+    workers in one group: on 2 cores shared with the broker the gain is bounded."""
     shapes = records_per_session or {"sessions_of_1_record": 1, "sessions_of_4_records": 4,
-                                     "sessions_of_20_records": 20}
+                                     "sessions_of_20_records": 20,
+                                     "sessions_of_4_records_2_workers": 4}
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sessionizer-") as tmp:
         root = Path(tmp)
@@ -160,7 +167,9 @@ def run(n_events: int = 200_000, per_record: int = 50,
                 produce(settings, records)
                 produce_s = time.perf_counter() - t0
                 n_sessions = n_events // per_session
-                worker_s = time_worker(settings, n_sessions, root / f"{shape}.log")
+                workers = 2 if shape.endswith("_2_workers") else 1
+                worker_s = time_worker(settings, n_sessions, root / f"{shape}.log",
+                                       workers=workers)
                 raw_s = asyncio.run(raw_consume(settings, len(records), decode=False))
                 decode_s = asyncio.run(raw_consume(settings, len(records), decode=True))
                 # First-to-last close misses the records before the first close.
@@ -182,6 +191,11 @@ def run(n_events: int = 200_000, per_record: int = 50,
                       f"ratio {worker_eps / raw_eps:.2f}", flush=True)
         finally:
             embedded.stop(broker)
+    one = figures.get("sessions_of_4_records_worker_events_per_s")
+    two = figures.get("sessions_of_4_records_2_workers_worker_events_per_s")
+    if one and two:
+        figures["two_workers_to_one_ratio"] = two / one
+        print(f"2 workers / 1 worker (same run, 4-record sessions): {two / one:.2f}x", flush=True)
     return figures
 
 
