@@ -13,7 +13,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from runtime.kafka import consumer_config, producer_config
+from runtime.kafka import consumer_config, group_id_for, producer_config
 from runtime.settings import Secret, to_env
 from runtime.supervisor import Supervisor, child_env
 from schemas.events import encode_batch, turn_key
@@ -92,7 +92,7 @@ def test_corrected_sessions_become_skills_in_topic_and_delta(settings, tmp_path)
 
 
 def committed_offsets(settings) -> dict[int, int]:
-    c = Consumer(consumer_config(settings, GROUP_ID))
+    c = Consumer(consumer_config(settings, group_id_for(settings, GROUP_ID)))
     try:
         topic = settings.topics.candidates
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
