@@ -42,6 +42,9 @@ _WORD = re.compile(r"[a-z0-9_./-]+")
 _CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _ALSO = "## Also seen"
+# "Learned from N session(s) in X." heads an offline body; the count is provenance (kept in
+# the skill's metadata), not a lesson: merging it would only pile up stale counts.
+_PROVENANCE_LINE = re.compile(r"^Learned from \d+ session\(s\)")
 _KEY_TOKEN = re.compile(r"(?<!\S)(-{1,2}[A-Za-z][\w.=-]*|[\w.-]*[/=_][\w./=-]+|\{[^\s}]+\})")
 
 
@@ -190,7 +193,8 @@ def merge_bodies(existing: str, new: str, *, max_chars: int) -> str:
     """Existing body plus the new body's lines it does not hold yet (bounded)."""
     have = {_norm(line) for line in existing.splitlines() if line.strip()}
     added = [line for line in new.splitlines()
-             if line.strip() and _norm(line) not in have and not line.startswith("#")]
+             if line.strip() and _norm(line) not in have and not line.startswith("#")
+             and not _PROVENANCE_LINE.match(line)]
     if not added:
         return existing
     merged = existing.rstrip()

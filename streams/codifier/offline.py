@@ -8,8 +8,9 @@ quoted error line that carries an injected instruction is still refused there.
 
 What it writes: the failing command and its first error line, the command that worked
 after it (tool recovery), the user's correction and what the agent ran next (human
-correction), and the steps that led to a positive outcome (outcome). A candidate with
-none of those is a SKIP.
+correction), and the steps that led to a positive outcome when one of the first two is
+there too. A candidate with neither a recovery nor a correction is a SKIP: a success
+alone only restates what the agent already did right.
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ def draft_offline(candidate: Candidate) -> Draft | Rejection:
                 signature = signature or f"{label}-" + command_signature(first_call)
     if not (recoveries or corrections or outcomes):
         return Rejection(reason="no recovery, correction or outcome steps to learn from",
+                         codifier="offline")
+    if not (recoveries or corrections):
+        # A success alone only restates what the agent already did right; without a model
+        # to judge it, the offline codifier keeps lessons it can ground: a failure and its
+        # fix, or a human correction.
+        return Rejection(reason="outcome without a failure or correction: nothing to teach",
                          codifier="offline")
     name = skill_name(signature)
     project = sessions[0].project

@@ -44,12 +44,21 @@ def test_correction_draft_quotes_user_and_next_command():
     assert "alembic revision --autogenerate -m x" in d.body
 
 
-def test_outcome_draft_lists_the_steps():
+def test_outcome_alone_is_skipped_with_its_reason():
     s = session([prompt("ship it"), bash("make check", "ok"), bash("git commit -am fix", "1 file"),
                  outcome("committed")])
     d = draft_offline(candidate(s))
-    assert d.name == "committed-bash-make-check"
-    assert "1. `make check`" in d.body and "2. `git commit -am fix`" in d.body
+    assert isinstance(d, Rejection) and "nothing to teach" in d.reason
+
+
+def test_outcome_after_a_recovery_lists_the_steps_that_led_to_it():
+    s = session([prompt("ship it"), bash("make chek", "make: *** No rule to make target", error=True),
+                 bash("make check", "ok"), bash("git commit -am fix", "1 file"),
+                 outcome("committed")])
+    d = draft_offline(candidate(s))
+    assert isinstance(d, Draft)
+    assert "## Steps that led to committed" in d.body
+    assert "2. `make check`" in d.body and "3. `git commit -am fix`" in d.body
 
 
 def test_non_shell_tool_is_quoted_as_compact_json():
