@@ -61,6 +61,7 @@ def run(args: argparse.Namespace, settings) -> int:
 
     t0 = time.monotonic()
     say("== Hivemind demo ==")
+    shutil.rmtree(settings.edge.home_path() / "codifier", ignore_errors=True)
     sup, settings, started = start_pipeline(settings)
     say(f"kafka   {settings.kafka.bootstrap} ({'embedded tansu, fresh' if started else 'external'})")
     say(f"lake    {lake}")
@@ -74,7 +75,34 @@ def run(args: argparse.Namespace, settings) -> int:
         sup.stop()
         if started:
             state.stop()
+    _codifier_decisions(settings.edge.home_path() / "codifier")
     return 0 if counts.get("complete") else 1
+
+
+def _codifier_decisions(directory: Path) -> None:
+    """The codifier workers' own counts (written when they stop): decisions with SKIP
+    reasons and guard rejections by guard."""
+    totals: dict[str, Counter] = {k: Counter() for k in
+                                  ("candidates", "decisions", "results", "skip_reasons",
+                                   "guard_rejections")}
+    for path in sorted(directory.glob("summary-*.json")):
+        data = json.loads(path.read_text())
+        for key, counter in totals.items():
+            counter.update(data.get(key) or {})
+    if not any(totals.values()):
+        return
+    say()
+    say("== Codifier ==")
+    say("candidates by reason     " + _fmt(totals["candidates"]))
+    say("decisions                " + _fmt(totals["decisions"]))
+    say("results                  " + _fmt(totals["results"]))
+    for reason, n in totals["skip_reasons"].most_common(5):
+        say(f"  SKIP x{n:<4} {reason}")
+    say("guard rejections         " + (_fmt(totals["guard_rejections"]) or "none"))
+
+
+def _fmt(counter: Counter) -> str:
+    return "  ".join(f"{k}={v}" for k, v in sorted(counter.items()))
 
 
 def _simulate(settings, args):
@@ -149,36 +177,32 @@ def _wait_for_lake(settings, report, sup, timeout: float, t0: float) -> dict:
 
 
 def _count_topic(settings, topic: str) -> tuple[int, Counter]:
-    """Records on a topic (read to the high watermark) and a Counter of DLQ reasons."""
+    """Records on a topic, read from the beginning until it stays quiet, and (for the DLQ)
+    a Counter of stage/reason. Counted by reading, not from watermarks: tansu reports a
+    partition's high watermark as its last *batch*'s base offset + 1."""
     from confluent_kafka import Consumer, TopicPartition
 
     from runtime.kafka import consumer_config
+    from schemas.dead_letters import decode_dead_letter
 
     c = Consumer(consumer_config(settings, group_id=f"demo-count-{time.time_ns()}"))
-    md = c.list_topics(topic, timeout=10).topics[topic]
     total, reasons = 0, Counter[str]()
     try:
-        tps = []
-        for p in md.partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            total += hi - lo
-            if hi > lo:
-                tps.append(TopicPartition(topic, p, lo))
-        if topic == settings.topics.dlq and tps:
-            from schemas.dead_letters import decode_dead_letter
-
-            c.assign(tps)
-            seen, deadline = 0, time.monotonic() + 10
-            while seen < total and time.monotonic() < deadline:
-                msg = c.poll(0.5)
-                if msg is None or msg.error():
-                    continue
-                seen += 1
-                try:
-                    letter = decode_dead_letter(msg.value() or b"")
-                    reasons[f"{letter.stage}/{letter.reason.value}"] += 1
-                except Exception:
-                    reasons["unreadable"] += 1
+        md = c.list_topics(topic, timeout=10).topics[topic]
+        c.assign([TopicPartition(topic, p, 0) for p in md.partitions])
+        quiet_since, deadline = time.monotonic(), time.monotonic() + 20
+        while time.monotonic() - quiet_since < 1.5 and time.monotonic() < deadline:
+            msgs = [m for m in c.consume(500, timeout=0.3) if m.error() is None]
+            if msgs:
+                quiet_since = time.monotonic()
+            total += len(msgs)
+            if topic == settings.topics.dlq:
+                for msg in msgs:
+                    try:
+                        letter = decode_dead_letter(msg.value() or b"")
+                        reasons[f"{letter.stage}/{letter.reason.value}"] += 1
+                    except Exception:
+                        reasons["unreadable"] += 1
     finally:
         c.close()
     return total, reasons

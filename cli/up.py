@@ -9,6 +9,7 @@ processes until Ctrl-C, when every worker flushes and commits before exiting.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import time
 
@@ -51,9 +52,17 @@ def run_worker(args: argparse.Namespace, settings) -> int:
 
         run_sink(settings)
     elif args.component == "codifier":
-        from streams.codifier.app import run_codifier
+        from streams.codifier.app import codify_summary, run_codifier
 
-        run_codifier(settings)
+        try:
+            run_codifier(settings)
+        finally:
+            # What this worker decided, for `hivemind demo` and humans (atomic write).
+            out = settings.edge.home_path() / "codifier" / f"summary-{args.id}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(codify_summary(), indent=2, sort_keys=True))
+            tmp.replace(out)
     else:
         from producers.daemon import run_agentd
 

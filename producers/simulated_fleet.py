@@ -34,6 +34,7 @@ class Lesson:
     working_input: str
     success: str
     outcome: str
+    working_tool: str | None = None  # the fix may be another tool (escalate, not refund)
 
 
 LESSONS: dict[AgentKind, list[Lesson]] = {
@@ -59,7 +60,7 @@ LESSONS: dict[AgentKind, list[Lesson]] = {
                '{"order": "88812", "amount": 240}', "error: amount exceeds agent refund limit ($100)",
                "Don't retry the refund: escalate refunds above $100 with tickets.escalate to team billing.",
                '{"ticket": "88812", "team": "billing"}', "escalated to billing (ticket 88812)",
-               "escalated"),
+               "escalated", working_tool="tickets.escalate"),
         Lesson("Customer cannot log in after a password reset.", "auth.unlock",
                '{"user": "c-3391"}', "error: account locked by fraud rule FR-12",
                "No, instead clear the fraud flag with fraud.review first, then unlock.",
@@ -201,7 +202,7 @@ def _one_session(fleet, rng: random.Random, plan: FleetPlan, report: SimulationR
         add(rec.tool_result, call, lesson.failure, is_error=True)
         add(rec.response, f"The {lesson.tool} call failed; retrying the same way.")
         add(rec.prompt, lesson.correction)
-        call = add(rec.tool_call, lesson.tool, lesson.working_input)
+        call = add(rec.tool_call, lesson.working_tool or lesson.tool, lesson.working_input)
         add(rec.tool_result, call, lesson.success)
         add(rec.response, "Done: " + lesson.success.splitlines()[0])
         add(rec.outcome, lesson.outcome)

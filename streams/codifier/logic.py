@@ -300,6 +300,7 @@ class CodifySummary:
         self.decisions: Counter[str] = Counter()
         self.results: Counter[str] = Counter()
         self.guard_rejections: Counter[str] = Counter()
+        self.skip_reasons: Counter[str] = Counter()
         self.candidates: Counter[str] = Counter()
         self.skills_per_workspace: dict[str, int] = {}
         self.usage = Usage()
@@ -312,6 +313,7 @@ class CodifySummary:
         elif isinstance(result, Rejected):
             if result.guard == "skip":
                 self.decisions["SKIP"] += 1
+                self.skip_reasons.update(r[:200] for r in result.reasons[:1])
             else:
                 self.guard_rejections[result.guard] += 1
 
@@ -321,6 +323,7 @@ class CodifySummary:
             "decisions": dict(self.decisions),
             "results": dict(self.results),
             "guard_rejections": dict(self.guard_rejections),
+            "skip_reasons": dict(self.skip_reasons),
             "skills_per_workspace": dict(self.skills_per_workspace),
             "tokens": self.usage.total_tokens,
             "cost_usd": round(self.usage.cost_usd, 6),
