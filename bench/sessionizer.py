@@ -21,10 +21,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
+from bench.records import produce
 from runtime import broker as embedded
-from runtime.kafka import consumer_config, ensure_topics, producer_config, resolve_bootstrap
+from runtime.kafka import consumer_config, ensure_topics, resolve_bootstrap
 from runtime.settings import Settings, to_env
 from runtime.supervisor import child_env
 from schemas.events import AgentKind, EventKind, TurnEvent, decode_turn_record, encode_batch
@@ -60,17 +61,6 @@ def make_records(n_events: int, per_record: int, per_session: int,
     return records
 
 
-def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer(producer_config(settings, **{"linger.ms": 50}))
-    for key, value in records:
-        while True:
-            try:
-                producer.produce(settings.topics.turns, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    producer.flush(60)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

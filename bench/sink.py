@@ -24,10 +24,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
+from bench.records import produce
 from runtime import broker as embedded
-from runtime.kafka import consumer_config, ensure_topics, producer_config
+from runtime.kafka import consumer_config, ensure_topics
 from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent, decode_turn_record, encode_batch
 
@@ -52,18 +53,6 @@ def make_records(n_events: int, per_record: int = PER_RECORD) -> list[tuple[byte
     return records
 
 
-def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer(producer_config(settings, **{"linger.ms": 50}))
-    for key, value in records:
-        while True:
-            try:
-                producer.produce(settings.topics.turns, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    if producer.flush(120):
-        raise RuntimeError("bench records not delivered")
 
 
 def raw_consume(settings: Settings, n_records: int, *, decode: bool) -> float:
