@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 
@@ -187,6 +187,10 @@ def png_rate_chart(series: dict[str, list[RatePoint]], title: str, path: Path) -
                             color=colour, alpha=0.15, linewidth=0)
             ax.plot(xs, [p.rate.estimate for p in good], color=colour, marker="o",
                     markersize=3, label=group if n == 0 else None)
+            # A band needs two periods; every point also carries its own interval bar, so a
+            # lone period still shows its uncertainty.
+            ax.vlines(xs, [p.rate.low for p in good], [p.rate.high for p in good],
+                      color=colour, linewidth=1.2)
         thin = [p for p in points if not p.sufficient]
         if thin:
             ax.scatter([p.period_start for p in thin],
@@ -194,6 +198,11 @@ def png_rate_chart(series: dict[str, list[RatePoint]], title: str, path: Path) -
                        facecolors="white", edgecolors=INSUFFICIENT, s=14,
                        label=f"{group}: insufficient data")
     ax.set_ylim(0, 1)
+    if all_points:
+        # Pad the time axis by a period: one period alone otherwise spans years.
+        starts = [p.period_start for p in all_points]
+        pad = timedelta(days=1) if len(set(starts)) == 1 else (max(starts) - min(starts)) / 20
+        ax.set_xlim(min(starts) - pad, max(starts) + pad)
     ax.set_ylabel("success rate")
     ax.set_title(title, fontsize=10)
     if all_points:
