@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.settings import env_names
+
 log = logging.getLogger(__name__)
 
 # component -> module that must exist for it to run
@@ -123,11 +125,14 @@ class Supervisor:
 
 def child_env(settings_env: Mapping[str, str], *, base: Mapping[str, str] | None = None,
               **extra: str) -> dict[str, str]:
-    """``base`` (default: this process's environment) without its HIVEMIND_* variables,
-    plus ``settings_env`` (``runtime.settings.to_env(settings)``) and ``extra``: a child
-    sees exactly the settings it is given, never a stale variable of its parent's."""
+    """``base`` (default: this process's environment) without any variable the settings
+    object reads (HIVEMIND_*, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL), plus ``settings_env``
+    (``runtime.settings.to_env(settings)``) and ``extra``: a child sees exactly the
+    settings it is given, never a stale variable of its parent's (a developer's real API
+    key must not reach a test's codifier)."""
+    owned = env_names()
     env = {k: v for k, v in (os.environ if base is None else base).items()
-           if not k.startswith("HIVEMIND_")}
+           if not k.startswith("HIVEMIND_") and k not in owned}
     env.update(settings_env)
     env.update(extra)
     return env
