@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,9 +16,9 @@ import pytest
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from analytics.sql import query_table
-from runtime.broker import free_port, is_listening
 from runtime.settings import Settings
 from sinks.maintenance import checkpoint_table, optimize_table, table_stats, vacuum_table
+from tests.support.s3 import moto_s3
 
 pytestmark = pytest.mark.integration
 
@@ -29,29 +28,9 @@ _prefix = itertools.count()
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory):
-    """moto's S3 server in its own process: in-process (ThreadedMotoServer) it deadlocks,
-    because some delta-rs calls (is_deltatable) block holding the GIL the server needs."""
-    boto3 = pytest.importorskip("boto3")
-
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                               "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not is_listening("127.0.0.1", port):
-            assert server.poll() is None, "moto server exited; see moto.log"
-            assert time.monotonic() < deadline, "moto server did not listen within 60 s"
-            time.sleep(0.1)
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                     aws_access_key_id="test", aws_secret_access_key="test",
-                     ).create_bucket(Bucket="hivemind-lake")
+    pytest.importorskip("boto3")
+    with moto_s3("hivemind-lake", log_path=tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def s3_env(endpoint: str) -> dict[str, str]:

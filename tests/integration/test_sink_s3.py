@@ -3,47 +3,27 @@ check and exactly-once rows hold over object storage too."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections import Counter
 
 import pytest
 
-from runtime.broker import free_port, is_listening
 from runtime.settings import Secret
 from schemas.events import encode_batch, turn_key
 from schemas.sessions import encode
 from sinks.delta_writer import DeltaSink, read_table
 from sinks.tables import table_spec
 from tests.integration.test_sink import a_session, events_of, produce
+from tests.support.s3 import moto_s3
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    """moto's S3 server in its own process: deltalake may hold the GIL during some S3
-    calls, which deadlocks against a server thread in this process."""
-    boto3 = pytest.importorskip("boto3")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not is_listening("127.0.0.1", port):
-            assert time.monotonic() < deadline, "moto server did not start"
-            time.sleep(0.1)
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                     aws_access_key_id="test", aws_secret_access_key="test",
-                     ).create_bucket(Bucket="sink-lake")
+    pytest.importorskip("boto3")
+    with moto_s3("sink-lake") as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def _drain(sink: DeltaSink, condition, timeout: float = 60.0) -> None:
