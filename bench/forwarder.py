@@ -22,11 +22,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.records import bench_settings
 from producers.forwarder import Forwarder
 from producers.spool import Spool, spool_dir
 from runtime import broker as embedded
-from runtime.kafka import ensure_topics
-from runtime.settings import Settings
 
 
 def _spool_session(spool: Spool, session: str, n: int) -> None:
@@ -48,14 +47,7 @@ def run(n_events: int | None = None) -> dict[str, float]:
         broker = embedded.start(log_path=root / "tansu.log")
         try:
             tag = f"bf{os.getpid()}"
-            settings = Settings.from_env({}).replace(
-                kafka={"bootstrap": broker.bootstrap, "partitions": 6},
-                topics={"turns": f"{tag}.turns", "dlq": f"{tag}.dlq",
-                        "skills": f"{tag}.skills", "sessions": f"{tag}.sessions",
-                        "candidates": f"{tag}.candidates", "ticks": f"{tag}.ticks"},
-                edge={"home": str(root / "home"), "workspace_id": "bench"},
-            )
-            ensure_topics(settings)
+            settings = bench_settings(broker.bootstrap, tag, root / "home", workspace_id="bench")
             spool = Spool(spool_dir(settings.edge.home_path()))
             t0 = time.perf_counter()
             for s in range(n_events // per_session):

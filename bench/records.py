@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from confluent_kafka import Producer
 
-from runtime.kafka import producer_config
+from runtime.kafka import ensure_topics, producer_config
 from runtime.settings import Settings
 
 
@@ -22,3 +24,19 @@ def produce(settings: Settings, records: list[tuple[bytes, bytes]], *, timeout_s
         producer.poll(0)
     if producer.flush(timeout_s):
         raise RuntimeError("bench records not delivered")
+
+
+TOPICS = ("turns", "sessions", "candidates", "skills", "dlq", "ticks")
+
+
+def bench_settings(bootstrap: str, tag: str, home: Path, *, partitions: int = 6,
+                   **edge: str) -> Settings:
+    """Settings for one benchmark: its own ``<tag>.<topic>`` names on the embedded broker,
+    its own Hivemind home, and its topics created."""
+    settings = Settings.from_env({}).replace(
+        kafka={"bootstrap": bootstrap, "partitions": partitions},
+        topics={name: f"{tag}.{name}" for name in TOPICS},
+        edge={"home": str(home), **edge},
+    )
+    ensure_topics(settings)
+    return settings

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from bench.records import produce
+from bench.records import bench_settings, produce
 from runtime import broker as embedded
-from runtime.kafka import consumer_config, ensure_topics, resolve_bootstrap
+from runtime.kafka import consumer_config, resolve_bootstrap
 from runtime.settings import Settings, to_env
 from runtime.supervisor import child_env
 from schemas.events import AgentKind, EventKind, TurnEvent, decode_turn_record, encode_batch
@@ -145,13 +145,7 @@ def run(n_events: int = 200_000, per_record: int = 50,
             for i, (shape, n_records) in enumerate(shapes.items()):
                 per_session = per_record * n_records
                 tag = f"b{os.getpid()}x{i}"
-                settings = Settings.from_env({}).replace(
-                    kafka={"bootstrap": broker.bootstrap},
-                    topics={name: f"{tag}.{name}" for name in
-                            ("turns", "sessions", "candidates", "skills", "dlq", "ticks")},
-                    edge={"home": str(root / "home")},
-                )
-                ensure_topics(settings)
+                settings = bench_settings(broker.bootstrap, tag, root / "home")
                 records = make_records(n_events, per_record, per_session, tag)
                 t0 = time.perf_counter()
                 produce(settings, records)

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from bench.records import produce
+from bench.records import bench_settings, produce
 from runtime import broker as embedded
-from runtime.kafka import consumer_config, ensure_topics
+from runtime.kafka import consumer_config
 from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent, decode_turn_record, encode_batch
 
@@ -108,14 +108,7 @@ def run(n_events: int = N_EVENTS) -> dict[str, float]:
         broker = embedded.start(log_path=root / "tansu.log")
         try:
             tag = f"b{os.getpid()}"
-            base = Settings.from_env({}).replace(
-                kafka={"bootstrap": broker.bootstrap, "partitions": 6},
-                topics={"turns": f"{tag}.turns", "sessions": f"{tag}.sessions",
-                        "candidates": f"{tag}.candidates", "skills": f"{tag}.skills",
-                        "dlq": f"{tag}.dlq", "ticks": f"{tag}.ticks"},
-                edge={"home": str(root / "home")},
-            )
-            ensure_topics(base)
+            base = bench_settings(broker.bootstrap, tag, root / "home")
             records = make_records(n_events)
             produce(base, records)
             n = len(records) * PER_RECORD
