@@ -178,6 +178,12 @@ class Sessionizer:
             m.ABSORBED_EVENTS.inc(tally.absorbed)
         if tally.reopened:
             m.REOPENED_SESSIONS.inc(tally.reopened)
+        for disposition, n in (("joined", tally.late_outcomes),
+                               ("candidate", tally.late_candidates),
+                               ("beyond_horizon", tally.outcomes_beyond_horizon),
+                               ("unknown_session", tally.outcomes_unmatched)):
+            if n:
+                m.LATE_OUTCOMES.labels(disposition=disposition).inc(n)
         entry = _Pending(event, sends=await self._send_sessions(emitted))
         if generation != self.generation:
             return None
