@@ -279,7 +279,8 @@ class Sessionizer:
             session, value = self._fit(session)
             key = session.workspace_id.encode()
             sends.append(await self.sessions.send(key=key, value=value))
-            m.SESSIONS_CLOSED.labels(reason=session.close_reason.value).inc()
+            if not session.reemitted:  # a late outcome's repeat: counted in LATE_OUTCOMES
+                m.SESSIONS_CLOSED.labels(reason=session.close_reason.value).inc()
             candidate = logic.candidate_for(session)
             if candidate is not None:
                 sends.append(await self.candidates.send(key=key, value=encode(candidate)))
