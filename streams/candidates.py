@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from schemas.events import EventKind, TurnEvent
 from schemas.outcomes import OutcomeResult, normalize_label, result_of
@@ -111,22 +112,46 @@ def session_events(session: Session) -> list[TurnEvent]:
     return [*carried, *own]
 
 
-def candidate_reasons(session: Session) -> list[CandidateReason]:
-    """Why ``session`` should be codified; empty when it should not."""
+@dataclass(frozen=True)
+class Assessment:
+    """Everything candidate selection found in one session (computed once: the regexes
+    and the approval ledger run once per event)."""
+
+    reasons: list[CandidateReason]
+    corrections: list[TurnEvent]  # correction prompts, in conversation order
+    corrected: list[TurnEvent]  # the ones followed by success
+    recoveries: list[tuple[TurnEvent, TurnEvent]]
+    topic: str
+
+
+def assess(session: Session) -> Assessment:
+    """Why ``session`` should be codified (``reasons``, empty when it should not), with
+    the evidence and the grouping topic."""
     events = session_events(session)
+    failed = {e.event_id for e in events if is_failed_result(e)}
+    rejected = rejections(events)
+    corrections = _correction_prompts(events, rejected)
+    corrected = _corrected(events, corrections, rejected, failed, session.outcome)
+    recoveries = _recovery_pairs(events, failed)
+    outcome = learnable_outcome(session)
+    reasons: list[CandidateReason] = []
     has_tools = session.counts.get(EventKind.TOOL_CALL.value, 0) > 0 or any(
         e.kind in (EventKind.TOOL_CALL, EventKind.TOOL_RESULT) for e in events
     )
-    if not has_tools:
-        return []  # nothing concrete to learn from, whatever the outcome
-    reasons: list[CandidateReason] = []
-    if corrected_successes(events, late_outcome=session.outcome):
-        reasons.append(CandidateReason.HUMAN_CORRECTION)
-    if recovery_pairs(events):
-        reasons.append(CandidateReason.TOOL_RECOVERY)
-    if learnable_outcome(session) is not None:
-        reasons.append(CandidateReason.OUTCOME)
-    return reasons
+    if has_tools:  # else nothing concrete to learn from, whatever the outcome
+        if corrected:
+            reasons.append(CandidateReason.HUMAN_CORRECTION)
+        if recoveries:
+            reasons.append(CandidateReason.TOOL_RECOVERY)
+        if outcome is not None:
+            reasons.append(CandidateReason.OUTCOME)
+    topic = _topic(events, recoveries, corrected or corrections, outcome)
+    return Assessment(reasons, corrections, corrected, recoveries, topic)
+
+
+def candidate_reasons(session: Session) -> list[CandidateReason]:
+    """Why ``session`` should be codified; empty when it should not."""
+    return assess(session).reasons
 
 
 def learnable_outcome(session: Session) -> str | None:
@@ -141,13 +166,18 @@ def learnable_outcome(session: Session) -> str | None:
 
 def recovery_pairs(events: list[TurnEvent]) -> list[tuple[TurnEvent, TurnEvent]]:
     """(failed result, later working result of the same tool), first recovery per failure."""
+    return _recovery_pairs(events, {e.event_id for e in events if is_failed_result(e)})
+
+
+def _recovery_pairs(events: list[TurnEvent], failed: set[str]
+                    ) -> list[tuple[TurnEvent, TurnEvent]]:
     pairs = []
     for i, ev in enumerate(events):
-        if not is_failed_result(ev) or not ev.tool_name:
+        if ev.event_id not in failed or not ev.tool_name or ev.kind is not EventKind.TOOL_RESULT:
             continue
         for later in events[i + 1:]:
             if (later.kind is EventKind.TOOL_RESULT and later.tool_name == ev.tool_name
-                    and not is_failed_result(later)):
+                    and later.event_id not in failed):
                 pairs.append((ev, later))
                 break
     return pairs
@@ -160,7 +190,10 @@ _ACTS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT, EventKind.RESPONS
 def correction_prompts(events: list[TurnEvent]) -> list[TurnEvent]:
     """User prompts (in conversation order) that correct the agent after it acted: the
     text reads as a correction, or it is the first prompt after a rejected tool call."""
-    rejected = rejections(events)
+    return _correction_prompts(events, rejections(events))
+
+
+def _correction_prompts(events: list[TurnEvent], rejected: set[str]) -> list[TurnEvent]:
     acted = after_rejection = False
     found = []
     for ev in events:
@@ -179,9 +212,17 @@ def corrected_successes(events: list[TurnEvent], *,
                         late_outcome: str | None = None) -> list[TurnEvent]:
     """The correction prompts that were followed by success (see the module docstring);
     ``late_outcome`` is the session's outcome that arrived after its events, if any."""
-    corrections = correction_prompts(events)
-    position = {id(e): i for i, e in enumerate(events)}
     rejected = rejections(events)
+    failed = {e.event_id for e in events if is_failed_result(e)}
+    return _corrected(events, _correction_prompts(events, rejected), rejected, failed,
+                      late_outcome)
+
+
+def _corrected(events: list[TurnEvent], corrections: list[TurnEvent], rejected: set[str],
+               failed: set[str], late_outcome: str | None) -> list[TurnEvent]:
+    if not corrections:
+        return []
+    position = {id(e): i for i, e in enumerate(events)}
     good = []
     for n, prompt in enumerate(corrections):
         start = position[id(prompt)] + 1
@@ -195,12 +236,12 @@ def corrected_successes(events: list[TurnEvent], *,
                for e in window) or (stop == len(events) and is_learnable_outcome(late_outcome)):
             good.append(prompt)
             continue
-        if _first_working_turn(window, rejected):
+        if _first_working_turn(window, rejected, failed):
             good.append(prompt)
     return good
 
 
-def _first_working_turn(window: list[TurnEvent], rejected: set[str]) -> bool:
+def _first_working_turn(window: list[TurnEvent], rejected: set[str], failed: set[str]) -> bool:
     """Whether the first turn of ``window`` with tool results (or rejections) ends well:
     its last result worked and no rejection follows it within the turn."""
     turns: list[list[TurnEvent]] = [[]]
@@ -209,13 +250,13 @@ def _first_working_turn(window: list[TurnEvent], rejected: set[str]) -> bool:
             turns.append([])
         turns[-1].append(ev)
     for turn in turns:
-        verdict = _turn_verdict(turn, rejected)
+        verdict = _turn_verdict(turn, rejected, failed)
         if verdict is not None:
             return verdict
     return False
 
 
-def _turn_verdict(turn: list[TurnEvent], rejected: set[str]) -> bool | None:
+def _turn_verdict(turn: list[TurnEvent], rejected: set[str], failed: set[str]) -> bool | None:
     """True/False for a turn with tool evidence, None for a turn without any."""
     last_ok: int | None = None
     last_bad: int | None = None
@@ -223,7 +264,7 @@ def _turn_verdict(turn: list[TurnEvent], rejected: set[str]) -> bool | None:
         if ev.event_id in rejected:
             last_bad = i
         elif ev.kind is EventKind.TOOL_RESULT:
-            if is_failed_result(ev):
+            if ev.event_id in failed:
                 last_bad = i
             else:
                 last_ok = i
@@ -277,21 +318,22 @@ def candidate_topic(session: Session) -> str:
     """The grouping topic: the first recovered failure's signature, else the tool the
     first successful correction led to, else the outcome label; ``""`` when nothing
     groups it."""
-    events = session_events(session)
-    calls = {e.tool_use_id: e for e in events if e.kind is EventKind.TOOL_CALL and e.tool_use_id}
-    pairs = recovery_pairs(events)
-    if pairs:
-        failed = pairs[0][0]
+    return assess(session).topic
+
+
+def _topic(events: list[TurnEvent], recoveries: list[tuple[TurnEvent, TurnEvent]],
+           corrections: list[TurnEvent], outcome: str | None) -> str:
+    if recoveries:
+        calls = {e.tool_use_id: e for e in events
+                 if e.kind is EventKind.TOOL_CALL and e.tool_use_id}
+        failed = recoveries[0][0]
         call = calls.get(failed.tool_use_id or "", failed)
         return f"recovery:{command_signature(call)}"
-    corrections = (corrected_successes(events, late_outcome=session.outcome)
-                   or correction_prompts(events))
     if corrections:
         at = next(i for i, e in enumerate(events) if e is corrections[0])
         later_calls = [e for e in events[at + 1:] if e.kind is EventKind.TOOL_CALL]
         if later_calls:
             return f"correction:{command_signature(later_calls[0])}"
-    outcome = learnable_outcome(session)
     if outcome:
         return f"outcome:{outcome}"
     return ""

@@ -74,13 +74,7 @@ from schemas.events import AgentKind, EventKind, TurnEvent
 from schemas.outcomes import is_within_horizon, normalize_label
 from schemas.sessions import Candidate, CloseReason, Session, session_uid
 from streams.approvals import edit_ledger
-from streams.candidates import (
-    candidate_reasons,
-    candidate_topic,
-    correction_prompts,
-    is_learnable_outcome,
-    session_events,
-)
+from streams.candidates import Assessment, assess, is_learnable_outcome
 
 STATE_VERSION = 2
 _TOOL_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT})
@@ -368,13 +362,29 @@ def candidate_for(session: Session) -> Candidate | None:
     re-emitted for a late outcome) yields the same id; ``topic`` is the grouping signature
     the codifier batches on.
     """
-    reasons = candidate_reasons(session)
-    if not reasons:
+    found = _assessed(session)
+    if not found.reasons:
         return None
     return Candidate(candidate_id=candidate_id(session.session_uid),
-                     workspace_id=session.workspace_id, reasons=reasons,
-                     topic=candidate_topic(session), sessions=[session],
-                     created_at=session.closed_at)
+                     workspace_id=session.workspace_id, reasons=found.reasons,
+                     topic=found.topic, sessions=[session], created_at=session.closed_at)
+
+
+# The assessments of the last sessions emitted: the adapter asks candidate_for about each
+# session right after on_events made it, and selection is the costly part of a close.
+_ASSESSED: dict[int, tuple[Session, Assessment]] = {}
+_ASSESSED_MAX = 16
+
+
+def _assessed(session: Session) -> Assessment:
+    cached = _ASSESSED.get(id(session))
+    if cached is not None and cached[0] is session:
+        return cached[1]
+    found = assess(session)
+    if len(_ASSESSED) >= _ASSESSED_MAX:
+        _ASSESSED.pop(next(iter(_ASSESSED)))
+    _ASSESSED[id(session)] = (session, found)
+    return found
 
 
 def candidate_id(uid: str) -> str:
@@ -414,7 +424,7 @@ def _late_outcome(state: SessionState, event: TurnEvent, now: datetime,
     session = msgspec.structs.replace(
         _session_decoder.decode(state.closed_session),
         outcome=normalize_label(event.outcome), reemitted=True)
-    if candidate_reasons(session):
+    if _assessed(session).reasons:
         emitted.append(session)
         state.was_candidate = True
         tally.late_candidates += 1
@@ -505,16 +515,19 @@ def _close(state: SessionState, reason: CloseReason, now: datetime,
         edits_proposed=edits.proposed, edits_accepted=edits.accepted,
         edits_rejected=edits.rejected, carried_event_count=len(carried),
     )
+    found = assess(session)
     own_ids = {e.event_id for e in own}
-    corrections = sum(1 for p in correction_prompts(session_events(session))
-                      if p.event_id in own_ids)
+    corrections = sum(1 for p in found.corrections if p.event_id in own_ids)
     if corrections:
         session = msgspec.structs.replace(session, corrections=corrections)
+    _ASSESSED[id(session)] = (session, found)  # corrections do not change the assessment
+    if len(_ASSESSED) > _ASSESSED_MAX:
+        _ASSESSED.pop(next(iter(_ASSESSED)))
     fresh.clear()
     _reset_generation(state)
     state.closed_at, state.close_reason = now, reason
     state.closed_end = session.ended_at
-    state.was_candidate = bool(candidate_reasons(session))
+    state.was_candidate = bool(found.reasons)
     retain = settings.closed_events_retention_s > 0 and any(
         e.kind in _TOOL_KINDS for e in session.events)
     state.closed_session = _state_encoder.encode(session) if retain else None
