@@ -21,12 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Stop, SubagentStop and SessionEnd, merged with your existing hooks. Records "
             "workspace, agent kind and Kafka bootstrap in $HIVEMIND_HOME/config.json, creates "
             "the skills directory, and keeps what is needed for `hivemind uninstall` to "
-            "restore the file byte for byte.\n\n"
+            "restore the file byte for byte. "
             "With --git-hooks, instead adds a post-commit hook to a git repository: each "
             "commit becomes a `committed` signal (a `git revert` commit a `reverted` one) for "
             "the Claude Code session that last edited files there (see producers/git_hooks.py). "
             "The hook runs in the background and never fails a commit."),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _target_args(p)
     _git_args(p)
