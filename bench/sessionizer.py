@@ -36,7 +36,7 @@ _WORDS = ["the", "tests", "failed", "because", "the", "fixture", "path", "was", 
 
 def make_records(n_events: int, per_record: int, per_session: int,
                  tag: str) -> list[tuple[bytes, bytes]]:
-    """Records of ``per_record`` events; sessions of ``per_session`` events end on a stop.
+    """Records of ``per_record`` events; sessions of ``per_session`` events end on a session_end.
     Sessions are interleaved in waves of 50 so the table holds many open sessions."""
     t0 = datetime.now(UTC) - timedelta(minutes=10)
     rng = random.Random(7)
@@ -48,7 +48,7 @@ def make_records(n_events: int, per_record: int, per_session: int,
         events = [TurnEvent(event_id=f"{sid}-{k}", workspace_id=ws, session_id=sid,
                             agent_id="bench", agent_kind=AgentKind.CODING, project="bench",
                             seq=k, ts=t0 + timedelta(milliseconds=k),
-                            kind=EventKind.STOP if k == per_session - 1 else EventKind.RESPONSE,
+                            kind=EventKind.SESSION_END if k == per_session - 1 else EventKind.RESPONSE,
                             text=texts[(i * 31 + k) % 512])
                   for k in range(per_session)]
         sessions.append([events[j:j + per_record] for j in range(0, per_session, per_record)])

@@ -17,12 +17,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "install", help="register the capture hook in Claude Code's settings (idempotent)",
         description=(
             "Adds `hivemind capture` as a command hook for SessionStart, UserPromptSubmit, "
-            "PreToolUse, PostToolUse, PostToolUseFailure, Stop, SubagentStop and SessionEnd, "
-            "merged with your existing hooks. Records workspace, agent kind and Kafka "
-            "bootstrap in $HIVEMIND_HOME/config.json, creates the skills directory, and keeps "
-            "what is needed for `hivemind uninstall` to restore the file byte for byte."),
+            "PreToolUse, PermissionRequest, PermissionDenied, PostToolUse, PostToolUseFailure, "
+            "Stop, SubagentStop and SessionEnd, merged with your existing hooks. Records "
+            "workspace, agent kind and Kafka bootstrap in $HIVEMIND_HOME/config.json, creates "
+            "the skills directory, and keeps what is needed for `hivemind uninstall` to "
+            "restore the file byte for byte. "
+            "With --git-hooks, instead adds a post-commit hook to a git repository: each "
+            "commit becomes a `committed` signal (a `git revert` commit a `reverted` one) for "
+            "the Claude Code session that last edited files there (see producers/git_hooks.py). "
+            "The hook runs in the background and never fails a commit."),
     )
     _target_args(p)
+    _git_args(p)
     p.add_argument("--workspace", help="workspace id (default: HIVEMIND_WORKSPACE_ID)")
     p.add_argument("--agent-kind", default=None,
                    help="agent kind recorded on events (default: HIVEMIND_EDGE_AGENT_KIND)")
@@ -36,8 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("uninstall", help="remove the capture hook from Claude Code's settings",
                        description="Restores the settings file byte for byte when nothing "
                                    "else changed it since install; otherwise removes only "
-                                   "Hivemind's entries. Keeps $HIVEMIND_HOME (the spool).")
+                                   "Hivemind's entries. Keeps $HIVEMIND_HOME (the spool). "
+                                   "With --git-hooks, removes Hivemind's block from the "
+                                   "repository's git hooks instead.")
     _target_args(p)
+    _git_args(p)
     p.set_defaults(run=run_uninstall)
 
 
@@ -49,6 +58,31 @@ def _target_args(p: argparse.ArgumentParser) -> None:
                    help="explicit Claude Code settings file (overrides --scope)")
 
 
+def _git_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--git-hooks", action="store_true",
+                   help="the git hooks of --repo instead of Claude Code's settings")
+    p.add_argument("--repo", type=Path, default=None,
+                   help="git repository for --git-hooks (default: current directory)")
+
+
+def _run_git_hooks(args: argparse.Namespace, settings, *, install: bool) -> int:
+    from producers.git_hooks import install_git_hooks, uninstall_git_hooks
+    from producers.install import hook_command
+
+    repo = (args.repo or Path.cwd()).expanduser().absolute()
+    if install:
+        command = hook_command()[: -len(" capture")]
+        results = install_git_hooks(repo, command=command, home=settings.edge.home_path())
+    else:
+        results = uninstall_git_hooks(repo)
+    for r in results:
+        print(f"git hook {r.action}: {r.path}")
+    if install:
+        print("commits there now signal `committed` (reverts `reverted`) for the Claude Code "
+              "session that last edited the files")
+    return 0
+
+
 def _settings_file(args: argparse.Namespace) -> Path:
     from producers.install import settings_path
 
@@ -58,6 +92,8 @@ def _settings_file(args: argparse.Namespace) -> Path:
 
 
 def run_install(args: argparse.Namespace, settings) -> int:
+    if args.git_hooks:
+        return _run_git_hooks(args, settings, install=True)
     from producers.install import (
         hook_command,
         install_hooks,
@@ -92,6 +128,8 @@ def run_install(args: argparse.Namespace, settings) -> int:
 
 
 def run_uninstall(args: argparse.Namespace, settings) -> int:
+    if args.git_hooks:
+        return _run_git_hooks(args, settings, install=False)
     from producers.install import uninstall_hooks
 
     target = _settings_file(args)

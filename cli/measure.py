@@ -38,33 +38,72 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("signal", help="send an outcome for a session to hivemind.turns",
                        description="Record what happened after a session (tests_passed, "
-                                   "committed, reverted, resolved, escalated, replied, ...). "
-                                   "Labels map to success/failure/unknown as documented in "
-                                   "schemas/outcomes.py.")
-    p.add_argument("--session", required=True, metavar="ID", help="the agent's session id")
-    p.add_argument("--outcome", required=True, metavar="LABEL", help="the outcome label")
-    p.add_argument("--workspace", metavar="W", help="workspace (default HIVEMIND_WORKSPACE_ID)")
+                                   "committed, reverted, resolved, escalated, replied, ...), "
+                                   "any time after it closed (joined up to the outcome "
+                                   "horizon, HIVEMIND_SESSIONIZER_OUTCOME_HORIZON_S). Labels "
+                                   "map to success/failure/unknown as documented in "
+                                   "schemas/outcomes.py. The workspace and Kafka default to "
+                                   "what `hivemind install` recorded for this machine's "
+                                   "Claude Code sessions.")
+    p.add_argument("--session", metavar="ID", help="the agent's session id (required)")
+    p.add_argument("--outcome", metavar="LABEL", help="the outcome label (required)")
+    p.add_argument("--workspace", metavar="W",
+                   help="workspace (default HIVEMIND_WORKSPACE_ID, else the install's)")
     p.add_argument("--agent", metavar="ID", default="signal", help="who reports it")
     p.add_argument("--text", metavar="TEXT", help="a short note kept with the outcome")
+    p.add_argument("--git-commit", action="store_true",
+                   help="what the git post-commit hook runs: derive session and outcome "
+                        "from the HEAD commit of --repo (committed, or reverted for a "
+                        "`git revert`) and queue it in the spool; nothing when no Claude "
+                        "Code session edited that repository")
+    p.add_argument("--repo", type=Path, default=None,
+                   help="git repository for --git-commit (default: current directory)")
     p.set_defaults(run=run_signal)
 
 
 def run_signal(args, settings) -> int:
     from analytics.signals import outcome_event, send_outcome
+    from producers.daemon import edge_identity
+    from producers.forwarder import resolve_edge_bootstrap
+    from runtime.errors import HivemindError
     from schemas.outcomes import result_of
 
+    if args.git_commit:
+        return _signal_git_commit(args, settings)
+    if not args.session or not args.outcome:
+        raise HivemindError("give --session ID and --outcome LABEL (e.g. tests_passed, "
+                            "resolved, reverted), or --git-commit from a git hook")
+    # The hook stamps Claude Code sessions with the install's workspace and sends them to
+    # the install's Kafka: a signal must land in the same place to join its session.
+    settings, _, _ = edge_identity(settings)
+    settings = settings.replace(kafka={"bootstrap": resolve_edge_bootstrap(settings)})
     try:
         event = outcome_event(workspace_id=args.workspace or settings.edge.workspace_id,
                               session_id=args.session, label=args.outcome, agent_id=args.agent,
                               agent_kind=settings.edge.agent_kind, text=args.text)
     except ValueError as exc:
-        from runtime.errors import HivemindError
-
         raise HivemindError(str(exc)) from None
     partition, offset = send_outcome(settings, event)
     print(f"outcome {event.outcome} ({result_of(event.outcome).value}) for session "
           f"{event.session_id} in {event.workspace_id}: {settings.topics.turns}[{partition}] "
           f"offset {offset}")
+    return 0
+
+
+def _signal_git_commit(args, settings) -> int:
+    """The post-commit hook's work: spool the commit's signal, if it names a session."""
+    from producers.capture import load_config
+    from producers.git_hooks import signal_commit
+
+    home = settings.edge.home_path()
+    repo = (args.repo or Path.cwd()).expanduser().absolute()
+    signal = signal_commit(repo, home=home, horizon_s=settings.sessionizer.outcome_horizon_s,
+                           config=load_config(str(home)))
+    if signal is None:
+        print("no Claude Code session edited this repository recently: nothing to signal")
+        return 0
+    print(f"outcome {signal.label} for session {signal.session_id} (commit "
+          f"{signal.sha[:12]}) queued in {home / 'spool'}")
     return 0
 
 

@@ -22,6 +22,17 @@ agent_id, agent_kind, max_field_bytes, agentd_autostart); ``HIVEMIND_HOME`` and
 ``HIVEMIND_WORKSPACE_ID`` override it. This module reads them from the environment
 directly: the typed settings object costs too much to build on this path.
 
+Turns: the spool assigns each event's ``turn`` atomically with its ``seq``
+(:func:`producers.hook_events.turn_step`: a prompt begins the next turn, a ``/clear``
+start resets it).
+
+Edits for git: a PostToolUse of an edit tool (Edit, Write, MultiEdit, NotebookEdit)
+records ``{"session_id", "workspace_id", "project_root", "ts"}`` in
+``<home>/git/last-edit/<project root>.json`` (the git work tree of the edited file), so
+the git hooks ``hivemind install --git-hooks`` adds can signal ``committed`` /
+``reverted`` for the Claude Code session that made the edits. One small atomic write per
+edit; a failure is logged and never affects the event.
+
 SessionStart also reads ``<home>/skills-in-scope.json`` (written by the skill sync) and
 adds the session's entry to the payload as ``skills_in_scope``, so the event's ``extra``
 tells the sink which skill versions the session started with (present or held out); a
@@ -40,10 +51,14 @@ import time
 from producers import jsonlite
 from producers.hook_events import (
     UnsupportedPayload,
+    edited_path,
+    last_edit_file,
     machine_agent_id,
     project_name,
+    project_root_of,
     skills_in_scope_for,
     to_turn_event,
+    turn_step,
 )
 from producers.spool import Spool, spool_dir
 
@@ -112,7 +127,14 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
         _log(home, f"payload skipped reason=unsupported detail={_coord(str(exc))}")
         return None
     spool = Spool(spool_dir(home))
-    record["seq"] = spool.append(record, seq_key=record["session_id"])
+    record["seq"], record["turn"] = spool.append_event(
+        record, seq_key=record["session_id"], turn_step=turn_step(payload))
+    path = edited_path(payload)
+    if path is not None:
+        try:
+            record_last_edit(home, project_root_of(os.path.dirname(path)), record)
+        except OSError as exc:
+            _log(home, f"last edit not recorded error={type(exc).__name__}")
     if record["kind"] == "session_start":
         try:  # housekeeping: the event is spooled already, agentd can start later
             _prune_counters_daily(spool, now)
@@ -125,6 +147,27 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
                    f"seq={record['seq']} redactions={redactions} "
                    f"truncated={str(record.get('truncated', False)).lower()}", "INFO")
     return record
+
+
+def record_last_edit(home: str, project_root: str, record: dict) -> str:
+    """Write which session last edited ``project_root`` (atomically); returns the path."""
+    path = last_edit_file(home, project_root)
+    data = jsonlite.dumps({"session_id": record["session_id"],
+                           "workspace_id": record["workspace_id"],
+                           "agent_id": record["agent_id"], "project_root": project_root,
+                           "ts": record["ts"]}).encode()
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
 
 
 def load_config(home: str) -> dict:

@@ -6,16 +6,27 @@ accepts once the spool has filled in ``seq``, with every free-text field redacte
 marker (``truncated`` is then true). Redaction always runs *before* the cut, on a window
 wide enough that a secret straddling the cut is still seen whole.
 
-Mapping (``hook_event_name`` -> ``kind``)::
+Mapping (``hook_event_name`` -> ``kind``; records are TurnEvent v2)::
 
-    SessionStart        session_start   (source, model... in extra)
-    UserPromptSubmit    prompt          text = prompt
-    PreToolUse          tool_call       tool_name, tool_use_id, tool_input (JSON text)
-    PostToolUse         tool_result     tool_output (text; Bash: stdout then stderr), is_error false
-    PostToolUseFailure  tool_result     tool_output = error, is_error true
-    Stop                stop            text = last_assistant_message
-    SubagentStop        stop            + subagent_type = agent_type
-    SessionEnd          session_end     reason
+    SessionStart        session_start       reason = source (startup|resume|clear|compact;
+                                            also kept in extra with model...)
+    UserPromptSubmit    prompt              text = prompt (begins the next turn)
+    PreToolUse          tool_call           tool_name, tool_use_id, tool_input (JSON text)
+    PermissionRequest   permission_request  tool_name, tool_input (Claude Code sends no
+                                            tool_use_id: it follows its PreToolUse; a
+                                            rejected call then gets no PostToolUse)
+    PermissionDenied    permission_denied   tool_name, tool_use_id, tool_input, reason
+                                            (an auto-mode denial)
+    PostToolUse         tool_result         tool_output (text; Bash: stdout then stderr),
+                                            is_error false
+    PostToolUseFailure  tool_result         tool_output = error, is_error true,
+                                            is_interrupt (the human interrupted the call)
+    Stop                stop                text = last_assistant_message (end of a turn)
+    SubagentStop        stop                + subagent_type = agent_type
+    SessionEnd          session_end         reason (end of the session)
+
+``turn`` is not set here: the spool assigns it atomically with ``seq``
+(:meth:`producers.spool.Spool.append_event`, see :func:`turn_step`).
 
 Inside a subagent Claude Code adds ``agent_id``/``agent_type``: ``subagent_type`` takes
 the type, and Claude's ``agent_id`` goes to ``extra`` as ``claude_agent_id`` (our
@@ -39,10 +50,13 @@ from producers import jsonlite
 from producers.redact import is_secret_assignment
 
 SOURCE = "claude-code-hook"
+SCHEMA_VERSION = 2  # schemas.events.TURN_EVENT_SCHEMA_VERSION (not imported: hook path)
 KINDS = {
     "SessionStart": "session_start",
     "UserPromptSubmit": "prompt",
     "PreToolUse": "tool_call",
+    "PermissionRequest": "permission_request",
+    "PermissionDenied": "permission_denied",
     "PostToolUse": "tool_result",
     "PostToolUseFailure": "tool_result",
     "Stop": "stop",
@@ -50,8 +64,12 @@ KINDS = {
     "SessionEnd": "session_end",
 }
 # Events whose hooks Claude Code filters by tool name (their entries take a matcher).
-TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
+TOOL_EVENTS = ("PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse",
+               "PostToolUseFailure")
 HOOK_EVENTS = tuple(KINDS)
+# The tools whose calls are proposed edits (schemas.sessions.EDIT_TOOLS).
+EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
+TURN_NEXT, TURN_RESET, TURN_KEEP = "next", "reset", "keep"
 _IDENT_MAX = 256
 _MARGIN = 4096  # longer than any token secret; a PEM block past it is masked to the end
 _PROJECT_MAX = 512
@@ -59,6 +77,7 @@ _PROJECT_MAX = 512
 _CONSUMED = frozenset({
     "session_id", "hook_event_name", "prompt", "tool_name", "tool_input", "tool_response",
     "tool_use_id", "agent_id", "agent_type", "last_assistant_message", "reason", "error",
+    "is_interrupt",
 })
 
 
@@ -84,7 +103,7 @@ def to_turn_event(payload: object, *, redactor, workspace_id: str, agent_id: str
     cut = _Cutter(redactor, max_field_bytes)
     record: dict = {
         "event_id": event_id,
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "workspace_id": workspace_id[:_IDENT_MAX],
         "session_id": session_id[:_IDENT_MAX],
         "agent_id": agent_id[:_IDENT_MAX],
@@ -96,14 +115,22 @@ def to_turn_event(payload: object, *, redactor, workspace_id: str, agent_id: str
     }
     if event == "UserPromptSubmit":
         record["text"] = cut.text(payload.get("prompt"))
-    elif kind in ("tool_call", "tool_result"):
+    elif event == "SessionStart":
+        source = payload.get("source")
+        if isinstance(source, str) and source:
+            record["reason"] = source[:_IDENT_MAX]
+    elif kind in ("tool_call", "tool_result", "permission_request", "permission_denied"):
         record["tool_name"] = _short(payload.get("tool_name"))
         record["tool_use_id"] = _short(payload.get("tool_use_id"))
-        if kind == "tool_call":
+        if kind != "tool_result":
             record["tool_input"] = cut.json(payload.get("tool_input"))
+            if kind == "permission_denied":
+                record["reason"] = cut.text(payload.get("reason"))
         elif event == "PostToolUseFailure":
             record["tool_output"] = cut.text(payload.get("error"))
             record["is_error"] = True
+            if payload.get("is_interrupt") is True:
+                record["is_interrupt"] = True
         else:
             record["tool_output"] = cut.text(_response_text(payload.get("tool_response")))
             record["is_error"] = False
@@ -128,6 +155,31 @@ def to_turn_event(payload: object, *, redactor, workspace_id: str, agent_id: str
     if cut.truncated:
         record["truncated"] = True
     return record, cut.redactions
+
+
+def turn_step(payload: object) -> str:
+    """How a hook event moves its session's turn index: a prompt begins the next turn,
+    a ``/clear`` start resets it (a new session), anything else keeps it."""
+    if not isinstance(payload, dict):
+        return TURN_KEEP
+    event = payload.get("hook_event_name")
+    if event == "UserPromptSubmit":
+        return TURN_NEXT
+    if event == "SessionStart" and payload.get("source") == "clear":
+        return TURN_RESET
+    return TURN_KEEP
+
+
+def edited_path(payload: object) -> str | None:
+    """The file a PostToolUse of an edit tool wrote (absolute), else None."""
+    if not isinstance(payload, dict) or payload.get("hook_event_name") != "PostToolUse" \
+            or payload.get("tool_name") not in EDIT_TOOLS:
+        return None
+    tool_input = payload.get("tool_input")
+    if not isinstance(tool_input, dict):
+        return None
+    path = tool_input.get("file_path") or tool_input.get("notebook_path")
+    return path if isinstance(path, str) and path.startswith("/") else None
 
 
 def _short(value: object) -> str | None:
@@ -303,6 +355,20 @@ def skills_in_scope_for(scope: object, cwd: str, *, max_bytes: int = 8192) -> li
             seen.add(name)
             out.append({"name": name, "version": version, "cohort": cohort})
     return out
+
+
+LAST_EDIT_DIR = ("git", "last-edit")
+
+
+def last_edit_file(home: str, project_root: str) -> str:
+    """``<home>/git/last-edit/<name>``: which session last edited files of the git work
+    tree ``project_root`` (written by capture, read by the git hooks' ``hivemind signal
+    --git-commit``). The name is the root with unsafe characters replaced, plus a CRC."""
+    import zlib
+
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in project_root[-96:])
+    crc = zlib.crc32(project_root.encode("utf-8", "surrogatepass"))
+    return os.path.join(home, *LAST_EDIT_DIR, f"{cleaned.lstrip('.')}~{crc:08x}.json")
 
 
 def machine_agent_id(hostname: str, user: str) -> str:

@@ -4,7 +4,7 @@
 
     with Fleet.connect(workspace_id="acme", agent_id="support-bot-1",
                        agent_kind="support", project="helpdesk") as fleet:
-        with fleet.session() as s:
+        with fleet.session() as s:              # ended (session_end) on exit
             s.prompt("Where is my order 1234?")
             call = s.tool_call("orders.lookup", {"order": 1234})
             s.tool_result(call, "shipped 2026-11-20")
@@ -113,20 +113,20 @@ class Fleet:
     def session(self, session_id: str | None = None, *, start: bool = True,
                 skills_in_scope: Iterable[ScopeItem] | None = None
                 ) -> Iterator[SessionRecorder]:
-        """Record one session; on exit it is stopped (``stop``) unless already stopped.
+        """Record one session; on exit it is ended (``session_end``) unless already ended.
 
-        An exception inside the block still stops the session, with reason "error".
+        An exception inside the block still ends the session, with reason "error".
         ``skills_in_scope``: as for :meth:`open_session`.
         """
         rec = self.open_session(session_id, start=start, skills_in_scope=skills_in_scope)
         try:
             yield rec
         except BaseException:
-            if not rec.stopped:
-                rec.stop(reason="error")
+            if not rec.ended:
+                rec.end(reason="error")
             raise
-        if not rec.stopped:
-            rec.stop()
+        if not rec.ended:
+            rec.end()
 
     def open_session(self, session_id: str | None = None, *, start: bool = True,
                      skills_in_scope: Iterable[ScopeItem] | None = None) -> SessionRecorder:
@@ -277,15 +277,24 @@ class _Buffer:
 
 
 class SessionRecorder:
-    """Records one session's turns; ``seq`` is assigned in call order."""
+    """Records one session's turns; ``seq`` and ``turn`` are assigned in call order (a
+    ``prompt`` begins the next turn, events before the first prompt are turn 0).
+
+    A session ends with :meth:`end` (``session_end``) or, without it, when the
+    sessionizer's idle gap passes; :meth:`stop` only ends a turn."""
 
     def __init__(self, fleet: Fleet, session_id: str) -> None:
         self.fleet = fleet
         self.session_id = session_id
         self._seq = 0
-        self.stopped = False
+        self._turn = 0
+        self.stopped = False  # a stop was recorded (the last turn ended)
+        self.ended = False
 
     def record(self, kind: EventKind, *, flush: bool = False, **payload: Any) -> str:
+        if kind is EventKind.PROMPT:
+            self._turn += 1
+        payload.setdefault("turn", self._turn)
         event = self.fleet._event(self.session_id, self._seq, kind, **payload)
         self._seq += 1
         self.fleet._enqueue(event, flush=flush)
@@ -315,11 +324,12 @@ class SessionRecorder:
         return self.record(EventKind.OUTCOME, outcome=label, text=text, **kw)
 
     def stop(self, reason: str | None = None, **kw: Any) -> str:
-        """Close the session (a ``stop`` event) and send its batch now."""
+        """End the current *turn* (a ``stop`` event) and send the batch now; the session
+        stays open for the next prompt until :meth:`end` or the idle gap."""
         self.stopped = True
         return self.record(EventKind.STOP, reason=reason, flush=True, **kw)
 
     def end(self, reason: str | None = None, **kw: Any) -> str:
-        """A ``session_end`` event (the agent process ended)."""
-        self.stopped = True
+        """End the session (a ``session_end`` event) and send its batch now."""
+        self.stopped = self.ended = True
         return self.record(EventKind.SESSION_END, reason=reason, flush=True, **kw)

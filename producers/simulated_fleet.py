@@ -105,7 +105,7 @@ class SimulationReport:
     events: int = 0
     sessions: int = 0
     by_kind: Counter = field(default_factory=Counter)
-    expected_close: Counter = field(default_factory=Counter)  # stop / idle
+    expected_close: Counter = field(default_factory=Counter)  # session_end / idle
     corrected_sessions: int = 0
     malformed_records: int = 0
     session_ids: list[str] = field(default_factory=list)
@@ -218,12 +218,13 @@ def _one_session(fleet, rng: random.Random, plan: FleetPlan, report: SimulationR
         add(rec.response, "Done.")
         if outcome:
             add(rec.outcome, outcome)
+    add(rec.stop)  # the end of the last turn, as Claude Code sends after every turn
     if rng.random() < plan.abandon_share:
         report.expected_close["idle"] += 1
-        # No stop: the session is closed by the sessionizer's idle gap.
+        # No session_end: the session is closed by the sessionizer's idle gap.
         fleet.flush_session(rec.session_id)
     else:
-        add(rec.stop)
-        report.expected_close["stop"] += 1
+        add(rec.end)
+        report.expected_close["session_end"] += 1
     report.sessions += 1
 

@@ -6,12 +6,13 @@ Layout under ``<home>/spool/``::
     .lock                    fcntl.flock: appenders hold it exclusively per append,
                              the reader holds it shared while it snapshots sizes
     cursor                   the acknowledged read position "<segment> <offset>"
-    seq/<key>                per-session sequence counters (20-digit decimal)
+    seq/<key>                per-session counters: "<seq> <turn>" (20-digit decimals;
+                             files of the previous version hold the seq only)
     quarantine/              copies of corrupt lines, one file per position
 
 Line format (ASCII, no raw newline inside)::
 
-    {"spooled_ms":1732600000123,"seq":7,"record":{...}}\n
+    {"spooled_ms":1732600000123,"seq":7,"turn":2,"record":{...}}\n
 
 Guarantees
 - **No torn or interleaved records between processes.** Every append takes the spool
@@ -20,6 +21,11 @@ Guarantees
 - **Sequence numbers are atomic with the append.** ``append(record, seq_key=s)`` reads,
   increments and stores the counter of ``s`` and appends the line under the same lock:
   seq starts at 0 and increases by one per record of ``s``, in file order.
+  ``append_event(record, seq_key=s, turn_step=...)`` does the same and also assigns the
+  session's *turn* index with it: ``"next"`` (a user prompt) begins the next turn,
+  ``"reset"`` (a ``/clear``) starts again at 0, ``"keep"`` stays in the current turn;
+  so turns follow the file order exactly as seqs do. A counter written by the previous
+  version (seq only) continues its seq with turn 0.
 - **Crash-tolerant.** A line cut by a crash (no trailing newline while nobody holds the
   lock) is reported as corrupt and skipped, never blocks the reader; the next appender
   starts its line on a fresh newline so it is not glued to the torn bytes. Lines that
@@ -61,6 +67,7 @@ SEGMENT_BYTES = 8 * 1024 * 1024
 _SEG_PREFIX = "seg-"
 _SEG_SUFFIX = ".jsonl"
 _CHUNK = 256 * 1024
+_TURN_STEPS = frozenset({"next", "reset", "keep"})
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -197,20 +204,41 @@ class Spool:
         update and the single write. Raises TypeError/ValueError for a record JSON
         cannot encode (nothing is written) and OSError for I/O failures.
         """
+        return self._append(record, seq_key, None)[0]
+
+    def append_event(self, record: dict, *, seq_key: str, turn_step: str) -> tuple[int, int]:
+        """Append one record and assign ``(seq, turn)`` of session ``seq_key`` with it;
+        ``turn_step`` is ``"next"``, ``"reset"`` or ``"keep"`` (see the module docstring).
+        Raises ValueError for another step, else as :meth:`append`."""
+        if turn_step not in _TURN_STEPS:
+            raise ValueError(f"turn_step={turn_step!r}: expected next, reset or keep")
+        seq, turn = self._append(record, seq_key, turn_step)
+        assert seq is not None and turn is not None
+        return seq, turn
+
+    def _append(self, record: dict, seq_key: str | None,
+                turn_step: str | None) -> tuple[int | None, int | None]:
+        """Write one line; ``turn_step`` None writes no turn (the counter keeps its turn)."""
         body = jsonlite.dumps(record)
         now_ms = int(time.time() * 1000)
         lock_fd = self._open_lock()
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            seq = self._next_seq(seq_key) if seq_key is not None else None
-            if seq is None:
+            if seq_key is None:
+                seq = turn = None
                 line = f'{{"spooled_ms":{now_ms},"record":{body}}}\n'
             else:
-                line = f'{{"spooled_ms":{now_ms},"seq":{seq},"record":{body}}}\n'
+                seq, turn = self._next_seq(seq_key, turn_step or "keep")
+                if turn_step is None:
+                    turn = None
+                    line = f'{{"spooled_ms":{now_ms},"seq":{seq},"record":{body}}}\n'
+                else:
+                    line = (f'{{"spooled_ms":{now_ms},"seq":{seq},"turn":{turn},'
+                            f'"record":{body}}}\n')
             self._write_line(line.encode("ascii"))
         finally:
             os.close(lock_fd)  # releases the flock
-        return seq
+        return seq, turn
 
     def _open_lock(self) -> int:
         try:
@@ -219,7 +247,7 @@ class Spool:
             os.makedirs(self.root, mode=0o700, exist_ok=True)
             return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
-    def _next_seq(self, key: str) -> int:
+    def _next_seq(self, key: str, turn_step: str) -> tuple[int, int]:
         path = os.path.join(self._seq_dir, _counter_name(key))
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
         try:
@@ -228,13 +256,18 @@ class Spool:
             os.makedirs(self._seq_dir, mode=0o700, exist_ok=True)
             fd = os.open(path, flags, 0o600)
         try:
-            raw = os.pread(fd, 32, 0).strip()
-            seq = int(raw) + 1 if raw.isdigit() else 0
+            raw = os.pread(fd, 64, 0).split()
+            seq = int(raw[0]) + 1 if raw and raw[0].isdigit() else 0
+            turn = int(raw[1]) if len(raw) > 1 and raw[1].isdigit() else 0
+            if turn_step == "next":
+                turn += 1
+            elif turn_step == "reset":
+                turn = 0
             # Fixed width: one small in-place write, never a shorter number left behind.
-            os.pwrite(fd, b"%020d" % seq, 0)
+            os.pwrite(fd, b"%020d %020d" % (seq, turn), 0)
         finally:
             os.close(fd)
-        return seq
+        return seq, turn
 
     def _write_line(self, data: bytes) -> None:
         """Write under the lock to the active segment, rotating it when full."""
@@ -484,12 +517,17 @@ def _parse(line: bytes, position: Cursor, end: Cursor) -> SpoolRecord | None:
     data = env.get("record")
     spooled = env.get("spooled_ms")
     seq = env.get("seq")
+    turn = env.get("turn")
     if not isinstance(data, dict) or not isinstance(spooled, int):
         return None
     if seq is not None:
         if not isinstance(seq, int):
             return None
         data["seq"] = seq
+    if turn is not None:
+        if not isinstance(turn, int):
+            return None
+        data["turn"] = turn
     return SpoolRecord(data, position, end, spooled, seq)
 
 

@@ -134,6 +134,13 @@ class SessionizerSettings(Struct, frozen=True, kw_only=True):
     # After that, a compact marker (generation count only) lets a session resumed within
     # this long continue as its next generation with a fresh uid.
     resume_retention_s: int = 7 * 24 * 3600
+    # A closed session keeps its events this long (at most closed_retention_s): a session
+    # resumed within it carries them as context, and a late learnable outcome can still
+    # make it a candidate. Costs the closed session's kept events in the table meanwhile.
+    closed_events_retention_s: int = 3600
+    # Outcomes join their session up to this long after its end; a later one is counted
+    # and left out. Closed markers (generation count, end) are kept at least this long.
+    outcome_horizon_s: int = 14 * 24 * 3600
     max_events_per_session: int = 5000
     max_record_bytes: int = 4 * 1024 * 1024
 

@@ -7,6 +7,16 @@ rather than per event) or a single :class:`TurnEvent`. Both are keyed by
 
 Time is an aware UTC datetime in code and RFC 3339 on the wire. ``event_id`` is unique
 per event and is what every consumer deduplicates on.
+
+Versions (``schema_version`` on each record; readers accept every version listed):
+
+* **1**: the first contract.
+* **2** (:data:`TURN_EVENT_SCHEMA_VERSION`): adds ``turn`` (the turn index, see
+  :class:`TurnEvent`), ``is_interrupt`` on tool results, the ``permission_request`` and
+  ``permission_denied`` kinds, and ``reason`` on ``session_start`` (how it started). Every
+  v2 field is optional, so v1 records still decode (their ``turn`` is derived by the
+  sessionizer from the prompt order) and a v1 reader skips the new fields; a v1 reader
+  dead-letters the two new kinds, so upgrade the sessionizer before the edge.
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # version 1 of every contract; a contract that changed has its own constant
+TURN_EVENT_SCHEMA_VERSION = 2
 
 # Identifiers: printable, bounded, no path separators surprises for keys.
 Ident = Annotated[str, Meta(min_length=1, max_length=256)]
@@ -41,6 +52,9 @@ class EventKind(StrEnum):
     STOP = "stop"
     SESSION_END = "session_end"
     OUTCOME = "outcome"
+    # v2: a tool call waiting for the human's approval, and one the auto mode denied.
+    PERMISSION_REQUEST = "permission_request"
+    PERMISSION_DENIED = "permission_denied"
 
 
 class TurnEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -48,22 +62,39 @@ class TurnEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     Payload fields are structured where the kind defines them and ``None`` otherwise:
 
-    ========================  ==========================================================
-    kind                      payload fields
-    ========================  ==========================================================
-    prompt / response         ``text``
-    tool_call                 ``tool_name``, ``tool_use_id``, ``tool_input`` (JSON text)
-    tool_result               ``tool_name``, ``tool_use_id``, ``tool_output``, ``is_error``
-    stop / session_end        ``reason``, ``text`` (last assistant message on stop)
-    outcome                   ``outcome`` (a label, see schemas.outcomes), ``text``
-    ========================  ==========================================================
+    ==================  ==============================================================
+    kind                payload fields
+    ==================  ==============================================================
+    session_start       ``reason``: how it started (Claude Code: ``startup``, ``resume``,
+                        ``compact``, ``clear``; ``clear`` starts a new session)
+    prompt / response   ``text``
+    tool_call           ``tool_name``, ``tool_use_id``, ``tool_input`` (JSON text)
+    permission_request  ``tool_name``, ``tool_input``, ``tool_use_id`` when the source
+                        knows it (Claude Code does not: the request follows the
+                        ``tool_call`` of the same tool and input). A request with no
+                        ``tool_result`` by the session's close was rejected.
+    permission_denied   ``tool_name``, ``tool_use_id``, ``tool_input``, ``reason`` (an
+                        automatic denial: the call did not run)
+    tool_result         ``tool_name``, ``tool_use_id``, ``tool_output``, ``is_error``,
+                        ``is_interrupt`` (the human interrupted the call)
+    stop                ``reason``, ``text`` (last assistant message): the end of a
+                        *turn*, never of the session
+    session_end         ``reason``: the end of the session
+    outcome             ``outcome`` (a label, see schemas.outcomes), ``text``
+    ==================  ==============================================================
+
+    ``turn`` (v2) is the session's turn index: a turn begins with a user ``prompt``, so
+    ``turn`` is the number of prompts of the session up to and including this event (0
+    before the first prompt). The edge assigns it with ``seq`` (the spool, the SDK); it
+    is None on v1 records and on events from sources that do not count turns (the
+    sessionizer then derives it from the prompt order).
 
     Anything else the source sent is kept as JSON text in ``extra``. ``truncated`` says a
     field was cut to the capture size limit (the cut is marked in the text itself).
     """
 
     event_id: Ident
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = TURN_EVENT_SCHEMA_VERSION
     workspace_id: Ident
     session_id: Ident
     agent_id: Ident
@@ -85,12 +116,15 @@ class TurnEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
     source: str | None = None  # "claude-code-hook" | "sdk" | "simulator" | ...
     truncated: bool = False
     extra: str | None = None
+    # v2
+    turn: Annotated[int, Meta(ge=0)] | None = None
+    is_interrupt: bool | None = None
 
 
 class TurnBatch(Struct, frozen=True, kw_only=True):
     """Several events of one session in one Kafka record (the high-throughput shape)."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = TURN_EVENT_SCHEMA_VERSION
     workspace_id: Ident
     session_id: Ident
     events: list[TurnEvent]

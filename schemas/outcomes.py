@@ -30,17 +30,30 @@ any                failure, failed, rejected, abandoned, error                  
 coding             tests_passed, committed, merged, deployed                    success
 coding             tests_failed, reverted, build_failed, rolled_back            failure
 support            resolved, csat_positive, deflected                           success
-support            escalated, reopened, csat_negative                           failure
+support            escalated, handed_off, reopened, csat_negative               failure
 sdr                replied, meeting_booked, qualified                           success
 sdr                bounced, unsubscribed, no_reply, disqualified                failure
 any                anything else (including ``unknown``, empty)                 unknown
 =================  ===========================================================  =======
 
 The table is the same for every agent kind (labels do not collide across kinds).
+
+The verticals' headline metrics (analytics.headline) read these labels: support's
+*deflection* is resolved without a human (``resolved``/``deflected``) against handed to
+one (``escalated``/``handed_off``); SDR's *reply* rate counts ``replied`` and
+``meeting_booked`` (a meeting implies a reply), its *meeting* rate ``meeting_booked``,
+and ``bounced`` outreach never reached anyone. Coding's *edit acceptance* comes from the
+sessions' edit counts (schemas.sessions), not from labels.
+
+Late outcomes: a signal may arrive long after its session closed; it is stored whenever
+it arrives and joined to its session (by workspace and session id) up to the outcome
+horizon (``HIVEMIND_SESSIONIZER_OUTCOME_HORIZON_S``, 14 days): one later than that is
+counted and left out of the join (:func:`is_within_horizon`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 import msgspec
@@ -76,7 +89,7 @@ LABEL_RESULTS: dict[str, OutcomeResult] = {
     "tests_failed": _F, "reverted": _F, "build_failed": _F, "rolled_back": _F,
     # support
     "resolved": _S, "csat_positive": _S, "deflected": _S,
-    "escalated": _F, "reopened": _F, "csat_negative": _F,
+    "escalated": _F, "handed_off": _F, "reopened": _F, "csat_negative": _F,
     # sdr
     "replied": _S, "meeting_booked": _S, "qualified": _S,
     "bounced": _F, "unsubscribed": _F, "no_reply": _F, "disqualified": _F,
@@ -93,6 +106,15 @@ def normalize_label(label: str | None) -> str:
 def result_of(label: str | None) -> OutcomeResult:
     """The documented mapping; a label not in :data:`LABEL_RESULTS` is ``unknown``."""
     return LABEL_RESULTS.get(normalize_label(label), OutcomeResult.UNKNOWN)
+
+
+DEFAULT_OUTCOME_HORIZON_S = 14 * 24 * 3600
+
+
+def is_within_horizon(outcome_ts: datetime, session_end: datetime, horizon_s: float) -> bool:
+    """An outcome at ``outcome_ts`` joins a session that ended at ``session_end``: any time
+    before the end, and up to ``horizon_s`` seconds after it (equal is within)."""
+    return (outcome_ts - session_end).total_seconds() <= horizon_s
 
 
 class Outcome(Struct, frozen=True, kw_only=True, omit_defaults=True):

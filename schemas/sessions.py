@@ -1,9 +1,17 @@
 """Sessions and codification candidates, as the sessionizer emits them.
 
-A :class:`Session` is closed once; ``session_uid`` is deterministic (workspace, session
-id, generation), so a replay after a crash emits the same uid and every consumer
-(Delta sink, codifier) deduplicates on it. A session that receives events after it closed
-is re-opened as the next ``generation`` and emitted again under a new uid.
+A :class:`Session` is what an agent means by one: Claude Code's ``session_id`` from
+``SessionStart`` to ``SessionEnd`` (or to the idle gap), over any number of turns; a
+``stop`` ends a turn, not the session. ``session_uid`` is deterministic (workspace,
+session id, generation), so a replay after a crash emits the same uid and every consumer
+(Delta sink, codifier) deduplicates on it. A session that receives events after it
+closed (``--resume``, a late event) or a ``/clear`` in the same session id opens the next
+``generation``, emitted under a new uid.
+
+Versions: **1** the first contract (v1 sessionizers closed a generation at every
+``stop``: ``close_reason`` ``stop`` only appears on v1 rows); **2**
+(:data:`SESSION_SCHEMA_VERSION`) adds ``turn_count``, the edit counts, ``corrections``,
+``carried_event_count`` and ``reemitted``, all with defaults, so v1 records still decode.
 """
 
 from __future__ import annotations
@@ -14,18 +22,42 @@ from enum import StrEnum
 import msgspec
 from msgspec import Struct
 
-from schemas.events import SCHEMA_VERSION, AgentKind, Ident, TurnEvent, UtcDatetime
+from schemas.events import AgentKind, Ident, TurnEvent, UtcDatetime
+
+SESSION_SCHEMA_VERSION = 2
 
 
 class CloseReason(StrEnum):
-    STOP = "stop"
+    STOP = "stop"  # v1 only: a v1 sessionizer closed at every stop (the end of a turn)
     SESSION_END = "session_end"
     IDLE = "idle"
+    CLEAR = "clear"  # a /clear (session_start reason=clear) in the same session id
+
+
+EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 
 
 class Session(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One closed generation of one agent session.
+
+    Edit counts (v2) cover the calls of :data:`EDIT_TOOLS` in this generation (subagents
+    included): ``edits_proposed`` every such call the agent made; ``edits_accepted`` the
+    ones that ran (a ``tool_result`` that is not an interrupt); ``edits_rejected`` the
+    ones the human refused: a ``permission_request`` with no result by the close, a
+    ``permission_denied``, or an interrupted result. The rest (a call that failed on its
+    own, or had no result and no request by the close) is neither. Edit-acceptance is
+    ``accepted / (accepted + rejected)``.
+
+    ``corrections`` counts the human's correction prompts (streams.candidates). ``events``
+    starts with ``carried_event_count`` events of the previous generation when the session
+    was resumed within the sessionizer's retention (context for candidate selection and
+    the codifier; not counted in ``event_count``). ``reemitted`` marks a repeat of an
+    already emitted session carrying a late learnable ``outcome`` to the codifier: stores
+    keep the first emission of a ``session_uid``.
+    """
+
     session_uid: Ident
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = SESSION_SCHEMA_VERSION
     workspace_id: Ident
     session_id: Ident
     generation: int = 0
@@ -47,6 +79,14 @@ class Session(Struct, frozen=True, kw_only=True, omit_defaults=True):
     # and say so in events_truncated; the Delta events table always has them all.
     events: list[TurnEvent] = []
     events_truncated: bool = False
+    # v2
+    turn_count: int = 0  # prompts in this generation
+    edits_proposed: int = 0
+    edits_accepted: int = 0
+    edits_rejected: int = 0
+    corrections: int = 0
+    carried_event_count: int = 0
+    reemitted: bool = False
 
 
 class CandidateReason(StrEnum):
@@ -64,7 +104,7 @@ class Candidate(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """
 
     candidate_id: Ident
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = SESSION_SCHEMA_VERSION
     workspace_id: Ident
     reasons: list[CandidateReason]
     topic: str = ""

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Field, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from runtime.errors import CommitConflict
@@ -42,6 +42,27 @@ class LakeTable:
                 if not DeltaTable.is_deltatable(uri, storage_options=self._options):
                     raise
         self._dt = DeltaTable(uri, storage_options=self._options)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Migrate a table created by an older contract: add the nullable columns
+        ``schema`` has and the table lacks (old rows read them as null). A concurrent
+        sink adding them first is fine: reload and check again."""
+        from sinks.tables import missing_columns
+
+        for attempt in range(3):
+            missing = missing_columns(self._dt.schema().to_arrow().names, self.schema)
+            if not missing:
+                return
+            try:
+                self._dt.alter.add_columns([Field.from_arrow(f) for f in missing])
+                log.info("migrated delta table %s: added columns %s", self.uri,
+                         [f.name for f in missing])
+                return
+            except Exception:  # another writer may have added them: reload, check again
+                if attempt == 2:
+                    raise
+                self._dt = DeltaTable(self.uri, storage_options=self._options)
 
     @property
     def version(self) -> int:

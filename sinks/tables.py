@@ -1,5 +1,11 @@
 """The Delta tables the sink writes, as data: one :class:`TableSpec` per table in TABLES.
 
+Migration: a contract that gains fields (TurnEvent v2: ``turn``, ``is_interrupt``;
+Session v2: ``turn_count``, the edit counts, ``corrections``, ``carried_event_count``)
+gains nullable columns here. A table created with the old schema keeps working: on open
+the sink adds the missing nullable columns to it (:func:`missing_columns`,
+``sinks.lake_table.LakeTable``), old rows read them as null, and new rows append.
+
 A spec says which topic feeds the table (a ``TopicSettings`` attribute), the Arrow schema
 (generated from the contract by ``schemas.arrow.arrow_schema``, plus partition columns),
 how one Kafka record becomes rows, how rows become an Arrow table, the partition columns,
@@ -137,10 +143,13 @@ def events_to_arrow(rows: Sequence[TurnEvent]) -> pa.Table:
 
 
 # -- sessions: every closed Session, without its events (those are in `events`) -------
+# ``reemitted`` is not a column: a re-emission repeats a stored uid and is dropped.
 
-SESSION_FIELDS = arrow_schema(Session, exclude=["events"])
+_SESSION_EXCLUDED = ["events", "reemitted"]
+SESSION_FIELDS = arrow_schema(Session, exclude=_SESSION_EXCLUDED)
 SESSIONS_SCHEMA = arrow_schema(
-    Session, exclude=["events"], extra=[pa.field("ended_date", pa.date32(), nullable=False)]
+    Session, exclude=_SESSION_EXCLUDED,
+    extra=[pa.field("ended_date", pa.date32(), nullable=False)]
 )
 
 
@@ -265,6 +274,19 @@ TABLES: list[TableSpec] = [
         dedup_key=skill_dedup_key, dedup_window=10_000,
     ),
 ]
+
+
+def missing_columns(table_names: Sequence[str], schema: pa.Schema) -> list[pa.Field]:
+    """The fields of ``schema`` a table with columns ``table_names`` lacks: the columns a
+    migration adds. Raises ``ValueError`` if one of them is not nullable (an existing
+    table cannot get a required column: that needs a new table)."""
+    have = set(table_names)
+    missing = [f for f in schema if f.name not in have]
+    required = [f.name for f in missing if not f.nullable]
+    if required:
+        raise ValueError(f"cannot add required columns {required} to an existing table: "
+                         "new contract fields must have defaults (nullable columns)")
+    return missing
 
 
 def table_spec(name: str, tables: Sequence[TableSpec] | None = None) -> TableSpec:

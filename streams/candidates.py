@@ -2,16 +2,24 @@
 
 Guarantee: a session is a candidate only when it carries a *clean correction signal*
 and something concrete to learn from (tool calls); trivial sessions (no tools and no
-outcome) never are. The signals:
+outcome) never are. Selection sees the *whole* session: every turn of the generation,
+after the context a resumed generation carries (:func:`session_events`), so a correction
+typed as turn 3's prompt about what the agent did in turn 2 is found. The signals:
 
-* ``HUMAN_CORRECTION``: a user prompt that corrects the agent ("no, use X instead",
-  "that's wrong", "don't ...") after the agent acted, followed by success (a later
-  tool result that worked and no failure after it, or a positive outcome).
+* ``HUMAN_CORRECTION``: a *correction prompt* after the agent acted, followed by success.
+  A correction prompt reads as one ("no, use X instead", "that's wrong", "don't ...";
+  pleasantries such as "no problem" or "don't worry" do not), or is the first prompt
+  after a tool call the human rejected (a permission request left without a result, a
+  denial, an interrupt: :func:`streams.approvals.rejections`), whatever its words.
+  Success is judged per correction, on the first turn from it on that has tool results,
+  before the next correction: its last result worked and nothing the human rejected
+  follows it; or a learnable outcome follows the correction. A failure outcome after it
+  (``reverted``, ``tests_failed``..., also a late one) makes it not clean.
 * ``TOOL_RECOVERY``: a failed tool call (``is_error`` or a non-zero exit in the output)
   followed by a working call of the same tool.
 * ``OUTCOME``: a positive or decisive outcome event (coding: accepted / tests_passed /
   committed; support: resolved / escalated; SDR: replied / meeting_booked) in a session
-  with tool calls.
+  with tool calls, including one that arrived after the close (``Session.outcome``).
 
 :func:`candidate_topic` gives the grouping signature (e.g. ``recovery:Bash:pytest``) the
 codifier batches on, so one skill can be drafted from several sessions of a workspace.
@@ -23,10 +31,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from schemas.events import EventKind, TurnEvent
 from schemas.outcomes import OutcomeResult, normalize_label, result_of
 from schemas.sessions import CandidateReason, Session
+from streams.approvals import rejections
 
 # Outcome labels worth learning from: every success of schemas.outcomes' table, plus
 # "escalated" (a failure for the report, but a decisive, learnable end for support).
@@ -36,6 +46,24 @@ DECISIVE_OUTCOMES = frozenset({"escalated"})
 def is_learnable_outcome(label: str | None) -> bool:
     norm = normalize_label(label)
     return norm in DECISIVE_OUTCOMES or result_of(norm) is OutcomeResult.SUCCESS
+
+
+def is_failure_outcome(label: str | None) -> bool:
+    """A failure that says the work was wrong (``reverted``...), not a decisive end."""
+    norm = normalize_label(label)
+    return norm not in DECISIVE_OUTCOMES and result_of(norm) is OutcomeResult.FAILURE
+
+
+# "no problem", "no worries", "nope, all good", "no, that's all": a "no" that answers
+# "anything else?" or thanks, not one that corrects.
+_PLEASANTRY = re.compile(
+    r"""(?ix)
+    ^\s*(?:no|nope)\b[\s,.!:;-]*
+    (?:problem|prob|worries|worry|rush|hurry|thanks|thank|biggie|pressure|big\s+deal
+      |need\s+to\s+(?:worry|hurry|rush|apologi[sz]e|thank)
+      |all\s+good|that'?s\s+(?:all|it|fine|great|ok|okay|perfect|good|everything))\b
+    """
+)
 
 _CORRECTION = re.compile(
     r"""(?ix)
@@ -61,7 +89,9 @@ _NONZERO_EXIT = re.compile(
 
 def is_correction(text: str | None) -> bool:
     """True when a user's prompt reads as a correction of the agent."""
-    return bool(text) and _CORRECTION.search(text or "") is not None
+    if not text or _PLEASANTRY.search(text):
+        return False
+    return _CORRECTION.search(text) is not None
 
 
 def is_failed_result(event: TurnEvent) -> bool:
@@ -73,22 +103,55 @@ def is_failed_result(event: TurnEvent) -> bool:
     return bool(event.tool_output) and _NONZERO_EXIT.search(event.tool_output or "") is not None
 
 
-def candidate_reasons(session: Session) -> list[CandidateReason]:
-    """Why ``session`` should be codified; empty when it should not."""
-    events = sorted(session.events, key=lambda e: e.seq)
+def session_events(session: Session) -> list[TurnEvent]:
+    """The session's events in conversation order: the context a resumed generation
+    carries (``carried_event_count`` events, in their order), then the generation's own
+    events ordered by seq."""
+    carried = session.events[:session.carried_event_count]
+    own = sorted(session.events[session.carried_event_count:], key=lambda e: e.seq)
+    return [*carried, *own]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything candidate selection found in one session (computed once: the regexes
+    and the approval ledger run once per event)."""
+
+    reasons: list[CandidateReason]
+    corrections: list[TurnEvent]  # correction prompts, in conversation order
+    corrected: list[TurnEvent]  # the ones followed by success
+    recoveries: list[tuple[TurnEvent, TurnEvent]]
+    topic: str
+
+
+def assess(session: Session) -> Assessment:
+    """Why ``session`` should be codified (``reasons``, empty when it should not), with
+    the evidence and the grouping topic."""
+    events = session_events(session)
+    failed = {e.event_id for e in events if is_failed_result(e)}
+    rejected = rejections(events)
+    corrections = _correction_prompts(events, rejected)
+    corrected = _corrected(events, corrections, rejected, failed, session.outcome)
+    recoveries = _recovery_pairs(events, failed)
+    outcome = learnable_outcome(session)
+    reasons: list[CandidateReason] = []
     has_tools = session.counts.get(EventKind.TOOL_CALL.value, 0) > 0 or any(
         e.kind in (EventKind.TOOL_CALL, EventKind.TOOL_RESULT) for e in events
     )
-    if not has_tools:
-        return []  # nothing concrete to learn from, whatever the outcome
-    reasons: list[CandidateReason] = []
-    if _has_corrected_success(events):
-        reasons.append(CandidateReason.HUMAN_CORRECTION)
-    if recovery_pairs(events):
-        reasons.append(CandidateReason.TOOL_RECOVERY)
-    if learnable_outcome(session) is not None:
-        reasons.append(CandidateReason.OUTCOME)
-    return reasons
+    if has_tools:  # else nothing concrete to learn from, whatever the outcome
+        if corrected:
+            reasons.append(CandidateReason.HUMAN_CORRECTION)
+        if recoveries:
+            reasons.append(CandidateReason.TOOL_RECOVERY)
+        if outcome is not None:
+            reasons.append(CandidateReason.OUTCOME)
+    topic = _topic(events, recoveries, corrected or corrections, outcome)
+    return Assessment(reasons, corrections, corrected, recoveries, topic)
+
+
+def candidate_reasons(session: Session) -> list[CandidateReason]:
+    """Why ``session`` should be codified; empty when it should not."""
+    return assess(session).reasons
 
 
 def learnable_outcome(session: Session) -> str | None:
@@ -103,40 +166,111 @@ def learnable_outcome(session: Session) -> str | None:
 
 def recovery_pairs(events: list[TurnEvent]) -> list[tuple[TurnEvent, TurnEvent]]:
     """(failed result, later working result of the same tool), first recovery per failure."""
+    return _recovery_pairs(events, {e.event_id for e in events if is_failed_result(e)})
+
+
+def _recovery_pairs(events: list[TurnEvent], failed: set[str]
+                    ) -> list[tuple[TurnEvent, TurnEvent]]:
     pairs = []
     for i, ev in enumerate(events):
-        if not is_failed_result(ev) or not ev.tool_name:
+        if ev.event_id not in failed or not ev.tool_name or ev.kind is not EventKind.TOOL_RESULT:
             continue
         for later in events[i + 1:]:
             if (later.kind is EventKind.TOOL_RESULT and later.tool_name == ev.tool_name
-                    and not is_failed_result(later)):
+                    and later.event_id not in failed):
                 pairs.append((ev, later))
                 break
     return pairs
 
 
+_ACTS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT, EventKind.RESPONSE,
+                   EventKind.PERMISSION_REQUEST, EventKind.PERMISSION_DENIED})
+
+
 def correction_prompts(events: list[TurnEvent]) -> list[TurnEvent]:
-    """User prompts that correct the agent after it acted (a tool call or a response)."""
-    acted = False
+    """User prompts (in conversation order) that correct the agent after it acted: the
+    text reads as a correction, or it is the first prompt after a rejected tool call."""
+    return _correction_prompts(events, rejections(events))
+
+
+def _correction_prompts(events: list[TurnEvent], rejected: set[str]) -> list[TurnEvent]:
+    acted = after_rejection = False
     found = []
     for ev in events:
-        if ev.kind in (EventKind.TOOL_CALL, EventKind.TOOL_RESULT, EventKind.RESPONSE):
+        if ev.event_id in rejected:
+            after_rejection = True
+        if ev.kind in _ACTS:
             acted = True
-        elif ev.kind is EventKind.PROMPT and acted and is_correction(ev.text):
-            found.append(ev)
+        elif ev.kind is EventKind.PROMPT:
+            if acted and (after_rejection or is_correction(ev.text)):
+                found.append(ev)
+            after_rejection = False
     return found
 
 
-def _has_corrected_success(events: list[TurnEvent]) -> bool:
-    for prompt in correction_prompts(events):
-        after = [e for e in events if e.seq > prompt.seq]
-        results = [e for e in after if e.kind is EventKind.TOOL_RESULT]
-        outcomes = [e for e in after if e.kind is EventKind.OUTCOME and e.outcome]
-        if any(is_learnable_outcome(o.outcome) for o in outcomes):
-            return True
-        if results and not is_failed_result(results[-1]):
-            return True
+def corrected_successes(events: list[TurnEvent], *,
+                        late_outcome: str | None = None) -> list[TurnEvent]:
+    """The correction prompts that were followed by success (see the module docstring);
+    ``late_outcome`` is the session's outcome that arrived after its events, if any."""
+    rejected = rejections(events)
+    failed = {e.event_id for e in events if is_failed_result(e)}
+    return _corrected(events, _correction_prompts(events, rejected), rejected, failed,
+                      late_outcome)
+
+
+def _corrected(events: list[TurnEvent], corrections: list[TurnEvent], rejected: set[str],
+               failed: set[str], late_outcome: str | None) -> list[TurnEvent]:
+    if not corrections:
+        return []
+    position = {id(e): i for i, e in enumerate(events)}
+    good = []
+    for n, prompt in enumerate(corrections):
+        start = position[id(prompt)] + 1
+        stop = position[id(corrections[n + 1])] if n + 1 < len(corrections) else len(events)
+        window = events[start:stop]
+        after = events[start:]
+        if any(e.kind is EventKind.OUTCOME and is_failure_outcome(e.outcome) for e in after) \
+                or is_failure_outcome(late_outcome):
+            continue
+        if any(e.kind is EventKind.OUTCOME and is_learnable_outcome(e.outcome)
+               for e in window) or (stop == len(events) and is_learnable_outcome(late_outcome)):
+            good.append(prompt)
+            continue
+        if _first_working_turn(window, rejected, failed):
+            good.append(prompt)
+    return good
+
+
+def _first_working_turn(window: list[TurnEvent], rejected: set[str], failed: set[str]) -> bool:
+    """Whether the first turn of ``window`` with tool results (or rejections) ends well:
+    its last result worked and no rejection follows it within the turn."""
+    turns: list[list[TurnEvent]] = [[]]
+    for ev in window:
+        if ev.kind is EventKind.PROMPT and turns[-1]:
+            turns.append([])
+        turns[-1].append(ev)
+    for turn in turns:
+        verdict = _turn_verdict(turn, rejected, failed)
+        if verdict is not None:
+            return verdict
     return False
+
+
+def _turn_verdict(turn: list[TurnEvent], rejected: set[str], failed: set[str]) -> bool | None:
+    """True/False for a turn with tool evidence, None for a turn without any."""
+    last_ok: int | None = None
+    last_bad: int | None = None
+    for i, ev in enumerate(turn):
+        if ev.event_id in rejected:
+            last_bad = i
+        elif ev.kind is EventKind.TOOL_RESULT:
+            if ev.event_id in failed:
+                last_bad = i
+            else:
+                last_ok = i
+    if last_ok is None and last_bad is None:
+        return None
+    return last_ok is not None and (last_bad is None or last_ok > last_bad)
 
 
 def command_signature(event: TurnEvent) -> str:
@@ -181,22 +315,25 @@ def _command_of(event: TurnEvent) -> str:
 
 
 def candidate_topic(session: Session) -> str:
-    """The grouping topic: the first recovered failure's signature, else the first
-    corrected tool, else the outcome label; ``""`` when nothing groups it."""
-    events = sorted(session.events, key=lambda e: e.seq)
-    calls = {e.tool_use_id: e for e in events if e.kind is EventKind.TOOL_CALL and e.tool_use_id}
-    pairs = recovery_pairs(events)
-    if pairs:
-        failed = pairs[0][0]
+    """The grouping topic: the first recovered failure's signature, else the tool the
+    first successful correction led to, else the outcome label; ``""`` when nothing
+    groups it."""
+    return assess(session).topic
+
+
+def _topic(events: list[TurnEvent], recoveries: list[tuple[TurnEvent, TurnEvent]],
+           corrections: list[TurnEvent], outcome: str | None) -> str:
+    if recoveries:
+        calls = {e.tool_use_id: e for e in events
+                 if e.kind is EventKind.TOOL_CALL and e.tool_use_id}
+        failed = recoveries[0][0]
         call = calls.get(failed.tool_use_id or "", failed)
         return f"recovery:{command_signature(call)}"
-    corrections = correction_prompts(events)
     if corrections:
-        later_calls = [e for e in events
-                       if e.kind is EventKind.TOOL_CALL and e.seq > corrections[0].seq]
+        at = next(i for i, e in enumerate(events) if e is corrections[0])
+        later_calls = [e for e in events[at + 1:] if e.kind is EventKind.TOOL_CALL]
         if later_calls:
             return f"correction:{command_signature(later_calls[0])}"
-    outcome = learnable_outcome(session)
     if outcome:
         return f"outcome:{outcome}"
     return ""

@@ -1,28 +1,61 @@
 """The sessionizer as a pure state machine: events and ticks in, closed sessions out.
 
-Guarantees (for one (workspace, session) key, whatever order records arrive in):
+A session is what the agent means by one: one (workspace, session id) from its start to
+its ``session_end``, or to the idle gap. A ``stop`` ends a *turn* inside the session
+(Claude Code sends one after every assistant turn), never the session: the human's
+correction of what the agent did comes as the next turn's prompt and must land in the
+same session. Guarantees, for one (workspace, session id) key, whatever order records
+arrive in:
 
 * Every event is counted once: an ``event_id`` already seen by this key (in the open
   generation or in a closed one still retained) is dropped and counted as a duplicate, so
   replaying input after a crash emits nothing new.
-* A generation closes on its ``stop`` / ``session_end`` event, or on a tick once it is idle
-  in event time (``last event ts + idle_gap_s < now``) *and* in processing time
-  (``last arrival + arrival_grace_s < now``): a backlog replayed from a spool is not cut
-  mid-flight. Equal is not past: a session exactly at its gap stays open.
-* A closed generation leaves a marker for ``closed_retention_s``: a trailing stop /
-  session_end, or an outcome (joined to the session later in the outcomes table), is
-  absorbed (Claude Code sends Stop then SessionEnd); any other new event re-opens the
-  session as ``generation + 1`` (a new ``session_uid``), counted *late* if its event time
-  is before the closed generation's end and as a *reopen* otherwise (the next turn).
-  Past ``closed_retention_s`` the marker is compacted to its generation count (no event
-  hashes) until ``resume_retention_s``, so a session resumed days later still gets a new
-  uid. An outcome for a key with no state opens nothing.
+* A generation closes on its ``session_end``, on a ``session_start`` with reason
+  ``clear`` (Claude Code's ``/clear`` in the same session id: the open generation closes
+  as ``clear`` and the start opens the next one; a ``/clear`` that comes with a new
+  session id is simply another key), or on a tick once it is idle in event time
+  (``last event ts + idle_gap_s < now``) *and* in processing time (``last arrival +
+  arrival_grace_s < now``): a backlog replayed from a spool is not cut mid-flight. Equal
+  is not past: a session exactly at its gap stays open. ``stop`` never closes, so a
+  ``stop`` arriving before the turn it ends cannot split a session; ``session_start``
+  with ``resume``/``compact`` continues the open generation.
+* Every event carries its turn index on the emitted Session: the edge's ``turn`` (v2
+  events) as sent, else derived from the seq order (a prompt begins the next turn).
+  Edit counts (schemas.sessions) are accumulated exactly, whatever the truncation.
+* A closed generation leaves a marker for ``closed_retention_s``: a trailing ``stop`` /
+  ``session_end`` is absorbed, and so is an outcome (the outcomes table joins it to the
+  session later); any other new event re-opens the session as ``generation + 1`` (a new
+  ``session_uid``), counted *late* if its event time is before the closed generation's
+  end and as a *reopen* otherwise (``--resume``, the human back after the idle gap).
+  Past ``closed_retention_s`` the marker is compacted to its generation count and end (no
+  event hashes) and kept until ``max(resume_retention_s, outcome_horizon_s)``, so a
+  session resumed days later still gets a new uid and a late outcome is still known to
+  be within or beyond the horizon. An outcome for a key with no state opens nothing.
+* For ``closed_events_retention_s`` (at most ``closed_retention_s``) a marker whose
+  session had tool calls also keeps the emitted session. A re-opened generation (not a
+  ``clear``) then carries its last ``max_events_per_session // 4`` events (at most a
+  quarter of ``max_record_bytes``) as context at the head of its ``events``
+  (``carried_event_count``; candidate selection sees the whole conversation). A *late
+  learnable outcome* (schemas.outcomes, ``streams.candidates.is_learnable_outcome``)
+  within that time, for a session that was not a candidate, re-emits the session once,
+  same ``session_uid``, with the ``outcome`` and ``reemitted`` set, so it becomes a
+  candidate with the same ``candidate_id``; stores keep the first emission.
+* Outcomes after the close are counted by disposition (:class:`Tally`): joined later by
+  the outcomes table, made a candidate, beyond the horizon (event time past the session's
+  end + ``outcome_horizon_s``: counted, and left out of joins by the readers), or for no
+  known session. None is dropped silently.
 * Events inside a session are ordered by ``seq``; beyond ``max_events_per_session`` the
   first events (lowest seq) are kept and ``events_truncated`` is set; counts stay exact.
 
+State cost: an open session holds its kept events (as before); a closed marker holds its
+event hashes (8 bytes per event) for ``closed_retention_s``, plus, for sessions with tool
+calls, the emitted session (about its kept events' size) for ``closed_events_retention_s``
+(1 h by default), then about 100 bytes until the compact marker expires.
+
 Nothing here does I/O or reads a clock: ``now`` is injected, and the adapter
 (``streams.sessionizer.app``) stores :class:`SessionState` bytes in a Faust table.
-Functions never raise on valid :class:`TurnEvent` input.
+Functions never raise on valid :class:`TurnEvent` input. States written by the previous
+version (``version`` 1) decode and continue.
 """
 
 from __future__ import annotations
@@ -38,15 +71,19 @@ from msgspec import Struct
 
 from runtime.settings import SessionizerSettings
 from schemas.events import AgentKind, EventKind, TurnEvent
+from schemas.outcomes import is_within_horizon, normalize_label
 from schemas.sessions import Candidate, CloseReason, Session, session_uid
-from streams.candidates import candidate_reasons, candidate_topic
+from streams.approvals import edit_ledger
+from streams.candidates import Assessment, assess, is_learnable_outcome
 
-STATE_VERSION = 1
-_CLOSING = {EventKind.STOP: CloseReason.STOP, EventKind.SESSION_END: CloseReason.SESSION_END}
+STATE_VERSION = 2
 _TOOL_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT})
+_TRAILING = frozenset({EventKind.STOP, EventKind.SESSION_END})
+_LEDGER_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT,
+                           EventKind.PERMISSION_REQUEST, EventKind.PERMISSION_DENIED})
 
 
-class SessionState(Struct, kw_only=True):
+class SessionState(Struct, kw_only=True, omit_defaults=True):
     """What the table holds per (workspace, session): the open generation's accumulators,
     or a closed marker (``closed_at`` set, accumulators empty), plus the hashes of every
     event id seen while the key has been retained."""
@@ -62,11 +99,11 @@ class SessionState(Struct, kw_only=True):
     closed_at: datetime | None = None
     close_reason: CloseReason | None = None
     # Event time of the last closed generation's end: a new event before it is *late*; one
-    # after it continues the session (Claude Code sends Stop after every turn).
+    # after it continues the session (--resume, back after the idle gap).
     closed_end: datetime | None = None
     # A compact marker: past closed_retention_s the seen hashes are dropped and only the
-    # generation count is kept (until resume_retention_s), so a session resumed days later
-    # continues as the next generation instead of reusing generation 0's uid.
+    # generation count is kept, so a session resumed days later continues as the next
+    # generation instead of reusing generation 0's uid.
     compact: bool = False
     # Open generation.
     agent_id: str = ""
@@ -90,6 +127,18 @@ class SessionState(Struct, kw_only=True):
     events_truncated: bool = False
     # Set when the state had to shrink to fit a record: keep at most this many events.
     events_cap: int | None = None
+    # v2: the edit ledger (streams.approvals) of the open generation.
+    edit_calls: dict[str, int] = {}
+    edit_open: dict[str, str] = {}
+    edit_waiting: dict[str, int] = {}
+    # v2: context carried into the open generation from the previous one (msgpack list of
+    # TurnEvents), emitted at the head of the session's events.
+    carried: bytes | None = None
+    carried_count: int = 0
+    # v2, closed marker: the emitted session (msgpack), kept closed_events_retention_s,
+    # and whether it was a candidate.
+    closed_session: bytes | None = None
+    was_candidate: bool = False
 
     @property
     def is_closed(self) -> bool:
@@ -105,11 +154,17 @@ class Tally:
     late: int = 0
     absorbed: int = 0
     reopened: int = 0
+    # Outcomes after their session closed, by disposition (each also counts as absorbed).
+    late_outcomes: int = 0  # stored and joined by the outcomes table
+    late_candidates: int = 0  # re-emitted the session as a candidate
+    outcomes_beyond_horizon: int = 0
+    outcomes_unmatched: int = 0  # no state for the key: unknown, or long expired
 
 
 _state_encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(SessionState)
 _chunk_decoder = msgspec.msgpack.Decoder(list[TurnEvent])
+_session_decoder = msgspec.msgpack.Decoder(Session)
 
 
 def encode_state(state: SessionState) -> bytes:
@@ -135,14 +190,20 @@ _blake2b = hashlib.blake2b
 _from_bytes = int.from_bytes
 
 
+def is_clear(event: TurnEvent) -> bool:
+    """A ``session_start`` that begins a new session in the same id (``/clear``)."""
+    return event.kind is EventKind.SESSION_START and (event.reason or "").lower() == "clear"
+
+
 def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partition: int,
               now: datetime, settings: SessionizerSettings,
               tally: Tally | None = None) -> tuple[SessionState | None, list[Session]]:
     """Apply one record's events (all of one workspace and session) to ``state``.
 
-    Returns the new state (the input is not modified) and the sessions closed by these
-    events, in close order: a record holding ``stop`` then a new prompt emits the closed
-    generation and leaves the next one open.
+    Returns the new state (the input is not modified) and the sessions closed (or
+    re-emitted for a late outcome) by these events, in order: a record holding
+    ``session_end`` then a new prompt emits the closed generation and leaves the next one
+    open.
     """
     tally = tally if tally is not None else Tally()
     ordered = sorted(events, key=lambda e: e.seq)
@@ -150,10 +211,11 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
         return state, []
     if state is None:
         if all(e.kind == EventKind.OUTCOME for e in ordered):
-            # An outcome for a session no longer retained (an SDR reply days later): it
-            # belongs to the outcomes table, joined by session id; it opens no session.
+            # An outcome for a session no longer retained (or never seen): it belongs to
+            # the outcomes table, joined by session id; it opens no session.
             tally.events += len(ordered)
             tally.absorbed += len(ordered)
+            tally.outcomes_unmatched += len(ordered)
             return None, []
         first = ordered[0]
         state = SessionState(workspace_id=first.workspace_id, session_id=first.session_id,
@@ -177,45 +239,56 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
         seen.add(h)
         state.seen.append(h)
         if state.closed_at is not None:
-            if event.kind in _CLOSING or event.kind == EventKind.OUTCOME:
-                # Trailing stop/session_end, or an outcome arriving after the close (the
-                # outcomes table joins it by session id): no new generation.
+            if event.kind in _TRAILING:
+                tally.absorbed += 1  # Claude Code's last Stop, a repeated SessionEnd
+                continue
+            if event.kind is EventKind.OUTCOME:
                 tally.absorbed += 1
+                _late_outcome(state, event, now, settings, tally, emitted)
                 continue
             late = state.closed_end is not None and event.ts <= state.closed_end
-            _reopen(state)
+            _reopen(state, settings, carry=not is_clear(event))
             if late:
                 tally.late += 1
                 state.late_event_count += 1
             else:
                 tally.reopened += 1
+        elif is_clear(event) and state.event_count:
+            _flush(state, fresh)
+            emitted.append(_close(state, CloseReason.CLEAR, now, fresh, settings))
+            _reopen(state, settings, carry=False)
+            tally.reopened += 1
         _add(state, event, cap, fresh)
-        reason = _CLOSING.get(event.kind)
-        if reason is not None:
-            emitted.append(_close(state, reason, now, fresh))
+        if event.kind is EventKind.SESSION_END:
+            emitted.append(_close(state, CloseReason.SESSION_END, now, fresh, settings))
     _flush(state, fresh)
     return state, emitted
 
 
 def on_tick(state: SessionState, *, now: datetime,
             settings: SessionizerSettings) -> tuple[SessionState | None, list[Session]]:
-    """Close ``state`` if idle, drop it once its closed marker has expired.
+    """Close ``state`` if idle; drop a closed marker's retained session, compact the
+    marker, or drop it, as each expires.
 
     Returns ``(None, [])`` for an expired marker (the caller deletes the key), the same
-    state object when nothing is due, or a new closed state and the emitted session.
+    state object when nothing is due, or a new state and the emitted session (if any).
     """
     if state.is_closed:
         if not is_marker_expired(state, now=now, settings=settings):
             return state, []
+        closed_at = state.closed_at
+        assert closed_at is not None
         if state.compact:
             return None, []
-        compact = _copy(state)
-        compact.seen, compact.compact = [], True
-        return compact, []
+        shrunk = _copy(state)
+        shrunk.closed_session = None
+        if closed_at + timedelta(seconds=settings.closed_retention_s) < now:
+            shrunk.seen, shrunk.compact = [], True
+        return shrunk, []
     if not is_idle(state, now=now, settings=settings):
         return state, []
     state = _copy(state)
-    return state, [_close(state, CloseReason.IDLE, now, [])]
+    return state, [_close(state, CloseReason.IDLE, now, [], settings)]
 
 
 def is_idle(state: SessionState, *, now: datetime, settings: SessionizerSettings) -> bool:
@@ -225,13 +298,19 @@ def is_idle(state: SessionState, *, now: datetime, settings: SessionizerSettings
 
 def is_marker_expired(state: SessionState, *, now: datetime,
                       settings: SessionizerSettings) -> bool:
+    """A closed marker with work due: its retained session, its hashes or itself expired."""
     return state.is_closed and next_deadline(state, settings) < now
 
 
 def next_deadline(state: SessionState, settings: SessionizerSettings) -> datetime:
-    """The time after which a tick has work for ``state`` (a close or a delete)."""
+    """The time after which a tick has work for ``state`` (a close, a shrink or a delete)."""
     if state.closed_at is not None:
-        keep = settings.resume_retention_s if state.compact else settings.closed_retention_s
+        if state.compact:
+            keep = max(settings.resume_retention_s, settings.outcome_horizon_s)
+        elif state.closed_session is not None:
+            keep = min(settings.closed_events_retention_s, settings.closed_retention_s)
+        else:
+            keep = settings.closed_retention_s
         return state.closed_at + timedelta(seconds=keep)
     idle_at = (state.ended_at or state.last_arrival) + timedelta(seconds=settings.idle_gap_s)
     grace_at = state.last_arrival + timedelta(seconds=settings.arrival_grace_s)
@@ -239,11 +318,18 @@ def next_deadline(state: SessionState, settings: SessionizerSettings) -> datetim
 
 
 def shrink_to_fit(state: SessionState, max_bytes: int) -> tuple[SessionState, bytes]:
-    """``state`` and its encoding, keeping fewer (the lowest-seq) events until it fits in
-    ``max_bytes`` (events with huge payloads can outgrow a Kafka record long before
-    ``max_events_per_session``); the generation is marked truncated, counts stay exact,
-    and later events are not kept either. The input is not modified."""
+    """``state`` and its encoding, fitting ``max_bytes`` (events with huge payloads can
+    outgrow a Kafka record long before ``max_events_per_session``): first the retained
+    session of a closed marker and the carried context go, then fewer (the lowest-seq)
+    events are kept; the generation is marked truncated, counts stay exact, and later
+    events are not kept either. The input is not modified."""
     raw = encode_state(state)
+    if len(raw) <= max_bytes:
+        return state, raw
+    if state.closed_session is not None or state.carried is not None:
+        state = _copy(state)
+        state.closed_session, state.carried, state.carried_count = None, None, 0
+        raw = encode_state(state)
     if len(raw) <= max_bytes or not state.kept:
         return state, raw
     state = _copy(state)
@@ -272,26 +358,86 @@ def kept_events(state: SessionState, fresh: list[TurnEvent] | None = None) -> li
 def candidate_for(session: Session) -> Candidate | None:
     """The codification candidate for one closed session, or None when it is not one.
 
-    ``candidate_id`` is derived from ``session_uid``, so a replayed close yields the same id;
-    ``topic`` is the grouping signature the codifier batches on.
+    ``candidate_id`` is derived from ``session_uid``, so a replayed close (or a session
+    re-emitted for a late outcome) yields the same id; ``topic`` is the grouping signature
+    the codifier batches on.
     """
-    reasons = candidate_reasons(session)
-    if not reasons:
+    found = _assessed(session)
+    if not found.reasons:
         return None
     return Candidate(candidate_id=candidate_id(session.session_uid),
-                     workspace_id=session.workspace_id, reasons=reasons,
-                     topic=candidate_topic(session), sessions=[session],
-                     created_at=session.closed_at)
+                     workspace_id=session.workspace_id, reasons=found.reasons,
+                     topic=found.topic, sessions=[session], created_at=session.closed_at)
+
+
+# The assessments of the last sessions emitted: the adapter asks candidate_for about each
+# session right after on_events made it, and selection is the costly part of a close.
+_ASSESSED: dict[int, tuple[Session, Assessment]] = {}
+_ASSESSED_MAX = 16
+
+
+def _assessed(session: Session) -> Assessment:
+    cached = _ASSESSED.get(id(session))
+    if cached is not None and cached[0] is session:
+        return cached[1]
+    found = assess(session)
+    if len(_ASSESSED) >= _ASSESSED_MAX:
+        _ASSESSED.pop(next(iter(_ASSESSED)))
+    _ASSESSED[id(session)] = (session, found)
+    return found
 
 
 def candidate_id(uid: str) -> str:
     return hashlib.blake2b(f"candidate\x00{uid}".encode(), digest_size=12).hexdigest()
 
 
+def with_turns(events: list[TurnEvent]) -> list[TurnEvent]:
+    """``events`` (seq order) with every missing ``turn`` filled in: the turn of the last
+    event that had one, a prompt beginning the next turn (0 before the first prompt)."""
+    if all(e.turn is not None for e in events):
+        return events
+    out = []
+    current = 0
+    for e in events:
+        if e.turn is not None:
+            current = e.turn
+        else:
+            if e.kind is EventKind.PROMPT:
+                current += 1
+            e = msgspec.structs.replace(e, turn=current)
+        out.append(e)
+    return out
+
+
+def _late_outcome(state: SessionState, event: TurnEvent, now: datetime,
+                  settings: SessionizerSettings, tally: Tally, emitted: list[Session]) -> None:
+    """An outcome for a closed session: count it; re-emit the session as a candidate when
+    it is learnable, within the horizon, and the session is retained and not one yet."""
+    end = state.closed_end or state.closed_at
+    if end is not None and not is_within_horizon(event.ts, end, settings.outcome_horizon_s):
+        tally.outcomes_beyond_horizon += 1
+        return
+    if state.closed_session is None or state.was_candidate \
+            or not is_learnable_outcome(event.outcome):
+        tally.late_outcomes += 1
+        return
+    session = msgspec.structs.replace(
+        _session_decoder.decode(state.closed_session),
+        outcome=normalize_label(event.outcome), reemitted=True)
+    if _assessed(session).reasons:
+        emitted.append(session)
+        state.was_candidate = True
+        tally.late_candidates += 1
+    else:
+        tally.late_outcomes += 1
+
+
 def _copy(state: SessionState) -> SessionState:
     return msgspec.structs.replace(
         state, seen=list(state.seen), counts=dict(state.counts),
-        tools_used=list(state.tools_used), chunks=list(state.chunks))
+        tools_used=list(state.tools_used), chunks=list(state.chunks),
+        edit_calls=dict(state.edit_calls), edit_open=dict(state.edit_open),
+        edit_waiting=dict(state.edit_waiting))
 
 
 def _add(state: SessionState, event: TurnEvent, cap: int, fresh: list[TurnEvent]) -> None:
@@ -315,6 +461,8 @@ def _add(state: SessionState, event: TurnEvent, cap: int, fresh: list[TurnEvent]
             state.error_count += 1
     elif kind is EventKind.OUTCOME and event.outcome and event.seq >= state.outcome_seq:
         state.outcome, state.outcome_seq = event.outcome, event.seq
+    if kind in _LEDGER_KINDS:
+        edit_ledger(state.edit_calls, state.edit_open, state.edit_waiting).observe(event)
     if state.events_cap is not None:
         cap = min(cap, state.events_cap)
     if state.kept + len(fresh) < cap:
@@ -346,9 +494,12 @@ def _seq(event: TurnEvent) -> int:
 
 
 def _close(state: SessionState, reason: CloseReason, now: datetime,
-           fresh: list[TurnEvent]) -> Session:
+           fresh: list[TurnEvent], settings: SessionizerSettings) -> Session:
     """Emit the open generation and turn ``state`` into its closed marker."""
     started = state.started_at or now
+    own = with_turns(kept_events(state, fresh))
+    carried = _chunk_decoder.decode(state.carried) if state.carried else []
+    edits = edit_ledger(state.edit_calls, state.edit_open, state.edit_waiting).edit_counts()
     session = Session(
         session_uid=session_uid(state.workspace_id, state.session_id, state.generation),
         workspace_id=state.workspace_id, session_id=state.session_id,
@@ -358,21 +509,56 @@ def _close(state: SessionState, reason: CloseReason, now: datetime,
         event_count=state.event_count, counts=dict(state.counts),
         tools_used=list(state.tools_used), error_count=state.error_count,
         outcome=state.outcome, late_event_count=state.late_event_count,
-        duplicate_event_count=state.duplicate_event_count, events=kept_events(state, fresh),
+        duplicate_event_count=state.duplicate_event_count, events=[*carried, *own],
         events_truncated=state.events_truncated,
+        turn_count=state.counts.get(EventKind.PROMPT, 0),
+        edits_proposed=edits.proposed, edits_accepted=edits.accepted,
+        edits_rejected=edits.rejected, carried_event_count=len(carried),
     )
+    found = assess(session)
+    own_ids = {e.event_id for e in own}
+    corrections = sum(1 for p in found.corrections if p.event_id in own_ids)
+    if corrections:
+        session = msgspec.structs.replace(session, corrections=corrections)
+    _ASSESSED[id(session)] = (session, found)  # corrections do not change the assessment
+    if len(_ASSESSED) > _ASSESSED_MAX:
+        _ASSESSED.pop(next(iter(_ASSESSED)))
     fresh.clear()
     _reset_generation(state)
     state.closed_at, state.close_reason = now, reason
     state.closed_end = session.ended_at
+    state.was_candidate = bool(found.reasons)
+    retain = settings.closed_events_retention_s > 0 and any(
+        e.kind in _TOOL_KINDS for e in session.events)
+    state.closed_session = _state_encoder.encode(session) if retain else None
     return session
 
 
-def _reopen(state: SessionState) -> None:
+def _reopen(state: SessionState, settings: SessionizerSettings, *, carry: bool) -> None:
+    """Open ``generation + 1``; with ``carry``, the retained session's last events become
+    its context."""
+    context = _context_of(state.closed_session, settings) if carry else None
     state.generation += 1
     state.compact = False
     state.closed_at = state.close_reason = None
+    state.closed_session, state.was_candidate = None, False
     _reset_generation(state)
+    if context:
+        state.carried, state.carried_count = _state_encoder.encode(context), len(context)
+
+
+def _context_of(raw: bytes | None, settings: SessionizerSettings) -> list[TurnEvent]:
+    """The last events of a retained session that fit a quarter of the event cap and of
+    the record size."""
+    if raw is None:
+        return []
+    events = _session_decoder.decode(raw).events
+    keep = max(1, settings.max_events_per_session // 4)
+    context = events[-keep:]
+    budget = settings.max_record_bytes // 4
+    while context and len(_state_encoder.encode(context)) > budget:
+        context = context[len(context) // 2 + 1:] if len(context) > 1 else []
+    return context
 
 
 def _reset_generation(state: SessionState) -> None:
@@ -384,3 +570,5 @@ def _reset_generation(state: SessionState) -> None:
     state.chunks, state.kept, state.kept_max_seq = [], 0, -1
     state.outcome, state.outcome_seq, state.events_truncated = None, -1, False
     state.events_cap = None
+    state.edit_calls, state.edit_open, state.edit_waiting = {}, {}, {}
+    state.carried, state.carried_count = None, 0

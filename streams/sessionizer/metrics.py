@@ -23,9 +23,16 @@ DUPLICATE_EVENTS = Counter("hivemind_sessionizer_duplicate_events_total",
                            "Events dropped because their event_id was already seen.")
 OPEN_SESSIONS = Gauge("hivemind_sessionizer_open_sessions",
                       "Open sessions held by this worker.")
+LATE_OUTCOMES = Counter(
+    "hivemind_sessionizer_late_outcomes_total",
+    "Outcome events after their session closed, by disposition: joined (stored, joined by "
+    "the outcomes table), candidate (re-emitted the session as a candidate), beyond_horizon "
+    "(past the outcome horizon: left out of joins), unknown_session (no state for the key).",
+    ["disposition"])
 CANDIDATES = Counter("hivemind_sessionizer_candidates_total",
                      "Candidates emitted, by reason (a candidate counts once per reason).",
                      ["reason"])
 
 __all__ = ["ABSORBED_EVENTS", "CANDIDATES", "DLQ_RECORDS", "DUPLICATE_EVENTS", "EVENTS",
-           "LATE_EVENTS", "OPEN_SESSIONS", "RECORDS", "REOPENED_SESSIONS", "SESSIONS_CLOSED"]
+           "LATE_EVENTS", "LATE_OUTCOMES", "OPEN_SESSIONS", "RECORDS", "REOPENED_SESSIONS",
+           "SESSIONS_CLOSED"]

@@ -178,6 +178,12 @@ class Sessionizer:
             m.ABSORBED_EVENTS.inc(tally.absorbed)
         if tally.reopened:
             m.REOPENED_SESSIONS.inc(tally.reopened)
+        for disposition, n in (("joined", tally.late_outcomes),
+                               ("candidate", tally.late_candidates),
+                               ("beyond_horizon", tally.outcomes_beyond_horizon),
+                               ("unknown_session", tally.outcomes_unmatched)):
+            if n:
+                m.LATE_OUTCOMES.labels(disposition=disposition).inc(n)
         entry = _Pending(event, sends=await self._send_sessions(emitted))
         if generation != self.generation:
             return None
@@ -273,7 +279,8 @@ class Sessionizer:
             session, value = self._fit(session)
             key = session.workspace_id.encode()
             sends.append(await self.sessions.send(key=key, value=value))
-            m.SESSIONS_CLOSED.labels(reason=session.close_reason.value).inc()
+            if not session.reemitted:  # a late outcome's repeat: counted in LATE_OUTCOMES
+                m.SESSIONS_CLOSED.labels(reason=session.close_reason.value).inc()
             candidate = logic.candidate_for(session)
             if candidate is not None:
                 sends.append(await self.candidates.send(key=key, value=encode(candidate)))

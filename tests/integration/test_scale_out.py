@@ -110,15 +110,15 @@ def wait_for(cond: Callable[[], bool], *, timeout: float, what: str,
 
 def conversation(ws: str, sid: str, start: datetime) -> list[TurnEvent]:
     kinds = ([EventKind.PROMPT] + [EventKind.TOOL_CALL, EventKind.TOOL_RESULT] * 4
-             + [EventKind.STOP])
+             + [EventKind.SESSION_END])
     assert len(kinds) == EVENTS_PER_SESSION
+    plain = (EventKind.PROMPT, EventKind.SESSION_END)
     return [TurnEvent(event_id=f"{ws}/{sid}/{seq}/{next(_ids)}", workspace_id=ws,
                       session_id=sid, agent_id=f"agent-{ws}", agent_kind=AgentKind.CODING,
                       project="proj", seq=seq, ts=start + timedelta(milliseconds=seq), kind=k,
-                      text="hello" if k in (EventKind.PROMPT, EventKind.STOP) else None,
-                      tool_name="Bash" if k != EventKind.PROMPT and k != EventKind.STOP else None,
-                      tool_use_id=f"u{seq // 2}" if k not in (EventKind.PROMPT, EventKind.STOP)
-                      else None)
+                      text="hello" if k in plain else None,
+                      tool_name="Bash" if k not in plain else None,
+                      tool_use_id=f"u{seq // 2}" if k not in plain else None)
             for seq, k in enumerate(kinds)]
 
 

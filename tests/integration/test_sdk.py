@@ -44,8 +44,9 @@ def test_session_is_sent_as_one_batch_record_keyed_by_workspace(settings):
     events = decode_turn_record(records[0].value())
     assert [e.kind for e in events] == [
         EventKind.SESSION_START, EventKind.PROMPT, EventKind.TOOL_CALL, EventKind.TOOL_RESULT,
-        EventKind.RESPONSE, EventKind.OUTCOME, EventKind.STOP]
+        EventKind.RESPONSE, EventKind.OUTCOME, EventKind.SESSION_END]
     assert [e.seq for e in events] == list(range(7))
+    assert [e.turn for e in events] == [0, 1, 1, 1, 1, 1, 1]  # the prompt began turn 1
     assert events[3].tool_use_id == events[2].tool_use_id and events[3].tool_output == "shipped"
 
 

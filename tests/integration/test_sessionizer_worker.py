@@ -50,7 +50,7 @@ def ev(ws: str, sid: str, seq: int, kind: EventKind, **fields) -> TurnEvent:
                      ts=T0 + timedelta(seconds=seq), kind=kind, **fields)
 
 
-def conversation(ws: str, sid: str, n: int, *, end: EventKind | None = EventKind.STOP,
+def conversation(ws: str, sid: str, n: int, *, end: EventKind | None = EventKind.SESSION_END,
                  start_seq: int = 0) -> list[TurnEvent]:
     """n events: prompt, then tool_call/tool_result/response, then ``end`` if given."""
     kinds = [EventKind.PROMPT] + [EventKind.RESPONSE] * (n - 1)
@@ -165,26 +165,27 @@ def test_scripted_sessions_emit_exactly_the_expected_uids_and_counts(settings, w
     settings = settings.replace(sessionizer={"idle_gap_s": 2, "arrival_grace_s": 1,
                                              "tick_interval_s": 0.5})
     records, expected = [], {}
-    # Closed by stop, split over two records.
+    # Closed by session_end, split over two records, with a stop (a turn's end) inside.
     a = conversation("ws-a", "s1", 12)
+    a[4] = ev("ws-a", "s1", 4, EventKind.STOP, reason="end_turn")
     records += [batch(a[:5]), batch(a[5:])]
     expected[session_uid("ws-a", "s1", 0)] = 12
-    # Stop then a trailing session_end record: absorbed, one session.
+    # session_end then a trailing stop record: absorbed, one session.
     b = conversation("ws-a", "s2", 4)
-    records += [batch(b), batch([ev("ws-a", "s2", 4, EventKind.SESSION_END)])]
+    records += [batch(b), batch([ev("ws-a", "s2", 4, EventKind.STOP)])]
     expected[session_uid("ws-a", "s2", 0)] = 4
     # Out of order records, closed by session_end; one record replayed (duplicates).
     c = conversation("ws-b", "s3", 9, end=EventKind.SESSION_END)
     records += [batch(c[3:6]), batch(c[:3]), batch(c[3:6]), batch(c[6:])]
     expected[session_uid("ws-b", "s3", 0)] = 9
-    # Events after the close re-open the session as generation 1 (closed by its own stop);
+    # Events after the close re-open the session as generation 1 (closed by its own end);
     # newer than the closed generation's end, they continue it rather than arrive late.
     d = conversation("ws-b", "s4", 3)
     late = conversation("ws-b", "s4", 2, start_seq=10)
     records += [batch(d), batch(late)]
     expected[session_uid("ws-b", "s4", 0)] = 3
     expected[session_uid("ws-b", "s4", 1)] = 2
-    # No stop: closed by idleness.
+    # No session_end: closed by idleness.
     e = conversation("ws-c", "s5", 3, end=None)
     records.append(batch(e))
     expected[session_uid("ws-c", "s5", 0)] = 3
@@ -199,7 +200,7 @@ def test_scripted_sessions_emit_exactly_the_expected_uids_and_counts(settings, w
          ev("ws-c", "s6", 4, EventKind.TOOL_RESULT, tool_name="Bash", tool_use_id="u2",
             tool_output="5 passed", is_error=False),
          ev("ws-c", "s6", 5, EventKind.OUTCOME, outcome="tests_passed"),
-         ev("ws-c", "s6", 6, EventKind.STOP)]
+         ev("ws-c", "s6", 6, EventKind.SESSION_END)]
     records.append(batch(f))
     expected[session_uid("ws-c", "s6", 0)] = 7
     produce(settings, records)
@@ -232,7 +233,8 @@ def test_scripted_sessions_emit_exactly_the_expected_uids_and_counts(settings, w
         assert by_uid[session_uid("ws-b", "s3", 0)].duplicate_event_count == 3
         assert by_uid[session_uid("ws-b", "s4", 1)].late_event_count == 0
         assert by_uid[session_uid("ws-c", "s5", 0)].close_reason == "idle"
-        assert by_uid[session_uid("ws-a", "s2", 0)].close_reason == "stop"
+        assert by_uid[session_uid("ws-a", "s2", 0)].close_reason == "session_end"
+        assert by_uid[session_uid("ws-a", "s1", 0)].turn_count == 1
 
         cand_uid = session_uid("ws-c", "s6", 0)
         candidates.poll_until(lambda: any(
@@ -297,7 +299,7 @@ def test_bad_records_land_in_the_dlq_with_their_reason_and_later_records_still_s
         for reason, count in (("undecodable", 1), ("contract_violation", 2), ("oversized", 1)):
             assert (f'hivemind_dlq_records_total{{reason="{reason}",stage="sessionizer"}} '
                     f"{count}.0") in text
-        assert 'hivemind_sessionizer_sessions_closed_total{reason="stop"} 1.0' in text
+        assert 'hivemind_sessionizer_sessions_closed_total{reason="session_end"} 1.0' in text
     finally:
         sessions.close()
         dead.close()

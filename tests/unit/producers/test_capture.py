@@ -36,6 +36,14 @@ PAYLOADS = {
                    "tool_input": {"command": "pytest -q tests/test_api.py",
                                   "description": "Run the API tests"},
                    "tool_use_id": "toolu_01ABC123DEF456GHI789JKL0"},
+    "PermissionRequest": {**_common("PermissionRequest"), "tool_name": "Edit",
+                          "tool_input": {"file_path": "/work/app/src/api.py",
+                                         "old_string": "sleep(1)", "new_string": "wait()"},
+                          "permission_suggestions": [{"type": "setMode",
+                                                      "mode": "acceptEdits"}]},
+    "PermissionDenied": {**_common("PermissionDenied"), "tool_name": "Bash",
+                         "tool_input": {"command": "rm -rf build"},
+                         "tool_use_id": "toolu_01DENIED", "reason": "destructive command"},
     "PostToolUse": {**_common("PostToolUse"), "tool_name": "Bash",
                     "tool_input": {"command": "pytest -q tests/test_api.py"},
                     "tool_response": {"stdout": "3 passed in 0.12s", "stderr": "",
@@ -136,7 +144,33 @@ def test_post_tool_use_failure_is_an_error_result_with_the_error_text():
     ev = _event(PAYLOADS["PostToolUseFailure"])
     assert ev.kind == EventKind.TOOL_RESULT and ev.is_error is True
     assert ev.tool_output == "Command exited with non-zero status code 1"
-    assert json.loads(ev.extra)["is_interrupt"] is False
+    assert ev.is_interrupt is None and "is_interrupt" not in json.loads(ev.extra)
+
+
+def test_interrupted_tool_is_an_error_result_marked_as_interrupt():
+    ev = _event({**PAYLOADS["PostToolUseFailure"], "is_interrupt": True,
+                 "error": "Interrupted by user"})
+    assert (ev.kind, ev.is_error, ev.is_interrupt) == (EventKind.TOOL_RESULT, True, True)
+
+
+def test_permission_request_is_the_tool_and_input_awaiting_approval_without_an_id():
+    ev = _event(PAYLOADS["PermissionRequest"])
+    assert (ev.kind, ev.tool_name, ev.tool_use_id) == (EventKind.PERMISSION_REQUEST, "Edit",
+                                                       None)
+    assert json.loads(ev.tool_input) == PAYLOADS["PermissionRequest"]["tool_input"]
+    assert json.loads(ev.extra)["permission_suggestions"][0]["mode"] == "acceptEdits"
+
+
+def test_permission_denied_carries_the_call_id_and_the_reason():
+    ev = _event(PAYLOADS["PermissionDenied"])
+    assert (ev.kind, ev.tool_use_id, ev.reason) == (EventKind.PERMISSION_DENIED,
+                                                    "toolu_01DENIED", "destructive command")
+
+
+def test_session_start_reason_is_its_source():
+    for source in ("startup", "resume", "clear", "compact"):
+        ev = _event({**PAYLOADS["SessionStart"], "source": source})
+        assert ev.reason == source and ev.schema_version == 2
 
 
 def test_stop_carries_the_last_assistant_message():
@@ -236,6 +270,37 @@ def test_capture_spools_each_event_with_increasing_seq_per_session(home):
     assert [e.seq for e in events if e.session_id == "other-session"] == [0]
     assert len({e.event_id for e in events}) == len(events)
     assert all(e.workspace_id == "ws-cfg" and e.agent_id == "cc-test" for e in events)
+
+
+def test_capture_assigns_turns_with_seq_a_prompt_begins_the_next_turn(home):
+    order = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop",
+             "UserPromptSubmit", "PreToolUse", "PermissionRequest", "Stop", "SessionEnd"]
+    for event in order:
+        capture.capture(json.dumps(PAYLOADS[event]).encode(), home=home, environ={})
+    clear = {**PAYLOADS["SessionStart"], "source": "clear"}
+    capture.capture(json.dumps(clear).encode(), home=home, environ={})
+    capture.capture(json.dumps(PAYLOADS["UserPromptSubmit"]).encode(), home=home, environ={})
+    events = [event_from_dict(r.data) for r in Spool(spool_dir(home)).read().records]
+    assert [e.turn for e in events] == [0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 0, 1]
+    assert [e.seq for e in events] == list(range(len(events)))
+
+
+def test_an_edit_records_the_session_that_last_edited_the_files_git_work_tree(home, tmp_path):
+    repo = tmp_path / "shop"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src").mkdir()
+    edit = {**PAYLOADS["PostToolUse"], "tool_name": "Edit", "cwd": str(tmp_path),
+            "tool_input": {"file_path": str(repo / "src" / "api.py"), "old_string": "a",
+                           "new_string": "b"},
+            "tool_response": {"filePath": str(repo / "src" / "api.py")}}
+    from producers.hook_events import last_edit_file
+
+    capture.capture(json.dumps(PAYLOADS["PostToolUse"]).encode(), home=home, environ={})
+    assert not Path(last_edit_file(home, str(repo))).exists()  # Bash: not an edit
+    capture.capture(json.dumps(edit).encode(), home=home, environ={})
+    recorded = json.loads(Path(last_edit_file(home, str(repo))).read_text())
+    assert recorded["session_id"] == PAYLOADS["PostToolUse"]["session_id"]
+    assert recorded["workspace_id"] == "ws-cfg" and recorded["project_root"] == str(repo)
 
 
 def test_workspace_from_environment_overrides_config(home):

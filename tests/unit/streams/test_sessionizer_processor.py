@@ -101,7 +101,7 @@ def test_state_write_and_ack_wait_for_the_delivery_of_the_closed_session():
     async def scenario():
         proc, table, sessions, _ = make()
         stream = Stream()
-        await proc.handle(stream, record(0, [ev(0), ev(1, EventKind.STOP)]))
+        await proc.handle(stream, record(0, [ev(0), ev(1, EventKind.SESSION_END)]))
         await proc.handle(stream, record(1, [ev(0, sid="s2")]))
         # The close is sent but not acknowledged: nothing written, nothing acked, and the
         # later record of the same partition waits behind it.
@@ -120,15 +120,15 @@ def test_later_record_of_a_pending_key_reads_the_newest_state():
     async def scenario():
         proc, table, sessions, _ = make()
         stream = Stream()
-        await proc.handle(stream, record(0, [ev(0), ev(1, EventKind.STOP)]))
-        # Not yet written to the table: the trailing session_end must still be absorbed,
+        await proc.handle(stream, record(0, [ev(0), ev(1, EventKind.SESSION_END)]))
+        # Not yet written to the table: a trailing stop must still be absorbed,
         # not re-open the session, and a new prompt re-opens generation 1.
-        await proc.handle(stream, record(1, [ev(2, EventKind.SESSION_END)]))
+        await proc.handle(stream, record(1, [ev(2, EventKind.STOP)]))
         await proc.handle(stream, record(2, [ev(3)]))
         assert table.writes == [] and len(sessions.sent) == 1  # nothing closed twice
         sessions.ack_all()
         sessions.auto_ack = True
-        await proc.handle(stream, record(3, [ev(4, EventKind.STOP)]), more_buffered=False)
+        await proc.handle(stream, record(3, [ev(4, EventKind.SESSION_END)]), more_buffered=False)
         uids = [decode_session(v).session_uid for _, v, _ in sessions.sent]
         assert uids == [session_uid("ws", "s1", 0), session_uid("ws", "s1", 1)]
         assert stream.acked == [0, 1, 2, 3]
@@ -141,7 +141,7 @@ def test_idle_input_writes_at_once():
         proc, table, sessions, _ = make()
         stream = Stream()
         task = asyncio.ensure_future(
-            proc.handle(stream, record(0, [ev(0), ev(1, EventKind.STOP)]), more_buffered=False))
+            proc.handle(stream, record(0, [ev(0), ev(1, EventKind.SESSION_END)]), more_buffered=False))
         await asyncio.sleep(0)
         assert not task.done() and table.writes == []  # waiting for the acknowledgement
         sessions.ack_all()
@@ -194,7 +194,7 @@ def test_work_suspended_across_a_rebalance_is_abandoned_then_replayed_with_the_s
     async def scenario():
         proc, table, sessions, _ = make()
         stream = Stream()
-        closing = record(0, [ev(0), ev(1, EventKind.STOP)])
+        closing = record(0, [ev(0), ev(1, EventKind.SESSION_END)])
         task = asyncio.ensure_future(proc.handle(stream, closing, more_buffered=False))
         await asyncio.sleep(0)
         proc.on_assigned()  # a rebalance while the close waits for its acknowledgement
