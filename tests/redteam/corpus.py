@@ -147,7 +147,7 @@ class DraftCase(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 def _load(name: str, kind: type) -> list:
     path = DATA_DIR / name
-    decoder = msgspec.json.Decoder(kind)
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(kind)
     out = []
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):

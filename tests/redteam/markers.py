@@ -7,7 +7,7 @@ outside a quoted error/output block; a secret leaked when it (or, for long secre
 24-character run of it) appears in any decoded view of what left the stage.
 
 Views of a text (each marker is looked for in every one):
-  HTML entities and JSON string escapes decoded; Unicode tag characters (U+E0000-E007F)
+  HTML entities decoded, JSON string escapes decoded (up to three levels deep); Unicode tag characters (U+E0000-E007F)
   decoded to the ASCII they smuggle; right-to-left override spans also read reversed;
   zero-width, bidi and soft-hyphen characters removed; NFKC; common Cyrillic/Greek
   homoglyphs folded to Latin; casefolded; backticks dropped; whitespace (line breaks
@@ -130,14 +130,20 @@ def _base64_decoded(text: str) -> list[str]:
 
 def views(text: str) -> list[str]:
     """Every decoded, folded view of ``text`` (see the module docstring)."""
-    base = _json_unescape(html.unescape(text))
-    base = decode_tags(base)
-    extra = [m[::-1] for m in _RLO_SPAN.findall(base)]
-    raw_forms = [base, *extra]
-    percent = unquote(base)
-    if percent != base:
-        raw_forms.append(percent)
-        raw_forms.append(unquote(percent.replace("+", " ")))
+    base = decode_tags(html.unescape(text))
+    # JSON inside JSON (an MCP result's text inside a tool output) escapes twice.
+    raw_forms = [base]
+    for _ in range(3):
+        unescaped = _json_unescape(raw_forms[-1])
+        if unescaped == raw_forms[-1]:
+            break
+        raw_forms.append(decode_tags(unescaped))
+    raw_forms += [m[::-1] for form in list(raw_forms) for m in _RLO_SPAN.findall(form)]
+    for form in list(raw_forms):
+        percent = unquote(form)
+        if percent != form:
+            raw_forms.append(percent)
+            raw_forms.append(unquote(percent.replace("+", " ")))
     for form in list(raw_forms):
         raw_forms.extend(_base64_decoded(form))
     out: list[str] = []
