@@ -14,10 +14,10 @@ import pytest
 from schemas.skills import MAX_DESCRIPTION_LEN, is_valid_skill_name
 from tests.redteam import corpus, replay
 from tests.redteam import markers as judge
-from tests.redteam.build import __main__ as generator
-from tests.redteam.build import drafts as draft_builder
-from tests.redteam.build import injections as injection_builder
 from tests.redteam.corpus import DATA_DIR
+from tests.redteam.generate import __main__ as generator
+from tests.redteam.generate import drafts as draft_builder
+from tests.redteam.generate import injections as injection_builder
 
 VECTORS_REQUIRED = {"plain", "for_ai_preamble", "unicode_tags", "zero_width", "bidi",
                     "homoglyph", "nfkc", "base64", "percent", "html_entity", "multiline_split",
@@ -32,7 +32,7 @@ LOOKALIKE_KINDS_REQUIRED = {"go_sum", "git_sha", "ssh_public", "x509", "nix_stor
 def test_data_files_are_exactly_what_the_generator_writes():
     for name, data in generator.render().items():
         assert (DATA_DIR / name).read_bytes() == data, (
-            f"{name} differs from the generator's output: run python -m tests.redteam.build")
+            f"{name} differs from the generator's output: run python -m tests.redteam.generate")
 
 
 # --------------------------------------------------------------------------- injections
