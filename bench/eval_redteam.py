@@ -474,6 +474,7 @@ def report_lookalikes(outs: list[LookalikeOutcome], figures: dict[str, float],
     strict = [o for o in outs if o.case.strict]
     edge = sum(bool(o.edge_broken) for o in strict)
     sdk = sum(bool(o.sdk_broken) for o in strict)
+    figures["lookalikes.lines"] = len(outs)
     figures["lookalikes.strict"] = len(strict)
     figures["lookalikes.edge.false_redactions"] = edge
     figures["lookalikes.edge.false_rate"] = _rate(edge, len(strict))

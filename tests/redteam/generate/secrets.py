@@ -93,9 +93,9 @@ def _service_account(r: Rand) -> tuple[str, str, str]:
 
 
 def gcp_service_account(r: Rand, kind: int) -> Line:
-    text, kid, body = _service_account(r)
-    if kind % 3 == 0:
-        return ("file", text, [kid, body])
+    text, _kid, body = _service_account(r)
+    if kind % 3 == 0:  # the key id only names the key: the private key is the secret
+        return ("file", text, [body])
     b64 = base64.b64encode(text.encode()).decode()
     if kind % 3 == 1:
         return ("output", f"GOOGLE_CREDENTIALS_B64={b64}", [b64])
