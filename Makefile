@@ -45,7 +45,7 @@ test-integration: $(STAMP) ## tests over the embedded broker and a temporary lak
 bench: $(STAMP) ## throughput and latency figures, printed as ratios from one run
 	$(PY) -m bench
 
-eval: $(STAMP) ## guard-corpus and attribution-simulator rates
+eval: $(STAMP) ## guard-corpus, attribution-simulator and red-team corpus rates
 	$(PY) -m bench.eval
 
 schemas: $(STAMP) ## regenerate schemas/generated/*.json from the contracts

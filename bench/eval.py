@@ -1,10 +1,11 @@
-"""``make eval``: the guard-corpus rates and the attribution simulator's rates, in one run."""
+"""``make eval``: the guard-corpus rates, the attribution simulator's rates and the
+red-team corpus figures (bench.eval_redteam), in one run."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import eval_attribution, eval_guards
+from bench import eval_attribution, eval_guards, eval_redteam
 
 
 def main() -> int:
@@ -12,8 +13,11 @@ def main() -> int:
     guards = eval_guards.run()
     print("\n== attribution on the fleet simulator ==", flush=True)
     attribution = eval_attribution.run()
+    print("\n== red-team corpus (tests/redteam), through the real hook, SDK and resolve() ==",
+          flush=True)
+    redteam = eval_redteam.run()
     print("\n== figures ==")
-    for name, figures in (("guards", guards), ("attribution", attribution)):
+    for name, figures in (("guards", guards), ("attribution", attribution), ("redteam", redteam)):
         for key, value in figures.items():
             print(f"{name:<12} {key:<48} {value:>10.3f}")
     return 0
