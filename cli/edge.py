@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "PreToolUse, PostToolUse, PostToolUseFailure, Stop, SubagentStop and SessionEnd, "
             "merged with your existing hooks. Records workspace, agent kind and Kafka "
             "bootstrap in $HIVEMIND_HOME/config.json, creates the skills directory, and keeps "
-            "what is needed for `hivemind uninstall` to restore the file byte for byte."),
+            "what is needed for `hivemind uninstall` to restore the file byte for byte. "
+            "A symlinked settings file stays a symlink (its target is edited). Files under "
+            "$HIVEMIND_HOME are made owner-only (0600, directories 0700)."),
     )
     _target_args(p)
     p.add_argument("--workspace", help="workspace id (default: HIVEMIND_WORKSPACE_ID)")
@@ -63,6 +65,7 @@ def run_install(args: argparse.Namespace, settings) -> int:
         install_hooks,
         prepare_hot_path,
         skills_dir_for,
+        tighten_home,
         write_config,
     )
 
@@ -78,11 +81,15 @@ def run_install(args: argparse.Namespace, settings) -> int:
         bootstrap=args.bootstrap or settings.kafka.bootstrap,
         max_field_bytes=settings.edge.max_field_bytes, agentd_autostart=not args.no_agentd)
     problems = prepare_hot_path(home)
+    tightened = tighten_home(home)
     print(f"hooks    {result.action}: {target}"
           + (f" ({', '.join(result.events)})" if result.events else ""))
     print(f"command  {command}")
     print(f"skills   {skills}")
     print(f"config   {config} (workspace {workspace})")
+    if tightened:
+        print(f"private  {tightened} files and directories under {home} made owner-only "
+              "(0600/0700)")
     if problems:
         print(f"warning  could not pre-compile {', '.join(problems)}: capture still works, "
               "a little slower")
