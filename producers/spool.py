@@ -245,7 +245,7 @@ class Spool:
             if not self._adopt_locked(_ADOPT_IN_APPEND)[1]:
                 self._defer(body, seq_key, now_ms)  # queue behind the older side files
                 return None
-            return self._append_locked(body, seq_key, now_ms)
+            return self._append_locked(record, body, seq_key, now_ms)
         finally:
             os.close(lock_fd)  # releases the flock
 
@@ -264,8 +264,11 @@ class Spool:
         finally:
             os.close(lock_fd)
 
-    def _append_locked(self, body: str, seq_key: str | None, spooled_ms: int) -> int | None:
-        """Under the lock: assign the seq and write the line (the only append path)."""
+    def _append_locked(self, record: dict, body: str, seq_key: str | None,
+                       spooled_ms: int) -> int | None:
+        """Under the lock: assign the seq and write the line. The only append path, for
+        direct appends and adopted side files alike (``record`` is ``body`` decoded), so
+        anything else numbered per session under the lock is numbered the same way."""
         seq = self._next_seq(seq_key) if seq_key is not None else None
         if seq is None:
             line = f'{{"spooled_ms":{spooled_ms},"record":{body}}}\n'
@@ -347,8 +350,8 @@ class Spool:
             if parsed is None:
                 self._quarantine_deferred(name)
                 continue
-            spooled_ms, seq_key, body = parsed
-            self._append_locked(body, seq_key, spooled_ms)
+            spooled_ms, seq_key, record, body = parsed
+            self._append_locked(record, body, seq_key, spooled_ms)
             adopted += 1
             try:  # noqa: SIM105 - contextlib costs milliseconds on the hook path
                 os.unlink(path)
@@ -666,8 +669,9 @@ def _read_regular(path: str) -> bytes | None:
         os.close(fd)
 
 
-def _parse_deferred(raw: bytes) -> tuple[int, str | None, str] | None:
-    """(spooled_ms, seq_key, record JSON) of a side file, or None when it is not one.
+def _parse_deferred(raw: bytes) -> tuple[int, str | None, dict, str] | None:
+    """(spooled_ms, seq_key, record, record JSON) of a side file, or None when it is not
+    one.
     The record must be one JSON object on one ASCII line (it is spliced into the spool
     verbatim)."""
     head, sep, rest = raw.partition(b"\n")
@@ -686,7 +690,7 @@ def _parse_deferred(raw: bytes) -> tuple[int, str | None, str] | None:
         return None
     if key is not None and not isinstance(key, str):
         return None
-    return spooled, key, body.decode("ascii")
+    return spooled, key, record, body.decode("ascii")
 
 
 def _counter_name(key: str) -> str:
