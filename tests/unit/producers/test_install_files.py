@@ -171,3 +171,80 @@ def test_private_makedirs_refuses_a_file_in_the_way(tmp_path):
         private.makedirs(tmp_path / "f" / "sub")
     with pytest.raises(FileExistsError):
         private.makedirs(tmp_path / "f")
+
+
+def test_everything_the_edge_writes_in_its_home_is_private_under_umask_zero(tmp_path):
+    """The hook (spool, side files, logs, cache, counters), agentd (lock, status), the sync
+    (state, scope, exposures, projects, lock) and install: all 0600/0700 with umask 0,
+    the home and its missing parents included."""
+    import fcntl
+    from datetime import UTC, datetime
+
+    from producers import agentd, capture
+    from producers.daemon import RecentSessions
+    from producers.forwarder import Forwarder
+    from producers.skill_files import SyncState
+    from producers.skill_sync import (
+        ProjectRegistry,
+        WorkspaceSkills,
+        record_exposures,
+        sync_lock,
+        write_skills_in_scope,
+    )
+    from schemas.events import EventKind, TurnEvent
+    from schemas.holdout import is_held_out
+    from tests.conftest import make_settings
+
+    home = tmp_path / "deep" / "hm"
+    held_out = next(f"agent-{i}" for i in range(10_000) if is_held_out("run-tests", f"agent-{i}"))
+
+    def hook(sid: str, event: str) -> dict | None:
+        return capture.capture(json.dumps({"session_id": sid, "cwd": str(tmp_path),
+                                           "hook_event_name": event}).encode(),
+                               home=str(home), environ={})
+
+    old = os.umask(0)
+    try:
+        assert hook("s0", "Stop") is not None  # the first write creates the home
+        write_config(home, workspace_id="ws", agent_kind="coding", bootstrap=None,
+                     max_field_bytes=16384, agentd_autostart=False)
+        assert hook("s1", "SessionStart") is not None  # cache, counters' prune marker
+        capture.capture(b"not json", home=str(home), environ={})  # a log line
+        fd = os.open(home / "spool" / ".lock", os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            assert hook("s2", "Stop")["seq"] is None  # a busy lock: a side file
+        finally:
+            os.close(fd)
+        lock_fd = agentd.acquire(home)
+        assert lock_fd is not None
+        agentd.release(lock_fd)
+        settings = make_settings("127.0.0.1:1", tmp_path).replace(edge={"home": str(home)})
+        Forwarder(settings)._refresh_stats(0.0, force=True)  # agentd.json
+        state = SyncState.load(home)
+        state.save()
+        state.live = {"run-tests": 1}
+        with sync_lock(home):
+            write_skills_in_scope(home, {}, state, {"_user": tmp_path / "skills"},
+                                  agent_id="a")
+            record_exposures(home, WorkspaceSkills(), state, target=None, session_id="s1",
+                             agent_id=held_out, workspace_id="ws")
+        ProjectRegistry(home).add(tmp_path)
+        recent = RecentSessions(home)
+        recent.observe(TurnEvent(event_id="e", workspace_id="ws", session_id="s1",
+                                 agent_id="a", agent_kind="coding", project="p", seq=0,
+                                 ts=datetime.now(UTC), kind=EventKind.SESSION_START))
+        recent.save()
+        install_hooks(tmp_path / "p" / ".claude" / "settings.json", home=home, command=CMD)
+    finally:
+        os.umask(old)
+    made = {p.relative_to(home).as_posix() for p in home.rglob("*")}
+    assert {"spool/deferred", "logs/capture.log", "agentd.lock", "agentd.json",
+            "sync-state.json", "skills-in-scope.json", "exposures.jsonl", "projects.json",
+            "recent-sessions.json", "sync.lock", "install", "spool/seq/.pruned",
+            "config.json"} <= made, made
+    assert any(m.startswith("cache/redact-") for m in made)
+    wrong = {rel: oct(_mode(home / rel)) for rel in sorted(made)
+             if _mode(home / rel) != (0o700 if (home / rel).is_dir() else 0o600)}
+    assert wrong == {}
+    assert _mode(home) == 0o700 and _mode(tmp_path / "deep") == 0o700
