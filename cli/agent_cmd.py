@@ -140,6 +140,16 @@ def run_sync(args, settings) -> int:
                          ("deleted by you, not recreated", report.kept_deleted)):
         if names:
             print(f"  {label}: {', '.join(sorted(set(names)))}")
+    if report.rejected:
+        print(f"  refused by the guards (secret or injection), nothing written: "
+              f"{', '.join(sorted(set(report.rejected)))}")
+    for refusal in report.refused:
+        what = "every skill" if refusal.name == "*" else refusal.name
+        print(f"  REFUSED {what}: {refusal.path} {refusal.reason}; nothing read or written "
+              "through it")
+    if result.bad_keys or result.undecodable:
+        print(f"  skipped records: {result.bad_keys} with a key that is not "
+              f"<workspace>/<name> in UTF-8, {result.undecodable} whose value is not a skill")
     print(f"  unchanged: {len(report.unchanged)}")
     for conflict in report.conflicts:
         why = ("edited locally" if conflict.reason == "edited"

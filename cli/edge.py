@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "workspace, agent kind and Kafka bootstrap in $HIVEMIND_HOME/config.json, creates "
             "the skills directory, and keeps what is needed for `hivemind uninstall` to "
             "restore the file byte for byte. "
+            "A symlinked settings file stays a symlink (its target is edited). Files under "
+            "$HIVEMIND_HOME are made owner-only (0600, directories 0700). "
             "With --git-hooks, instead adds a post-commit hook to a git repository: each "
             "commit becomes a `committed` signal (a `git revert` commit a `reverted` one) for "
             "the Claude Code session that last edited files there (see producers/git_hooks.py). "
@@ -99,6 +101,7 @@ def run_install(args: argparse.Namespace, settings) -> int:
         install_hooks,
         prepare_hot_path,
         skills_dir_for,
+        tighten_home,
         write_config,
     )
 
@@ -114,11 +117,15 @@ def run_install(args: argparse.Namespace, settings) -> int:
         bootstrap=args.bootstrap or settings.kafka.bootstrap,
         max_field_bytes=settings.edge.max_field_bytes, agentd_autostart=not args.no_agentd)
     problems = prepare_hot_path(home)
+    tightened = tighten_home(home)
     print(f"hooks    {result.action}: {target}"
           + (f" ({', '.join(result.events)})" if result.events else ""))
     print(f"command  {command}")
     print(f"skills   {skills}")
     print(f"config   {config} (workspace {workspace})")
+    if tightened:
+        print(f"private  {tightened} files and directories under {home} made owner-only "
+              "(0600/0700)")
     if problems:
         print(f"warning  could not pre-compile {', '.join(problems)}: capture still works, "
               "a little slower")

@@ -19,6 +19,8 @@ import fcntl
 import os
 import sys
 
+from producers import private
+
 LOCK_NAME = "agentd.lock"
 LOG_NAME = os.path.join("logs", "agentd.log")
 
@@ -48,8 +50,7 @@ def running_pid(home: str | os.PathLike[str]) -> int | None:
 def acquire(home: str | os.PathLike[str]) -> int | None:
     """Take the agentd lock and write our pid; returns the fd to keep open for life,
     or None when another agentd holds it."""
-    os.makedirs(os.fspath(home), mode=0o700, exist_ok=True)
-    fd = os.open(lock_path(home), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = private.open_file(lock_path(home), os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -78,7 +79,7 @@ def ensure_running(home: str | os.PathLike[str], *, python: str | None = None,
     if running_pid(home) is not None:
         return False
     try:
-        os.makedirs(os.path.join(home, "logs"), mode=0o700, exist_ok=True)
+        private.makedirs(os.path.join(home, "logs"))
         log = os.path.join(home, LOG_NAME)
         # -P: the hook's cwd is the user's project; a ``producers/`` or ``runtime/`` package
         # there must not shadow ours.

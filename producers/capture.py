@@ -11,6 +11,10 @@ Guarantees (Claude Code runs this on every prompt and tool call):
 - **Durable and ordered.** One record per hook call is appended to ``<home>/spool`` with
   a per-session ``seq`` assigned atomically with the append (see :mod:`producers.spool`);
   agentd forwards it to Kafka later, so capture works offline.
+- **Never waits for another process.** The spool lock is tried for at most 5 ms; if
+  another process holds it, the record is written to a side file instead (returned with
+  ``seq`` None, assigned when agentd or the next hook adopts it, in order). Everything
+  it creates under the home is private (0700 directories, 0600 files).
 - **Fast.** Imports only C-level stdlib and our stdlib-only modules: no ``json``, ``re``,
   ``logging``, ``subprocess``, ``argparse`` (each costs milliseconds here). The redaction
   patterns are loaded pre-compiled from ``<home>/cache/`` (rebuilt with ``re`` on a miss,
@@ -48,7 +52,7 @@ import os
 import sys
 import time
 
-from producers import jsonlite
+from producers import jsonlite, private
 from producers.hook_events import (
     UnsupportedPayload,
     edited_path,
@@ -102,6 +106,9 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
     except ValueError:
         _log(home, f"payload skipped reason=not-json bytes={len(raw)}")
         return None
+    except RecursionError:  # nested deeper than the interpreter's stack: not a payload
+        _log(home, f"payload skipped reason=nested-too-deep bytes={len(raw)}")
+        return None
     config = load_config(home)
     now = time.time() if now is None else now
     cwd = payload.get("cwd") if isinstance(payload, dict) else None
@@ -127,8 +134,9 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
         _log(home, f"payload skipped reason=unsupported detail={_coord(str(exc))}")
         return None
     spool = Spool(spool_dir(home))
-    record["seq"], record["turn"] = spool.append_event(
-        record, seq_key=record["session_id"], turn_step=turn_step(payload))
+    assigned = spool.append_event(record, seq_key=record["session_id"],
+                                  turn_step=turn_step(payload))
+    record["seq"], record["turn"] = assigned if assigned is not None else (None, None)
     path = edited_path(payload)
     if path is not None:
         try:
@@ -142,6 +150,9 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
                 ensure_agentd(home)
         except Exception as exc:
             _log(home, f"session start housekeeping failed error={type(exc).__name__}")
+    if record["seq"] is None:
+        _log(home, f"spool lock busy: record deferred to a side file "
+                   f"session={_coord(record['session_id'])} kind={record['kind']}", "INFO")
     if redactions or record.get("truncated"):
         _log(home, f"spooled session={_coord(record['session_id'])} kind={record['kind']} "
                    f"seq={record['seq']} redactions={redactions} "
@@ -156,17 +167,7 @@ def record_last_edit(home: str, project_root: str, record: dict) -> str:
                            "workspace_id": record["workspace_id"],
                            "agent_id": record["agent_id"], "project_root": project_root,
                            "ts": record["ts"]}).encode()
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    private.write_atomic(path, data, fsync=False)
     return path
 
 
@@ -227,9 +228,11 @@ def write_redactor_cache(home: str) -> str | None:
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         blob = Redactor.compiled_blob()
-        os.makedirs(cache, mode=0o700, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(blob)
+        fd = private.open_file(tmp, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, blob)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
         return path
     except Exception as exc:  # the cache is an optimisation: run without it
@@ -267,9 +270,7 @@ def _prune_counters_daily(spool: Spool, now: float) -> None:
     except FileNotFoundError:
         pass
     spool.prune_counters(max_idle_s=COUNTER_IDLE_S, now=now)
-    os.makedirs(os.path.dirname(marker), mode=0o700, exist_ok=True)
-    with open(marker, "wb"):
-        pass
+    os.close(private.open_file(marker, os.O_WRONLY))
     os.utime(marker, (now, now))
 
 
@@ -306,15 +307,10 @@ def _coord(value: str) -> str:
 
 def _log(home: str, message: str, level: str = "WARNING") -> None:
     """Append one line to ``<home>/logs/capture.log`` (rotated at 1 MiB, one backup)."""
-    logs = os.path.join(home, "logs")
-    path = os.path.join(logs, "capture.log")
+    path = os.path.join(home, "logs", "capture.log")
     line = f"{rfc3339(time.time())} {level} producers.capture: {message}\n".encode(
         "utf-8", "replace")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:
-        os.makedirs(logs, mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = private.open_file(path, os.O_WRONLY | os.O_APPEND)
     try:
         if os.fstat(fd).st_size > LOG_MAX_BYTES:
             os.replace(path, path + ".1")

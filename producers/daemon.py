@@ -142,6 +142,8 @@ class SyncLoop:
 
     def _log(self, result, kind: str) -> None:
         counts = {k: v for k, v in result.report.counts().items() if v}
+        if result.bad_keys or result.undecodable:
+            counts.update(bad_keys=result.bad_keys, undecodable=result.undecodable)
         if result.error:
             log.warning("sync pass=%s broker unavailable: %s", kind, result.error)
         elif counts.keys() - {"unchanged"}:

@@ -49,13 +49,14 @@ from typing import Any
 import msgspec
 from prometheus_client import Counter, Gauge
 
+from producers import private
 from producers.agentd import ensure_running as ensure_running  # re-export for callers
 from producers.batching import AckTracker, Batch, SessionBatcher
 from producers.spool import Cursor, Spool, SpoolRecord, spool_dir
 from runtime.errors import BrokerUnavailable
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter, encode_dead_letter
-from schemas.events import TurnEvent, encode_batch, event_from_dict, turn_key
+from schemas.events import TurnEvent, encode_batch, encode_event, event_from_dict, turn_key
 from schemas.topics import topic_specs
 
 log = logging.getLogger(__name__)
@@ -349,6 +350,8 @@ class Forwarder:
     # ----------------------------------------------------------------- spool side
 
     def _read_spool(self, now: float) -> int:
+        # Records a hook could not spool under a busy lock: adopted in order, seq assigned.
+        self.spool.adopt_deferred()
         room = self.max_inflight - len(self.tracker)
         batch = self.spool.read(after=self._read_pos, max_records=min(self.read_batch, room))
         if batch.corrupt:
@@ -365,6 +368,7 @@ class Forwarder:
     def _accept(self, record: SpoolRecord, token: int, now: float) -> None:
         try:
             event = event_from_dict(record.data)
+            encode_event(event)  # a lone surrogate passes the contract but not UTF-8
         except (msgspec.MsgspecError, TypeError, ValueError) as exc:
             ERRORS.labels(reason="contract_violation").inc()
             log.warning("spool record segment=%d offset=%d violates the contract; "
@@ -384,7 +388,7 @@ class Forwarder:
                      oversized: bool) -> _Outgoing:
         raw = json.dumps(record.data, separators=(",", ":"), default=str).encode()
         ws = record.data.get("workspace_id")
-        key = ws.encode() if isinstance(ws, str) and ws else None
+        key = ws.encode("utf-8", "replace") if isinstance(ws, str) and ws else None
         segment, offset = record.position.segment, record.position.offset
         if oversized:
             letter = DeadLetter.from_oversized(
@@ -536,10 +540,7 @@ class Forwarder:
                   "waiting_batches": len(self._retry)}
         path = self.home / STATUS_FILE
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp.{os.getpid()}")
-            tmp.write_text(json.dumps(status))
-            tmp.replace(path)
+            private.write_atomic(path, json.dumps(status).encode(), fsync=False)
         except OSError:
             log.warning("cannot write %s", path)
 

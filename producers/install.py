@@ -14,7 +14,16 @@ Guarantees
   those bytes exactly (deletes the file if it did not exist) when nobody changed the
   file since; otherwise it removes only our entries (and the event lists or ``hooks``
   object we created, once empty) and leaves everything else.
-- Writes are atomic (temp file + rename) and keep the file's permissions.
+- Writes are atomic (temp file + rename) and keep the file's permissions; a file
+  created by us is 0600.
+- **A symlinked settings file stays a symlink.** Dotfile managers link
+  ``~/.claude/settings.json`` into a repository: we write the link's target (resolved,
+  atomically in the target's directory), so install and uninstall change the target's
+  bytes and never the link. A link whose target directory is missing, or a link loop,
+  raises :class:`runtime.errors.SettingsFileInvalid` and nothing is written.
+- **Private.** The saved copy of the original settings (``<home>/install/*.json``, which
+  can hold API keys in its ``env`` block) and ``config.json`` are 0600 in 0700
+  directories, whatever the umask; :func:`tighten_home` brings an existing home there.
 
 Hook entry shape (Claude Code 2.x)::
 
@@ -36,6 +45,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from producers import private
 from producers.hook_events import HOOK_EVENTS, TOOL_EVENTS
 from runtime.errors import SettingsFileInvalid
 
@@ -45,7 +55,14 @@ STATE_DIR = "install"
 # agent's environment sets PYTHONDONTWRITEBYTECODE.
 HOOK_MODULES = ("cli/__init__.py", "cli/main.py", "producers/__init__.py",
                 "producers/capture.py", "producers/hook_events.py", "producers/redact.py",
-                "producers/spool.py", "producers/jsonlite.py", "producers/agentd.py")
+                "producers/spool.py", "producers/jsonlite.py", "producers/agentd.py",
+                "producers/private.py")
+# What Hivemind keeps in its home: tightened by ``hivemind install`` (never anything else,
+# so a home pointed at a project or at ~ does not get its other files chmod-ed).
+HOME_ENTRIES = ("spool", "logs", "install", "cache", "codifier", "faust", "lake",
+                "config.json", "broker.json", "agentd.lock", "agentd.json", "sync.lock",
+                "sync-state.json", "projects.json", "skills-in-scope.json", "exposures.jsonl",
+                "recent-sessions.json", "retirements.jsonl")
 
 
 class InstallResult:
@@ -195,6 +212,7 @@ def skills_dir_for(settings_file: Path) -> Path:
 def install_hooks(settings_file: Path, *, home: Path, command: str | None = None) -> InstallResult:
     """Merge our hooks into ``settings_file`` and remember how to undo it."""
     command = command or hook_command()
+    write_target(settings_file)  # an unusable symlink is refused before anything is written
     raw = settings_file.read_bytes() if settings_file.exists() else None
     current = parse_settings(raw or b"", settings_file)
     new, events = merge_hooks(current, command)
@@ -237,7 +255,7 @@ def uninstall_hooks(settings_file: Path, *, home: Path) -> InstallResult:
         if existed:
             _atomic_write(settings_file, base)
         else:
-            settings_file.unlink()
+            write_target(settings_file).unlink()  # a symlink stays, dangling as before
         _remove(state_file)
         return InstallResult(settings_file, "restored", list(HOOK_EVENTS))
     new, events = remove_hooks(current, created=tuple(state.get("created", ())))
@@ -287,9 +305,25 @@ def write_config(home: Path, *, workspace_id: str, agent_kind: str, bootstrap: s
         "agentd_autostart": agentd_autostart,
         "python": sys.executable,
     })
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _atomic_write(path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    private.makedirs(home)
+    _atomic_write(path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode(),
+                  mode=private.FILE_MODE)
     return path
+
+
+def tighten_home(home: Path) -> int:
+    """Bring what Hivemind keeps in ``home`` (:data:`HOME_ENTRIES`) to 0700/0600, the
+    home directory too unless it is the user's own home; returns how many modes changed.
+    Never follows a symlink, never touches another user's files."""
+    changed = 0
+    if home.is_dir() and not home.is_symlink() and home.resolve() != Path.home().resolve():
+        mode = home.stat().st_mode & 0o7777
+        if mode & ~private.DIR_MODE and home.stat().st_uid == os.geteuid():
+            os.chmod(home, mode & private.DIR_MODE)
+            changed += 1
+    for name in HOME_ENTRIES:
+        changed += private.tighten(home / name)
+    return changed
 
 
 def prepare_hot_path(home: Path) -> list[str]:
@@ -324,8 +358,8 @@ def _read_state(path: Path) -> dict | None:
 
 
 def _write_state(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _atomic_write(path, (json.dumps(state, indent=2) + "\n").encode())
+    private.makedirs(path.parent)
+    _atomic_write(path, (json.dumps(state, indent=2) + "\n").encode(), mode=private.FILE_MODE)
 
 
 def _remove(path: Path) -> None:
@@ -336,17 +370,42 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_target(path: Path) -> Path:
+    """The file a write to ``path`` must replace: ``path`` itself, or the final target
+    of a symlink (so the link survives). Raises :class:`SettingsFileInvalid` for a link
+    loop or a link into a directory that does not exist."""
+    if not path.is_symlink():
+        return path
+    try:
+        target = Path(os.path.realpath(path, strict=False))
+        if target.exists():
+            target = Path(os.path.realpath(path, strict=True))
+    except OSError as exc:
+        raise SettingsFileInvalid(
+            f"{path} is a symlink that cannot be resolved ({exc}); fix or remove the link "
+            "and run the command again.") from None
+    if target.is_symlink() or not target.parent.is_dir():
+        raise SettingsFileInvalid(
+            f"{path} is a symlink to {target}, whose directory does not exist; create "
+            f"{target.parent} (or remove the link) and run the command again.")
+    return target
+
+
+def _atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` (through a symlink: its target) via a temp file in the same
+    directory. The mode is ``mode`` if given, else the existing file's, else 0600."""
+    target = write_target(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        mode = target.stat().st_mode & 0o7777 if target.exists() else private.FILE_MODE
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         _remove(Path(tmp))
         raise

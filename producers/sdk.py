@@ -44,7 +44,7 @@ import msgspec
 
 from runtime.errors import ContractViolation, HivemindError
 from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, encode_event, turn_key
 from schemas.outcomes import SKILLS_IN_SCOPE, Cohort, scope_entry
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,9 @@ class Fleet:
         self.settings = settings
         self.workspace_id = workspace_id
         self.agent_id = agent_id
+        if agent_kind not in set(AgentKind):
+            raise ContractViolation(f"agent_kind {agent_kind!r} is not one of "
+                                    f"{', '.join(k.value for k in AgentKind)}")
         self.agent_kind = AgentKind(agent_kind)
         self.project = project
         self.source = source
@@ -201,8 +204,10 @@ class Fleet:
             **{k: v for k, v in payload.items() if v is not None},
         }
         try:
-            return msgspec.convert(data, TurnEvent)
-        except msgspec.ValidationError as exc:
+            event = msgspec.convert(data, TurnEvent)
+            encode_event(event)  # a lone surrogate passes the contract but not UTF-8
+            return event
+        except (msgspec.ValidationError, UnicodeEncodeError) as exc:
             raise ContractViolation(f"{kind.value} event rejected before sending: {exc}") from None
 
     def _enqueue(self, event: TurnEvent, *, flush: bool = False) -> None:
@@ -268,6 +273,17 @@ def scope_entries(items: Iterable[ScopeItem]) -> list[dict]:
     return out
 
 
+def _json_text(value: Any, what: str) -> str | None:
+    """``value`` as the JSON text a tool field holds (a str is kept as it is)."""
+    if isinstance(value, str) or value is None:
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ContractViolation(f"{what} cannot be written as JSON ({exc}); pass a str or "
+                                "JSON-serialisable data") from None
+
+
 class _Buffer:
     __slots__ = ("created", "events")
 
@@ -306,14 +322,14 @@ class SessionRecorder:
     def tool_call(self, tool_name: str, input: Any = None, *, tool_use_id: str | None = None,
                   **kw: Any) -> ToolCall:
         use_id = tool_use_id or new_id()[:24]
-        text = input if isinstance(input, str) or input is None else json.dumps(input, default=str)
+        text = _json_text(input, "tool_call input")
         event_id = self.record(EventKind.TOOL_CALL, tool_name=tool_name, tool_use_id=use_id,
                                tool_input=text, **kw)
         return ToolCall(tool_name, use_id, event_id)
 
     def tool_result(self, call: ToolCall, output: Any = None, *, is_error: bool = False,
                     **kw: Any) -> str:
-        text = output if isinstance(output, str) or output is None else json.dumps(output, default=str)
+        text = _json_text(output, "tool_result output")
         return self.record(EventKind.TOOL_RESULT, tool_name=call.tool_name,
                            tool_use_id=call.tool_use_id, tool_output=text, is_error=is_error, **kw)
 

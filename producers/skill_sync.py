@@ -8,7 +8,11 @@ applies that set to every target skills directory through :mod:`producers.skill_
 
 Failure behaviour: if the broker cannot be read to the end within the timeout, nothing
 is removed (a partial read could look like a retirement); skills already read are still
-written and the report says ``complete=False``. One sync at a time per Hivemind home
+written and the report says ``complete=False``. Hostile records never stop a sync: a key
+that is not UTF-8 or not ``<workspace>/<name>`` is skipped and counted
+(``bad_keys``), so is a value that does not decode (``undecodable``) or an absurd record
+timestamp; skills whose bodies the guards refuse, and skills directories reached through
+a symlink, are reported (:mod:`producers.skill_files`) and nothing is written for them. One sync at a time per Hivemind home
 (``<home>/sync.lock``), so agentd and a SessionStart sync never interleave.
 
 Exposures (``<home>/exposures.jsonl``, read by the measurement side): when a sync runs
@@ -47,6 +51,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +62,7 @@ from pathlib import Path
 import msgspec
 from prometheus_client import Counter
 
+from producers import private
 from producers.skill_files import (
     PublishedSkill,
     SyncReport,
@@ -70,7 +76,7 @@ from runtime.settings import Settings
 from schemas.holdout import DEFAULT_HOLDOUT_SHARE
 from schemas.outcomes import Cohort, Exposure
 from schemas.outcomes import encode as encode_exposure
-from schemas.skills import decode_skill, parse_skill_key
+from schemas.skills import decode_skill
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +85,11 @@ SYNC_WRITES = Counter("hivemind_sync_writes_total",
 SYNC_CONFLICTS = Counter("hivemind_sync_conflicts_total",
                          "Skill files found edited or authored by a user (left untouched)")
 SYNC_RUNS = Counter("hivemind_sync_runs_total", "Sync runs, by outcome", ["outcome"])
+SYNC_SKIPPED = Counter("hivemind_sync_skipped_records_total",
+                       "Skills-topic records the sync skipped, by reason", ["reason"])
 
-_ACTIONS = ("created", "updated", "removed", "held_out", "invalid", "kept_deleted")
+_ACTIONS = ("created", "updated", "removed", "held_out", "invalid", "kept_deleted", "refused",
+            "rejected")
 
 
 @dataclass
@@ -90,7 +99,24 @@ class WorkspaceSkills:
     skills: dict[str, PublishedSkill | None] = field(default_factory=dict)
     complete: bool = False
     records_read: int = 0
-    undecodable: int = 0
+    undecodable: int = 0  # values of this workspace that are not a Skill
+    bad_keys: int = 0  # keys (of any workspace) that are not UTF-8 "<workspace>/<name>"
+
+
+def decode_skill_key(key: bytes | None) -> tuple[str, str] | None:
+    """``(workspace_id, name)`` of a skills-topic key, or ``None`` when it is not one:
+    missing, not UTF-8, or not ``<workspace>/<name>`` with both parts non-empty. (Name
+    validity is checked later, where it is reported as ``invalid``.)"""
+    if not key:
+        return None
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    workspace_id, sep, name = text.rpartition("/")
+    if not sep or not workspace_id or not name:
+        return None
+    return workspace_id, name
 
 
 def read_workspace_skills(settings: Settings, workspace_id: str, *,
@@ -157,9 +183,12 @@ def read_workspace_skills(settings: Settings, workspace_id: str, *,
 
 def _fold(view: WorkspaceSkills, key: bytes | None, value: bytes | None,
           timestamp: tuple[int, int], workspace_id: str) -> None:
-    if not key:
+    parsed = decode_skill_key(key)
+    if parsed is None:
+        view.bad_keys += 1  # reported once per sync by sync_once
+        log.debug("skills record with an undecodable key skipped key=%r", (key or b"")[:80])
         return
-    ws, name = parse_skill_key(key)
+    ws, name = parsed
     if ws != workspace_id:
         return
     if value is None:
@@ -169,23 +198,27 @@ def _fold(view: WorkspaceSkills, key: bytes | None, value: bytes | None,
         skill = decode_skill(value)
     except msgspec.MsgspecError:
         view.undecodable += 1
-        log.warning("undecodable skill record for name=%s; keeping the previous one", name)
+        log.debug("undecodable skill record for name=%s; keeping the previous one", name)
         return
     ts_type, ts_ms = timestamp
-    published_at = (datetime.fromtimestamp(ts_ms / 1000, tz=UTC) if ts_type and ts_ms > 0
-                    else skill.provenance.created_at)
+    published_at = skill.provenance.created_at
+    if ts_type and ts_ms > 0:
+        try:
+            published_at = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+        except (OverflowError, ValueError, OSError):  # a producer set an absurd time
+            log.warning("skills record name=%s has timestamp %d ms; using its created_at",
+                        name, ts_ms)
     view.skills[name] = PublishedSkill(skill=skill, published_at=published_at)
 
 
 @contextmanager
 def sync_lock(home: Path) -> Iterator[None]:
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / "sync.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    fd = private.open_file(home / "sync.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # agentd and `hivemind sync`, never the hook
+        yield
+    finally:
+        os.close(fd)
 
 
 def skills_dir_of(project: Path) -> Path:
@@ -274,6 +307,8 @@ class SyncResult:
     complete: bool
     targets: list[Path]
     error: str | None = None
+    bad_keys: int = 0  # records skipped: key not UTF-8 "<workspace>/<name>"
+    undecodable: int = 0  # records of this workspace skipped: value not a Skill
 
 
 def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (),
@@ -288,8 +323,11 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
     home = settings.edge.home_path()
     workspace_id = settings.edge.workspace_id
     targets = [skills_dir_of(p) for p in dict.fromkeys(Path(p) for p in projects)]
+    # Symlinks are not followed below these (the project, ~/.claude): skill_files.SkillsDir
+    anchors = {t: t.parent.parent for t in targets}
     if user_skills_dir is not None:
         targets.append(Path(user_skills_dir))
+        anchors[Path(user_skills_dir)] = Path(user_skills_dir).parent
     error = None
     try:
         view = read_workspace_skills(settings, workspace_id, timeout_s=timeout_s)
@@ -303,7 +341,8 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
             if view.skills or view.complete:
                 report.merge(apply_skills(view.skills, target, state, workspace_id=workspace_id,
                                           agent_id=agent_id, complete=view.complete,
-                                          holdout_share=holdout_share))
+                                          holdout_share=holdout_share,
+                                          anchor=anchors[target]))
         if view.complete:
             state.live = {name: p.skill.version for name, p in view.skills.items()
                           if p is not None}
@@ -322,10 +361,18 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
         state.last_sync = {"at": datetime.now(UTC).isoformat(), "complete": view.complete,
                            "error": error, "targets": [str(t) for t in targets],
                            "skills": sum(1 for s in view.skills.values() if s is not None),
+                           "bad_keys": view.bad_keys, "undecodable": view.undecodable,
                            **report.counts()}
         state.save()
     _count(report, error, view.complete)
-    return SyncResult(report=report, complete=view.complete, targets=targets, error=error)
+    if view.bad_keys or view.undecodable:
+        log.warning("skills topic: skipped %d records with a key that is not "
+                    "<workspace>/<name> in UTF-8 and %d of this workspace whose value is not "
+                    "a skill", view.bad_keys, view.undecodable)
+    SYNC_SKIPPED.labels(reason="bad_key").inc(view.bad_keys)
+    SYNC_SKIPPED.labels(reason="undecodable").inc(view.undecodable)
+    return SyncResult(report=report, complete=view.complete, targets=targets, error=error,
+                      bad_keys=view.bad_keys, undecodable=view.undecodable)
 
 
 def _count(report: SyncReport, error: str | None, complete: bool) -> None:
@@ -358,8 +405,11 @@ def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
             session_id=session_id, agent_id=agent_id, skill_name=name,
             skill_version=version, cohort=Cohort(status), ts=now)))
     if lines:
-        with open(home / "exposures.jsonl", "ab") as out:
-            out.write(b"\n".join(lines) + b"\n")
+        fd = private.open_file(home / "exposures.jsonl", os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"\n".join(lines) + b"\n")
+        finally:
+            os.close(fd)
     return len(lines)
 
 

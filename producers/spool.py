@@ -8,6 +8,9 @@ Layout under ``<home>/spool/``::
     cursor                   the acknowledged read position "<segment> <offset>"
     seq/<key>                per-session counters: "<seq> <turn>" (20-digit decimals;
                              files of the previous version hold the seq only)
+    deferred/<ns>-<pid>-<rand>.rec
+                             records an appender could not spool within its lock budget
+                             (line 1: {"spooled_ms","seq_key","turn_step"}, line 2: the record)
     quarantine/              copies of corrupt lines, one file per position
 
 Line format (ASCII, no raw newline inside)::
@@ -18,14 +21,30 @@ Guarantees
 - **No torn or interleaved records between processes.** Every append takes the spool
   lock, writes one whole line with one ``os.write`` on an ``O_APPEND`` descriptor and
   releases the lock, so concurrent sessions and subagents never mix bytes.
+- **An appender never waits.** The lock is taken with ``LOCK_NB`` and a few short
+  retries inside ``lock_budget_s`` (5 ms). When another process still holds it (a
+  stopped hook, a backup tool, anything), the record goes to a *side file* in
+  ``deferred/``: a unique name that sorts by time, written to a temp name and renamed, so
+  it appears whole or not at all (fsync as for appends). Nothing is lost and nobody
+  waits: ``append`` returns ``None`` for such a record instead of its seq.
+- **Side files keep order and seq.** A side file has no seq yet. Whoever next holds the
+  lock *adopts* the side files, oldest first, before appending anything of its own: each
+  becomes an ordinary spool line (its original ``spooled_ms``, the next seq of its key)
+  and the side file is removed. An appender adopts at most ``_ADOPT_IN_APPEND``; if more
+  wait, its own record becomes a side file behind them. So per-session seq stays
+  gapless and increasing in file order, and a session's records keep the order of its
+  (sequential) hook calls. The forwarder adopts on every read (:meth:`Spool.adopt_deferred`).
+  A crash between writing an adopted line and removing its side file re-adopts it: an
+  at-least-once duplicate (same ``event_id``, which downstream deduplicates).
 - **Sequence numbers are atomic with the append.** ``append(record, seq_key=s)`` reads,
   increments and stores the counter of ``s`` and appends the line under the same lock:
   seq starts at 0 and increases by one per record of ``s``, in file order.
   ``append_event(record, seq_key=s, turn_step=...)`` does the same and also assigns the
   session's *turn* index with it: ``"next"`` (a user prompt) begins the next turn,
   ``"reset"`` (a ``/clear``) starts again at 0, ``"keep"`` stays in the current turn;
-  so turns follow the file order exactly as seqs do. A counter written by the previous
-  version (seq only) continues its seq with turn 0.
+  so turns follow the file order exactly as seqs do (a side file carries its step and
+  gets its turn when adopted). A counter written by the previous version (seq only)
+  continues its seq with turn 0.
 - **Crash-tolerant.** A line cut by a crash (no trailing newline while nobody holds the
   lock) is reported as corrupt and skipped, never blocks the reader; the next appender
   starts its line on a fresh newline so it is not glued to the torn bytes. Lines that
@@ -35,6 +54,9 @@ Guarantees
   the last records may be lost if the *machine* loses power. ``Spool(..., fsync=True)``
   fsyncs each append (~ms on most disks). The cursor file is always written atomically
   (temp file, fsync, rename), so acknowledged progress is never lost or torn.
+- **The reader does not wait either.** It snapshots sizes under a shared lock taken with
+  a bounded wait; if it cannot get it, it reads complete lines only and leaves an
+  unterminated tail for later instead of judging it torn.
 - **Single consumer.** One reader (the forwarder, serialised by ``<home>/agentd.lock``)
   reads in order and acknowledges with :meth:`Spool.ack` only after the broker confirmed
   delivery; unacknowledged records are read again after a restart (at-least-once:
@@ -45,6 +67,7 @@ Guarantees
 API for the forwarder::
 
     spool = Spool(spool_dir(home))
+    spool.adopt_deferred()                         # side files -> spool lines (seq assigned)
     batch = spool.read(max_records=500)            # from the acknowledged cursor
     for rec in batch.records: rec.data             # the record dict, "seq" filled in
     batch.corrupt                                  # skipped lines (already quarantined)
@@ -61,7 +84,7 @@ import fcntl
 import os
 import time
 
-from producers import jsonlite
+from producers import jsonlite, private
 
 SEGMENT_BYTES = 8 * 1024 * 1024
 _SEG_PREFIX = "seg-"
@@ -69,6 +92,11 @@ _SEG_SUFFIX = ".jsonl"
 _CHUNK = 256 * 1024
 _TURN_STEPS = frozenset({"next", "reset", "keep"})
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+LOCK_BUDGET_S = 0.005  # the longest an appender waits for the spool lock
+READ_LOCK_BUDGET_S = 0.05
+_ADOPT_IN_APPEND = 16  # side files an appender adopts before its own record
+_DEFERRED_SUFFIX = ".rec"
+_MAX_DEFERRED_BYTES = 64 * 1024 * 1024
 
 
 def spool_dir(home: str | os.PathLike[str]) -> str:
@@ -155,23 +183,25 @@ class ReadBatch:
 
 
 class SpoolStats:
-    """Backlog not yet acknowledged: ``records``, ``bytes``, ``oldest_age_s`` (0.0 when
-    empty), plus ``segments`` on disk and ``quarantined`` corrupt lines."""
+    """Backlog not yet acknowledged: ``records`` (spooled lines plus ``deferred`` side
+    files not yet adopted), ``bytes``, ``oldest_age_s`` (0.0 when empty), plus
+    ``segments`` on disk and ``quarantined`` corrupt lines."""
 
-    __slots__ = ("bytes", "oldest_age_s", "quarantined", "records", "segments")
+    __slots__ = ("bytes", "deferred", "oldest_age_s", "quarantined", "records", "segments")
 
     def __init__(self, records: int, bytes: int, oldest_age_s: float, segments: int,
-                 quarantined: int) -> None:
+                 quarantined: int, deferred: int = 0) -> None:
         self.records = records
         self.bytes = bytes
         self.oldest_age_s = oldest_age_s
         self.segments = segments
         self.quarantined = quarantined
+        self.deferred = deferred
 
     def as_dict(self) -> dict[str, float]:
         return {"records": self.records, "bytes": self.bytes,
                 "oldest_age_s": self.oldest_age_s, "segments": self.segments,
-                "quarantined": self.quarantined}
+                "quarantined": self.quarantined, "deferred": self.deferred}
 
     def __repr__(self) -> str:
         return f"SpoolStats({self.as_dict()})"
@@ -186,75 +216,202 @@ class Spool:
     """
 
     def __init__(self, root: str | os.PathLike[str], *, segment_bytes: int = SEGMENT_BYTES,
-                 fsync: bool = False) -> None:
+                 fsync: bool = False, lock_budget_s: float = LOCK_BUDGET_S,
+                 clock=time.monotonic, sleep=time.sleep) -> None:
         self.root = os.fspath(root)
         self.segment_bytes = segment_bytes
         self.fsync = fsync
+        self.lock_budget_s = lock_budget_s
+        self._clock = clock
+        self._sleep = sleep
         self._lock_path = os.path.join(self.root, ".lock")
         self._cursor_path = os.path.join(self.root, "cursor")
         self._seq_dir = os.path.join(self.root, "seq")
+        self._deferred_dir = os.path.join(self.root, "deferred")
         self._quarantine_dir = os.path.join(self.root, "quarantine")
+        self.lock_waited_s = 0.0  # time this object spent waiting for the lock (appends)
 
     # ------------------------------------------------------------------ append side
 
     def append(self, record: dict, *, seq_key: str | None = None) -> int | None:
         """Append one record; with ``seq_key``, assign and return its sequence number.
 
-        The record is serialised before the lock is taken; the lock covers the counter
-        update and the single write. Raises TypeError/ValueError for a record JSON
-        cannot encode (nothing is written) and OSError for I/O failures.
+        Returns ``None`` without a ``seq_key``, and also when the lock was not free
+        within ``lock_budget_s``: the record then went to a side file and gets its seq
+        when it is adopted (see the module docstring). The record is serialised before
+        the lock is taken; the lock covers the counter update and the single write.
+        Raises TypeError/ValueError for a record JSON cannot encode (nothing is written)
+        and OSError for I/O failures.
         """
-        return self._append(record, seq_key, None)[0]
+        assigned = self._append(record, seq_key, None)
+        return None if assigned is None else assigned[0]
 
-    def append_event(self, record: dict, *, seq_key: str, turn_step: str) -> tuple[int, int]:
+    def append_event(self, record: dict, *, seq_key: str,
+                     turn_step: str) -> tuple[int, int] | None:
         """Append one record and assign ``(seq, turn)`` of session ``seq_key`` with it;
         ``turn_step`` is ``"next"``, ``"reset"`` or ``"keep"`` (see the module docstring).
+        ``None`` when the record went to a side file (both are assigned on adoption).
         Raises ValueError for another step, else as :meth:`append`."""
         if turn_step not in _TURN_STEPS:
             raise ValueError(f"turn_step={turn_step!r}: expected next, reset or keep")
-        seq, turn = self._append(record, seq_key, turn_step)
+        assigned = self._append(record, seq_key, turn_step)
+        if assigned is None:
+            return None
+        seq, turn = assigned
         assert seq is not None and turn is not None
         return seq, turn
 
-    def _append(self, record: dict, seq_key: str | None,
-                turn_step: str | None) -> tuple[int | None, int | None]:
-        """Write one line; ``turn_step`` None writes no turn (the counter keeps its turn)."""
+    def _append(self, record: dict, seq_key: str | None, turn_step: str | None
+                ) -> tuple[int | None, int | None] | None:
+        """Write one line (or a side file: None); ``turn_step`` None writes no turn."""
         body = jsonlite.dumps(record)
         now_ms = int(time.time() * 1000)
         lock_fd = self._open_lock()
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            if seq_key is None:
-                seq = turn = None
-                line = f'{{"spooled_ms":{now_ms},"record":{body}}}\n'
-            else:
-                seq, turn = self._next_seq(seq_key, turn_step or "keep")
-                if turn_step is None:
-                    turn = None
-                    line = f'{{"spooled_ms":{now_ms},"seq":{seq},"record":{body}}}\n'
-                else:
-                    line = (f'{{"spooled_ms":{now_ms},"seq":{seq},"turn":{turn},'
-                            f'"record":{body}}}\n')
-            self._write_line(line.encode("ascii"))
+            if not self._lock(lock_fd, fcntl.LOCK_EX, self.lock_budget_s):
+                self._defer(body, seq_key, turn_step, now_ms)
+                return None
+            if not self._adopt_locked(_ADOPT_IN_APPEND)[1]:
+                # Queue behind the older side files.
+                self._defer(body, seq_key, turn_step, now_ms)
+                return None
+            return self._append_locked(record, body, seq_key, turn_step, now_ms)
         finally:
             os.close(lock_fd)  # releases the flock
+
+    def adopt_deferred(self, *, limit: int = 10_000, budget_s: float = READ_LOCK_BUDGET_S
+                       ) -> int:
+        """Turn up to ``limit`` side files into spool lines, oldest first (seq assigned
+        now). Waits at most ``budget_s`` for the lock; returns how many were adopted
+        (0 when there were none or the lock stayed busy: they wait for the next call)."""
+        if not self._deferred_names():
+            return 0
+        lock_fd = self._open_lock()
+        try:
+            if not self._lock(lock_fd, fcntl.LOCK_EX, budget_s):
+                return 0
+            return self._adopt_locked(limit)[0]
+        finally:
+            os.close(lock_fd)
+
+    def _append_locked(self, record: dict, body: str, seq_key: str | None,
+                       turn_step: str | None, spooled_ms: int
+                       ) -> tuple[int | None, int | None]:
+        """Under the lock: assign the seq (and turn) and write the line. The only append
+        path, for direct appends and adopted side files alike (``record`` is ``body``
+        decoded), so seqs and turns are numbered the same way whichever way came in."""
+        if seq_key is None:
+            seq = turn = None
+            line = f'{{"spooled_ms":{spooled_ms},"record":{body}}}\n'
+        else:
+            seq, turn = self._next_seq(seq_key, turn_step or "keep")
+            if turn_step is None:
+                turn = None
+                line = f'{{"spooled_ms":{spooled_ms},"seq":{seq},"record":{body}}}\n'
+            else:
+                line = (f'{{"spooled_ms":{spooled_ms},"seq":{seq},"turn":{turn},'
+                        f'"record":{body}}}\n')
+        self._write_line(line.encode("ascii"))
         return seq, turn
 
-    def _open_lock(self) -> int:
+    def _lock(self, fd: int, mode: int, budget_s: float) -> bool:
+        """``flock(mode | LOCK_NB)`` retried with short pauses for at most ``budget_s``."""
         try:
-            return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        start = self._clock()
+        deadline = start + budget_s
+        pause = 0.0002
+        try:
+            while True:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return False
+                self._sleep(min(pause, remaining))
+                pause = min(pause * 2, 0.001)
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    continue
+        finally:
+            self.lock_waited_s += self._clock() - start
+
+    def _defer(self, body: str, seq_key: str | None, turn_step: str | None,
+               spooled_ms: int) -> None:
+        """Write the record as a side file: temp name, then rename (whole or absent)."""
+        head = jsonlite.dumps({"spooled_ms": spooled_ms, "seq_key": seq_key,
+                               "turn_step": turn_step})
+        data = f"{head}\n{body}\n".encode("ascii")
+        name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
+        tmp = os.path.join(self._deferred_dir, f".{name}.tmp")
+        fd = private.open_file(tmp, os.O_WRONLY | os.O_EXCL | os.O_NOFOLLOW)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(self._deferred_dir, name + _DEFERRED_SUFFIX))
+        if self.fsync:
+            dir_fd = os.open(self._deferred_dir, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def _deferred_names(self) -> list[str]:
+        try:
+            names = os.listdir(self._deferred_dir)
         except FileNotFoundError:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
-            return os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            return []
+        return sorted(n for n in names if n.endswith(_DEFERRED_SUFFIX) and n[0] != ".")
+
+    def _adopt_locked(self, limit: int) -> tuple[int, bool]:
+        """Under the lock: adopt up to ``limit`` side files, oldest first. Returns
+        (adopted, none left waiting). A side file that is not one (unparseable, a
+        symlink, a FIFO) is moved to ``quarantine/``."""
+        names = self._deferred_names()
+        adopted = 0
+        for name in names[:limit]:
+            path = os.path.join(self._deferred_dir, name)
+            try:
+                raw = _read_regular(path)
+            except FileNotFoundError:
+                continue
+            except OSError:  # a symlink, FIFO or directory planted here
+                raw = None
+            parsed = _parse_deferred(raw) if raw is not None else None
+            if parsed is None:
+                self._quarantine_deferred(name)
+                continue
+            spooled_ms, seq_key, turn_step, record, body = parsed
+            self._append_locked(record, body, seq_key, turn_step, spooled_ms)
+            adopted += 1
+            try:  # noqa: SIM105 - contextlib costs milliseconds on the hook path
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        return adopted, len(names) <= limit
+
+    def _quarantine_deferred(self, name: str) -> None:
+        try:
+            private.makedirs(self._quarantine_dir)
+            os.replace(os.path.join(self._deferred_dir, name),
+                       os.path.join(self._quarantine_dir, f"deferred-{name}.bad"))
+        except FileNotFoundError:
+            pass
+
+    def _open_lock(self) -> int:
+        return private.open_file(self._lock_path, os.O_RDWR)
 
     def _next_seq(self, key: str, turn_step: str) -> tuple[int, int]:
         path = os.path.join(self._seq_dir, _counter_name(key))
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileNotFoundError:
-            os.makedirs(self._seq_dir, mode=0o700, exist_ok=True)
-            fd = os.open(path, flags, 0o600)
+        fd = private.open_file(path, os.O_RDWR)
         try:
             raw = os.pread(fd, 64, 0).split()
             seq = int(raw[0]) + 1 if raw and raw[0].isdigit() else 0
@@ -318,7 +475,7 @@ class Spool:
         exists, so acknowledging it lets that segment be deleted.
         """
         pos = after if after is not None else self.committed()
-        segments, active_size = self._snapshot()
+        segments, active_size, locked = self._snapshot()
         records: list[SpoolRecord] = []
         corrupt: list[CorruptLine] = []
         used = 0
@@ -331,6 +488,8 @@ class Spool:
             for start, end, line, complete in self._lines(number, pos.offset, limit):
                 if len(records) >= max_records or (records and used >= max_bytes):
                     return ReadBatch(records, corrupt, pos)
+                if not complete and not locked and number == segments[-1]:
+                    break  # maybe a line being written right now: read it next time
                 pos = Cursor(number, end)
                 if not line.strip():
                     continue
@@ -354,9 +513,8 @@ class Spool:
         """
         if cursor < self.committed():
             return 0
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
         tmp = f"{self._cursor_path}.tmp.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = private.open_file(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(fd, b"%d %d\n" % (cursor.segment, cursor.offset))
             os.fsync(fd)
@@ -377,7 +535,7 @@ class Spool:
         """The unacknowledged backlog: record count, bytes, age of the oldest record."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         pos = self.committed()
-        segments, active_size = self._snapshot()
+        segments, active_size, locked = self._snapshot()
         records = 0
         size = 0
         oldest: int | None = None
@@ -387,7 +545,7 @@ class Spool:
             start = pos.offset if number == pos.segment else 0
             limit = active_size if number == segments[-1] else None
             for line_start, end, line, complete in self._lines(number, start, limit):
-                if not line.strip():
+                if not line.strip() or (not complete and not locked):
                     continue
                 records += 1
                 size += end - line_start
@@ -399,8 +557,13 @@ class Spool:
             quarantined = len(os.listdir(self._quarantine_dir))
         except FileNotFoundError:
             quarantined = 0
+        deferred = self._deferred_names()
+        if deferred:  # side files are older than anything appended after them
+            first_ms = int(deferred[0].split("-", 1)[0]) // 1_000_000
+            oldest = first_ms if oldest is None else min(oldest, first_ms)
         age = max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0
-        return SpoolStats(records, size, age, len(segments), quarantined)
+        return SpoolStats(records + len(deferred), size, age, len(segments), quarantined,
+                          len(deferred))
 
     def prune_counters(self, max_idle_s: float = 7 * 24 * 3600,
                        now: float | None = None) -> int:
@@ -446,19 +609,22 @@ class Spool:
         out.sort()
         return out
 
-    def _snapshot(self) -> tuple[list[int], int]:
-        """Segments and the active segment's size, taken while no append is in flight:
-        bytes up to that size are whole lines (or a crash-torn tail)."""
+    def _snapshot(self) -> tuple[list[int], int, bool]:
+        """Segments, the active segment's size and whether they were taken under the
+        shared lock. Under the lock no append is in flight: bytes up to that size are
+        whole lines or a crash-torn tail. Without it (the lock stayed busy for
+        ``READ_LOCK_BUDGET_S``: the reader does not wait either) an unterminated tail may
+        be a line still being written, so readers leave it for later."""
         if not os.path.isdir(self.root):
-            return [], 0
+            return [], 0, True
         lock_fd = self._open_lock()
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_SH)
+            locked = self._lock(lock_fd, fcntl.LOCK_SH, READ_LOCK_BUDGET_S)
             segments = self._segments()
             size = os.stat(self._segment_path(segments[-1])).st_size if segments else 0
         finally:
             os.close(lock_fd)
-        return segments, size
+        return segments, size, locked
 
     def _lines(self, number: int, offset: int, limit: int | None):
         """Yield (start, end, line-without-newline, complete) from ``offset`` to ``limit``
@@ -500,9 +666,11 @@ class Spool:
         if os.path.exists(path):
             return
         try:
-            os.makedirs(self._quarantine_dir, mode=0o700, exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(bad.raw)
+            fd = private.open_file(path, os.O_WRONLY | os.O_EXCL)
+            try:
+                os.write(fd, bad.raw)
+            finally:
+                os.close(fd)
         except OSError:
             pass  # quarantine is a courtesy copy; skipping the line is what matters
 
@@ -529,6 +697,53 @@ def _parse(line: bytes, position: Cursor, end: Cursor) -> SpoolRecord | None:
             return None
         data["turn"] = turn
     return SpoolRecord(data, position, end, spooled, seq)
+
+
+def _read_regular(path: str) -> bytes | None:
+    """The bytes of a regular file (never following a symlink, never blocking on a
+    FIFO); ``None`` when it is not a regular file or is too large to be a record."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if st.st_mode & 0o170000 != 0o100000 or st.st_size > _MAX_DEFERRED_BYTES:
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _parse_deferred(raw: bytes) -> tuple[int, str | None, str | None, dict, str] | None:
+    """(spooled_ms, seq_key, turn_step, record, record JSON) of a side file, or None when
+    it is not
+    one.
+    The record must be one JSON object on one ASCII line (it is spliced into the spool
+    verbatim)."""
+    head, sep, rest = raw.partition(b"\n")
+    body, sep2, tail = rest.partition(b"\n")
+    if not sep or not sep2 or tail or not body.isascii():
+        return None
+    try:
+        meta = jsonlite.loads(head)
+        record = jsonlite.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(meta, dict) or not isinstance(record, dict):
+        return None
+    spooled, key = meta.get("spooled_ms"), meta.get("seq_key")
+    if not isinstance(spooled, int) or isinstance(spooled, bool) or spooled < 0:
+        return None
+    if key is not None and not isinstance(key, str):
+        return None
+    step = meta.get("turn_step")
+    if step is not None and step not in _TURN_STEPS:
+        return None
+    return spooled, key, step, record, body.decode("ascii")
 
 
 def _counter_name(key: str) -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from producers import agentd
-from producers.skill_files import SKILL_FILE, SyncState, content_hash
+from producers.skill_files import SKILL_FILE, SkillsDir, SyncState, UnsafePath, content_hash
 from producers.skill_sync import installed_settings_files, known_projects, skills_dir_of
 from runtime.settings import Settings
 
@@ -76,12 +76,16 @@ def skills_on_disk(project: Path, state: SyncState) -> list[dict]:
     """Each skill directory of the project: name, who owns it, version if Hivemind's."""
     skills_dir = skills_dir_of(project)
     out = []
+    fs = SkillsDir(skills_dir, Path(project).resolve())
     for skill_md in sorted(skills_dir.glob(f"*/{SKILL_FILE}")):
         recorded = state.files.get(str(skill_md))
-        try:
-            current = content_hash(skill_md.read_bytes())
-        except OSError:
+        try:  # never through a symlink, never blocking on a FIFO
+            data = fs.read(skill_md.parent.name)
+        except (OSError, UnsafePath):
             continue
+        if data is None:
+            continue
+        current = content_hash(data)
         if recorded is None:
             owner = "yours"
         elif recorded.get("hash") == current:

@@ -7,13 +7,20 @@ module reads ``os.environ``. Every field has exactly one environment variable: b
 ``HIVEMIND_HOME``, ``ANTHROPIC_API_KEY``...). ``hivemind settings`` prints them all with
 secrets masked.
 
-Values are parsed strictly: booleans accept ``true/false/1/0`` only, numbers must parse,
-and a bad value raises :class:`runtime.errors.SettingsInvalid` naming the variable.
+Values are parsed strictly: booleans accept ``true/false/1/0`` only, numbers must parse
+and lie in the field's range, enumerations must be one of their choices, names (topics,
+the workspace, the bootstrap list, URLs) must have their shape, and text must be UTF-8
+without control characters (paths may hold any byte but NUL). A bad value raises
+:class:`runtime.errors.SettingsInvalid` naming the variable, what it may be, and the fix;
+no other exception escapes :meth:`Settings.from_env`. The ranges and choices are declared
+on the fields below (``Meta`` bounds, :func:`_choices`, :func:`_kind`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
@@ -54,47 +61,62 @@ def _env(name: str) -> Meta:
     return Meta(extra={"env": name})
 
 
+def _choices(*values: str, ignore_case: bool = False) -> Meta:
+    """The value must be one of ``values``."""
+    return Meta(extra={"choices": values, "ignore_case": ignore_case})
+
+
+def _kind(kind: str) -> Meta:
+    """The value must have the shape of ``kind`` (see :data:`_KINDS`)."""
+    return Meta(extra={"kind": kind})
+
+
+DAY_S = 24 * 3600
+
+
 class KafkaSettings(Struct, frozen=True, kw_only=True):
     """Where Kafka is and how every client (producer, forwarder, Faust, sink) talks to it."""
 
     # None means: use the embedded tansu broker recorded in the Hivemind home.
-    bootstrap: Annotated[str | None, _env("HIVEMIND_BOOTSTRAP")] = None
-    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
-    sasl_mechanism: str | None = None  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
-    sasl_username: str | None = None
+    bootstrap: Annotated[str | None, _env("HIVEMIND_BOOTSTRAP"), _kind("bootstrap")] = None
+    security_protocol: Annotated[str, _choices("PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+                                               "SASL_SSL")] = "PLAINTEXT"
+    sasl_mechanism: Annotated[str | None, _choices("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512",
+                                                   "GSSAPI", "OAUTHBEARER")] = None
+    sasl_username: Annotated[str | None, _kind("line")] = None
     sasl_password: Secret = Secret("")
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    ssl_cafile: Annotated[str | None, _kind("path")] = None
+    ssl_certfile: Annotated[str | None, _kind("path")] = None
+    ssl_keyfile: Annotated[str | None, _kind("path")] = None
     # Short group timeouts: a group join takes about session.timeout on tansu.
-    session_timeout_ms: int = 6000
-    heartbeat_interval_ms: int = 500
+    session_timeout_ms: Annotated[int, Meta(ge=100, le=3_600_000)] = 6000
+    heartbeat_interval_ms: Annotated[int, Meta(ge=10, le=3_600_000)] = 500
     create_topics: bool = True
-    partitions: int = 6
-    replication_factor: int = 1
-    compression: str = "lz4"
+    partitions: Annotated[int, Meta(ge=1, le=10_000)] = 6
+    replication_factor: Annotated[int, Meta(ge=1, le=32_767)] = 1
+    compression: Annotated[str, _choices("none", "gzip", "snappy", "lz4", "zstd")] = "lz4"
 
 
 class TopicSettings(Struct, frozen=True, kw_only=True):
-    turns: str = "hivemind.turns"
-    sessions: str = "hivemind.sessions"
-    candidates: str = "hivemind.candidates"
-    skills: str = "hivemind.skills"
-    dlq: str = "hivemind.dlq"
-    ticks: str = "hivemind.sessionizer-ticks"
+    turns: Annotated[str, _kind("topic")] = "hivemind.turns"
+    sessions: Annotated[str, _kind("topic")] = "hivemind.sessions"
+    candidates: Annotated[str, _kind("topic")] = "hivemind.candidates"
+    skills: Annotated[str, _kind("topic")] = "hivemind.skills"
+    dlq: Annotated[str, _kind("topic")] = "hivemind.dlq"
+    ticks: Annotated[str, _kind("topic")] = "hivemind.sessionizer-ticks"
     # Tombstones on the skills topic must outlive the longest time an agent is offline.
-    skills_delete_retention_ms: int = 30 * 24 * 3600 * 1000
+    skills_delete_retention_ms: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 30 * DAY_S * 1000
 
 
 class LakeSettings(Struct, frozen=True, kw_only=True):
-    uri: Annotated[str, _env("HIVEMIND_LAKE")] = ".hivemind/lake"
+    uri: Annotated[str, _env("HIVEMIND_LAKE"), _kind("path")] = ".hivemind/lake"
     # Flush a table buffer at this many rows or this age, whichever comes first.
-    flush_rows: int = 100_000
-    flush_seconds: float = 5.0
+    flush_rows: Annotated[int, Meta(ge=1, le=100_000_000)] = 100_000
+    flush_seconds: Annotated[float, Meta(gt=0, le=DAY_S)] = 5.0
     # Storage options for s3:// lakes (delta-rs object_store keys).
-    s3_endpoint: str | None = None
-    s3_region: str | None = None
-    s3_access_key_id: str | None = None
+    s3_endpoint: Annotated[str | None, _kind("url")] = None
+    s3_region: Annotated[str | None, _kind("line")] = None
+    s3_access_key_id: Annotated[str | None, _kind("line")] = None
     s3_secret_access_key: Secret = Secret("")
     s3_allow_http: bool = False
 
@@ -124,55 +146,56 @@ class LakeSettings(Struct, frozen=True, kw_only=True):
 
 
 class SessionizerSettings(Struct, frozen=True, kw_only=True):
-    idle_gap_s: int = 1800
+    idle_gap_s: Annotated[int, Meta(ge=1, le=30 * DAY_S)] = 1800
     # Ticks drive idle closing; an idle session also waits this long after its last
     # *arrival*, so a backlog replayed from a spool is not closed mid-flight.
-    tick_interval_s: float = 10.0
-    arrival_grace_s: int = 60
+    tick_interval_s: Annotated[float, Meta(gt=0, le=3600)] = 10.0
+    arrival_grace_s: Annotated[int, Meta(ge=0, le=DAY_S)] = 60
     # Closed-session markers absorb trailing stop/session_end and replays this long.
-    closed_retention_s: int = 6 * 3600
+    closed_retention_s: Annotated[int, Meta(ge=0, le=30 * DAY_S)] = 6 * 3600
     # After that, a compact marker (generation count only) lets a session resumed within
     # this long continue as its next generation with a fresh uid.
-    resume_retention_s: int = 7 * 24 * 3600
+    resume_retention_s: Annotated[int, Meta(ge=0, le=365 * DAY_S)] = 7 * DAY_S
     # A closed session keeps its events this long (at most closed_retention_s): a session
     # resumed within it carries them as context, and a late learnable outcome can still
     # make it a candidate. Costs the closed session's kept events in the table meanwhile.
-    closed_events_retention_s: int = 3600
+    closed_events_retention_s: Annotated[int, Meta(ge=0, le=30 * DAY_S)] = 3600
     # Outcomes join their session up to this long after its end; a later one is counted
     # and left out. Closed markers (generation count, end) are kept at least this long.
-    outcome_horizon_s: int = 14 * 24 * 3600
-    max_events_per_session: int = 5000
-    max_record_bytes: int = 4 * 1024 * 1024
+    outcome_horizon_s: Annotated[int, Meta(ge=0, le=365 * DAY_S)] = 14 * DAY_S
+    max_events_per_session: Annotated[int, Meta(ge=1, le=10_000_000)] = 5000
+    max_record_bytes: Annotated[int, Meta(ge=1024, le=2**31 - 1)] = 4 * 1024 * 1024
 
 
 class CodifierSettings(Struct, frozen=True, kw_only=True):
     api_key: Annotated[Secret, _env("ANTHROPIC_API_KEY")] = Secret("")
-    base_url: Annotated[str | None, _env("ANTHROPIC_BASE_URL")] = None
-    model: str = "claude-haiku-4-5"
-    timeout_s: float = 30.0
-    max_retries: int = 3
-    daily_token_budget: int = 2_000_000
-    max_body_chars: int = 8000
+    base_url: Annotated[str | None, _env("ANTHROPIC_BASE_URL"), _kind("url")] = None
+    model: Annotated[str, _kind("name")] = "claude-haiku-4-5"
+    timeout_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    max_retries: Annotated[int, Meta(ge=0, le=100)] = 3
+    daily_token_budget: Annotated[int, Meta(ge=0, le=10**12)] = 2_000_000
+    max_body_chars: Annotated[int, Meta(ge=1, le=10_000_000)] = 8000
 
 
 class EdgeSettings(Struct, frozen=True, kw_only=True):
     """The agent side: capture hook, spool, forwarder, skill sync."""
 
-    workspace_id: Annotated[str, _env("HIVEMIND_WORKSPACE_ID")] = "default"
-    home: Annotated[str, _env("HIVEMIND_HOME")] = "~/.hivemind"
-    agent_kind: str = "coding"
-    max_field_bytes: int = 16 * 1024
-    linger_ms: int = 200
-    batch_max_events: int = 200
+    workspace_id: Annotated[str, _env("HIVEMIND_WORKSPACE_ID"), _kind("ident")] = "default"
+    home: Annotated[str, _env("HIVEMIND_HOME"), _kind("path")] = "~/.hivemind"
+    agent_kind: Annotated[str, _choices("coding", "support", "sdr", "other")] = "coding"
+    max_field_bytes: Annotated[int, Meta(ge=256, le=64 * 1024 * 1024)] = 16 * 1024
+    linger_ms: Annotated[int, Meta(ge=0, le=60_000)] = 200
+    batch_max_events: Annotated[int, Meta(ge=1, le=100_000)] = 200
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()
 
 
 class MetricsSettings(Struct, frozen=True, kw_only=True):
-    host: str = "127.0.0.1"
-    # 0 disables the endpoint; each component adds its own offset to this base port.
-    port: int = 0
+    host: Annotated[str, _kind("host")] = "127.0.0.1"
+    # 0 disables the endpoint; each component adds its own offset (up to 5,
+    # runtime.metrics.PORT_OFFSETS) to this base port.
+    port: Annotated[int, Meta(ge=0, le=65_530)] = 0
 
 
 class Settings(Struct, frozen=True, kw_only=True):
@@ -183,7 +206,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     codifier: CodifierSettings = CodifierSettings()
     edge: EdgeSettings = EdgeSettings()
     metrics: MetricsSettings = MetricsSettings()
-    log_level: str = "INFO"
+    log_level: Annotated[str, _choices("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
+                                       ignore_case=True)] = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -196,7 +220,8 @@ class Settings(Struct, frozen=True, kw_only=True):
             else:
                 raw = env.get(f"HIVEMIND_{name.upper()}")
                 if raw is not None:
-                    sections[name] = _convert(raw, hint, f"HIVEMIND_{name.upper()}")
+                    sections[name] = _convert(raw, hint, f"HIVEMIND_{name.upper()}",
+                                              getattr(cls(), name))
         return cls(**sections)
 
     def replace(self, **sections: Any) -> Settings:
@@ -264,24 +289,112 @@ def _env_name(section: str, field: str, hint: Any) -> str:
 
 def _section_from_env(section_type: type[Struct], section: str, env: Mapping[str, str]) -> Struct:
     values: dict[str, Any] = {}
+    defaults = section_type()
     for field, hint in get_type_hints(section_type, include_extras=True).items():
         var = _env_name(section, field, hint)
         raw = env.get(var)
         if raw is None:
             continue
-        base = get_args(hint)[0] if get_origin(hint) is Annotated else hint
-        values[field] = _convert(raw, base, var)
+        values[field] = _convert(raw, hint, var, getattr(defaults, field))
     return section_type(**values)
 
 
-def _convert(raw: str, hint: Any, var: str) -> Any:
-    if hint is Secret:
+def _convert(raw: str, hint: Any, var: str, default: Any) -> Any:
+    """``raw`` parsed and checked against ``hint`` (its type and ``Meta`` rules), or
+    :class:`SettingsInvalid` saying what ``var`` may be and how to fix it."""
+    base = get_args(hint)[0] if get_origin(hint) is Annotated else hint
+    extra: dict[str, Any] = {}
+    if get_origin(hint) is Annotated:
+        for meta in get_args(hint)[1:]:
+            if isinstance(meta, Meta) and meta.extra:
+                extra.update(meta.extra)
+
+    def invalid(expected: str) -> SettingsInvalid:
+        shown = repr(raw) if len(raw) <= 80 else repr(raw[:80]) + "..."
+        return SettingsInvalid(
+            f"{var}={shown} is not valid: expected {expected}. Set {var} to such a value, "
+            f"or unset it to use the default ({repr_value(default)}).")
+
+    if base is Secret:
         return Secret(raw)
-    optional = type(None) in get_args(hint)
-    if optional and raw.strip() == "":
+    if extra.get("kind") != "path":
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid(f"UTF-8 text ({_expected(hint, extra)})") from None
+    if type(None) in get_args(base) and raw.strip() == "":
         return None
     try:
-        return msgspec.convert(raw, hint, strict=False)
-    except msgspec.ValidationError as exc:
-        expected = "true/false/1/0" if hint is bool else str(hint)
-        raise SettingsInvalid(f"{var}={raw!r} is not valid: expected {expected} ({exc})") from None
+        value = msgspec.convert(raw, hint, strict=False)
+    except msgspec.ValidationError:
+        raise invalid(_expected(hint, extra)) from None
+    if isinstance(value, str) and not _acceptable(value, extra):
+        raise invalid(_expected(hint, extra))
+    return value
+
+
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_HOST_PORT = re.compile(r"(?:[A-Za-z][A-Za-z0-9_]*://)?"
+                        r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?")
+_URL = re.compile(r"https?://[^\s/?#]+\S*")
+# kind -> (what the error message says it may be, predicate)
+_KINDS: dict[str, tuple[str, Any]] = {
+    "line": ("text without control characters", lambda v: _printable(v)),
+    "name": ("a non-empty name without spaces or control characters",
+             lambda v: bool(v) and _printable(v) and not any(c.isspace() for c in v)),
+    "path": ("a path (any characters but NUL, not empty)", lambda v: bool(v) and "\0" not in v),
+    "ident": ("1 to 256 characters, no control characters, no space at either end "
+              "(the contract's identifier)",
+              lambda v: 1 <= len(v) <= 256 and v == v.strip() and bool(v) and _printable(v)),
+    "topic": ("a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ -, not '.' or '..'",
+              lambda v: _TOPIC.fullmatch(v) is not None and v not in (".", "..")),
+    "bootstrap": ("host:port[,host:port...] (ports 1-65535)", lambda v: _is_bootstrap(v)),
+    "url": ("an http:// or https:// URL", lambda v: _URL.fullmatch(v) is not None),
+    "host": ("a host name or address without spaces",
+             lambda v: bool(v) and _printable(v) and not any(c.isspace() for c in v)),
+}
+
+
+def _printable(value: str) -> bool:
+    return not any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in value)
+
+
+def _is_bootstrap(value: str) -> bool:
+    for entry in value.split(","):
+        m = _HOST_PORT.fullmatch(entry.strip())
+        if m is None or (m.group(1) is not None and not 1 <= int(m.group(1)) <= 65535):
+            return False
+    return True
+
+
+def _acceptable(value: str, extra: dict[str, Any]) -> bool:
+    choices = extra.get("choices")
+    if choices is not None:
+        folded = value.upper() if extra.get("ignore_case") else value
+        return folded in choices
+    kind = extra.get("kind")
+    return kind is None or bool(_KINDS[kind][1](value))
+
+
+def _expected(hint: Any, extra: dict[str, Any]) -> str:
+    """What a field accepts, in words, from its type and rules."""
+    if "choices" in extra:
+        case = " (any case)" if extra.get("ignore_case") else ""
+        return f"one of {', '.join(extra['choices'])}{case}"
+    if "kind" in extra:
+        return str(_KINDS[extra["kind"]][0])
+    base = get_args(hint)[0] if get_origin(hint) is Annotated else hint
+    if base is bool:
+        return "true/false/1/0"
+    bounds = {}
+    if get_origin(hint) is Annotated:
+        for meta in get_args(hint)[1:]:
+            if isinstance(meta, Meta):
+                bounds.update({k: getattr(meta, k) for k in ("ge", "gt", "le", "lt")
+                               if getattr(meta, k) is not None})
+    noun = {int: "an integer", float: "a number"}.get(base, str(base))
+    parts = [f">= {bounds['ge']}" if "ge" in bounds else "",
+             f"> {bounds['gt']}" if "gt" in bounds else "",
+             f"<= {bounds['le']}" if "le" in bounds else "",
+             f"< {bounds['lt']}" if "lt" in bounds else ""]
+    return " ".join([noun, " and ".join(p for p in parts if p)]).strip()

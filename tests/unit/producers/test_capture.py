@@ -434,7 +434,9 @@ def test_concurrent_hooks_of_one_session_get_gapless_unique_seq(home):
     procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT_HOOK, home, str(w)], env=env)
              for w in range(8)]
     assert [p.wait(timeout=120) for p in procs] == [0] * 8
-    batch = Spool(spool_dir(home)).read(max_records=10_000)
+    spool = Spool(spool_dir(home))
+    spool.adopt_deferred()  # hooks that found the lock busy for 5 ms under load
+    batch = spool.read(max_records=10_000)
     assert batch.corrupt == []
     seqs = [r.data["seq"] for r in batch.records]
     assert seqs == list(range(200))  # file order == seq order, no gap, no duplicate

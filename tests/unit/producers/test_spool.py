@@ -188,7 +188,9 @@ def test_concurrent_appenders_produce_no_torn_or_interleaved_records(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(root), str(w), str(per)],
                               env=env) for w in range(writers)]
     assert [p.wait(timeout=120) for p in procs] == [0] * writers
-    batch = Spool(root).read(max_records=10**9, max_bytes=10**12)
+    spool = Spool(root)
+    spool.adopt_deferred()  # appends that found the lock busy for 5 ms under load
+    batch = spool.read(max_records=10**9, max_bytes=10**12)
     assert batch.corrupt == []
     assert len(batch.records) == writers * per
     by_writer: dict[int, list[int]] = {}
