@@ -136,6 +136,14 @@ class SessionizerSettings(Struct, frozen=True, kw_only=True):
     resume_retention_s: int = 7 * 24 * 3600
     max_events_per_session: int = 5000
     max_record_bytes: int = 4 * 1024 * 1024
+    # Throughput: the worker processes input in batches of at most batch_max_records
+    # records, taken within batch_within_ms (a record waits at most that long to start);
+    # its producer (sessions, candidates, changelog) batches up to producer_batch_bytes
+    # per partition with producer_linger_ms of linger.
+    batch_max_records: int = 2000
+    batch_within_ms: int = 100
+    producer_batch_bytes: int = 1024 * 1024
+    producer_linger_ms: int = 5
 
 
 class CodifierSettings(Struct, frozen=True, kw_only=True):

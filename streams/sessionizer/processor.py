@@ -1,23 +1,31 @@
-"""The per-worker adapter between Faust and the pure state machine.
+"""The per-worker adapter between Faust and the pure state machine, one batch at a time.
 
 Guarantee: at-least-once with stable ids, and a state write never overtakes the delivery
-of what it records. For every input record, in partition order, the processor (1) decodes
-it once, (2) runs :mod:`streams.sessionizer.logic`, (3) sends the closed sessions and
-candidates (or the dead letter), and only once the broker has acknowledged all of them
-(4) writes the new state to the changelogged table and (5) acks the record, so its offset
-may be committed. A crash anywhere replays the record into the state before it: the same
+of what it records. For every batch of input records (``stream.noack_take``) the
+processor (1) decodes each record once, (2) groups them by table key, reads and decodes
+each key's state once, runs :mod:`streams.sessionizer.logic` over the key's records in
+offset order and sweeps the idle keys of every partition that got a tick, (3) sends the
+closed sessions, candidates and dead letters, and only once the broker has acknowledged
+all of them (4) writes each touched key's final state once, to the changelog partition
+the state belongs to, and (5) acks the batch's records, so their offsets may be
+committed. A crash anywhere replays the records into the state before them: the same
 ``session_uid`` is emitted again (consumers deduplicate on it), never lost.
 
-Steps (4)-(5) are pipelined instead of awaited: each record joins its partition's FIFO,
-and the FIFO's head is written and acked as soon as its sends are acknowledged (checked on
-every record and tick of that partition; a tick, an empty input buffer, or a FIFO longer
-than ``MAX_PENDING`` waits for them). Later records of the same key read the newest state from an overlay, so
-the pipeline changes nothing but latency. The table is written while a record *of the same
-partition* is current, as Faust's changelog requires.
+Steps (4)-(5) are pipelined: a processed batch waits in a FIFO while the next one is
+processed; the FIFO's delivered head is written and acked then (several delivered
+batches at once write each key once). A batch that leaves the input idle, or a FIFO longer
+than ``MAX_PENDING_BATCHES``, waits for its sends. Later batches read the newest state of a
+key from an overlay, so the pipeline changes nothing but latency.
+
+Rebalance safety: a batch never spans a revocation. Records fetched under an older
+assignment are skipped (Faust seeks back to the committed offsets after the rebalance and
+delivers them again); a batch whose assignment epoch changed before its writes is
+abandoned, unwritten and unacked, and replayed the same way.
 
 Errors: bad input is dead-lettered (see :mod:`streams.dlq`) and the worker keeps going; a
-processing error in the logic dead-letters the record the same way; a producer error
-crashes the worker, which restarts from the committed offsets.
+processing error in the logic dead-letters the record the same way (later records of the
+key continue from the state before it); a producer error crashes the worker, which
+restarts from the committed offsets.
 """
 
 from __future__ import annotations
@@ -25,10 +33,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -44,7 +52,7 @@ from streams.sessionizer.index import DeadlineIndex
 log = logging.getLogger(__name__)
 
 STAGE = "sessionizer"
-MAX_PENDING = 256  # records per partition awaiting their sends' acknowledgement
+MAX_PENDING_BATCHES = 2  # processed batches awaiting their sends' acknowledgement
 
 
 def producer_record_limit(settings: Settings) -> int:
@@ -52,13 +60,24 @@ def producer_record_limit(settings: Settings) -> int:
     return settings.sessionizer.max_record_bytes + 65536
 
 
-@dataclass
-class _Pending:
-    """One processed record whose state write and ack wait for its sends."""
+class StateStore(Protocol):
+    """Where states live: Faust's changelogged table in the worker (``app.TableStore``),
+    a dict in the unit tests. ``put`` of ``None`` deletes the key."""
 
-    event: Any
-    key: bytes | None = None  # None: nothing to write
-    new: bytes | None = None  # the encoded state to write; None deletes the key
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, raw: bytes | None, *, partition: int) -> None: ...
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]: ...
+
+
+@dataclass
+class _Step:
+    """One processed batch: the records it acks, the states it writes, the sends first."""
+
+    epoch: int
+    events: list[Any] = field(default_factory=list)
+    writes: dict[bytes, tuple[int, bytes | None]] = field(default_factory=dict)
     sends: list[asyncio.Future] = field(default_factory=list)
 
     def is_delivered(self) -> bool:
@@ -66,12 +85,19 @@ class _Pending:
 
 
 class Sessionizer:
-    """Per-worker state: table, output topics, pending FIFOs, overlay, deadline index."""
+    """Per-worker state: store, output topics, the pipeline, overlay, deadline index.
 
-    def __init__(self, *, table: Any, sessions: Any, candidates: Any, dead_letters: Any,
-                 settings: Settings, clock: Callable[[], datetime],
-                 assigned_partitions: Callable[[], set[int]]) -> None:
-        self.table, self.settings, self.clock = table, settings, clock
+    ``epoch()`` identifies the current partition assignment and is ``None`` while a
+    rebalance is in progress (the worker passes Faust's rebalance count while its flow
+    is active); ``is_current(event)`` says whether a record was fetched under the current
+    assignment. By default both follow :meth:`on_assigned` calls (the unit tests)."""
+
+    def __init__(self, *, store: StateStore, sessions: Any, candidates: Any,
+                 dead_letters: Any, settings: Settings, clock: Callable[[], datetime],
+                 assigned_partitions: Callable[[], set[int]],
+                 epoch: Callable[[], int | None] | None = None,
+                 is_current: Callable[[Any], bool] | None = None) -> None:
+        self.store, self.settings, self.clock = store, settings, clock
         self.sessions, self.candidates, self.dead_letters = sessions, candidates, dead_letters
         self.assigned_partitions = assigned_partitions
         self.conf = settings.sessionizer
@@ -80,14 +106,15 @@ class Sessionizer:
         self.assigned: set[int] = set()
         # No idle close on a partition before this time: its backlog may still be unread.
         self.sweep_not_before: dict[int, datetime] = {}
-        self.pending: dict[int, deque[_Pending]] = {}
+        self.pipeline: deque[_Step] = deque()
         # Newest encoded state of keys whose table write is still pending (None = deleted),
-        # with how many pending writes each key has.
+        # with how many pending batches write each key.
         self.overlay: dict[bytes, bytes | None] = {}
         self.overlay_refs: dict[bytes, int] = {}
-        # Bumped by every rebalance: work suspended across one is abandoned, not written
-        # (its records were not acked, so they are delivered again).
-        self.generation = 0
+        self.assignments = 0  # on_assigned calls: the default epoch
+        self.epoch = epoch or (lambda: self.assignments)
+        self.is_current = is_current or (lambda event: True)
+        self._epoch: int | None = None  # the epoch the pipeline and overlay belong to
 
     # -- rebalance ---------------------------------------------------------------------
 
@@ -95,10 +122,8 @@ class Sessionizer:
         """Drop the pipeline (its records were not acked: they are delivered again), rebuild
         the deadline index from the recovered table (O(table), once per rebalance) and hold
         idle closes on newly assigned partitions for the arrival grace."""
-        self.generation += 1
-        self.pending.clear()
-        self.overlay.clear()
-        self.overlay_refs.clear()
+        self.assignments += 1
+        self._abandon()
         actives = self.assigned_partitions()
         now = self.clock()
         for p in actives - self.assigned:
@@ -106,7 +131,7 @@ class Sessionizer:
         self.assigned = actives
         self.index.clear()
         bad = 0
-        for key, raw in list(self.table.data.items()):
+        for key, raw in list(self.store.items()):
             try:
                 state = logic.decode_state(raw)
             except msgspec.DecodeError:
@@ -118,57 +143,79 @@ class Sessionizer:
         log.info("assigned partitions=%s keys=%d open=%d undecodable_states=%d",
                  sorted(actives), len(self.index), self.index.open_count(), bad)
 
-    # -- records -----------------------------------------------------------------------
+    def _abandon(self) -> None:
+        if self.pipeline:
+            log.info("abandoned %d unwritten batches (%d records): they are delivered again",
+                     len(self.pipeline), sum(len(s.events) for s in self.pipeline))
+        self.pipeline.clear()
+        self.overlay.clear()
+        self.overlay_refs.clear()
+        self._epoch = None
 
-    async def handle(self, stream: Any, event: Any, *, more_buffered: bool = True) -> None:
-        """Process one event of the (no-ack) stream; it is acked once its state is written.
+    # -- batches -----------------------------------------------------------------------
 
-        ``more_buffered`` False (the input buffer is empty) waits for this record's sends
+    async def handle_batch(self, stream: Any, events: Sequence[Any], *,
+                           more_buffered: bool = True) -> None:
+        """Process one batch of the (no-ack) stream; its records are acked once its states
+        are written.
+
+        ``more_buffered`` False (the input buffer is empty) waits for this batch's sends
         and writes at once: pipelining only pays under a backlog, and an idle worker then
         holds nothing unwritten."""
-        message = event.message
-        generation = self.generation
-        if message.topic == self.ticks_topic:
-            m.RECORDS.labels(outcome="tick").inc()
-            await self._drain(stream, message.partition, wait=True)
-            await self.sweep(message.partition, self.clock(), generation)
-            if generation == self.generation:
-                await stream.ack(event)
-            return
-        entry = await self._process(event, generation)
-        if entry is None or generation != self.generation:
-            return
-        queue = self.pending.setdefault(message.partition, deque())
-        queue.append(entry)
-        await self._drain(stream, message.partition,
-                          wait=not more_buffered or len(queue) > MAX_PENDING)
+        epoch = self.epoch()
+        if epoch is None:
+            return  # a rebalance is under way: Faust delivers these records again after it
+        if epoch != self._epoch:
+            self._abandon()
+            self._epoch = epoch
+        current = [e for e in events if self.is_current(e)]
+        if len(current) < len(events):
+            m.RECORDS.labels(outcome="stale").inc(len(events) - len(current))
+        m.BATCH_RECORDS.observe(len(current))
+        step = _Step(epoch)
+        emitted, letters = self._process(current, step)
+        step.sends = await self._send_all(emitted, letters)
+        if self.epoch() != epoch:
+            return  # rebalanced while sending: abandoned, delivered again
+        self.pipeline.append(step)
+        await self._drain(stream, wait=not more_buffered)
 
-    async def _process(self, event: Any, generation: int) -> _Pending | None:
-        """The record's pending entry (sends started, state in the overlay), or None when
-        a rebalance happened meanwhile."""
-        message = event.message
-        decoded = dlq.decode_or_dead_letter(
-            message.value, decode_turn_record, stage=STAGE, topic=message.topic,
-            partition=message.partition, offset=message.offset, key=message.key,
-            max_bytes=self.conf.max_record_bytes)
-        if isinstance(decoded, DeadLetter):
-            return _Pending(event, sends=[await self._send_dead_letter(decoded)])
-        events: list[TurnEvent] = decoded
-        key = logic.state_key(events[0].workspace_id, events[0].session_id)
-        old = self.overlay[key] if key in self.overlay else self.table.get(key)
+    def _process(self, events: Sequence[Any], step: _Step
+                 ) -> tuple[list[Session], list[DeadLetter]]:
+        """Run the logic over the batch (no awaits: nothing interleaves with it). Fills the
+        step's acks and writes, updates the overlay and index; returns what to send."""
+        now = self.clock()
+        groups: dict[bytes, list[tuple[Any, list[TurnEvent]]]] = {}
+        ticked: dict[int, None] = {}
+        letters: list[DeadLetter] = []
+        ticks = 0
+        for event in events:
+            message = event.message
+            step.events.append(event)
+            if message.topic == self.ticks_topic:
+                ticked[message.partition] = None
+                ticks += 1
+                continue
+            decoded = dlq.decode_or_dead_letter(
+                message.value, decode_turn_record, stage=STAGE, topic=message.topic,
+                partition=message.partition, offset=message.offset, key=message.key,
+                max_bytes=self.conf.max_record_bytes)
+            if isinstance(decoded, DeadLetter):
+                letters.append(decoded)
+                continue
+            key = logic.state_key(decoded[0].workspace_id, decoded[0].session_id)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [(event, decoded)]
+            else:
+                group.append((event, decoded))
         tally = logic.Tally()
-        try:
-            state = logic.decode_state(old) if old is not None else None
-            new, emitted = logic.on_events(state, events, partition=message.partition,
-                                           now=self.clock(), settings=self.conf, tally=tally)
-        except Exception as exc:  # a bug or a corrupt state: keep the worker going
-            log.exception("processing error partition=%s[%d] offset=%d stage=%s",
-                          message.topic, message.partition, message.offset, STAGE)
-            letter = DeadLetter.from_processing_error(
-                stage=STAGE, topic=message.topic, partition=message.partition,
-                offset=message.offset, key=message.key, raw=message.value or b"", error=exc)
-            return _Pending(event, sends=[await self._send_dead_letter(letter)])
-        m.RECORDS.labels(outcome="processed").inc()
+        emitted: list[Session] = []
+        for key, records in groups.items():
+            self._apply(key, records, now, step, tally, emitted, letters)
+        m.RECORDS.labels(outcome="processed").inc(len(events) - ticks - len(letters))
+        if ticks:
+            m.RECORDS.labels(outcome="tick").inc(ticks)
         m.EVENTS.inc(tally.events)
         if tally.duplicates:
             m.DUPLICATE_EVENTS.inc(tally.duplicates)
@@ -178,67 +225,55 @@ class Sessionizer:
             m.ABSORBED_EVENTS.inc(tally.absorbed)
         if tally.reopened:
             m.REOPENED_SESSIONS.inc(tally.reopened)
-        entry = _Pending(event, sends=await self._send_sessions(emitted))
-        if generation != self.generation:
-            return None
-        raw = None
-        if new is not None:
-            new, raw = logic.shrink_to_fit(new, self.conf.max_record_bytes)
-        if raw != old:
-            entry.key, entry.new = key, raw
-            self.overlay[key] = raw
-            self.overlay_refs[key] = self.overlay_refs.get(key, 0) + 1
-        self._reindex(key, new)
-        return entry
+        for partition in ticked:
+            emitted.extend(self._sweep(partition, now, step))
+        return emitted, letters
 
-    async def _drain(self, stream: Any, partition: int, *, wait: bool) -> None:
-        """Write and ack the partition's delivered records, oldest first; with ``wait``,
-        wait for every pending send first. Called only while an event of ``partition``
-        is current (the changelog partition of the writes)."""
-        generation = self.generation
-        queue = self.pending.get(partition)
-        while queue:
-            head = queue[0]
-            if not head.is_delivered():
-                if not wait:
-                    return
-                await asyncio.gather(*head.sends)
-                if generation != self.generation:
-                    return  # rebalanced meanwhile: the queue was dropped
-            for fut in head.sends:
-                fut.result()  # a failed send raises here: crash, replay, lose nothing
-            if head.key is not None:
-                self._write(head.key, head.new)
-            queue.popleft()
-            await stream.ack(head.event)
-
-    def _write(self, key: bytes, raw: bytes | None) -> None:
-        if raw is None:
-            if self.table.get(key) is not None:
-                del self.table[key]
-        else:
-            self.table[key] = raw
-        refs = self.overlay_refs.get(key, 1) - 1
-        if refs:
-            self.overlay_refs[key] = refs
-        else:
-            self.overlay_refs.pop(key, None)
-            self.overlay.pop(key, None)
-
-    async def sweep(self, partition: int, now: datetime, generation: int | None = None) -> None:
-        """Close the idle sessions and drop the expired markers of one partition (its
-        pipeline is drained first, so the table holds every state)."""
-        if generation is None:
-            generation = self.generation
-        if partition not in self.assigned or generation != self.generation:
+    def _apply(self, key: bytes, records: list[tuple[Any, list[TurnEvent]]], now: datetime,
+               step: _Step, tally: logic.Tally, emitted: list[Session],
+               letters: list[DeadLetter]) -> None:
+        """One key's records of the batch, in offset order, over one read of its state."""
+        old = self._read(key)
+        state: logic.SessionState | None = None
+        failed: Exception | None = None
+        if old is not None:
+            try:
+                state = logic.decode_state(old)
+            except msgspec.DecodeError as exc:
+                failed = exc  # a corrupt state: every record of the key is dead-lettered
+        changed = False
+        for event, events in records:
+            message = event.message
+            if failed is None:
+                try:
+                    state, closed = logic.on_events(state, events, partition=message.partition,
+                                                    now=now, settings=self.conf, tally=tally)
+                except Exception as exc:  # a bug: keep the worker going
+                    log.exception("processing error partition=%s[%d] offset=%d stage=%s",
+                                  message.topic, message.partition, message.offset, STAGE)
+                    letters.append(self._processing_error(event, exc))
+                    continue
+                emitted.extend(closed)
+                changed = True
+                continue
+            letters.append(self._processing_error(event, failed))
+        if not changed:
             return
+        raw = None
+        if state is not None:
+            state, raw = logic.shrink_to_fit(state, self.conf.max_record_bytes)
+        self._stage_write(key, old, raw, state, step, partition=message.partition)
+
+    def _sweep(self, partition: int, now: datetime, step: _Step) -> list[Session]:
+        """Close the idle sessions and drop the expired markers of one partition."""
+        if partition not in self.assigned:
+            return []
         not_before = self.sweep_not_before.get(partition)
         if not_before is not None and now < not_before:
-            return
-        changes: list[tuple[bytes, bytes, logic.SessionState | None]] = []
+            return []
         emitted: list[Session] = []
         for key in self.index.due(partition, now):
-            old = self.table.get(key)
+            old = self._read(key)
             if old is None:
                 self.index.remove(key)
                 continue
@@ -250,21 +285,80 @@ class Sessionizer:
                 continue
             new, closed = logic.on_tick(state, now=now, settings=self.conf)
             emitted.extend(closed)
-            changes.append((key, old, new))
-        sends = await self._send_sessions(emitted)
-        if sends:
-            await asyncio.gather(*sends)
-        if generation != self.generation:
-            return  # rebalanced meanwhile: the next owner's tick closes them again
-        for key, old, new in changes:
-            raw = logic.encode_state(new) if new is not None else None
-            if raw != old:
+            if new is None:
+                raw = None
+            elif new is state:
+                raw = old  # nothing due after all
+            else:
+                raw = logic.encode_state(new)
+            self._stage_write(key, old, raw, new, step, partition=state.partition)
+        return emitted
+
+    def _stage_write(self, key: bytes, old: bytes | None, raw: bytes | None,
+                     state: logic.SessionState | None, step: _Step, *, partition: int) -> None:
+        """Record the key's new state in the step and the overlay (and the index)."""
+        if raw != old:
+            if key not in step.writes:
                 self.overlay_refs[key] = self.overlay_refs.get(key, 0) + 1
-                self.overlay[key] = raw
-                self._write(key, raw)
-            self._reindex(key, new)
+            step.writes[key] = (partition, raw)
+            self.overlay[key] = raw
+        self._reindex(key, state)
+
+    def _read(self, key: bytes) -> bytes | None:
+        if key in self.overlay:
+            return self.overlay[key]
+        return self.store.get(key)
+
+    # -- delivery, writes, acks --------------------------------------------------------
+
+    async def _drain(self, stream: Any, *, wait: bool) -> None:
+        """Write and ack the delivered batches at the head of the pipeline, oldest first;
+        with ``wait``, or while the pipeline is longer than ``MAX_PENDING_BATCHES``, wait
+        for the head's sends and go on."""
+        while True:
+            ready: list[_Step] = []
+            while self.pipeline and self.pipeline[0].is_delivered():
+                ready.append(self.pipeline.popleft())
+            if ready:
+                await self._commit(stream, ready)
+            if not self.pipeline or (not wait and len(self.pipeline) <= MAX_PENDING_BATCHES):
+                return
+            head = self.pipeline[0]
+            await asyncio.wait(head.sends)
+            if self.epoch() != head.epoch:
+                return  # rebalanced meanwhile: abandoned, delivered again
+
+    async def _commit(self, stream: Any, steps: list[_Step]) -> None:
+        """Write the delivered batches' states (each key once, the newest) and ack their
+        records. Runs only in the epoch the batches were processed in."""
+        writes: dict[bytes, tuple[int, bytes | None]] = {}
+        for step in steps:
+            for fut in step.sends:
+                fut.result()  # a failed send raises here: crash, replay, lose nothing
+            writes.update(step.writes)
+        for key, (partition, raw) in writes.items():
+            self.store.put(key, raw, partition=partition)
+        for step in steps:
+            for key in step.writes:
+                refs = self.overlay_refs.get(key, 1) - 1
+                if refs:
+                    self.overlay_refs[key] = refs
+                else:
+                    self.overlay_refs.pop(key, None)
+                    self.overlay.pop(key, None)
+        m.STATE_WRITES.inc(len(writes))
+        for step in steps:
+            for event in step.events:
+                await stream.ack(event)
 
     # -- outputs -----------------------------------------------------------------------
+
+    async def _send_all(self, sessions: list[Session], letters: list[DeadLetter]
+                        ) -> list[asyncio.Future]:
+        sends = await self._send_sessions(sessions)
+        for letter in letters:
+            sends.append(await self._send_dead_letter(letter))
+        return sends
 
     async def _send_sessions(self, sessions: list[Session]) -> list[asyncio.Future]:
         """Send sessions and their candidates; the futures resolve on broker acknowledgement."""
@@ -290,6 +384,12 @@ class Sessionizer:
         dlq.count_dead_letter(letter)
         m.RECORDS.labels(outcome="dead_lettered").inc()
         return fut
+
+    def _processing_error(self, event: Any, exc: Exception) -> DeadLetter:
+        message = event.message
+        return DeadLetter.from_processing_error(
+            stage=STAGE, topic=message.topic, partition=message.partition,
+            offset=message.offset, key=message.key, raw=message.value or b"", error=exc)
 
     def _fit(self, session: Session) -> tuple[Session, bytes]:
         """The session and its encoding, events cut (and marked) until it fits the record
