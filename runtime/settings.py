@@ -138,10 +138,13 @@ class SessionizerSettings(Struct, frozen=True, kw_only=True):
     max_record_bytes: int = 4 * 1024 * 1024
     # Throughput: the worker processes input in batches of at most batch_max_records
     # records, taken within batch_within_ms (a record waits at most that long to start);
-    # its producer (sessions, candidates, changelog) batches up to producer_batch_bytes
-    # per partition with producer_linger_ms of linger.
+    # states are written (each touched key once) and records acked every
+    # state_write_interval_ms under a backlog (a crash replays at most that much), at once
+    # when the input is idle; its producer (sessions, candidates, changelog) batches up to
+    # producer_batch_bytes per partition with producer_linger_ms of linger.
     batch_max_records: int = 2000
     batch_within_ms: int = 100
+    state_write_interval_ms: int = 1000
     producer_batch_bytes: int = 1024 * 1024
     producer_linger_ms: int = 5
 

@@ -23,7 +23,7 @@ written and acked like any record's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,9 +114,9 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
     @app.agent(source, name="sessionize")
     async def sessionize(stream: Any) -> None:  # a faust.Stream (StreamT lacks noack_take)
         # Manual acks: a record is acked once its batch's states are written.
-        buffered = _buffer_probe(stream)
+        more = _backlog_probe(app, stream)
         async for batch in stream.noack_take(max_records, within=within_s):
-            await sessionizer.handle_batch(stream, batch, more_buffered=buffered())
+            await sessionizer.handle_batch(stream, batch, more_buffered=more(batch))
 
     @app.timer(settings.sessionizer.tick_interval_s, on_leader=True)
     async def send_ticks() -> None:
@@ -168,12 +168,30 @@ class TableStore:
         return list(self.table.data.items())
 
 
-def _buffer_probe(stream: Any) -> Callable[[], bool]:
-    """Whether the stream's input buffer holds more events (True when unknown)."""
+def _backlog_probe(app: faust.App, stream: Any) -> Callable[[Sequence[Any]], bool]:
+    """Whether more input waits after ``batch``: records in the stream's buffer, or a
+    partition of the batch whose high watermark is past the batch's last offset (True
+    when unknown). A batch is processed without awaits, so the buffer alone is often
+    empty under a backlog."""
     queue = getattr(stream.channel, "queue", None)
-    if queue is None:
-        return lambda: True
-    return lambda: not queue.empty()
+
+    def more(batch: Sequence[Any]) -> bool:
+        if queue is None or not queue.empty():
+            return True
+        last: dict[Any, int] = {}
+        for event in batch:
+            message = event.message
+            last[message.tp] = max(last.get(message.tp, -1), message.offset)
+        for tp, offset in last.items():
+            try:
+                highwater = app.consumer.highwater(tp)
+            except Exception:  # not known yet (no fetch response): assume more
+                return True
+            if highwater is None or highwater > offset + 1:
+                return True
+        return False
+
+    return more
 
 
 def _utcnow() -> datetime:

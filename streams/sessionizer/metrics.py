@@ -28,12 +28,15 @@ ABSORBED_EVENTS = Counter("hivemind_sessionizer_absorbed_events_total",
                           "Trailing stop/session_end and late outcome events that open no generation.")
 DUPLICATE_EVENTS = Counter("hivemind_sessionizer_duplicate_events_total",
                            "Events dropped because their event_id was already seen.")
+CONSUMING_SINCE = Gauge("hivemind_sessionizer_consuming_since_timestamp_seconds",
+                        "Unix time of the first batch this worker processed after its latest "
+                        "partition assignment (0 before the first).")
 OPEN_SESSIONS = Gauge("hivemind_sessionizer_open_sessions",
                       "Open sessions held by this worker.")
 CANDIDATES = Counter("hivemind_sessionizer_candidates_total",
                      "Candidates emitted, by reason (a candidate counts once per reason).",
                      ["reason"])
 
-__all__ = ["ABSORBED_EVENTS", "BATCH_RECORDS", "CANDIDATES", "DLQ_RECORDS", "DUPLICATE_EVENTS", "EVENTS",
+__all__ = ["ABSORBED_EVENTS", "BATCH_RECORDS", "CANDIDATES", "CONSUMING_SINCE", "DLQ_RECORDS", "DUPLICATE_EVENTS", "EVENTS",
            "LATE_EVENTS", "OPEN_SESSIONS", "RECORDS", "REOPENED_SESSIONS", "SESSIONS_CLOSED",
            "STATE_WRITES"]

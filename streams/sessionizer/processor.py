@@ -11,11 +11,13 @@ the state belongs to, and (5) acks the batch's records, so their offsets may be
 committed. A crash anywhere replays the records into the state before them: the same
 ``session_uid`` is emitted again (consumers deduplicate on it), never lost.
 
-Steps (4)-(5) are pipelined: a processed batch waits in a FIFO while the next one is
-processed; the FIFO's delivered head is written and acked then (several delivered
-batches at once write each key once). A batch that leaves the input idle, or a FIFO longer
-than ``MAX_PENDING_BATCHES``, waits for its sends. Later batches read the newest state of a
-key from an overlay, so the pipeline changes nothing but latency.
+Steps (4)-(5) are deferred and coalesced, as a checkpoint: processed batches wait in a
+FIFO (their sends are queued with ``send_soon``, so processing never waits on the
+producer) and are written and acked together once the oldest is
+``sessionizer.state_write_interval_ms`` old, the input is idle, or more than
+``MAX_PENDING_RECORDS`` records wait; each key is written once per checkpoint, with its
+newest state. Later batches read the newest state of a key from an overlay, so deferring
+changes nothing but latency and how much a crash replays.
 
 Rebalance safety: a batch never spans a revocation. Records fetched under an older
 assignment are skipped (Faust seeks back to the committed offsets after the rebalance and
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +55,7 @@ from streams.sessionizer.index import DeadlineIndex
 log = logging.getLogger(__name__)
 
 STAGE = "sessionizer"
-MAX_PENDING_BATCHES = 2  # processed batches awaiting their sends' acknowledgement
+MAX_PENDING_RECORDS = 20_000  # processed records awaiting their state write and ack
 
 
 def producer_record_limit(settings: Settings) -> int:
@@ -76,6 +79,7 @@ class _Step:
     """One processed batch: the records it acks, the states it writes, the sends first."""
 
     epoch: int
+    created: float  # monotonic seconds
     events: list[Any] = field(default_factory=list)
     writes: dict[bytes, tuple[int, bytes | None]] = field(default_factory=dict)
     sends: list[asyncio.Future] = field(default_factory=list)
@@ -96,8 +100,10 @@ class Sessionizer:
                  dead_letters: Any, settings: Settings, clock: Callable[[], datetime],
                  assigned_partitions: Callable[[], set[int]],
                  epoch: Callable[[], int | None] | None = None,
-                 is_current: Callable[[Any], bool] | None = None) -> None:
-        self.store, self.settings, self.clock = store, settings, clock
+                 is_current: Callable[[Any], bool] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 max_pending_records: int = MAX_PENDING_RECORDS) -> None:
+        self.store, self.settings, self.clock, self.monotonic = store, settings, clock, monotonic
         self.sessions, self.candidates, self.dead_letters = sessions, candidates, dead_letters
         self.assigned_partitions = assigned_partitions
         self.conf = settings.sessionizer
@@ -107,6 +113,8 @@ class Sessionizer:
         # No idle close on a partition before this time: its backlog may still be unread.
         self.sweep_not_before: dict[int, datetime] = {}
         self.pipeline: deque[_Step] = deque()
+        self.pending_records = 0
+        self.max_pending_records = max_pending_records
         # Newest encoded state of keys whose table write is still pending (None = deleted),
         # with how many pending batches write each key.
         self.overlay: dict[bytes, bytes | None] = {}
@@ -115,6 +123,7 @@ class Sessionizer:
         self.epoch = epoch or (lambda: self.assignments)
         self.is_current = is_current or (lambda event: True)
         self._epoch: int | None = None  # the epoch the pipeline and overlay belong to
+        self._consuming = False  # a batch was processed since the latest assignment
 
     # -- rebalance ---------------------------------------------------------------------
 
@@ -148,9 +157,11 @@ class Sessionizer:
             log.info("abandoned %d unwritten batches (%d records): they are delivered again",
                      len(self.pipeline), sum(len(s.events) for s in self.pipeline))
         self.pipeline.clear()
+        self.pending_records = 0
         self.overlay.clear()
         self.overlay_refs.clear()
         self._epoch = None
+        self._consuming = False
 
     # -- batches -----------------------------------------------------------------------
 
@@ -159,8 +170,8 @@ class Sessionizer:
         """Process one batch of the (no-ack) stream; its records are acked once its states
         are written.
 
-        ``more_buffered`` False (the input buffer is empty) waits for this batch's sends
-        and writes at once: pipelining only pays under a backlog, and an idle worker then
+        ``more_buffered`` False (the input buffer is empty) waits for every pending send
+        and writes at once: deferring only pays under a backlog, and an idle worker then
         holds nothing unwritten."""
         epoch = self.epoch()
         if epoch is None:
@@ -172,13 +183,16 @@ class Sessionizer:
         if len(current) < len(events):
             m.RECORDS.labels(outcome="stale").inc(len(events) - len(current))
         m.BATCH_RECORDS.observe(len(current))
-        step = _Step(epoch)
+        if current and not self._consuming:
+            self._consuming = True
+            m.CONSUMING_SINCE.set(self.clock().timestamp())
+        step = _Step(epoch, self.monotonic())
         emitted, letters = self._process(current, step)
-        step.sends = await self._send_all(emitted, letters)
-        if self.epoch() != epoch:
-            return  # rebalanced while sending: abandoned, delivered again
-        self.pipeline.append(step)
-        await self._drain(stream, wait=not more_buffered)
+        step.sends = self._send_all(emitted, letters)
+        if step.events:
+            self.pipeline.append(step)
+            self.pending_records += len(step.events)
+        await self._drain(stream, idle=not more_buffered)
 
     def _process(self, events: Sequence[Any], step: _Step
                  ) -> tuple[list[Session], list[DeadLetter]]:
@@ -311,22 +325,31 @@ class Sessionizer:
 
     # -- delivery, writes, acks --------------------------------------------------------
 
-    async def _drain(self, stream: Any, *, wait: bool) -> None:
-        """Write and ack the delivered batches at the head of the pipeline, oldest first;
-        with ``wait``, or while the pipeline is longer than ``MAX_PENDING_BATCHES``, wait
-        for the head's sends and go on."""
-        while True:
-            ready: list[_Step] = []
-            while self.pipeline and self.pipeline[0].is_delivered():
-                ready.append(self.pipeline.popleft())
-            if ready:
-                await self._commit(stream, ready)
-            if not self.pipeline or (not wait and len(self.pipeline) <= MAX_PENDING_BATCHES):
-                return
-            head = self.pipeline[0]
-            await asyncio.wait(head.sends)
-            if self.epoch() != head.epoch:
+    async def _drain(self, stream: Any, *, idle: bool) -> None:
+        """Write and ack the batches that are due: all of them when the input is idle,
+        else those older than the write interval, or the oldest while too many records
+        wait. Waits for their sends first (old ones are delivered by then)."""
+        interval = self.conf.state_write_interval_ms / 1000
+        now = self.monotonic()
+        due, waiting = 0, self.pending_records
+        for step in self.pipeline:
+            if not (idle or now - step.created >= interval or waiting > self.max_pending_records):
+                break
+            due += 1
+            waiting -= len(step.events)
+        if not due:
+            return
+        steps = [self.pipeline[i] for i in range(due)]
+        sends = [f for step in steps for f in step.sends if not f.done()]
+        if sends:
+            epoch = steps[0].epoch
+            await asyncio.wait(sends)
+            if self.epoch() != epoch:
                 return  # rebalanced meanwhile: abandoned, delivered again
+        for _ in range(due):
+            self.pipeline.popleft()
+        self.pending_records -= sum(len(step.events) for step in steps)
+        await self._commit(stream, steps)
 
     async def _commit(self, stream: Any, steps: list[_Step]) -> None:
         """Write the delivered batches' states (each key once, the newest) and ack their
@@ -353,34 +376,36 @@ class Sessionizer:
 
     # -- outputs -----------------------------------------------------------------------
 
-    async def _send_all(self, sessions: list[Session], letters: list[DeadLetter]
-                        ) -> list[asyncio.Future]:
-        sends = await self._send_sessions(sessions)
+    def _send_all(self, sessions: list[Session], letters: list[DeadLetter]
+                  ) -> list[asyncio.Future]:
+        """Queue the outputs on the producer (``send_soon``: never waits); the futures
+        resolve on broker acknowledgement."""
+        sends = self._send_sessions(sessions)
         for letter in letters:
-            sends.append(await self._send_dead_letter(letter))
+            sends.append(self._send_dead_letter(letter))
         return sends
 
-    async def _send_sessions(self, sessions: list[Session]) -> list[asyncio.Future]:
-        """Send sessions and their candidates; the futures resolve on broker acknowledgement."""
+    def _send_sessions(self, sessions: list[Session]) -> list[asyncio.Future]:
+        """Queue sessions and their candidates."""
         sends = []
         for session in sessions:
             session, value = self._fit(session)
             key = session.workspace_id.encode()
-            sends.append(await self.sessions.send(key=key, value=value))
+            sends.append(self.sessions.send_soon(key=key, value=value))
             m.SESSIONS_CLOSED.labels(reason=session.close_reason.value).inc()
             candidate = logic.candidate_for(session)
             if candidate is not None:
-                sends.append(await self.candidates.send(key=key, value=encode(candidate)))
+                sends.append(self.candidates.send_soon(key=key, value=encode(candidate)))
                 for reason in candidate.reasons:
                     m.CANDIDATES.labels(reason=reason.value).inc()
         return sends
 
-    async def _send_dead_letter(self, letter: DeadLetter) -> asyncio.Future:
+    def _send_dead_letter(self, letter: DeadLetter) -> asyncio.Future:
         # Headroom under the producer limit for the key, headers and batch framing.
         record = dlq.dead_letter_record(
             letter, max_bytes=producer_record_limit(self.settings) - 4096)
-        fut = await self.dead_letters.send(key=record.key, value=record.value,
-                                           headers=record.headers)
+        fut = self.dead_letters.send_soon(key=record.key, value=record.value,
+                                          headers=record.headers)
         dlq.count_dead_letter(letter)
         m.RECORDS.labels(outcome="dead_lettered").inc()
         return fut

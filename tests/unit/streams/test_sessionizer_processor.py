@@ -12,7 +12,7 @@ from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch
 from schemas.sessions import decode_session, session_uid
 from streams.sessionizer import logic
-from streams.sessionizer.processor import MAX_PENDING_BATCHES, Sessionizer
+from streams.sessionizer.processor import Sessionizer
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TURNS = "hivemind.turns"
@@ -51,7 +51,7 @@ class Topic:
         self.sent: list[tuple[bytes, bytes, asyncio.Future]] = []
         self.auto_ack = False
 
-    async def send(self, *, key, value, headers=None) -> asyncio.Future:
+    def send_soon(self, *, key, value, headers=None) -> asyncio.Future:
         fut = asyncio.get_running_loop().create_future()
         self.sent.append((key, value, fut))
         if self.auto_ack:
@@ -91,9 +91,20 @@ class Stream:
         return True
 
 
+class Monotonic:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def make(settings: Settings | None = None, **kwargs):
     settings = settings or Settings()
     store, sessions, candidates, dead = Store(), Topic(), Topic(), Topic()
+    kwargs.setdefault("monotonic", Monotonic())
     proc = Sessionizer(store=store, sessions=sessions, candidates=candidates,
                        dead_letters=dead, settings=settings, clock=lambda: T0,
                        assigned_partitions=lambda: {0, 1}, **kwargs)
@@ -123,9 +134,9 @@ def test_state_write_and_ack_wait_for_the_delivery_of_the_closed_session():
         # The close is sent but not acknowledged: nothing written, nothing acked.
         assert len(sessions.sent) == 1 and store.writes == [] and stream.acked == []
         sessions.ack_all()
-        await proc.handle_batch(stream, [record(2, [ev(1, sid="s2")])])
+        await proc.handle_batch(stream, [record(2, [ev(1, sid="s2")])], more_buffered=False)
         assert sorted(stream.acked) == [0, 1, 2]
-        assert store.written_keys()[0] == KEY1
+        assert KEY1 in store.written_keys()
         assert logic.decode_state(store.data[KEY1]).is_closed
         assert sessions.uids() == [session_uid("ws", "s1", 0)]
 
@@ -168,7 +179,7 @@ def test_a_later_batch_of_a_pending_key_reads_the_newest_state():
     asyncio.run(scenario())
 
 
-def test_delivered_batches_written_together_write_each_key_once():
+def test_batches_written_together_write_each_key_once():
     async def scenario():
         proc, store, sessions, _ = make()
         stream = Stream()
@@ -184,20 +195,58 @@ def test_delivered_batches_written_together_write_each_key_once():
     asyncio.run(scenario())
 
 
-def test_a_pipeline_longer_than_its_limit_waits_for_the_oldest_batch():
+def test_under_a_backlog_batches_are_written_once_the_write_interval_has_passed():
     async def scenario():
-        proc, _store, sessions, _ = make()
+        settings = Settings().replace(sessionizer={"state_write_interval_ms": 1000})
+        clock = Monotonic()
+        proc, store, sessions, _ = make(settings, monotonic=clock)
+        sessions.auto_ack = True
         stream = Stream()
-        for i in range(MAX_PENDING_BATCHES):
-            await proc.handle_batch(stream, [record(2 * i, [ev(2 * i)]),
-                                             record(2 * i + 1, [ev(2 * i + 1, EventKind.STOP)])])
-        assert len(proc.pipeline) == MAX_PENDING_BATCHES and stream.acked == []
-        task = asyncio.ensure_future(proc.handle_batch(stream, [record(99, [ev(0, sid="s9")])]))
+        await proc.handle_batch(stream, [record(0, [ev(0)])])
+        clock.now = 0.5
+        await proc.handle_batch(stream, [record(1, [ev(1)])])
+        assert store.writes == [] and stream.acked == []  # younger than the interval
+        clock.now = 1.2
+        await proc.handle_batch(stream, [record(2, [ev(2)])])
+        # Only the batch that is 1.2 s old is due, and it writes the state it made (a
+        # newer one would record records not yet acked, whose sends may not be delivered).
+        assert stream.acked == [0]
+        assert [logic.decode_state(raw).event_count for _, _, raw in store.writes] == [1]
+        clock.now = 2.3
+        await proc.handle_batch(stream, [record(3, [ev(3)])])
+        # Two due batches of one key: one write, with the later one's state.
+        assert stream.acked == [0, 1, 2]
+        assert [logic.decode_state(raw).event_count for _, _, raw in store.writes] == [1, 3]
+
+    asyncio.run(scenario())
+
+
+def test_too_many_waiting_records_are_written_before_the_interval():
+    async def scenario():
+        proc, _, sessions, _ = make(max_pending_records=5)
+        sessions.auto_ack = True
+        stream = Stream()
+        await proc.handle_batch(stream, [record(i, [ev(i)]) for i in range(4)])
+        assert stream.acked == []
+        await proc.handle_batch(stream, [record(i, [ev(i)]) for i in range(4, 8)])
+        assert sorted(stream.acked) == [0, 1, 2, 3] and proc.pending_records == 4
+
+    asyncio.run(scenario())
+
+
+def test_a_due_batch_waits_for_its_sends_before_its_write():
+    async def scenario():
+        clock = Monotonic()
+        proc, store, sessions, _ = make(monotonic=clock)
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0), ev(1, EventKind.STOP)])])
+        clock.now = 5.0
+        task = asyncio.ensure_future(proc.handle_batch(stream, [record(1, [ev(0, sid="s9")])]))
         await asyncio.sleep(0.01)
-        assert not task.done()  # over the limit: waits for the oldest batch's send
+        assert not task.done() and store.writes == []  # due, but its close is not delivered
         sessions.ack_all()
         await asyncio.wait_for(task, 5)
-        assert sorted(stream.acked) == [0, 1, 2, 3, 99]
+        assert stream.acked == [0] and store.written_keys() == [KEY1]
 
     asyncio.run(scenario())
 
