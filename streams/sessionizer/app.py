@@ -145,24 +145,24 @@ class TableStore:
     def get(self, key: bytes) -> bytes | None:
         return self.table.data.get(key)
 
-    def put(self, key: bytes, raw: bytes | None, *, partition: int) -> None:
+    def put(self, key: bytes, raw: bytes | None, *, partition: int) -> Any:
+        """The changelog record's future (resolved when the broker acknowledged it), or
+        None when there was nothing to delete."""
         data = self.table.data
-        if raw is None:
-            if data.get(key) is None:
-                return
-            del data[key]
-            self.table.send_changelog(partition, key, None, value_serializer="raw")
-        else:
-            data[key] = raw
-            self.table.send_changelog(partition, key, raw)
         # The memory store forgets keys of revoked partitions by this map (it fills it
         # only on recovery); keep it true for keys written here too.
         key_partition = getattr(data, "_key_partition", None)
-        if key_partition is not None:
-            if raw is None:
+        if raw is None:
+            if data.get(key) is None:
+                return None
+            del data[key]
+            if key_partition is not None:
                 key_partition.pop(key, None)
-            else:
-                key_partition[key] = partition
+            return self.table.send_changelog(partition, key, None, value_serializer="raw")
+        data[key] = raw
+        if key_partition is not None:
+            key_partition[key] = partition
+        return self.table.send_changelog(partition, key, raw)
 
     def items(self) -> list[tuple[bytes, bytes]]:
         return list(self.table.data.items())

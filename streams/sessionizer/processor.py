@@ -7,8 +7,9 @@ each key's state once, runs :mod:`streams.sessionizer.logic` over the key's reco
 offset order and sweeps the idle keys of every partition that got a tick, (3) sends the
 closed sessions, candidates and dead letters, and only once the broker has acknowledged
 all of them (4) writes each touched key's final state once, to the changelog partition
-the state belongs to, and (5) acks the batch's records, so their offsets may be
-committed. A crash anywhere replays the records into the state before them: the same
+the state belongs to, and only once the broker has acknowledged those writes (5) acks
+the batch's records, so their offsets may be committed (Faust's own flush before a
+commit gives up after 0.1 s per buffered message, so it cannot be relied on). A crash anywhere replays the records into the state before them: the same
 ``session_uid`` is emitted again (consumers deduplicate on it), never lost.
 
 Steps (4)-(5) are deferred and coalesced, as a checkpoint: processed batches wait in a
@@ -69,7 +70,10 @@ class StateStore(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
-    def put(self, key: bytes, raw: bytes | None, *, partition: int) -> None: ...
+    def put(self, key: bytes, raw: bytes | None, *, partition: int
+            ) -> asyncio.Future | None:
+        """Write (or delete); the future resolves when the write is durable (None: it
+        already is, or there was nothing to write)."""
 
     def items(self) -> Iterable[tuple[bytes, bytes]]: ...
 
@@ -86,6 +90,15 @@ class _Step:
 
     def is_delivered(self) -> bool:
         return all(f.done() for f in self.sends)
+
+
+@dataclass
+class _Written:
+    """Records whose states are written, acked once the writes are delivered."""
+
+    epoch: int
+    events: list[Any]
+    writes: list[asyncio.Future]
 
 
 class Sessionizer:
@@ -113,6 +126,7 @@ class Sessionizer:
         # No idle close on a partition before this time: its backlog may still be unread.
         self.sweep_not_before: dict[int, datetime] = {}
         self.pipeline: deque[_Step] = deque()
+        self.written: deque[_Written] = deque()
         self.pending_records = 0
         self.max_pending_records = max_pending_records
         # Newest encoded state of keys whose table write is still pending (None = deleted),
@@ -157,6 +171,7 @@ class Sessionizer:
             log.info("abandoned %d unwritten batches (%d records): they are delivered again",
                      len(self.pipeline), sum(len(s.events) for s in self.pipeline))
         self.pipeline.clear()
+        self.written.clear()
         self.pending_records = 0
         self.overlay.clear()
         self.overlay_refs.clear()
@@ -326,9 +341,10 @@ class Sessionizer:
     # -- delivery, writes, acks --------------------------------------------------------
 
     async def _drain(self, stream: Any, *, idle: bool) -> None:
-        """Write and ack the batches that are due: all of them when the input is idle,
-        else those older than the write interval, or the oldest while too many records
-        wait. Waits for their sends first (old ones are delivered by then)."""
+        """Write the batches that are due: all of them when the input is idle, else those
+        older than the write interval, or the oldest while too many records wait. Waits
+        for their sends first (old ones are delivered by then). Then ack the written
+        batches whose state writes are delivered (when idle: wait for them)."""
         interval = self.conf.state_write_interval_ms / 1000
         now = self.monotonic()
         due, waiting = 0, self.pending_records
@@ -337,30 +353,31 @@ class Sessionizer:
                 break
             due += 1
             waiting -= len(step.events)
-        if not due:
-            return
-        steps = [self.pipeline[i] for i in range(due)]
-        sends = [f for step in steps for f in step.sends if not f.done()]
-        if sends:
-            epoch = steps[0].epoch
-            await asyncio.wait(sends)
-            if self.epoch() != epoch:
-                return  # rebalanced meanwhile: abandoned, delivered again
-        for _ in range(due):
-            self.pipeline.popleft()
-        self.pending_records -= sum(len(step.events) for step in steps)
-        await self._commit(stream, steps)
+        if due:
+            steps = [self.pipeline[i] for i in range(due)]
+            sends = [f for step in steps for f in step.sends if not f.done()]
+            if sends:
+                epoch = steps[0].epoch
+                await asyncio.wait(sends)
+                if self.epoch() != epoch:
+                    return  # rebalanced meanwhile: abandoned, delivered again
+            for _ in range(due):
+                self.pipeline.popleft()
+            self.pending_records -= sum(len(step.events) for step in steps)
+            self._write(steps)
+        await self._ack_written(stream, wait=idle)
 
-    async def _commit(self, stream: Any, steps: list[_Step]) -> None:
-        """Write the delivered batches' states (each key once, the newest) and ack their
-        records. Runs only in the epoch the batches were processed in."""
+    def _write(self, steps: list[_Step]) -> None:
+        """Write the delivered batches' states (each key once, the newest); their records
+        wait in ``written`` for these writes' delivery. Runs only in the epoch the
+        batches were processed in."""
         writes: dict[bytes, tuple[int, bytes | None]] = {}
         for step in steps:
             for fut in step.sends:
                 fut.result()  # a failed send raises here: crash, replay, lose nothing
             writes.update(step.writes)
-        for key, (partition, raw) in writes.items():
-            self.store.put(key, raw, partition=partition)
+        delivered = [self.store.put(key, raw, partition=partition)
+                     for key, (partition, raw) in writes.items()]
         for step in steps:
             for key in step.writes:
                 refs = self.overlay_refs.get(key, 1) - 1
@@ -370,8 +387,25 @@ class Sessionizer:
                     self.overlay_refs.pop(key, None)
                     self.overlay.pop(key, None)
         m.STATE_WRITES.inc(len(writes))
-        for step in steps:
-            for event in step.events:
+        self.written.append(_Written(steps[0].epoch, [e for s in steps for e in s.events],
+                                     [f for f in delivered if f is not None]))
+
+    async def _ack_written(self, stream: Any, *, wait: bool) -> None:
+        """Ack the written records whose state writes the broker acknowledged, oldest
+        first. A record is never acked (so its offset never committed) before its state
+        is durable: Faust's own pre-commit flush gives up after 0.1 s per message."""
+        while self.written:
+            head = self.written[0]
+            if not all(f.done() for f in head.writes):
+                if not wait:
+                    return
+                await asyncio.wait(head.writes)
+                if self.epoch() != head.epoch:
+                    return  # rebalanced meanwhile: the acks would be ignored anyway
+            for fut in head.writes:
+                fut.result()  # a failed write raises here: crash, replay, lose nothing
+            self.written.popleft()
+            for event in head.events:
                 await stream.ack(event)
 
     # -- outputs -----------------------------------------------------------------------

@@ -25,6 +25,8 @@ class Store:
         self.data: dict[bytes, bytes] = {}
         self.reads: list[bytes] = []
         self.writes: list[tuple[bytes, int, bytes | None]] = []
+        self.pending: list[asyncio.Future] = []
+        self.hold = False  # True: writes stay undelivered until deliver_all()
 
     def get(self, key):
         self.reads.append(key)
@@ -36,6 +38,16 @@ class Store:
             self.data.pop(key, None)
         else:
             self.data[key] = raw
+        fut = asyncio.get_running_loop().create_future()
+        self.pending.append(fut)
+        if not self.hold:
+            fut.set_result(None)
+        return fut
+
+    def deliver_all(self) -> None:
+        for fut in self.pending:
+            if not fut.done():
+                fut.set_result(None)
 
     def items(self):
         return list(self.data.items())
@@ -247,6 +259,31 @@ def test_a_due_batch_waits_for_its_sends_before_its_write():
         sessions.ack_all()
         await asyncio.wait_for(task, 5)
         assert stream.acked == [0] and store.written_keys() == [KEY1]
+
+    asyncio.run(scenario())
+
+
+def test_records_are_acked_only_once_their_state_writes_are_delivered():
+    async def scenario():
+        clock = Monotonic()
+        proc, store, sessions, _ = make(monotonic=clock)
+        sessions.auto_ack = True
+        store.hold = True
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0)])])
+        clock.now = 5.0
+        await proc.handle_batch(stream, [record(1, [ev(1)])])
+        assert store.written_keys() == [KEY1] and stream.acked == []  # written, not durable
+        store.deliver_all()
+        clock.now = 5.1
+        await proc.handle_batch(stream, [record(2, [ev(2)])])
+        assert stream.acked == [0]
+        task = asyncio.ensure_future(proc.handle_batch(stream, [], more_buffered=False))
+        await asyncio.sleep(0.01)
+        assert not task.done()  # idle: waits for the last writes' delivery
+        store.deliver_all()
+        await asyncio.wait_for(task, 5)
+        assert stream.acked == [0, 1, 2]
 
     asyncio.run(scenario())
 
