@@ -22,6 +22,10 @@ records in sessions of 50. The figures per shape are records/s and events/s per
 implementation and the worker's ratio to each peer, computed within each round; the
 summary is the median over rounds.
 
+Baseline: ``HIVEMIND_BENCH_BASELINE=<dir>`` (e.g. ``git archive <commit> | tar -x -C
+<dir>``) adds that checkout's worker as ``baseline`` to every round (timed from its
+first processed record, ``hivemind_sessionizer_records_created{outcome="processed"}``).
+
 Scale-out: on the 50x4 shape, 1 and 2 workers in one group, interleaved, each started on
 an empty topic and fed once every worker holds its partitions (so the window holds no
 start-up rebalance); window from the first worker's first batch to the last session.
@@ -101,8 +105,8 @@ def make_records(n_events: int, per_record: int, per_session: int,
     return records, expected
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    return child_env(to_env(settings), PYTHONPATH=str(ROOT))
+def settings_env(settings: Settings, source: Path = ROOT) -> dict[str, str]:
+    return child_env(to_env(settings), PYTHONPATH=str(source))
 
 
 @dataclass
@@ -179,18 +183,22 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.wait(10)
 
 
-def _scrape(port: int, name: str) -> float:
+def _scrape(port: int, *names: str) -> float:
+    """The first of ``names`` the worker exports (a full sample name, labels included)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise RuntimeError(f"{name} not exported on port {port}")
+        samples = dict(line.rsplit(" ", 1) for line in resp.read().decode().splitlines()
+                       if line and not line.startswith("#"))
+    for name in names:
+        if name in samples:
+            return float(samples[name])
+    raise RuntimeError(f"none of {names} exported on port {port}")
 
 
 class Workers:
     """``n`` sessionizer worker processes in one group, each with its metrics port."""
 
-    def __init__(self, settings: Settings, n: int, app_id: str, log_dir: Path) -> None:
+    def __init__(self, settings: Settings, n: int, app_id: str, log_dir: Path,
+                 source: Path = ROOT) -> None:
         self.ports, self.procs, self.logs = [], [], []
         for i in range(1, n + 1):
             port = free_port()
@@ -200,7 +208,8 @@ class Workers:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "streams.sessionizer", "--app-id", app_id,
                      "--worker-id", str(i)],
-                    env=settings_env(worker), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+                    env=settings_env(worker, source), cwd=source, stdout=out,
+                    stderr=subprocess.STDOUT))
             self.ports.append(port)
             self.logs.append(log_path)
 
@@ -209,7 +218,9 @@ class Workers:
 
     def consuming_since(self) -> float:
         """The earliest first-batch time of the workers' latest assignments."""
-        times = [_scrape(port, "hivemind_sessionizer_consuming_since_timestamp_seconds")
+        times = [_scrape(port, "hivemind_sessionizer_consuming_since_timestamp_seconds",
+                         # a baseline worker without the gauge: its first processed record
+                         'hivemind_sessionizer_records_created{outcome="processed"}')
                  for port in self.ports]
         return min(t for t in times if t > 0)
 
@@ -233,15 +244,16 @@ class Workers:
         _stop(self.procs)
 
 
-def run_faust(settings: Settings, n_sessions: int, tag: str, log_dir: Path) -> Run:
-    workers = Workers(settings, 1, f"bench-{tag}", log_dir)
+def run_faust(settings: Settings, n_sessions: int, tag: str, log_dir: Path,
+              source: Path = ROOT, impl: str = "faust") -> Run:
+    workers = Workers(settings, 1, f"bench-{tag}", log_dir, source)
     reader = OutputReader(settings, settings.topics.sessions, n_sessions)
     try:
         reader.wait(workers.alive)
         started = workers.consuming_since()
     finally:
         workers.stop()
-    return Run("faust", started, reader.last_ts_ms, reader.values)
+    return Run(impl, started, reader.last_ts_ms, reader.values)
 
 
 def run_peer(impl: str, settings: Settings, input_topic: str, n_sessions: int, tag: str,
@@ -298,7 +310,8 @@ def _line(shape: str, rnd: int, run: Run, n_records: int, n_events: int) -> str:
 def run(n_events: int | None = None, rounds: int | None = None) -> dict[str, float]:
     n_events = n_events or int(os.environ.get("HIVEMIND_BENCH_EVENTS", "200000"))
     rounds = rounds or int(os.environ.get("HIVEMIND_BENCH_ROUNDS", "2"))
-    impls = ["faust", *_peers()]
+    baseline = os.environ.get("HIVEMIND_BENCH_BASELINE")
+    impls = ["faust", *_peers(), *(["baseline"] if baseline else [])]
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sessionizer-") as tmp:
         root = Path(tmp)
@@ -323,6 +336,9 @@ def run(n_events: int | None = None, rounds: int | None = None) -> dict[str, flo
                             topics={"turns": shape_settings.topics.turns})
                         if impl == "faust":
                             result = run_faust(settings, len(expected), tag, root)
+                        elif impl == "baseline":
+                            result = run_faust(settings, len(expected), tag, root,
+                                               Path(str(baseline)), "baseline")
                         else:
                             result = run_peer(impl, settings, settings.topics.turns,
                                               len(expected), tag, root)
