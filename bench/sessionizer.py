@@ -33,6 +33,7 @@ start-up rebalance); window from the first worker's first batch to the last sess
     python -m bench.sessionizer                 # 200k events per 50-event shape
     HIVEMIND_BENCH_EVENTS=400000 HIVEMIND_BENCH_ROUNDS=3 python -m bench.sessionizer
     HIVEMIND_BENCH_PEERS=confluent python -m bench.sessionizer   # without quixstreams
+    HIVEMIND_BENCH_SHAPES=1x50,50x4 python -m bench.sessionizer  # some shapes only
 """
 
 from __future__ import annotations
@@ -317,7 +318,10 @@ def run(n_events: int | None = None, rounds: int | None = None) -> dict[str, flo
         root = Path(tmp)
         broker = embedded.start(log_path=root / "tansu.log")
         try:
+            wanted = os.environ.get("HIVEMIND_BENCH_SHAPES", ",".join(SHAPES)).split(",")
             for i, (shape, (per_record, records_per_session)) in enumerate(SHAPES.items()):
+                if shape not in wanted:
+                    continue
                 per_session = per_record * records_per_session
                 # Single-event records: fewer events (the per-record cost dominates).
                 events = n_events if per_record > 1 else n_events // 5
