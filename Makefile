@@ -6,6 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PY      = $(BIN)/python
 STAMP   = $(VENV)/.installed
+BENCH_STAMP = $(VENV)/.installed-bench
 CLAUDE_DIR ?= .cache/claude-code
 
 .DEFAULT_GOAL := help
@@ -19,6 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
 
 venv: $(STAMP) ## create .venv and install Hivemind with its dev tools
 
@@ -42,7 +47,7 @@ test-unit: $(STAMP) ## pure-logic tests only
 test-integration: $(STAMP) ## tests over the embedded broker and a temporary lake
 	$(PY) -m pytest -q tests/integration
 
-bench: $(STAMP) ## throughput and latency figures, printed as ratios from one run
+bench: $(BENCH_STAMP) ## throughput and latency figures, printed as ratios from one run (installs the bench extra: quixstreams)
 	$(PY) -m bench
 
 eval: $(STAMP) ## guard-corpus, attribution-simulator and red-team corpus rates

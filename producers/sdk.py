@@ -243,13 +243,20 @@ class Fleet:
         self._producer.poll(0)
 
     def _flush_stale_loop(self) -> None:
-        while not self._stop.wait(self._linger_s):
+        """Send each buffered session once its first event has waited ``linger_ms``:
+        wakes when the oldest buffer is due (a fixed ``linger_ms`` tick let a buffer
+        opened just after a tick wait almost twice as long)."""
+        wait = self._linger_s
+        while not self._stop.wait(wait):
             now = time.monotonic()
             with self._lock:
                 stale = [sid for sid, b in self._pending.items() if now - b.created >= self._linger_s]
                 for sid in stale:
                     self._send(self._pending.pop(sid).events)
+                oldest = min((b.created for b in self._pending.values()), default=None)
             self._producer.poll(0)
+            wait = self._linger_s if oldest is None else max(
+                0.005, oldest + self._linger_s - time.monotonic())
 
 
 ScopeItem = tuple[str, int | None, str] | Mapping[str, Any]

@@ -165,6 +165,17 @@ class SessionizerSettings(Struct, frozen=True, kw_only=True):
     outcome_horizon_s: Annotated[int, Meta(ge=0, le=365 * DAY_S)] = 14 * DAY_S
     max_events_per_session: Annotated[int, Meta(ge=1, le=10_000_000)] = 5000
     max_record_bytes: Annotated[int, Meta(ge=1024, le=2**31 - 1)] = 4 * 1024 * 1024
+    # Throughput: the worker processes input in batches of at most batch_max_records
+    # records, taken within batch_within_ms (a record waits at most that long to start);
+    # states are written (each touched key once) and records acked every
+    # state_write_interval_ms under a backlog (a crash replays at most that much), at once
+    # when the input is idle; its producer (sessions, candidates, changelog) batches up to
+    # producer_batch_bytes per partition with producer_linger_ms of linger.
+    batch_max_records: Annotated[int, Meta(ge=1, le=1_000_000)] = 2000
+    batch_within_ms: Annotated[int, Meta(ge=0, le=60_000)] = 100
+    state_write_interval_ms: Annotated[int, Meta(ge=0, le=3_600_000)] = 1000
+    producer_batch_bytes: Annotated[int, Meta(ge=1024, le=2**31 - 1)] = 1024 * 1024
+    producer_linger_ms: Annotated[int, Meta(ge=0, le=60_000)] = 5
 
 
 class CodifierSettings(Struct, frozen=True, kw_only=True):

@@ -5,16 +5,25 @@ Guarantee and failure behaviour are the processor's (:mod:`streams.sessionizer.p
 at-least-once with stable ``session_uid``s; a state write never overtakes the delivery of
 the outputs it records; bad records go to the DLQ and the worker keeps going.
 
+Throughput: Faust pays a fixed cost per record and the old agent also paid a changelog
+write and a produce request per record. The agent takes batches
+(``stream.noack_take(sessionizer.batch_max_records, sessionizer.batch_within_ms)``), and
+the processor reads and writes each touched key once per batch, writing the changelog
+with ``table.send_changelog`` on the state's own partition (a write from a batch has no
+"current event" for Faust to take the partition from). The producer batches up to
+``sessionizer.producer_batch_bytes`` with ``sessionizer.producer_linger_ms`` of linger and
+compresses with :func:`runtime.kafka.faust_compression` (fast lz4 where possible).
+
 Idle sessions close on ticks: the leader's timer sends one tick to every partition of the
 tick topic; the agent sweeps only that partition's due keys (see
-:mod:`streams.sessionizer.index`) inside stream iteration, as Faust requires for table
-writes, so the changelog write lands on the partition the state belongs to.
+:mod:`streams.sessionizer.index`) in the batch that holds the tick, so the closes are
+written and acked like any record's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +31,7 @@ import faust
 import msgspec
 
 from runtime.errors import SettingsInvalid
-from runtime.kafka import faust_broker_kwargs, group_id_for, partition_count
+from runtime.kafka import faust_broker_kwargs, faust_producer_kwargs, group_id_for, partition_count
 from runtime.metrics import set_ready
 from runtime.settings import Settings
 from streams.sessionizer.processor import Sessionizer, producer_record_limit
@@ -46,15 +55,6 @@ def faust_datadir(settings: Settings, app_id: str, worker_id: str) -> str:
     path = settings.edge.home_path() / "faust" / f"{app_id}-{worker_id}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(path)
-
-
-def faust_compression(configured: str) -> str | None:
-    """The Faust (aiokafka) producer's codec: aiokafka compresses lz4 at level 9 (its HC
-    mode), which halves this worker's throughput, so lz4 becomes zstd (level 3) here;
-    every client we run reads zstd."""
-    if configured in ("", "none"):
-        return None
-    return "zstd" if configured == "lz4" else configured
 
 
 def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str = "1",
@@ -82,9 +82,8 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
         datadir=faust_datadir(settings, app_id, worker_id),
         # Batch records: fetch many per partition, and allow records up to the limit.
         consumer_max_fetch_size=max(4 * 1024 * 1024, limit),
-        producer_max_request_size=limit,
-        producer_compression_type=faust_compression(settings.kafka.compression),
-        stream_buffer_maxsize=8192,
+        **faust_producer_kwargs(settings, max_request_size=limit),
+        stream_buffer_maxsize=max(8192, 2 * settings.sessionizer.batch_max_records),
         # Records still in the processor's pipeline are simply delivered again after a
         # rebalance or stop; waiting for them would block both.
         stream_wait_empty=False,
@@ -95,22 +94,29 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
                       value_type=bytes)
     t = settings.topics
     sessionizer = Sessionizer(
-        table=table,
+        store=TableStore(table),
         sessions=app.topic(t.sessions, key_serializer="raw", value_serializer="raw"),
         candidates=app.topic(t.candidates, key_serializer="raw", value_serializer="raw"),
         dead_letters=app.topic(t.dlq, key_serializer="raw", value_serializer="raw"),
         settings=settings, clock=clock or _utcnow,
         assigned_partitions=lambda: {tp.partition for tp in app.assignor.assigned_actives()
-                                     if tp.topic == t.turns})
+                                     if tp.topic == t.turns},
+        # Changes as soon as a rebalance starts (Faust counts it in the revocation
+        # callback); None while the flow is suspended, i.e. until the new assignment is
+        # recovered and the consumer has sought back to the committed offsets.
+        epoch=lambda: app.rebalancing_count if app.flow_control.is_active() else None,
+        is_current=lambda event: event.message.generation_id == app.consumer_generation_id)
     tick_topic = app.topic(t.ticks, key_serializer="raw", value_serializer="raw")
 
+    conf = settings.sessionizer
+    max_records, within_s = conf.batch_max_records, conf.batch_within_ms / 1000
+
     @app.agent(source, name="sessionize")
-    async def sessionize(stream: Any) -> None:  # a faust.Stream (StreamT lacks noack)
-        # Manual acks: a record is acked once its state is written (see processor.py).
-        manual = stream.noack()
-        buffered = _buffer_probe(manual)
-        async for event in manual.events():
-            await sessionizer.handle(manual, event, more_buffered=buffered())
+    async def sessionize(stream: Any) -> None:  # a faust.Stream (StreamT lacks noack_take)
+        # Manual acks: a record is acked once its batch's states are written.
+        more = _backlog_probe(app, stream)
+        async for batch in stream.noack_take(max_records, within=within_s):
+            await sessionizer.handle_batch(stream, batch, more_buffered=more(batch))
 
     @app.timer(settings.sessionizer.tick_interval_s, on_leader=True)
     async def send_ticks() -> None:
@@ -127,12 +133,65 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
     return app
 
 
-def _buffer_probe(stream: Any) -> Callable[[], bool]:
-    """Whether the stream's input buffer holds more events (True when unknown)."""
+class TableStore:
+    """The processor's :class:`~streams.sessionizer.processor.StateStore` over a Faust
+    table of raw bytes: reads and writes go to the table's local store, and every write
+    or delete sends its changelog record to the partition given, as ``table[k] = v``
+    would from inside stream iteration (recovery replays it the same way)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.table.data.get(key)
+
+    def put(self, key: bytes, raw: bytes | None, *, partition: int) -> Any:
+        """The changelog record's future (resolved when the broker acknowledged it), or
+        None when there was nothing to delete."""
+        data = self.table.data
+        # The memory store forgets keys of revoked partitions by this map (it fills it
+        # only on recovery); keep it true for keys written here too.
+        key_partition = getattr(data, "_key_partition", None)
+        if raw is None:
+            if data.get(key) is None:
+                return None
+            del data[key]
+            if key_partition is not None:
+                key_partition.pop(key, None)
+            return self.table.send_changelog(partition, key, None, value_serializer="raw")
+        data[key] = raw
+        if key_partition is not None:
+            key_partition[key] = partition
+        return self.table.send_changelog(partition, key, raw)
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return list(self.table.data.items())
+
+
+def _backlog_probe(app: faust.App, stream: Any) -> Callable[[Sequence[Any]], bool]:
+    """Whether more input waits after ``batch``: records in the stream's buffer, or a
+    partition of the batch whose high watermark is past the batch's last offset (True
+    when unknown). A batch is processed without awaits, so the buffer alone is often
+    empty under a backlog."""
     queue = getattr(stream.channel, "queue", None)
-    if queue is None:
-        return lambda: True
-    return lambda: not queue.empty()
+
+    def more(batch: Sequence[Any]) -> bool:
+        if queue is None or not queue.empty():
+            return True
+        last: dict[Any, int] = {}
+        for event in batch:
+            message = event.message
+            last[message.tp] = max(last.get(message.tp, -1), message.offset)
+        for tp, offset in last.items():
+            try:
+                highwater = app.consumer.highwater(tp)
+            except Exception:  # not known yet (no fetch response): assume more
+                return True
+            if highwater is None or highwater > offset + 1:
+                return True
+        return False
+
+    return more
 
 
 def _utcnow() -> datetime:

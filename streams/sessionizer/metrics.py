@@ -3,14 +3,21 @@ every stage and lives in :mod:`streams.dlq`)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from streams.dlq import DLQ_RECORDS
 
 EVENTS = Counter("hivemind_sessionizer_events_total",
                  "Turn events read from decoded records (duplicates included).")
 RECORDS = Counter("hivemind_sessionizer_records_total",
-                  "Input records by outcome: processed, dead_lettered, tick.", ["outcome"])
+                  "Input records by outcome: processed, dead_lettered, tick, stale (fetched "
+                  "before a rebalance: delivered again).", ["outcome"])
+BATCH_RECORDS = Histogram("hivemind_sessionizer_batch_records",
+                          "Records per processed batch (noack_take).",
+                          buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
+STATE_WRITES = Counter("hivemind_sessionizer_state_writes_total",
+                       "State writes to the changelogged table (one per touched key per "
+                       "written batch group).")
 SESSIONS_CLOSED = Counter("hivemind_sessionizer_sessions_closed_total",
                           "Sessions closed and emitted, by close reason.", ["reason"])
 LATE_EVENTS = Counter("hivemind_sessionizer_late_events_total",
@@ -21,6 +28,9 @@ ABSORBED_EVENTS = Counter("hivemind_sessionizer_absorbed_events_total",
                           "Trailing stop/session_end and late outcome events that open no generation.")
 DUPLICATE_EVENTS = Counter("hivemind_sessionizer_duplicate_events_total",
                            "Events dropped because their event_id was already seen.")
+CONSUMING_SINCE = Gauge("hivemind_sessionizer_consuming_since_timestamp_seconds",
+                        "Unix time of the first batch this worker processed after its latest "
+                        "partition assignment (0 before the first).")
 OPEN_SESSIONS = Gauge("hivemind_sessionizer_open_sessions",
                       "Open sessions held by this worker.")
 LATE_OUTCOMES = Counter(
@@ -33,6 +43,6 @@ CANDIDATES = Counter("hivemind_sessionizer_candidates_total",
                      "Candidates emitted, by reason (a candidate counts once per reason).",
                      ["reason"])
 
-__all__ = ["ABSORBED_EVENTS", "CANDIDATES", "DLQ_RECORDS", "DUPLICATE_EVENTS", "EVENTS",
-           "LATE_EVENTS", "LATE_OUTCOMES", "OPEN_SESSIONS", "RECORDS", "REOPENED_SESSIONS",
-           "SESSIONS_CLOSED"]
+__all__ = ["ABSORBED_EVENTS", "BATCH_RECORDS", "CANDIDATES", "CONSUMING_SINCE", "DLQ_RECORDS",
+           "DUPLICATE_EVENTS", "EVENTS", "LATE_EVENTS", "LATE_OUTCOMES", "OPEN_SESSIONS",
+           "RECORDS", "REOPENED_SESSIONS", "SESSIONS_CLOSED", "STATE_WRITES"]

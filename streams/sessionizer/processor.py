@@ -1,34 +1,46 @@
-"""The per-worker adapter between Faust and the pure state machine.
+"""The per-worker adapter between Faust and the pure state machine, one batch at a time.
 
 Guarantee: at-least-once with stable ids, and a state write never overtakes the delivery
-of what it records. For every input record, in partition order, the processor (1) decodes
-it once, (2) runs :mod:`streams.sessionizer.logic`, (3) sends the closed sessions and
-candidates (or the dead letter), and only once the broker has acknowledged all of them
-(4) writes the new state to the changelogged table and (5) acks the record, so its offset
-may be committed. A crash anywhere replays the record into the state before it: the same
+of what it records. For every batch of input records (``stream.noack_take``) the
+processor (1) decodes each record once, (2) groups them by table key, reads and decodes
+each key's state once, runs :mod:`streams.sessionizer.logic` over the key's records in
+offset order and sweeps the idle keys of every partition that got a tick, (3) sends the
+closed sessions, candidates and dead letters, and only once the broker has acknowledged
+all of them (4) writes each touched key's final state once, to the changelog partition
+the state belongs to, and only once the broker has acknowledged those writes (5) acks
+the batch's records, so their offsets may be committed (Faust's own flush before a
+commit gives up after 0.1 s per buffered message, so it cannot be relied on). A crash anywhere replays the records into the state before them: the same
 ``session_uid`` is emitted again (consumers deduplicate on it), never lost.
 
-Steps (4)-(5) are pipelined instead of awaited: each record joins its partition's FIFO,
-and the FIFO's head is written and acked as soon as its sends are acknowledged (checked on
-every record and tick of that partition; a tick, an empty input buffer, or a FIFO longer
-than ``MAX_PENDING`` waits for them). Later records of the same key read the newest state from an overlay, so
-the pipeline changes nothing but latency. The table is written while a record *of the same
-partition* is current, as Faust's changelog requires.
+Steps (4)-(5) are deferred and coalesced, as a checkpoint: processed batches wait in a
+FIFO (their sends are queued with ``send_soon``, so processing never waits on the
+producer) and are written and acked together once the oldest is
+``sessionizer.state_write_interval_ms`` old, the input is idle, or more than
+``MAX_PENDING_RECORDS`` records wait; each key is written once per checkpoint, with its
+newest state. Later batches read the newest state of a key from an overlay, so deferring
+changes nothing but latency and how much a crash replays.
+
+Rebalance safety: a batch never spans a revocation. Records fetched under an older
+assignment are skipped (Faust seeks back to the committed offsets after the rebalance and
+delivers them again); a batch whose assignment epoch changed before its writes is
+abandoned, unwritten and unacked, and replayed the same way.
 
 Errors: bad input is dead-lettered (see :mod:`streams.dlq`) and the worker keeps going; a
-processing error in the logic dead-letters the record the same way; a producer error
-crashes the worker, which restarts from the committed offsets.
+processing error in the logic dead-letters the record the same way (later records of the
+key continue from the state before it); a producer error crashes the worker, which
+restarts from the committed offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -44,7 +56,7 @@ from streams.sessionizer.index import DeadlineIndex
 log = logging.getLogger(__name__)
 
 STAGE = "sessionizer"
-MAX_PENDING = 256  # records per partition awaiting their sends' acknowledgement
+MAX_PENDING_RECORDS = 20_000  # processed records awaiting their state write and ack
 
 
 def producer_record_limit(settings: Settings) -> int:
@@ -52,26 +64,59 @@ def producer_record_limit(settings: Settings) -> int:
     return settings.sessionizer.max_record_bytes + 65536
 
 
-@dataclass
-class _Pending:
-    """One processed record whose state write and ack wait for its sends."""
+class StateStore(Protocol):
+    """Where states live: Faust's changelogged table in the worker (``app.TableStore``),
+    a dict in the unit tests. ``put`` of ``None`` deletes the key."""
 
-    event: Any
-    key: bytes | None = None  # None: nothing to write
-    new: bytes | None = None  # the encoded state to write; None deletes the key
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, raw: bytes | None, *, partition: int
+            ) -> asyncio.Future | None:
+        """Write (or delete); the future resolves when the write is durable (None: it
+        already is, or there was nothing to write)."""
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]: ...
+
+
+@dataclass
+class _Step:
+    """One processed batch: the records it acks, the states it writes, the sends first."""
+
+    epoch: int
+    created: float  # monotonic seconds
+    events: list[Any] = field(default_factory=list)
+    writes: dict[bytes, tuple[int, bytes | None]] = field(default_factory=dict)
     sends: list[asyncio.Future] = field(default_factory=list)
 
     def is_delivered(self) -> bool:
         return all(f.done() for f in self.sends)
 
 
-class Sessionizer:
-    """Per-worker state: table, output topics, pending FIFOs, overlay, deadline index."""
+@dataclass
+class _Written:
+    """Records whose states are written, acked once the writes are delivered."""
 
-    def __init__(self, *, table: Any, sessions: Any, candidates: Any, dead_letters: Any,
-                 settings: Settings, clock: Callable[[], datetime],
-                 assigned_partitions: Callable[[], set[int]]) -> None:
-        self.table, self.settings, self.clock = table, settings, clock
+    epoch: int
+    events: list[Any]
+    writes: list[asyncio.Future]
+
+
+class Sessionizer:
+    """Per-worker state: store, output topics, the pipeline, overlay, deadline index.
+
+    ``epoch()`` identifies the current partition assignment and is ``None`` while a
+    rebalance is in progress (the worker passes Faust's rebalance count while its flow
+    is active); ``is_current(event)`` says whether a record was fetched under the current
+    assignment. By default both follow :meth:`on_assigned` calls (the unit tests)."""
+
+    def __init__(self, *, store: StateStore, sessions: Any, candidates: Any,
+                 dead_letters: Any, settings: Settings, clock: Callable[[], datetime],
+                 assigned_partitions: Callable[[], set[int]],
+                 epoch: Callable[[], int | None] | None = None,
+                 is_current: Callable[[Any], bool] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 max_pending_records: int = MAX_PENDING_RECORDS) -> None:
+        self.store, self.settings, self.clock, self.monotonic = store, settings, clock, monotonic
         self.sessions, self.candidates, self.dead_letters = sessions, candidates, dead_letters
         self.assigned_partitions = assigned_partitions
         self.conf = settings.sessionizer
@@ -80,14 +125,19 @@ class Sessionizer:
         self.assigned: set[int] = set()
         # No idle close on a partition before this time: its backlog may still be unread.
         self.sweep_not_before: dict[int, datetime] = {}
-        self.pending: dict[int, deque[_Pending]] = {}
+        self.pipeline: deque[_Step] = deque()
+        self.written: deque[_Written] = deque()
+        self.pending_records = 0
+        self.max_pending_records = max_pending_records
         # Newest encoded state of keys whose table write is still pending (None = deleted),
-        # with how many pending writes each key has.
+        # with how many pending batches write each key.
         self.overlay: dict[bytes, bytes | None] = {}
         self.overlay_refs: dict[bytes, int] = {}
-        # Bumped by every rebalance: work suspended across one is abandoned, not written
-        # (its records were not acked, so they are delivered again).
-        self.generation = 0
+        self.assignments = 0  # on_assigned calls: the default epoch
+        self.epoch = epoch or (lambda: self.assignments)
+        self.is_current = is_current or (lambda event: True)
+        self._epoch: int | None = None  # the epoch the pipeline and overlay belong to
+        self._consuming = False  # a batch was processed since the latest assignment
 
     # -- rebalance ---------------------------------------------------------------------
 
@@ -95,10 +145,8 @@ class Sessionizer:
         """Drop the pipeline (its records were not acked: they are delivered again), rebuild
         the deadline index from the recovered table (O(table), once per rebalance) and hold
         idle closes on newly assigned partitions for the arrival grace."""
-        self.generation += 1
-        self.pending.clear()
-        self.overlay.clear()
-        self.overlay_refs.clear()
+        self.assignments += 1
+        self._abandon()
         actives = self.assigned_partitions()
         now = self.clock()
         for p in actives - self.assigned:
@@ -106,7 +154,7 @@ class Sessionizer:
         self.assigned = actives
         self.index.clear()
         bad = 0
-        for key, raw in list(self.table.data.items()):
+        for key, raw in list(self.store.items()):
             try:
                 state = logic.decode_state(raw)
             except msgspec.DecodeError:
@@ -118,57 +166,85 @@ class Sessionizer:
         log.info("assigned partitions=%s keys=%d open=%d undecodable_states=%d",
                  sorted(actives), len(self.index), self.index.open_count(), bad)
 
-    # -- records -----------------------------------------------------------------------
+    def _abandon(self) -> None:
+        if self.pipeline:
+            log.info("abandoned %d unwritten batches (%d records): they are delivered again",
+                     len(self.pipeline), sum(len(s.events) for s in self.pipeline))
+        self.pipeline.clear()
+        self.written.clear()
+        self.pending_records = 0
+        self.overlay.clear()
+        self.overlay_refs.clear()
+        self._epoch = None
+        self._consuming = False
 
-    async def handle(self, stream: Any, event: Any, *, more_buffered: bool = True) -> None:
-        """Process one event of the (no-ack) stream; it is acked once its state is written.
+    # -- batches -----------------------------------------------------------------------
 
-        ``more_buffered`` False (the input buffer is empty) waits for this record's sends
-        and writes at once: pipelining only pays under a backlog, and an idle worker then
+    async def handle_batch(self, stream: Any, events: Sequence[Any], *,
+                           more_buffered: bool = True) -> None:
+        """Process one batch of the (no-ack) stream; its records are acked once its states
+        are written.
+
+        ``more_buffered`` False (the input buffer is empty) waits for every pending send
+        and writes at once: deferring only pays under a backlog, and an idle worker then
         holds nothing unwritten."""
-        message = event.message
-        generation = self.generation
-        if message.topic == self.ticks_topic:
-            m.RECORDS.labels(outcome="tick").inc()
-            await self._drain(stream, message.partition, wait=True)
-            await self.sweep(message.partition, self.clock(), generation)
-            if generation == self.generation:
-                await stream.ack(event)
-            return
-        entry = await self._process(event, generation)
-        if entry is None or generation != self.generation:
-            return
-        queue = self.pending.setdefault(message.partition, deque())
-        queue.append(entry)
-        await self._drain(stream, message.partition,
-                          wait=not more_buffered or len(queue) > MAX_PENDING)
+        epoch = self.epoch()
+        if epoch is None:
+            return  # a rebalance is under way: Faust delivers these records again after it
+        if epoch != self._epoch:
+            self._abandon()
+            self._epoch = epoch
+        current = [e for e in events if self.is_current(e)]
+        if len(current) < len(events):
+            m.RECORDS.labels(outcome="stale").inc(len(events) - len(current))
+        m.BATCH_RECORDS.observe(len(current))
+        if current and not self._consuming:
+            self._consuming = True
+            m.CONSUMING_SINCE.set(self.clock().timestamp())
+        step = _Step(epoch, self.monotonic())
+        emitted, letters = self._process(current, step)
+        step.sends = self._send_all(emitted, letters)
+        if step.events:
+            self.pipeline.append(step)
+            self.pending_records += len(step.events)
+        await self._drain(stream, idle=not more_buffered)
 
-    async def _process(self, event: Any, generation: int) -> _Pending | None:
-        """The record's pending entry (sends started, state in the overlay), or None when
-        a rebalance happened meanwhile."""
-        message = event.message
-        decoded = dlq.decode_or_dead_letter(
-            message.value, decode_turn_record, stage=STAGE, topic=message.topic,
-            partition=message.partition, offset=message.offset, key=message.key,
-            max_bytes=self.conf.max_record_bytes)
-        if isinstance(decoded, DeadLetter):
-            return _Pending(event, sends=[await self._send_dead_letter(decoded)])
-        events: list[TurnEvent] = decoded
-        key = logic.state_key(events[0].workspace_id, events[0].session_id)
-        old = self.overlay[key] if key in self.overlay else self.table.get(key)
+    def _process(self, events: Sequence[Any], step: _Step
+                 ) -> tuple[list[Session], list[DeadLetter]]:
+        """Run the logic over the batch (no awaits: nothing interleaves with it). Fills the
+        step's acks and writes, updates the overlay and index; returns what to send."""
+        now = self.clock()
+        groups: dict[bytes, list[tuple[Any, list[TurnEvent]]]] = {}
+        ticked: dict[int, None] = {}
+        letters: list[DeadLetter] = []
+        ticks = 0
+        for event in events:
+            message = event.message
+            step.events.append(event)
+            if message.topic == self.ticks_topic:
+                ticked[message.partition] = None
+                ticks += 1
+                continue
+            decoded = dlq.decode_or_dead_letter(
+                message.value, decode_turn_record, stage=STAGE, topic=message.topic,
+                partition=message.partition, offset=message.offset, key=message.key,
+                max_bytes=self.conf.max_record_bytes)
+            if isinstance(decoded, DeadLetter):
+                letters.append(decoded)
+                continue
+            key = logic.state_key(decoded[0].workspace_id, decoded[0].session_id)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [(event, decoded)]
+            else:
+                group.append((event, decoded))
         tally = logic.Tally()
-        try:
-            state = logic.decode_state(old) if old is not None else None
-            new, emitted = logic.on_events(state, events, partition=message.partition,
-                                           now=self.clock(), settings=self.conf, tally=tally)
-        except Exception as exc:  # a bug or a corrupt state: keep the worker going
-            log.exception("processing error partition=%s[%d] offset=%d stage=%s",
-                          message.topic, message.partition, message.offset, STAGE)
-            letter = DeadLetter.from_processing_error(
-                stage=STAGE, topic=message.topic, partition=message.partition,
-                offset=message.offset, key=message.key, raw=message.value or b"", error=exc)
-            return _Pending(event, sends=[await self._send_dead_letter(letter)])
-        m.RECORDS.labels(outcome="processed").inc()
+        emitted: list[Session] = []
+        for key, records in groups.items():
+            self._apply(key, records, now, step, tally, emitted, letters)
+        m.RECORDS.labels(outcome="processed").inc(len(events) - ticks - len(letters))
+        if ticks:
+            m.RECORDS.labels(outcome="tick").inc(ticks)
         m.EVENTS.inc(tally.events)
         if tally.duplicates:
             m.DUPLICATE_EVENTS.inc(tally.duplicates)
@@ -184,67 +260,55 @@ class Sessionizer:
                                ("unknown_session", tally.outcomes_unmatched)):
             if n:
                 m.LATE_OUTCOMES.labels(disposition=disposition).inc(n)
-        entry = _Pending(event, sends=await self._send_sessions(emitted))
-        if generation != self.generation:
-            return None
-        raw = None
-        if new is not None:
-            new, raw = logic.shrink_to_fit(new, self.conf.max_record_bytes)
-        if raw != old:
-            entry.key, entry.new = key, raw
-            self.overlay[key] = raw
-            self.overlay_refs[key] = self.overlay_refs.get(key, 0) + 1
-        self._reindex(key, new)
-        return entry
+        for partition in ticked:
+            emitted.extend(self._sweep(partition, now, step))
+        return emitted, letters
 
-    async def _drain(self, stream: Any, partition: int, *, wait: bool) -> None:
-        """Write and ack the partition's delivered records, oldest first; with ``wait``,
-        wait for every pending send first. Called only while an event of ``partition``
-        is current (the changelog partition of the writes)."""
-        generation = self.generation
-        queue = self.pending.get(partition)
-        while queue:
-            head = queue[0]
-            if not head.is_delivered():
-                if not wait:
-                    return
-                await asyncio.gather(*head.sends)
-                if generation != self.generation:
-                    return  # rebalanced meanwhile: the queue was dropped
-            for fut in head.sends:
-                fut.result()  # a failed send raises here: crash, replay, lose nothing
-            if head.key is not None:
-                self._write(head.key, head.new)
-            queue.popleft()
-            await stream.ack(head.event)
-
-    def _write(self, key: bytes, raw: bytes | None) -> None:
-        if raw is None:
-            if self.table.get(key) is not None:
-                del self.table[key]
-        else:
-            self.table[key] = raw
-        refs = self.overlay_refs.get(key, 1) - 1
-        if refs:
-            self.overlay_refs[key] = refs
-        else:
-            self.overlay_refs.pop(key, None)
-            self.overlay.pop(key, None)
-
-    async def sweep(self, partition: int, now: datetime, generation: int | None = None) -> None:
-        """Close the idle sessions and drop the expired markers of one partition (its
-        pipeline is drained first, so the table holds every state)."""
-        if generation is None:
-            generation = self.generation
-        if partition not in self.assigned or generation != self.generation:
+    def _apply(self, key: bytes, records: list[tuple[Any, list[TurnEvent]]], now: datetime,
+               step: _Step, tally: logic.Tally, emitted: list[Session],
+               letters: list[DeadLetter]) -> None:
+        """One key's records of the batch, in offset order, over one read of its state."""
+        old = self._read(key)
+        state: logic.SessionState | None = None
+        failed: Exception | None = None
+        if old is not None:
+            try:
+                state = logic.decode_state(old)
+            except msgspec.DecodeError as exc:
+                failed = exc  # a corrupt state: every record of the key is dead-lettered
+        changed = False
+        for event, events in records:
+            message = event.message
+            if failed is None:
+                try:
+                    state, closed = logic.on_events(state, events, partition=message.partition,
+                                                    now=now, settings=self.conf, tally=tally)
+                except Exception as exc:  # a bug: keep the worker going
+                    log.exception("processing error partition=%s[%d] offset=%d stage=%s",
+                                  message.topic, message.partition, message.offset, STAGE)
+                    letters.append(self._processing_error(event, exc))
+                    continue
+                emitted.extend(closed)
+                changed = True
+                continue
+            letters.append(self._processing_error(event, failed))
+        if not changed:
             return
+        raw = None
+        if state is not None:
+            state, raw = logic.shrink_to_fit(state, self.conf.max_record_bytes)
+        self._stage_write(key, old, raw, state, step, partition=message.partition)
+
+    def _sweep(self, partition: int, now: datetime, step: _Step) -> list[Session]:
+        """Close the idle sessions and drop the expired markers of one partition."""
+        if partition not in self.assigned:
+            return []
         not_before = self.sweep_not_before.get(partition)
         if not_before is not None and now < not_before:
-            return
-        changes: list[tuple[bytes, bytes, logic.SessionState | None]] = []
+            return []
         emitted: list[Session] = []
         for key in self.index.due(partition, now):
-            old = self.table.get(key)
+            old = self._read(key)
             if old is None:
                 self.index.remove(key)
                 continue
@@ -256,47 +320,142 @@ class Sessionizer:
                 continue
             new, closed = logic.on_tick(state, now=now, settings=self.conf)
             emitted.extend(closed)
-            changes.append((key, old, new))
-        sends = await self._send_sessions(emitted)
-        if sends:
-            await asyncio.gather(*sends)
-        if generation != self.generation:
-            return  # rebalanced meanwhile: the next owner's tick closes them again
-        for key, old, new in changes:
-            raw = logic.encode_state(new) if new is not None else None
-            if raw != old:
+            if new is None:
+                raw = None
+            elif new is state:
+                raw = old  # nothing due after all
+            else:
+                raw = logic.encode_state(new)
+            self._stage_write(key, old, raw, new, step, partition=state.partition)
+        return emitted
+
+    def _stage_write(self, key: bytes, old: bytes | None, raw: bytes | None,
+                     state: logic.SessionState | None, step: _Step, *, partition: int) -> None:
+        """Record the key's new state in the step and the overlay (and the index)."""
+        if raw != old:
+            if key not in step.writes:
                 self.overlay_refs[key] = self.overlay_refs.get(key, 0) + 1
-                self.overlay[key] = raw
-                self._write(key, raw)
-            self._reindex(key, new)
+            step.writes[key] = (partition, raw)
+            self.overlay[key] = raw
+        self._reindex(key, state)
+
+    def _read(self, key: bytes) -> bytes | None:
+        if key in self.overlay:
+            return self.overlay[key]
+        return self.store.get(key)
+
+    # -- delivery, writes, acks --------------------------------------------------------
+
+    async def _drain(self, stream: Any, *, idle: bool) -> None:
+        """Write the batches that are due: all of them when the input is idle, else those
+        older than the write interval, or the oldest while too many records wait. Waits
+        for their sends first (old ones are delivered by then). Then ack the written
+        batches whose state writes are delivered (when idle: wait for them)."""
+        interval = self.conf.state_write_interval_ms / 1000
+        now = self.monotonic()
+        due, waiting = 0, self.pending_records
+        for step in self.pipeline:
+            if not (idle or now - step.created >= interval or waiting > self.max_pending_records):
+                break
+            due += 1
+            waiting -= len(step.events)
+        if due:
+            steps = [self.pipeline[i] for i in range(due)]
+            sends = [f for step in steps for f in step.sends if not f.done()]
+            if sends:
+                epoch = steps[0].epoch
+                await asyncio.wait(sends)
+                if self.epoch() != epoch:
+                    return  # rebalanced meanwhile: abandoned, delivered again
+            for _ in range(due):
+                self.pipeline.popleft()
+            self.pending_records -= sum(len(step.events) for step in steps)
+            self._write(steps)
+        await self._ack_written(stream, wait=idle)
+
+    def _write(self, steps: list[_Step]) -> None:
+        """Write the delivered batches' states (each key once, the newest); their records
+        wait in ``written`` for these writes' delivery. Runs only in the epoch the
+        batches were processed in."""
+        writes: dict[bytes, tuple[int, bytes | None]] = {}
+        for step in steps:
+            for fut in step.sends:
+                fut.result()  # a failed send raises here: crash, replay, lose nothing
+            writes.update(step.writes)
+        delivered = [self.store.put(key, raw, partition=partition)
+                     for key, (partition, raw) in writes.items()]
+        for step in steps:
+            for key in step.writes:
+                refs = self.overlay_refs.get(key, 1) - 1
+                if refs:
+                    self.overlay_refs[key] = refs
+                else:
+                    self.overlay_refs.pop(key, None)
+                    self.overlay.pop(key, None)
+        m.STATE_WRITES.inc(len(writes))
+        self.written.append(_Written(steps[0].epoch, [e for s in steps for e in s.events],
+                                     [f for f in delivered if f is not None]))
+
+    async def _ack_written(self, stream: Any, *, wait: bool) -> None:
+        """Ack the written records whose state writes the broker acknowledged, oldest
+        first. A record is never acked (so its offset never committed) before its state
+        is durable: Faust's own pre-commit flush gives up after 0.1 s per message."""
+        while self.written:
+            head = self.written[0]
+            if not all(f.done() for f in head.writes):
+                if not wait:
+                    return
+                await asyncio.wait(head.writes)
+                if self.epoch() != head.epoch:
+                    return  # rebalanced meanwhile: the acks would be ignored anyway
+            for fut in head.writes:
+                fut.result()  # a failed write raises here: crash, replay, lose nothing
+            self.written.popleft()
+            for event in head.events:
+                await stream.ack(event)
 
     # -- outputs -----------------------------------------------------------------------
 
-    async def _send_sessions(self, sessions: list[Session]) -> list[asyncio.Future]:
-        """Send sessions and their candidates; the futures resolve on broker acknowledgement."""
+    def _send_all(self, sessions: list[Session], letters: list[DeadLetter]
+                  ) -> list[asyncio.Future]:
+        """Queue the outputs on the producer (``send_soon``: never waits); the futures
+        resolve on broker acknowledgement."""
+        sends = self._send_sessions(sessions)
+        for letter in letters:
+            sends.append(self._send_dead_letter(letter))
+        return sends
+
+    def _send_sessions(self, sessions: list[Session]) -> list[asyncio.Future]:
+        """Queue sessions and their candidates."""
         sends = []
         for session in sessions:
             session, value = self._fit(session)
             key = session.workspace_id.encode()
-            sends.append(await self.sessions.send(key=key, value=value))
+            sends.append(self.sessions.send_soon(key=key, value=value))
             if not session.reemitted:  # a late outcome's repeat: counted in LATE_OUTCOMES
                 m.SESSIONS_CLOSED.labels(reason=session.close_reason.value).inc()
             candidate = logic.candidate_for(session)
             if candidate is not None:
-                sends.append(await self.candidates.send(key=key, value=encode(candidate)))
+                sends.append(self.candidates.send_soon(key=key, value=encode(candidate)))
                 for reason in candidate.reasons:
                     m.CANDIDATES.labels(reason=reason.value).inc()
         return sends
 
-    async def _send_dead_letter(self, letter: DeadLetter) -> asyncio.Future:
+    def _send_dead_letter(self, letter: DeadLetter) -> asyncio.Future:
         # Headroom under the producer limit for the key, headers and batch framing.
         record = dlq.dead_letter_record(
             letter, max_bytes=producer_record_limit(self.settings) - 4096)
-        fut = await self.dead_letters.send(key=record.key, value=record.value,
-                                           headers=record.headers)
+        fut = self.dead_letters.send_soon(key=record.key, value=record.value,
+                                          headers=record.headers)
         dlq.count_dead_letter(letter)
         m.RECORDS.labels(outcome="dead_lettered").inc()
         return fut
+
+    def _processing_error(self, event: Any, exc: Exception) -> DeadLetter:
+        message = event.message
+        return DeadLetter.from_processing_error(
+            stage=STAGE, topic=message.topic, partition=message.partition,
+            offset=message.offset, key=message.key, raw=message.value or b"", error=exc)
 
     def _fit(self, session: Session) -> tuple[Session, bytes]:
         """The session and its encoding, events cut (and marked) until it fits the record

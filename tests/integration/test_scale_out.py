@@ -51,8 +51,10 @@ class Process:
     def __init__(self, name: str, argv: list[str], component: str, settings: Settings,
                  log: Path) -> None:
         self.name, self.log_path = name, log
-        base = free_port()
-        self.url = f"http://127.0.0.1:{base + PORT_OFFSETS[component]}"
+        # The port the worker binds is the free one (base + its offset may be taken).
+        port = free_port()
+        base = port - PORT_OFFSETS[component]
+        self.url = f"http://127.0.0.1:{port}"
         with log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT,
                                          env=worker_env(settings, base),

@@ -307,7 +307,10 @@ def test_bad_records_land_in_the_dlq_with_their_reason_and_later_records_still_s
 
 
 def test_sigkill_mid_stream_then_restart_loses_no_session(settings, worker_factory):
-    n_sessions, per_record = 300, 5
+    # Small batches: the closes take many batches (each waits for its sends once the
+    # pipeline is full), so the kill lands while some are emitted and others not.
+    settings = settings.replace(sessionizer={"batch_max_records": 10})
+    n_sessions, per_record = 600, 5
     expected: dict[str, int] = {}
     convs = []
     for i in range(n_sessions):

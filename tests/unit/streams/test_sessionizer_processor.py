@@ -1,9 +1,10 @@
-"""The processor's ordering guarantee, with small in-memory stand-ins for the table, the
-output topics and the stream (the integration tests run the real Faust worker)."""
+"""The batched processor's guarantees, with small in-memory stand-ins for the state store,
+the output topics and the stream (the integration tests run the real Faust worker)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -14,24 +15,45 @@ from streams.sessionizer import logic
 from streams.sessionizer.processor import Sessionizer
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+TURNS = "hivemind.turns"
 
 
-class Table(dict):
-    """What the processor uses of a Faust table: get, set, delete, and ``data``."""
-
-    writes: list
+class Store:
+    """A StateStore over a dict that records every read and write (with its partition)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.writes = []
+        self.data: dict[bytes, bytes] = {}
+        self.reads: list[bytes] = []
+        self.writes: list[tuple[bytes, int, bytes | None]] = []
+        self.pending: list[asyncio.Future] = []
+        self.hold = False  # True: writes stay undelivered until deliver_all()
 
-    @property
-    def data(self) -> dict:
-        return self
+    def get(self, key):
+        self.reads.append(key)
+        return self.data.get(key)
 
-    def __setitem__(self, key, value) -> None:
-        self.writes.append(key)
-        super().__setitem__(key, value)
+    def put(self, key, raw, *, partition):
+        self.writes.append((key, partition, raw))
+        if raw is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = raw
+        fut = asyncio.get_running_loop().create_future()
+        self.pending.append(fut)
+        if not self.hold:
+            fut.set_result(None)
+        return fut
+
+    def deliver_all(self) -> None:
+        for fut in self.pending:
+            if not fut.done():
+                fut.set_result(None)
+
+    def items(self):
+        return list(self.data.items())
+
+    def written_keys(self) -> list[bytes]:
+        return [k for k, _, _ in self.writes]
 
 
 class Topic:
@@ -41,7 +63,7 @@ class Topic:
         self.sent: list[tuple[bytes, bytes, asyncio.Future]] = []
         self.auto_ack = False
 
-    async def send(self, *, key, value, headers=None) -> asyncio.Future:
+    def send_soon(self, *, key, value, headers=None) -> asyncio.Future:
         fut = asyncio.get_running_loop().create_future()
         self.sent.append((key, value, fut))
         if self.auto_ack:
@@ -53,6 +75,9 @@ class Topic:
             if not fut.done():
                 fut.set_result(None)
 
+    def uids(self) -> list[str]:
+        return [decode_session(v).session_uid for _, v, _ in self.sent]
+
 
 @dataclass
 class Message:
@@ -61,6 +86,7 @@ class Message:
     offset: int
     value: bytes | None
     key: bytes | None = b"ws"
+    generation_id: int = 1
 
 
 @dataclass
@@ -77,89 +103,245 @@ class Stream:
         return True
 
 
-def make(settings: Settings | None = None):
+class Monotonic:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(settings: Settings | None = None, **kwargs):
     settings = settings or Settings()
-    table, sessions, candidates, dead = Table(), Topic(), Topic(), Topic()
-    proc = Sessionizer(table=table, sessions=sessions, candidates=candidates,
+    store, sessions, candidates, dead = Store(), Topic(), Topic(), Topic()
+    kwargs.setdefault("monotonic", Monotonic())
+    proc = Sessionizer(store=store, sessions=sessions, candidates=candidates,
                        dead_letters=dead, settings=settings, clock=lambda: T0,
-                       assigned_partitions=lambda: {0})
+                       assigned_partitions=lambda: {0, 1}, **kwargs)
     proc.on_assigned()
-    return proc, table, sessions, dead
+    return proc, store, sessions, dead
 
 
-def record(offset: int, events: list[TurnEvent]) -> Event:
-    return Event(Message("hivemind.turns", 0, offset, encode_batch(events)))
+def record(offset: int, events: list[TurnEvent], partition: int = 0, **kw) -> Event:
+    return Event(Message(TURNS, partition, offset, encode_batch(events), **kw))
 
 
-def ev(seq: int, kind: EventKind = EventKind.PROMPT, sid: str = "s1") -> TurnEvent:
-    return TurnEvent(event_id=f"{sid}-{seq}", workspace_id="ws", session_id=sid, agent_id="a",
-                     agent_kind=AgentKind.CODING, project="p", seq=seq,
+def ev(seq: int, kind: EventKind = EventKind.PROMPT, sid: str = "s1", ws: str = "ws") -> TurnEvent:
+    return TurnEvent(event_id=f"{ws}-{sid}-{seq}", workspace_id=ws, session_id=sid,
+                     agent_id="a", agent_kind=AgentKind.CODING, project="p", seq=seq,
                      ts=T0 - timedelta(seconds=60 - seq), kind=kind)
+
+
+KEY1 = logic.state_key("ws", "s1")
 
 
 def test_state_write_and_ack_wait_for_the_delivery_of_the_closed_session():
     async def scenario():
-        proc, table, sessions, _ = make()
+        proc, store, sessions, _ = make()
         stream = Stream()
-        await proc.handle(stream, record(0, [ev(0), ev(1, EventKind.SESSION_END)]))
-        await proc.handle(stream, record(1, [ev(0, sid="s2")]))
-        # The close is sent but not acknowledged: nothing written, nothing acked, and the
-        # later record of the same partition waits behind it.
-        assert len(sessions.sent) == 1 and table.writes == [] and stream.acked == []
+        await proc.handle_batch(stream, [record(0, [ev(0), ev(1, EventKind.SESSION_END)]),
+                                         record(1, [ev(0, sid="s2")])])
+        # The close is sent but not acknowledged: nothing written, nothing acked.
+        assert len(sessions.sent) == 1 and store.writes == [] and stream.acked == []
         sessions.ack_all()
-        await proc.handle(stream, record(2, [ev(1, sid="s2")]))
-        assert stream.acked == [0, 1, 2]
-        key = logic.state_key("ws", "s1")
-        assert table.writes[0] == key and logic.decode_state(table[key]).is_closed
-        assert decode_session(sessions.sent[0][1]).session_uid == session_uid("ws", "s1", 0)
+        await proc.handle_batch(stream, [record(2, [ev(1, sid="s2")])], more_buffered=False)
+        assert sorted(stream.acked) == [0, 1, 2]
+        assert KEY1 in store.written_keys()
+        assert logic.decode_state(store.data[KEY1]).is_closed
+        assert sessions.uids() == [session_uid("ws", "s1", 0)]
 
     asyncio.run(scenario())
 
 
-def test_later_record_of_a_pending_key_reads_the_newest_state():
+def test_a_batch_reads_each_key_once_and_writes_each_touched_key_once():
     async def scenario():
-        proc, table, sessions, _ = make()
+        proc, store, sessions, _ = make()
+        sessions.auto_ack = True
         stream = Stream()
-        await proc.handle(stream, record(0, [ev(0), ev(1, EventKind.SESSION_END)]))
-        # Not yet written to the table: a trailing stop must still be absorbed,
-        # not re-open the session, and a new prompt re-opens generation 1.
-        await proc.handle(stream, record(1, [ev(2, EventKind.STOP)]))
-        await proc.handle(stream, record(2, [ev(3)]))
-        assert table.writes == [] and len(sessions.sent) == 1  # nothing closed twice
+        batch = [record(i, [ev(i, sid=f"s{i % 3}")]) for i in range(30)]
+        await proc.handle_batch(stream, batch, more_buffered=False)
+        keys = [logic.state_key("ws", f"s{i}") for i in range(3)]
+        assert sorted(store.reads) == sorted(keys)
+        assert sorted(store.written_keys()) == sorted(keys)
+        assert sorted(stream.acked) == list(range(30))
+        assert [logic.decode_state(store.data[k]).event_count for k in keys] == [10, 10, 10]
+
+    asyncio.run(scenario())
+
+
+def test_a_later_batch_of_a_pending_key_reads_the_newest_state():
+    async def scenario():
+        proc, store, sessions, _ = make()
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0), ev(1, EventKind.SESSION_END)])])
+        # Not yet written: a trailing stop must still be absorbed, not re-open the
+        # session, and a new prompt re-opens generation 1.
+        await proc.handle_batch(stream, [record(1, [ev(2, EventKind.STOP)])])
+        assert store.writes == [] and len(sessions.sent) == 1
         sessions.ack_all()
         sessions.auto_ack = True
-        await proc.handle(stream, record(3, [ev(4, EventKind.SESSION_END)]), more_buffered=False)
-        uids = [decode_session(v).session_uid for _, v, _ in sessions.sent]
-        assert uids == [session_uid("ws", "s1", 0), session_uid("ws", "s1", 1)]
-        assert stream.acked == [0, 1, 2, 3]
+        await proc.handle_batch(stream, [record(2, [ev(3)]),
+                                         record(3, [ev(4, EventKind.SESSION_END)])],
+                                more_buffered=False)
+        assert sessions.uids() == [session_uid("ws", "s1", 0), session_uid("ws", "s1", 1)]
+        assert sorted(stream.acked) == [0, 1, 2, 3]
+
+    asyncio.run(scenario())
+
+
+def test_batches_written_together_write_each_key_once():
+    async def scenario():
+        proc, store, sessions, _ = make()
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0)]), record(1, [ev(1, EventKind.SESSION_END)])])
+        await proc.handle_batch(stream, [record(2, [ev(2)])])  # reopens: generation 1
+        assert store.writes == []
+        sessions.ack_all()
+        await proc.handle_batch(stream, [record(3, [ev(0, sid="s2")])], more_buffered=False)
+        assert store.written_keys().count(KEY1) == 1
+        assert logic.decode_state(store.data[KEY1]).generation == 1
+        assert sorted(stream.acked) == [0, 1, 2, 3]
+
+    asyncio.run(scenario())
+
+
+def test_under_a_backlog_batches_are_written_once_the_write_interval_has_passed():
+    async def scenario():
+        settings = Settings().replace(sessionizer={"state_write_interval_ms": 1000})
+        clock = Monotonic()
+        proc, store, sessions, _ = make(settings, monotonic=clock)
+        sessions.auto_ack = True
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0)])])
+        clock.now = 0.5
+        await proc.handle_batch(stream, [record(1, [ev(1)])])
+        assert store.writes == [] and stream.acked == []  # younger than the interval
+        clock.now = 1.2
+        await proc.handle_batch(stream, [record(2, [ev(2)])])
+        # Only the batch that is 1.2 s old is due, and it writes the state it made (a
+        # newer one would record records not yet acked, whose sends may not be delivered).
+        assert stream.acked == [0]
+        assert [logic.decode_state(raw).event_count for _, _, raw in store.writes] == [1]
+        clock.now = 2.3
+        await proc.handle_batch(stream, [record(3, [ev(3)])])
+        # Two due batches of one key: one write, with the later one's state.
+        assert stream.acked == [0, 1, 2]
+        assert [logic.decode_state(raw).event_count for _, _, raw in store.writes] == [1, 3]
+
+    asyncio.run(scenario())
+
+
+def test_too_many_waiting_records_are_written_before_the_interval():
+    async def scenario():
+        proc, _, sessions, _ = make(max_pending_records=5)
+        sessions.auto_ack = True
+        stream = Stream()
+        await proc.handle_batch(stream, [record(i, [ev(i)]) for i in range(4)])
+        assert stream.acked == []
+        await proc.handle_batch(stream, [record(i, [ev(i)]) for i in range(4, 8)])
+        assert sorted(stream.acked) == [0, 1, 2, 3] and proc.pending_records == 4
+
+    asyncio.run(scenario())
+
+
+def test_a_due_batch_waits_for_its_sends_before_its_write():
+    async def scenario():
+        clock = Monotonic()
+        proc, store, sessions, _ = make(monotonic=clock)
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0), ev(1, EventKind.SESSION_END)])])
+        clock.now = 5.0
+        task = asyncio.ensure_future(proc.handle_batch(stream, [record(1, [ev(0, sid="s9")])]))
+        await asyncio.sleep(0.01)
+        assert not task.done() and store.writes == []  # due, but its close is not delivered
+        sessions.ack_all()
+        await asyncio.wait_for(task, 5)
+        assert stream.acked == [0] and store.written_keys() == [KEY1]
+
+    asyncio.run(scenario())
+
+
+def test_records_are_acked_only_once_their_state_writes_are_delivered():
+    async def scenario():
+        clock = Monotonic()
+        proc, store, sessions, _ = make(monotonic=clock)
+        sessions.auto_ack = True
+        store.hold = True
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0)])])
+        clock.now = 5.0
+        await proc.handle_batch(stream, [record(1, [ev(1)])])
+        assert store.written_keys() == [KEY1] and stream.acked == []  # written, not durable
+        store.deliver_all()
+        clock.now = 5.1
+        await proc.handle_batch(stream, [record(2, [ev(2)])])
+        assert stream.acked == [0]
+        task = asyncio.ensure_future(proc.handle_batch(stream, [], more_buffered=False))
+        await asyncio.sleep(0.01)
+        assert not task.done()  # idle: waits for the last writes' delivery
+        store.deliver_all()
+        await asyncio.wait_for(task, 5)
+        assert stream.acked == [0, 1, 2]
 
     asyncio.run(scenario())
 
 
 def test_idle_input_writes_at_once():
     async def scenario():
-        proc, table, sessions, _ = make()
+        proc, store, sessions, _ = make()
         stream = Stream()
-        task = asyncio.ensure_future(
-            proc.handle(stream, record(0, [ev(0), ev(1, EventKind.SESSION_END)]), more_buffered=False))
+        task = asyncio.ensure_future(proc.handle_batch(
+            stream, [record(0, [ev(0), ev(1, EventKind.SESSION_END)])], more_buffered=False))
         await asyncio.sleep(0)
-        assert not task.done() and table.writes == []  # waiting for the acknowledgement
+        assert not task.done() and store.writes == []  # waiting for the acknowledgement
         sessions.ack_all()
         await task
-        assert stream.acked == [0] and len(table.writes) == 1
+        assert stream.acked == [0] and len(store.writes) == 1
 
     asyncio.run(scenario())
 
 
-def test_bad_record_is_dead_lettered_and_acked_after_delivery():
+def test_bad_record_is_dead_lettered_and_acked_after_delivery_and_its_batch_goes_on():
     async def scenario():
-        proc, table, _, dead = make()
+        proc, store, _, dead = make()
         stream = Stream()
-        await proc.handle(stream, Event(Message("hivemind.turns", 0, 7, b"{oops")))
+        await proc.handle_batch(stream, [Event(Message(TURNS, 0, 7, b"{oops")),
+                                         record(8, [ev(0)])])
         assert len(dead.sent) == 1 and stream.acked == []
         dead.ack_all()
-        await proc.handle(stream, record(8, [ev(0)]), more_buffered=False)
-        assert stream.acked == [7, 8] and table.writes == [logic.state_key("ws", "s1")]
+        await proc.handle_batch(stream, [], more_buffered=False)
+        assert sorted(stream.acked) == [7, 8] and store.written_keys() == [KEY1]
+
+    asyncio.run(scenario())
+
+
+def test_undecodable_state_dead_letters_its_keys_records_and_spares_the_others():
+    async def scenario():
+        proc, store, sessions, dead = make()
+        dead.auto_ack = sessions.auto_ack = True
+        store.data[KEY1] = b"\xc1 not a state"
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0)]), record(1, [ev(1)]),
+                                         record(2, [ev(0, sid="s2"), ev(1, EventKind.SESSION_END, sid="s2")])],
+                                more_buffered=False)
+        assert len(dead.sent) == 2 and sorted(stream.acked) == [0, 1, 2]
+        assert store.data[KEY1] == b"\xc1 not a state"  # left as it was
+        assert sessions.uids() == [session_uid("ws", "s2", 0)]
+
+    asyncio.run(scenario())
+
+
+def test_each_state_is_written_to_its_own_input_partition():
+    async def scenario():
+        proc, store, _sessions, _ = make()
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0, ws="a")], partition=0),
+                                         record(0, [ev(0, ws="b")], partition=1)],
+                                more_buffered=False)
+        assert {(k, p) for k, p, _ in store.writes} == {
+            (logic.state_key("a", "s1"), 0), (logic.state_key("b", "s1"), 1)}
 
     asyncio.run(scenario())
 
@@ -167,44 +349,165 @@ def test_bad_record_is_dead_lettered_and_acked_after_delivery():
 def test_tick_closes_idle_sessions_of_its_partition_only_after_the_grace():
     async def scenario():
         settings = Settings().replace(sessionizer={"idle_gap_s": 10, "arrival_grace_s": 5})
+        proc, store, sessions, _ = make(settings)
+        now = [T0]
+        proc.clock = lambda: now[0]
+        stream = Stream()
+        proc.sweep_not_before.clear()
+        await proc.handle_batch(stream, [record(0, [ev(0)])], more_buffered=False)
+        proc.index.put(b"other", partition=1, deadline=T0, is_open=True)
+        tick = Event(Message(settings.topics.ticks, 0, 0, b'{"ts_ms": 0}'))
+        now[0] = T0 + timedelta(seconds=5)
+        await proc.handle_batch(stream, [tick], more_buffered=False)
+        assert sessions.sent == []  # equal to the grace: not yet
+        now[0] = T0 + timedelta(seconds=6)
+        task = asyncio.ensure_future(proc.handle_batch(stream, [tick], more_buffered=False))
+        await asyncio.sleep(0)
+        assert store.written_keys() == [KEY1]  # the close waits for its delivery
+        sessions.ack_all()
+        await task
+        [(_, value, _)] = sessions.sent
+        assert decode_session(value).close_reason == "idle"
+        assert logic.decode_state(store.data[KEY1]).is_closed
+        assert b"other" in proc.index  # partition 1's key untouched by partition 0's tick
+
+    asyncio.run(scenario())
+
+
+def test_a_record_in_the_same_batch_as_a_tick_keeps_its_session_open():
+    async def scenario():
+        settings = Settings().replace(sessionizer={"idle_gap_s": 10, "arrival_grace_s": 5})
         proc, _, sessions, _ = make(settings)
         now = [T0]
         proc.clock = lambda: now[0]
         stream = Stream()
         proc.sweep_not_before.clear()
-        await proc.handle(stream, record(0, [ev(0)]), more_buffered=False)  # nothing to send
-        proc.index.put(b"other", partition=1, deadline=T0, is_open=True)
+        await proc.handle_batch(stream, [record(0, [ev(0)])], more_buffered=False)
+        now[0] = T0 + timedelta(seconds=600)
         tick = Event(Message(settings.topics.ticks, 0, 0, b'{"ts_ms": 0}'))
-        now[0] = T0 + timedelta(seconds=5)
-        await proc.handle(stream, tick)
-        assert sessions.sent == []  # equal to the grace: not yet
-        now[0] = T0 + timedelta(seconds=6)
-        task = asyncio.ensure_future(proc.handle(stream, tick))
-        await asyncio.sleep(0)
-        sessions.ack_all()
-        await task
-        [(_, value, _)] = sessions.sent
-        assert decode_session(value).close_reason == "idle"
-        assert b"other" in proc.index  # partition 1's key untouched by partition 0's tick
+        late = ev(1)
+        late = TurnEvent(**{**{f: getattr(late, f) for f in late.__struct_fields__},
+                            "ts": now[0]})
+        await proc.handle_batch(stream, [tick, record(1, [late])], more_buffered=False)
+        assert sessions.sent == []
 
     asyncio.run(scenario())
 
 
 def test_work_suspended_across_a_rebalance_is_abandoned_then_replayed_with_the_same_uid():
     async def scenario():
-        proc, table, sessions, _ = make()
+        proc, store, sessions, _ = make()
         stream = Stream()
-        closing = record(0, [ev(0), ev(1, EventKind.SESSION_END)])
-        task = asyncio.ensure_future(proc.handle(stream, closing, more_buffered=False))
+        closing = [record(0, [ev(0), ev(1, EventKind.SESSION_END)])]
+        task = asyncio.ensure_future(proc.handle_batch(stream, closing, more_buffered=False))
         await asyncio.sleep(0)
         proc.on_assigned()  # a rebalance while the close waits for its acknowledgement
         sessions.ack_all()
         await task
-        assert table.writes == [] and stream.acked == []  # not written, not acked
+        assert store.writes == [] and stream.acked == []  # not written, not acked
         sessions.auto_ack = True
-        await proc.handle(stream, closing, more_buffered=False)  # delivered again
-        uids = [decode_session(v).session_uid for _, v, _ in sessions.sent]
-        assert uids == [session_uid("ws", "s1", 0)] * 2
-        assert stream.acked == [0] and len(table.writes) == 1
+        await proc.handle_batch(stream, closing, more_buffered=False)  # delivered again
+        assert sessions.uids() == [session_uid("ws", "s1", 0)] * 2
+        assert stream.acked == [0] and len(store.writes) == 1
 
     asyncio.run(scenario())
+
+
+def test_a_rebalance_between_batches_abandons_the_unwritten_pipeline():
+    async def scenario():
+        epoch = [1]
+        proc, _store, sessions, _ = make(epoch=lambda: epoch[0])
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0), ev(1, EventKind.SESSION_END)])])
+        epoch[0] = 2  # revocation started and finished; the overlay belongs to epoch 1
+        sessions.ack_all()
+        sessions.auto_ack = True
+        await proc.handle_batch(stream, [record(0, [ev(0), ev(1, EventKind.SESSION_END)])],
+                                more_buffered=False)
+        # Replayed from the store, not the abandoned overlay: emitted again, same uid.
+        assert sessions.uids() == [session_uid("ws", "s1", 0)] * 2
+        assert stream.acked == [0]
+
+    asyncio.run(scenario())
+
+
+def test_records_of_an_older_assignment_and_batches_during_a_rebalance_are_left_unacked():
+    async def scenario():
+        epoch: list[int | None] = [1]
+        proc, store, sessions, _ = make(
+            epoch=lambda: epoch[0], is_current=lambda e: e.message.generation_id == 2)
+        sessions.auto_ack = True
+        stream = Stream()
+        await proc.handle_batch(stream, [record(0, [ev(0)], generation_id=1),
+                                         record(1, [ev(0, sid="s2")], generation_id=2)],
+                                more_buffered=False)
+        assert stream.acked == [1] and store.written_keys() == [logic.state_key("ws", "s2")]
+        epoch[0] = None  # flow suspended: the whole batch is delivered again later
+        await proc.handle_batch(stream, [record(2, [ev(1, sid="s2")], generation_id=2)],
+                                more_buffered=False)
+        assert stream.acked == [1] and len(store.writes) == 1
+
+    asyncio.run(scenario())
+
+
+def _random_records(rng: random.Random) -> list[Event]:
+    """Records over 6 sessions on 2 partitions: closes, re-opens, duplicates, trailing ends."""
+    records, offsets = [], {0: 0, 1: 0}
+    seqs = {}
+    for _ in range(120):
+        sid = f"s{rng.randrange(6)}"
+        ws = "a" if sid in ("s0", "s1", "s2") else "b"
+        partition = 0 if ws == "a" else 1
+        seq = seqs.get(sid, 0)
+        n = rng.randint(1, 4)
+        kinds = [EventKind.RESPONSE] * n
+        roll = rng.random()
+        if roll < 0.25:
+            kinds[-1] = EventKind.SESSION_END
+        elif roll < 0.3:
+            kinds[-1] = EventKind.STOP
+        events = [ev(seq + i, kinds[i], sid=sid, ws=ws) for i in range(n)]
+        seqs[sid] = seq + n
+        if rng.random() < 0.15 and records:  # a replayed earlier record
+            prior = rng.choice(records)
+            records.append(Event(Message(TURNS, prior.message.partition,
+                                         offsets[prior.message.partition],
+                                         prior.message.value)))
+            offsets[prior.message.partition] += 1
+        records.append(Event(Message(TURNS, partition, offsets[partition], encode_batch(events))))
+        offsets[partition] += 1
+    return records
+
+
+def test_batching_changes_nothing_but_the_number_of_reads_and_writes():
+    """Property: any split of the input into batches emits the same sessions (uids, counts,
+    kept events; a batch groups records by key, so only the order *across* keys may
+    change) and leaves the same final states as one record per batch."""
+
+    async def run(records: list[Event], sizes: list[int]) -> tuple[list, dict]:
+        proc, store, sessions, dead = make()
+        stream = Stream()
+        i = calls = 0
+        while i < len(records):
+            n = sizes[calls % len(sizes)]
+            calls += 1
+            # Acknowledge the sends of earlier batches only: the pipeline and the overlay
+            # are in play whenever a batch closes a session.
+            sessions.ack_all()
+            await proc.handle_batch(stream, records[i:i + n])
+            i += n
+        sessions.auto_ack = True
+        sessions.ack_all()
+        await proc.handle_batch(stream, [], more_buffered=False)
+        assert sorted(stream.acked) == sorted(r.message.offset for r in records)
+        assert dead.sent == []
+        emitted = sorted((s.session_uid, s.event_count, [e.event_id for e in s.events])
+                         for s in (decode_session(v) for _, v, _ in sessions.sent))
+        return emitted, dict(store.data)
+
+    for seed in range(5):
+        records = _random_records(random.Random(seed))
+        one_by_one = asyncio.run(run(records, [1]))
+        assert one_by_one[0], "the scenario closes sessions"
+        for sizes in ([7], [50], [1000], [3, 1, 20]):
+            assert asyncio.run(run(records, sizes)) == one_by_one, (seed, sizes)
