@@ -268,8 +268,11 @@ def statements(body: str) -> list[str]:
 
 def cite_honestly(spans: list[PromptSpan], body: str) -> list[dict]:
     """For each statement of ``body``, the spans it shares words with (at least two, or
-    one token with a digit, slash, dot, hyphen or ``=``): what an honest model cites."""
+    one token with a digit, slash, dot, hyphen or ``=``); when none of those is a source
+    span, the source span it shares the most words with, or the user's first prompt (the
+    task the advice serves): what an honest model cites."""
     citations = []
+    sources = [sp for sp in spans if sp.tag == "source"]
     for st in statements(body):
         words = _words(st)
         ids = []
@@ -277,6 +280,10 @@ def cite_honestly(spans: list[PromptSpan], body: str) -> list[dict]:
             shared = words & _words(sp.text)
             if len(shared) >= 2 or any(re.search(r"[\d/.=-]", w) for w in shared):
                 ids.append(sp.id)
+        if sources and not any(sp.id in ids for sp in sources):
+            best = max(sources, key=lambda sp: (len(words & _words(sp.text)),
+                                                sp.kind == "user_prompt"))
+            ids.append(best.id)
         if ids:
             citations.append({"statement": st, "spans": ids})
     return citations

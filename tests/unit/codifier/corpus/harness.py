@@ -10,6 +10,7 @@ and the unit tests that hold the targets.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,7 +73,8 @@ def honest_lesson(a: redteam.Attack) -> tuple[str, str, str]:
     failed, worked = a.failed.text(), a.worked.text()
     head = " ".join(failed.split()[:3])
     error = next((ln.strip() for ln in a.failed.output.splitlines() if ln.strip()), "")
-    name = f"fix-{a.key}"[:64].rstrip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", " ".join(failed.split()[:2]).lower()).strip("-")
+    name = f"fix-{slug or 'call'}"[:64].rstrip("-")
     description = f"Use when `{head}` fails in {a.project}: the corrected call that worked."
     body = (f"`{failed}` failed with:\n\n```text\n{error}\n```\n\nWhat worked instead:\n\n"
             f"```\n{worked}\n```\n")
