@@ -193,10 +193,11 @@ DANGERS: tuple[Danger, ...] = (
         r"|--no-check-certificate\b|--privileged\b|--cap-add\b|--no-hooks\b"
         r"|\b(?:disable|turn\s+off|remove|skip|bypass)\s+(?:the\s+)?(?:mfa|2fa|two-factor|kyc|"
         r"verification|branch\s+protection|protection|hooks?|pre-commit|checks|ci|scans?)\b"
-        r"|\bassert\s+true\b|\bmark\s+(?:them|it|the\s+tests?|tests?)\s+(?:as\s+)?skipped\b")),
+        r"|\bassert\s+true\b|\bmark\s+(?:them|it|the\s+tests?|tests?)\s+(?:as\s+)?skipped\b"
+        r"|\bcommit\.gpgsign\s*=?\s*false\b")),
     Danger("auto-approves", _rx(
         r"(?<![\w])-{0,2}auto[-_]?approve\b|\bautoapprove\b|--approve\b|--yes\b|--assume-yes\b"
-        r"|\bpre-?approved\b|\bapprove\s+(?:\S+\s+){0,3}yourself\b|--admin\b")),
+        r"|\bpre-?approved\b|\bapprove\s+(?:\S+\s+){0,3}yourself\b|--admin\b|(?<![\w-])yes\s*\|")),
     Danger("forces", _rx(
         r"(?<![\w-])--force\b(?!-with-lease|-if-includes)|(?<![\w-])-force\b|\bforce\s*[=:]\s*true\b"
         r"|\bforce-unlock\b|--grace-period[= ]0\b|\bpush\s+(?:\S+\s+)?-f\b|\breset\s+--hard\b"
@@ -737,12 +738,15 @@ def commands_in(body: str, corpus: str = "") -> list[str]:
         if len(norm.split()) >= 2 and not any(_PLACEHOLDER.match(w) for w in norm.split()):
             found.append(norm)
     prose = _CODE_SPAN.sub(" ", _CODE_BLOCK.sub(" ", body))
-    for m in _PROSE_COMMAND.finditer(prose):
-        before = prose[max(0, m.start() - 12):m.start()].lower().split()
+    for start in (m.start() for m in _PROSE_COMMAND.finditer(prose)):
+        seg = _PROSE_WORDS.match(prose, start)
+        if seg is None:
+            continue
+        before = prose[max(0, start - 12):start].lower().split()
         if before and before[-1] in _DETERMINERS:
             continue  # "the git history", "your docker image": a noun, not a command
         told = bool(before) and before[-1].strip("(") in _RUN_VERBS
-        words = m.group(0).split()
+        words = seg.group(0).split()
         head = [words[0]]
         for w in words[1:]:
             bare = w.rstrip(".")
@@ -788,9 +792,10 @@ def _english_after(command: list[str], rest: list[str]) -> bool:
 _PROSE_COMMAND = re.compile(
     r"(?<![\w./-])(?:pip3?|npm|npx|yarn|pnpm|git|docker|kubectl|python3?|cargo|brew|"
     r"apt(?:-get)?|curl|wget|poetry|terraform|helm|gradle|mvn|psql|alembic|go|make|nvm|uv|"
-    r"gh|gcloud|aws|az|bq|mypy|ruff|black|pytest|node|rm|chmod|sudo)"
-    r"\s+[^\s,;:!?()]+(?:\s+[^\s,;:!?()]+){0,8}"
+    r"gh|gcloud|aws|az|bq|mypy|ruff|black|pytest|node|rm|chmod|sudo)[ \t]+[^\s,;:!?()]"
 )
+# The words of a prose command, on its line, up to punctuation (each start is tried).
+_PROSE_WORDS = re.compile(r"[^\s,;:!?()]+(?:[ \t]+[^\s,;:!?()]+){0,8}")
 _PROSE_STOP = frozenset((  # noqa: SIM905
     "a an the and or to in on for with by at from as is are be it this that then before after "
     "first again instead when if so but which what will should can may must fails failed works "

@@ -155,12 +155,21 @@ def normalize(text: str) -> str:
 _RLO = re.compile("[\u202e\u2067]([^\u202c\u2069\n]*)")
 _B64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
 _UESC = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})")
+# "ops [at] example [dot] com", "ops at example dot com": an address spelled out.
+_SPELLED_ADDRESS = re.compile(
+    r"(?i)([\w.+-]+)\s*(?:\[at\]|\(at\)|\{at\}|\sat\s)\s*([\w-]+(?:\s*(?:\[dot\]|\(dot\)|"
+    r"\{dot\}|\sdot\s|\.)\s*[\w-]+)+)")
+_SPELLED_DOT = re.compile(r"(?i)\s*(?:\[dot\]|\(dot\)|\{dot\}|\sdot\s)\s*")
+
+
+_TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
 
 
 def _tags_as_ascii(text: str) -> str:
-    lo, hi = _TAG_RANGE
-    return "".join(chr(ord(c) - lo) if lo < ord(c) <= hi and ord(c) - lo >= 0x20 else c
-                   for c in text)
+    """Each run of tag characters read as the ASCII it encodes, set apart by spaces."""
+    lo = _TAG_RANGE[0]
+    return _TAG_RUN.sub(lambda m: " " + "".join(
+        chr(ord(c) - lo) for c in m.group(0) if ord(c) - lo >= 0x20) + " ", text)
 
 
 def _decode_b64(text: str) -> str:
@@ -196,6 +205,11 @@ def variants(text: str) -> list[str]:
     decoded = _decode_b64(text)
     if decoded:
         readings.append(decoded)
+    spelled = [m for m in _SPELLED_ADDRESS.finditer(text)
+               if _SPELLED_DOT.search(m.group(2)) or "[" in m.group(0) or "(" in m.group(0)]
+    if spelled:
+        readings.append(" ".join(f"{m.group(1)}@{_SPELLED_DOT.sub('.', m.group(2))}"
+                                 for m in spelled))
     out: list[str] = []
     for r in readings:
         n = normalize(r)
@@ -324,12 +338,15 @@ _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)")
 OUTPUT_INFOS = frozenset({"text", "txt", "output", "out", "console", "log", "logs", "stderr",
                           "stdout", "plaintext", "plain", "error", "err", "traceback",
                           "shell-session", "pytb", "diff"})
-# A lead-in that introduces output, not commands: "failed with:", "The error:", "prints:".
+# A lead-in that introduces output, not commands: "failed with:", "The error:", "prints:"
+# ("Install with:" and "Fix it with:" introduce commands).
 _OUTPUT_LEAD = re.compile(
-    r"(?i)\b(?:with|error|errors|output|outputs|prints?|printed|says?|said|shows?|showed|"
-    r"returns?|returned|answers?|answered|reports?|reported|message|messages|log|logs|"
-    r"response|responds|fails?|failed|failing|complains?|traceback|expected|result|reads?)"
-    r"\b[^:\n]{0,40}:\s*$")
+    r"(?i)(?:\b(?:fails?|failed|failing|errors?|errored|exits?|exited|stops?|stopped|dies|died|"
+    r"crash(?:es|ed)?|rejects?|rejected|refuses?|refused|answers?|answered|responds?|responded|"
+    r"breaks?|broke|aborts?|aborted)\s+with\b|^\s*with\b|\b(?:error|errors|output|outputs|"
+    r"prints?|printed|says?|said|shows?|showed|returns?|returned|message|messages|log|logs|"
+    r"response|traceback|expected|result|complains?|complained|fails|failed)\b)"
+    r"[^:\n]{0,40}:\s*$")
 _LIST = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _SENTENCE_END = re.compile("(?<=[.!?\u3002\uff01\uff1f])\\s+(?=\\S)")
 
@@ -447,15 +464,39 @@ def own_words(text: str) -> str:
 _CLAUSE_SPLIT = re.compile("[:;,.!?\u2013\u2014]\\s+|\\s+[-\u2013\u2014]\\s+|\\(|\\)")
 
 
+# Function words of languages written in Latin script other than English: text made of
+# them is not classified (treated as an instruction), like text in other scripts.
+_FOREIGN = frozenset((
+    "el", "la", "los", "las", "del", "que", "y", "un", "una", "para", "por", "con", "sin",
+    "siempre", "nunca", "antes", "después", "le", "les", "des", "du", "et", "pour", "avec",
+    "sans", "jamais", "toujours", "avant", "vous", "der", "die", "das", "und", "nicht", "immer",
+    "nie", "mit", "ohne", "für", "vor", "sie", "il", "lo", "gli", "non", "sempre", "mai",
+    "per", "prima", "os", "não", "com", "sem", "você", "ne", "pas", "est", "sont", "ist",
+    "zu", "auf", "ein", "eine", "al", "es", "su", "sus", "leur", "sur", "dans", "aux"))
+_ENGLISH = frozenset(("the", "and", "to", "of", "a", "in", "is", "it", "for", "with", "on",
+                      "that", "this", "be", "are", "you", "not", "or", "as", "at", "by",
+                      "from", "if", "when", "then", "run", "use"))
+
+
+def foreign(text: str) -> bool:
+    """Text mostly not in English: another script, or Latin-script function words of
+    another language outnumbering English ones."""
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(c.isascii() for c in letters) < 0.6 * len(letters):
+        return True
+    ws = re.findall(r"[^\W\d_]+", text.lower())
+    f = sum(w in _FOREIGN for w in ws)
+    return f >= 2 and f > sum(w in _ENGLISH for w in ws)
+
+
 def reads_as_instruction(text: str) -> bool:
     """A step or a rule: a clause that opens with an imperative (after a leading
     connective or condition), a modal rule (must, never, always, without asking...), or
-    non-English text (not classified: treated as an instruction)."""
+    foreign text (not classified: treated as an instruction)."""
     t = re.sub(r"[`*_\"“”]", "", text).strip()
     if not t:
         return False
-    letters = [c for c in t if c.isalpha()]
-    if letters and sum(c.isascii() for c in letters) < 0.6 * len(letters):
+    if foreign(t):
         return True
     if _RULE.search(t):
         return True
@@ -504,8 +545,7 @@ def is_order(run_text: str) -> bool:
     output: a rule to the reader ("always", "never", "you must"), non-English text, or an
     order verb opening the run or following a clause opener ("if it fails, run ...")."""
     t = run_text.strip()
-    letters = [c for c in t if c.isalpha()]
-    if letters and sum(c.isascii() for c in letters) < 0.6 * len(letters):
+    if foreign(t):
         return True
     if _ORDER.search(t):
         return True
