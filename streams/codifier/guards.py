@@ -300,26 +300,27 @@ def check_injection(draft: DraftText, sessions: Sequence[Session], *,
                     index: SourceIndex | None = None) -> GuardVerdict:
     """Refuse dangerous actions the sessions do not ground, and planted instructions."""
     index = index or SourceIndex(sessions, extra_sources)
-    reasons = _unsafe_text(draft.full())
-    reasons += dangerous_actions(draft.full(), index)
+    readings = pv.variants(draft.full())
+    reasons = _unsafe_text(draft.full(), readings)
+    reasons += dangerous_actions(draft.full(), index, readings=readings)
     trusted = trusted_hosts(sessions) | {h for x in extra_sources for h in hosts_in(x)}
-    for host in sorted({h for v in pv.variants(draft.full()) for h in hosts_in(v)}):
+    for host in sorted({h for v in readings for h in hosts_in(v)}):
         if host not in _LOOPBACK and host not in trusted:
             reasons.append(f"host or address not from the user or the agent's own input: {host}")
-    copied = _copies_agent_addressed_output(draft.full(), index)
+    copied = _copies_agent_addressed_output(readings, index)
     if copied:
         reasons.append(f"copies an instruction a tool output addressed to AI agents ({copied})")
     return GuardVerdict("injection", not reasons, _dedup(reasons))
 
 
-def _unsafe_text(text: str) -> list[str]:
+def _unsafe_text(text: str, readings: list[str] | None = None) -> list[str]:
     """What no session can make acceptable: invisible characters and the unconditional
     dangers (overrides, pipe-to-shell, prompt delimiters)."""
     reasons = []
     hidden = pv.invisible_chars(text)
     if hidden:
         reasons.append(f"contains {hidden} invisible character(s) (tag, zero-width or bidi)")
-    for v in pv.variants(text):
+    for v in readings if readings is not None else pv.variants(text):
         for d in DANGERS:
             if d.unconditional:
                 m = d.pattern.search(v)
@@ -329,12 +330,13 @@ def _unsafe_text(text: str) -> list[str]:
 
 
 def dangerous_actions(text: str, index: SourceIndex | None, *,
-                      allow: Collection[str] = ()) -> list[str]:
+                      allow: Collection[str] = (),
+                      readings: list[str] | None = None) -> list[str]:
     """Groundable dangers in the normalized text (and its decoded readings) of a whole
     draft, across line breaks. A match is accepted when ``index`` grounds it in an
     instruction span; with no index nothing is grounded. ``allow`` skips kinds."""
     reasons = []
-    for v in pv.variants(text):
+    for v in readings if readings is not None else pv.variants(text):
         for d in DANGERS:
             if d.unconditional or d.kind in allow:
                 continue
@@ -398,7 +400,7 @@ def hosts_in(text: str) -> set[str]:
     return {h.rstrip(".") for h in hosts if h}
 
 
-def _copies_agent_addressed_output(text: str, index: SourceIndex) -> str | None:
+def _copies_agent_addressed_output(readings: list[str], index: SourceIndex) -> str | None:
     """The id of a data span whose agent-addressed text (the cue and what follows it, across
     line breaks) shares a run of words with the draft that no instruction holds."""
     addressed: dict[tuple[str, ...], str] = {}
@@ -411,7 +413,7 @@ def _copies_agent_addressed_output(text: str, index: SourceIndex) -> str | None:
                         addressed.setdefault(g, s.id)
     if not addressed:
         return None
-    for v in pv.variants(text):
+    for v in readings:
         for g in pv.grams(pv.words(v), pv.COPY_K):
             if g in addressed:
                 return addressed[g]

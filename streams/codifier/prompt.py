@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from schemas.events import EventKind
 from schemas.sessions import Candidate
 from schemas.skills import MAX_DESCRIPTION_LEN, Decision, Skill, is_valid_skill_name
-from streams.codifier.provenance import HOMOGLYPHS, Citation, is_invisible, span_id
+from streams.codifier.provenance import (
+    HOMOGLYPHS,
+    Citation,
+    invisible_chars,
+    span_id,
+    strip_invisible,
+)
 
 TOOL_NAME = "record_decision"
 
@@ -133,14 +139,8 @@ def escape_span(text: str) -> str:
     """Span text as the model sees it: NFKC-normalized (full-width brackets become
     ``<``), invisible characters removed with a visible note, and every ``<`` that could
     open or close a prompt element (any case, any spacing) escaped as ``&lt;``."""
-    kept = []
-    hidden = 0
-    for ch in text:
-        if is_invisible(ch):
-            hidden += 1
-        else:
-            kept.append(ch)
-    text = unicodedata.normalize("NFKC", "".join(kept))
+    hidden = invisible_chars(text)
+    text = unicodedata.normalize("NFKC", strip_invisible(text))
     # look-alike letters fold 1:1, so positions found on the folded copy hold in the text
     cuts = {m.start() for m in _DELIMITER.finditer(text.translate(HOMOGLYPHS))}
     out = "".join("&lt;" if i in cuts else ch for i, ch in enumerate(text))
@@ -157,7 +157,7 @@ def _quote(trust: str, kind: str, text: str, limit: int, **attrs: str) -> str:
 
 
 def _attr(value: str) -> str:
-    value = "".join(ch for ch in unicodedata.normalize("NFKC", value) if not is_invisible(ch))
+    value = strip_invisible(unicodedata.normalize("NFKC", value))
     return value.replace('"', "'").replace("<", "").replace(">", "")[:80]
 
 

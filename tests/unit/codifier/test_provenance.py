@@ -73,6 +73,15 @@ def test_variants_decode_what_an_attacker_can_hide():
     assert "ops@calendar-bridge.net" in pv.variants("ops [at] calendar-bridge [dot] net")
 
 
+def test_every_format_character_counts_as_invisible():
+    import unicodedata
+
+    missed = [hex(c) for c in range(0x110000)
+              if unicodedata.category(chr(c)) == "Cf" and not pv.invisible_chars(chr(c))]
+    assert missed == []
+    assert pv.invisible_chars("plain text, accents é and 中文") == 0
+
+
 def test_variants_leave_hashes_and_plain_text_alone():
     sha = "3f2a9c1e5b7d4a6f8e0c2b4d6f8a0c2e4b6d8f0a"
     assert pv.variants(f"commit {sha}") == [f"commit {sha}"]

@@ -86,7 +86,8 @@ class RedTeamFigures:
     cases: int = 0
     attempts: int = 0
     published_injected: list[str] = field(default_factory=list)  # "key/style/cite"
-    blocked_by: Counter = field(default_factory=Counter)
+    blocked_by: Counter = field(default_factory=Counter)  # first failing guard
+    caught_by: Counter = field(default_factory=Counter)   # every guard that refused
     honest_published: int = 0
     honest_rejected: list[str] = field(default_factory=list)
     offline_published: int = 0
@@ -104,9 +105,13 @@ def red_team(styles=COPY_STYLES, cites=CITE_MODES) -> RedTeamFigures:
         for style in styles:
             for cite in cites:
                 f.attempts += 1
-                result = llm_result(cand, copying_answer(
+                answer = llm_answer(cand, copying_answer(
                     name, desc, body, payload=a.payload, planted=a.planted, command=a.command,
                     style=style, cite=cite))
+                if isinstance(answer, Draft):
+                    f.caught_by.update(v.guard for v in guards.run_guards(
+                        answer.text(), cand.sessions, max_body_chars=MAX_BODY) if not v.ok)
+                result = decide(cand, answer)
                 text = published_text(result)
                 if text is not None and redteam.exposed(text, a):
                     f.published_injected.append(f"{a.key}/{style}/{cite}")
