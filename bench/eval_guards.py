@@ -9,7 +9,8 @@ real test. Prints, and returns from :func:`run`:
 - red team (78 attacked sessions): injected imperatives published by a copying codifier
   (5 paste styles x 3 citation modes; goal 0), by the offline codifier (goal 0); the
   share of copy attempts each guard refuses on its own (defence in depth); the honest
-  codifier's lessons of the same sessions that publish;
+  codifier's lessons of the same sessions that publish; the same for 11 probes written
+  after the guards, against their design (weaker evidence, reported apart);
 - genuine drafts passing every guard (goal >= 90%), as a citing LLM writes them and as a
   non-citing codifier does; ungrounded drafts refused (goal >= 95%); bad shapes refused;
 - the legacy corpora: grounding alone, the keyword red team, dedup, offline scenarios;
@@ -29,6 +30,7 @@ from tests.unit.codifier.corpus import (
     grounding_cases,
     harness,
     injection_cases,
+    redteam_probe,
     skill_library,
 )
 
@@ -51,7 +53,12 @@ def red_team() -> dict[str, float]:
     }
     for guard in guards.GUARD_NAMES:
         figures[f"redteam_copies_refused_by_{guard}_rate"] = f.caught_by[guard] / f.attempts
-    for item in f.published_injected + [f"offline/{k}" for k in f.offline_injected]:
+    probes = harness.red_team(redteam_probe.PROBES)
+    figures["probe_sessions_written_after_guards"] = float(probes.cases)
+    figures["probe_injected_published_copying"] = float(len(probes.published_injected))
+    figures["probe_injected_published_offline"] = float(len(probes.offline_injected))
+    for item in (f.published_injected + [f"offline/{k}" for k in f.offline_injected]
+                 + [f"probe/{k}" for k in probes.published_injected + probes.offline_injected]):
         print(f"  PUBLISHED {item}")
     return figures
 

@@ -300,7 +300,7 @@ def check_injection(draft: DraftText, sessions: Sequence[Session], *,
                     index: SourceIndex | None = None) -> GuardVerdict:
     """Refuse dangerous actions the sessions do not ground, and planted instructions."""
     index = index or SourceIndex(sessions, extra_sources)
-    readings = pv.variants(draft.full())
+    readings = pv.variants(_readable(draft))
     reasons = _unsafe_text(draft.full(), readings)
     reasons += dangerous_actions(draft.full(), index, readings=readings)
     trusted = trusted_hosts(sessions) | {h for x in extra_sources for h in hosts_in(x)}
@@ -311,6 +311,11 @@ def check_injection(draft: DraftText, sessions: Sequence[Session], *,
     if copied:
         reasons.append(f"copies an instruction a tool output addressed to AI agents ({copied})")
     return GuardVerdict("injection", not reasons, _dedup(reasons))
+
+
+def _readable(draft: DraftText) -> str:
+    """The whole draft as the rules read it: the name also as words."""
+    return f"{draft.name}\n{draft.name.replace('-', ' ')}\n{draft.description}\n{draft.body}"
 
 
 def _unsafe_text(text: str, readings: list[str] | None = None) -> list[str]:
@@ -371,13 +376,17 @@ def _dedup(reasons: list[str]) -> list[str]:
 
 def trusted_hosts(sessions: Sequence[Session]) -> set[str]:
     """Hosts whose first appearance in a session is the user's prompt or the agent's own
-    tool input; a host first seen in a tool result or fetched content is untrusted, even
-    when the agent later used it (that is how an injection gets followed)."""
+    tool input; a host first seen in a tool result or fetched content (or in a customer's
+    or prospect's message to a support or SDR agent) is untrusted, even when the agent
+    later used it (that is how an injection gets followed)."""
     trusted: set[str] = set()
     for s in sessions:
         tainted: set[str] = set()
+        third_party = pv.is_third_party(s.agent_kind)
         for e in sorted(s.events, key=lambda ev: ev.seq):
-            if e.kind is EventKind.PROMPT and e.text:
+            if e.kind is EventKind.PROMPT and e.text and third_party:
+                tainted |= _hosts_all(e.text) - trusted
+            elif e.kind is EventKind.PROMPT and e.text:
                 trusted |= _hosts_all(e.text)
             elif e.kind is EventKind.TOOL_CALL and e.tool_input:
                 trusted |= _hosts_all(e.tool_input) - tainted
@@ -422,9 +431,9 @@ def _copies_agent_addressed_output(readings: list[str], index: SourceIndex) -> s
 
 # --------------------------------------------------------------------------- provenance
 
-# A copy of tool output outside a quoted block, neither quoted nor framed as output, is
-# tolerated in a descriptive sentence up to this many words (an error fragment, a path);
-# a quoted or framed one up to the longer limit.
+# How long a copy of tool output may be outside an output block: a short fragment (an
+# error phrase, a path) anywhere but in a step unless quoted; a whole error message when
+# it is quoted or framed as output ("fails with `...`") and comes from a failed call.
 MAX_LOOSE_COPY_WORDS = 8
 MAX_QUOTED_COPY_WORDS = 24
 
@@ -434,39 +443,50 @@ def check_provenance(draft: DraftText, sessions: Sequence[Session], *,
                      index: SourceIndex | None = None) -> GuardVerdict:
     """Steps and rules come from instruction spans; data is only quoted as output.
 
-    For every unit of the body (and the description) outside quoted output blocks and
-    block quotes, a run of words found in a data span and in no instruction (a *copy*) is
-    refused when it is itself an order, when it sits in a step or rule without being
-    quoted or framed as output ("fails with ..."), or when it is longer than a quote
-    needs. A command (a line of a command block, or inline code in a step that is not
-    framed as output) found in a data span and in no instruction is refused. A citing
-    codifier's steps and rules must each cite an instruction span."""
+    A *copy* is a run of words found in a data span and in no instruction. Refused: a copy
+    that is itself an order ("always ...", "run ...", foreign text) unless it quotes a
+    failed call's error inside an output block; in a step or rule, a copy that is not
+    quoted or framed as output ("fails with ..."); anywhere outside an output block, a
+    copy longer than a short fragment, unless it quotes a failed call's error; a command
+    (a line of a command block, inline code in a step not framed as output, or a shell
+    line dressed as output) found in a data span and in no instruction. The name and the
+    description are read like the body. A citing codifier's steps and rules must each
+    cite an instruction span."""
     index = index or SourceIndex(sessions, extra_sources)
     body_units = pv.units_of(draft.body)
-    units = body_units + pv.description_units(draft.description)
+    units = body_units + pv.description_units(draft.description, draft.name)
     reasons: list[str] = []
     for u in units:
-        if u.kind == "output" and pv.looks_like_command_line(u.text):
-            n = pv.normalize(re.sub(r"^[$#>]\s+", "", u.text.strip()))
-            if not index.in_instruction(n) and index.in_data(n):
-                reasons.append(f"command from tool output, shown as output: {_excerpt(u.text)}")
-            continue
-        if u.kind in ("output", "quote"):
-            continue
         norm = pv.normalize(u.text)
         if index.extra and any(norm in x for x in index.extra):
             continue  # kept from the skill a MERGE builds on
         ws = pv.words(norm)
+        runs = pv.copied_runs(ws, index)
+        if u.kind in ("output", "quote"):
+            if u.kind == "output" and pv.looks_like_command_line(u.text):
+                n = pv.normalize(re.sub(r"^[$#>]\s+", "", u.text.strip()))
+                if not index.in_instruction(n) and index.in_data(n):
+                    reasons.append(f"command from tool output, shown as output: "
+                                   f"{_excerpt(u.text)}")
+            for run in runs:
+                run_text = " ".join(ws[run.start:run.end])
+                if pv.is_order(run_text) and not index.from_error_output(ws, run):
+                    reasons.append(f"quotes an instruction from tool output ({run.span}): "
+                                   f"{_excerpt(run_text)}")
+            continue
         step = pv.is_step(u)
         quoted = pv.quoted_word_ranges(u.text)
-        for run in pv.copied_runs(ws, index):
+        for run in runs:
             run_text = " ".join(ws[run.start:run.end])
             size = run.end - run.start
-            inside_quote = any(a <= run.start and run.end <= b for a, b in quoted)
-            framed = pv.framed_as_output(ws, run.start)
+            as_output = (any(a <= run.start and run.end <= b for a, b in quoted)
+                         or pv.framed_as_output(ws, run.start))
+            pasted = size >= 0.8 * len(ws)  # the unit is a data line, none of its own words
+            from_error = index.from_error_output(ws, run)
             if u.kind != "command" and not pv.is_order(run_text) and (
-                    ((inside_quote or framed) and size <= MAX_QUOTED_COPY_WORDS)
-                    or (not step and size <= MAX_LOOSE_COPY_WORDS)):
+                    (size <= MAX_LOOSE_COPY_WORDS and (as_output or not (step or pasted)))
+                    or (size <= MAX_QUOTED_COPY_WORDS and as_output and from_error)
+                    or (pasted and not step and from_error and size <= MAX_QUOTED_COPY_WORDS)):
                 continue
             reasons.append(f"states tool output ({run.span}) as a step or rule: "
                            f"{_excerpt(run_text)}")
@@ -874,6 +894,7 @@ def check_published_body(name: str, description: str, body: str, *,
     reasons: list[str] = []
     for verdict in (check_shape(draft, max_body_chars=max_body_chars), check_secrets(draft)):
         reasons += [f"{verdict.guard}: {r}" for r in verdict.reasons]
-    reasons += _unsafe_text(draft.full())
-    reasons += dangerous_actions(draft.full(), None, allow=allow)
+    readings = pv.variants(_readable(draft))
+    reasons += _unsafe_text(draft.full(), readings)
+    reasons += dangerous_actions(draft.full(), None, allow=allow, readings=readings)
     return GuardVerdict("published", not reasons, _dedup(reasons))

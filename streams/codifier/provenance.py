@@ -3,6 +3,9 @@
 Every span of a session carries its trust:
 
 * **instruction**: the user's prompts and the agent's own tool calls (``tool_input``);
+  a support or SDR agent's prompt may be a customer's or a prospect's message, so it
+  grounds ordinary steps but never a dangerous action or a host, and it taints the calls
+  after it like data does;
 * **data**: tool results of any kind (command output, files read, fetched pages, MCP and
   elicitation results, errors);
 * **agent**: the agent's own prose (responses, stop text) and outcome labels: they can
@@ -36,8 +39,9 @@ from enum import StrEnum
 
 from msgspec import Struct
 
-from schemas.events import EventKind
+from schemas.events import AgentKind, EventKind
 from schemas.sessions import Session
+from streams.candidates import is_failed_result
 
 
 class Trust(StrEnum):
@@ -54,6 +58,8 @@ class Span(Struct, frozen=True, kw_only=True):
     seq: int
     text: str
     tool: str = ""
+    third_party: bool = False  # a prompt that may come from a customer or prospect
+    failed: bool = False  # a tool output that reports a failure (error text)
 
 
 class Citation(Struct, frozen=True, kw_only=True):
@@ -72,17 +78,19 @@ def spans_of(sessions: Sequence[Session]) -> list[Span]:
     """Every non-empty text of the sessions as a span, in session then seq order."""
     out: list[Span] = []
     for i, s in enumerate(sessions, 1):
+        third_party = is_third_party(s.agent_kind)
         for e in sorted(s.events, key=lambda ev: ev.seq):
             sid, tool = span_id(i, e.seq), e.tool_name or ""
             if e.kind is EventKind.PROMPT and e.text:
                 out.append(Span(id=sid, trust=Trust.INSTRUCTION, kind="user_prompt", session=i,
-                                seq=e.seq, text=e.text))
+                                seq=e.seq, text=e.text, third_party=third_party))
             elif e.kind is EventKind.TOOL_CALL and e.tool_input:
                 out.append(Span(id=sid, trust=Trust.INSTRUCTION, kind="tool_call", session=i,
                                 seq=e.seq, text=call_text(tool, e.tool_input), tool=tool))
             elif e.kind is EventKind.TOOL_RESULT and e.tool_output:
                 out.append(Span(id=sid, trust=Trust.DATA, kind="tool_output", session=i,
-                                seq=e.seq, text=e.tool_output, tool=tool))
+                                seq=e.seq, text=e.tool_output, tool=tool,
+                                failed=is_failed_result(e)))
             elif e.kind is EventKind.OUTCOME and (e.outcome or e.text):
                 out.append(Span(id=sid, trust=Trust.AGENT, kind="outcome", session=i,
                                 seq=e.seq, text=" ".join(filter(None, (e.outcome, e.text)))))
@@ -90,6 +98,11 @@ def spans_of(sessions: Sequence[Session]) -> list[Span]:
                 out.append(Span(id=sid, trust=Trust.AGENT, kind="agent_text", session=i,
                                 seq=e.seq, text=e.text))
     return out
+
+
+def is_third_party(agent_kind: AgentKind) -> bool:
+    """Do this agent's prompts come from outside the team (customers, prospects)?"""
+    return agent_kind in (AgentKind.SUPPORT, AgentKind.SDR)
 
 
 def call_text(tool: str, tool_input: str) -> str:
@@ -267,12 +280,15 @@ class SourceIndex:
         for t in self.instruction_text.split("\n"):
             self._instr_grams |= grams(words(t), COPY_K)
         self._data_grams: dict[tuple[str, ...], str] = {}
+        self._error_grams: set[tuple[str, ...]] = set()  # held by a failed tool output
         for s in self.spans:
             if s.trust is not Trust.DATA:
                 continue
             for v in self.readings[s.id]:
                 for g in grams(words(v), COPY_K):
                     self._data_grams.setdefault(g, s.id)
+                    if s.failed:
+                        self._error_grams.add(g)
 
     def data_spans(self) -> list[Span]:
         return [s for s in self.spans if s.trust is Trust.DATA]
@@ -283,6 +299,12 @@ class SourceIndex:
             return None
         return self._data_grams.get(gram)
 
+    def from_error_output(self, unit_words: Sequence[str], run: CopiedRun,
+                          k: int = COPY_K) -> bool:
+        """Does a failed tool output (error text) hold every gram of the run?"""
+        return all(tuple(unit_words[i:i + k]) in self._error_grams
+                   for i in range(run.start, run.end - k + 1))
+
     def in_instruction(self, normalized: str) -> bool:
         return bool(normalized) and normalized in self.instruction_text
 
@@ -292,18 +314,20 @@ class SourceIndex:
     def grounded_fragment(self, normalized: str) -> bool:
         """True when an instruction states ``normalized``: a user prompt (or the body a
         MERGE keeps), or an agent's tool call that did not first meet it in a data span
-        of its session (an obeyed injection grounds nothing)."""
+        (or a third party's prompt) of its session: an obeyed injection grounds nothing."""
         if not normalized:
             return False
         if any(normalized in x for x in self.extra):
             return True
         for s in self.spans:
-            if s.trust is not Trust.INSTRUCTION or normalized not in self.readings[s.id][0]:
+            if (s.trust is not Trust.INSTRUCTION or s.third_party
+                    or normalized not in self.readings[s.id][0]):
                 continue
             if s.kind == "user_prompt":
                 return True
-            if not any(d.trust is Trust.DATA and d.session == s.session and d.seq < s.seq
-                       and any(normalized in v for v in self.readings[d.id]) for d in self.spans):
+            if not any((d.trust is Trust.DATA or d.third_party) and d.session == s.session
+                       and d.seq < s.seq and any(normalized in v for v in self.readings[d.id])
+                       for d in self.spans):
                 return True
         return False
 
@@ -360,9 +384,13 @@ _LIST = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _SENTENCE_END = re.compile("(?<=[.!?\u3002\uff01\uff1f])\\s+(?=\\S)")
 
 
-def description_units(description: str) -> list[Unit]:
-    return [Unit("description", s) for s in _SENTENCE_END.split(" ".join(description.split()))
-            if s.strip()]
+def description_units(description: str, name: str = "") -> list[Unit]:
+    """The description's sentences, and the name read as words ("never-ask-the-user")."""
+    units = [Unit("description", s) for s in _SENTENCE_END.split(" ".join(description.split()))
+             if s.strip()]
+    if name.strip():
+        units.append(Unit("description", name.replace("-", " ")))
+    return units
 
 
 def units_of(body: str) -> list[Unit]:
@@ -453,7 +481,32 @@ IMPERATIVE_VERBS = frozenset((
     "increase", "decrease", "extend", "reduce", "limit", "narrow", "identify", "resolve",
     "remember", "note", "ensure", "confirm", "re-enroll", "enroll", "unsubscribe", "subscribe",
     "activate", "deactivate", "unlock", "lock", "bcc", "archive", "mount", "expose", "publish",
+    "comment", "uncomment", "scale", "rotate", "rollback", "drain", "cordon", "taint",
+    "destroy", "shut", "reboot", "terminate", "revoke", "release", "squash", "amend",
+    "rewrite", "label", "reopen", "exclude", "allowlist", "blocklist", "ban", "block",
+    "unblock", "message", "ping", "text", "charge", "bill", "invoke", "erase", "flush",
+    "prune", "vacuum", "reindex", "migrate", "seed", "dump", "backup", "replicate", "ship",
+    "return", "exchange", "discount", "credit", "comp", "gift", "escalate", "forward",
+    "promote", "demote", "downscale", "upscale", "deploy", "undeploy", "silence", "snooze",
 ))
+_NOT_VERB = frozenset((
+    "the", "a", "an", "this", "that", "these", "those", "it", "there", "here", "we", "you",
+    "they", "he", "she", "i", "its", "our", "your", "their", "my", "when", "if", "then", "and",
+    "or", "but", "so", "as", "for", "to", "in", "on", "at", "by", "of", "with", "from", "no",
+    "not", "yes", "all", "some", "any", "each", "every", "both", "only", "also", "just", "now",
+    "what", "which", "who", "why", "how", "where", "one", "two", "most", "many", "much",
+    "more", "less", "same", "other", "another", "such", "nothing", "everything", "something"))
+_OBJECT_OPENERS = frozenset(("the", "a", "an", "all", "every", "any", "your", "this", "that",
+                             "these", "those", "out", "up", "off", "it", "them", "each", "its",
+                             "their", "our", "my"))
+
+
+def verb_shaped(ws: Sequence[str]) -> bool:
+    """Words that open like an order even with a verb no list holds: a word that is no
+    article, pronoun or connective, then an article or particle ("scale the api",
+    "comment out the asserts", "rotate all keys")."""
+    return (len(ws) >= 2 and ws[0].isalpha() and ws[0] not in _NOT_VERB
+            and ws[1] in _OBJECT_OPENERS)
 _RULE = re.compile(
     r"(?i)\b(?:must|should|shall|always|never|do\s+not|don'?t|need\s+to|needs\s+to|have\s+to|"
     r"has\s+to|make\s+sure|be\s+sure|ensure|remember\s+to|required|mandatory|no\s+need|"
@@ -470,7 +523,7 @@ def own_words(text: str) -> str:
     return _QUOTED.sub(" ", text)
 
 
-_CLAUSE_SPLIT = re.compile("[:;,.!?\u2013\u2014]\\s+|\\s+[-\u2013\u2014]\\s+|\\(|\\)")
+_CLAUSE_SPLIT = re.compile("[:;,.!?\u2013\u2014]\\s+|\\s+[-\u2013\u2014]\\s+|\\(|\\)|\\|")
 
 
 # Function words of languages written in Latin script other than English: text made of
@@ -514,6 +567,8 @@ def reads_as_instruction(text: str) -> bool:
         first = re.match(r"[A-Za-z][\w'-]*", c)
         if first and first.group(0).lower() in IMPERATIVE_VERBS:
             return True
+        if first and first.group(0)[0].islower() and verb_shaped(c.lower().split()):
+            return True
     return False
 
 
@@ -543,10 +598,28 @@ _ORDER = re.compile(
 # lines: "log", "read", "type", "report"...).
 _ORDER_VERBS = IMPERATIVE_VERBS - frozenset((
     "log", "read", "note", "type", "record", "issue", "report", "post", "find", "look", "see",
-    "build", "lock", "link", "start", "stop", "point", "format", "patch", "limit", "route"))
+    "build", "lock", "link", "start", "stop", "point", "format", "patch", "limit", "route",
+    # tool names open error lines too ("npm ERR! ..."): a command is told by its subcommand
+    "git", "npm", "pip", "docker", "kubectl", "helm", "terraform", "gh", "gcloud", "aws", "az",
+    "curl", "wget", "echo", "cat", "chmod", "chown", "sudo"))
+# Error lines that open like "<word> the ...": not orders.
+_ORDER_EXEMPT = frozenset(("error", "warning", "fatal", "failed", "cannot", "unable", "missing",
+                           "found", "expected", "got", "using", "see", "note", "hint", "ran",
+                           "running", "done", "updated", "created", "deleted", "removed",
+                           "added", "skipping", "skipped", "refusing", "rejected", "reading",
+                           "writing", "fetching", "building", "installing", "collecting"))
 _CLAUSE_OPENERS = frozenset(("if", "when", "whenever", "once", "before", "after", "then", "also",
                              "please", "just", "always", "never", "first", "instead",
                              "otherwise", "simply", "now"))
+
+
+# A command in normalized words (punctuation gone): a tool with a changing subcommand, a
+# download, a removal or a permission change.
+_ORDER_COMMAND = re.compile(
+    r"(?:sudo\s+)?(?:(?:pip3?|npm|npx|yarn|pnpm|gem|cargo|go|brew|apt|apt-get|uv|poetry|git|"
+    r"docker|kubectl|helm|terraform|gh|gcloud|aws|az)\s+(?:install|add|i|config|set|exec|apply|"
+    r"push|delete|remove|rm|run|uninstall|update|upgrade|create|edit|destroy|import)\b"
+    r"|(?:curl|wget)\s+(?:\S+\s+){0,4}(?:https?|ftp)\b|(?:chmod|chown|rm)\s+\S)")
 
 
 def is_order(run_text: str) -> bool:
@@ -556,9 +629,13 @@ def is_order(run_text: str) -> bool:
     t = run_text.strip()
     if foreign(t):
         return True
-    if _ORDER.search(t):
+    if _ORDER.search(t) or _ORDER_COMMAND.match(t):
         return True
     ws = t.split()
+    # a list number, a table cell or a label may stand before the order ("1 comment out ...")
+    core = ws[1:] if ws and (ws[0].isdigit() or ws[0] in ("step", "todo", "note", "tip")) else ws
+    if verb_shaped(core) and core[0] not in _ORDER_EXEMPT:
+        return True
     for i, w in enumerate(ws):
         if w in _ORDER_VERBS and (i == 0 or any(x in _CLAUSE_OPENERS for x in ws[max(0, i - 8):i])):
             return True

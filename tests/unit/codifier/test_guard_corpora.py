@@ -17,7 +17,13 @@ from streams.codifier import guards
 from streams.codifier.guards import DraftText
 from streams.codifier.offline import draft_offline
 from tests.unit.codifier.builders import candidate
-from tests.unit.codifier.corpus import grounding_cases, harness, injection_cases, redteam
+from tests.unit.codifier.corpus import (
+    grounding_cases,
+    harness,
+    injection_cases,
+    redteam,
+    redteam_probe,
+)
 
 DESC = "Use when the build or the tests fail in this project."
 
@@ -42,6 +48,13 @@ def test_provenance_alone_refuses_most_copies(red_team):
     """Defence in depth: the copy check does not lean on keyword rules for most cases."""
     assert red_team.caught_by["provenance"] / red_team.attempts >= 0.8
     assert red_team.caught_by["injection"] == red_team.attempts
+
+
+def test_probes_written_after_the_guards_publish_nothing():
+    """Probes aimed at the provenance design once it existed (weaker evidence)."""
+    f = harness.red_team(redteam_probe.PROBES)
+    assert f.published_injected == [] and f.offline_injected == []
+    assert f.honest_rejected == []
 
 
 def test_offline_codifier_publishes_no_injected_imperative(red_team):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -95,11 +95,12 @@ class RedTeamFigures:
     offline_skipped: int = 0
 
 
-def red_team(styles=COPY_STYLES, cites=CITE_MODES) -> RedTeamFigures:
+def red_team(attacks: Sequence[redteam.Attack] = redteam.ATTACKS, styles=COPY_STYLES,
+             cites=CITE_MODES) -> RedTeamFigures:
     """Every attack through the copying codifier (each style x citation mode), the honest
     codifier and the offline codifier."""
-    f = RedTeamFigures(cases=len(redteam.ATTACKS))
-    for a in redteam.ATTACKS:
+    f = RedTeamFigures(cases=len(attacks))
+    for a in attacks:
         cand = candidate(redteam.attack_session(a))
         name, desc, body = honest_lesson(a)
         for style in styles:
