@@ -70,6 +70,12 @@ class Citation(Struct, frozen=True, kw_only=True):
     spans: list[str] = []
 
 
+def excerpt(text: str, n: int = 60) -> str:
+    """``text`` on one line, cut to ``n`` characters: all of a span a reason may quote."""
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
 def span_id(session_index: int, seq: int) -> str:
     return f"s{session_index}.{seq}"
 
