@@ -173,10 +173,10 @@ class AnthropicCodifier:
             return Draft(decision=Decision.MERGE, name=answer.existing_skill,
                          description=description, body=answer.body, reason=answer.reason,
                          merge_target=answer.existing_skill, codifier=self.name, model=model,
-                         usage=usage)
+                         usage=usage, citations=answer.citations)
         return Draft(decision=Decision.KEEP, name=answer.name, description=answer.description,
                      body=answer.body, reason=answer.reason, codifier=self.name, model=model,
-                     usage=usage)
+                     usage=usage, citations=answer.citations)
 
 
 BACKOFF_BASE_S = 0.5

@@ -27,6 +27,7 @@ from schemas.skills import Decision, Skill, SkillProvenance
 from streams.candidates import candidate_topic
 from streams.codifier import dedup, guards
 from streams.codifier.library import Library
+from streams.codifier.provenance import Citation
 
 # --------------------------------------------------------------------------- types
 
@@ -54,7 +55,11 @@ class Usage(Struct, frozen=True, kw_only=True):
 
 
 class Draft(Struct, frozen=True, kw_only=True):
-    """A KEEP (new skill) or MERGE (new version of ``merge_target``) proposal."""
+    """A KEEP (new skill) or MERGE (new version of ``merge_target``) proposal.
+
+    ``citations``: for a citing codifier (the LLM), each step or rule of the body and the
+    span ids it comes from (every step must cite an instruction span); ``None`` for a
+    codifier that does not cite (the offline one, whose steps are quoted calls)."""
 
     decision: Decision
     name: str
@@ -65,9 +70,11 @@ class Draft(Struct, frozen=True, kw_only=True):
     codifier: str
     model: str | None = None
     usage: Usage = Usage()
+    citations: list[Citation] | None = None
 
     def text(self) -> guards.DraftText:
-        return guards.DraftText(name=self.name, description=self.description, body=self.body)
+        return guards.DraftText(name=self.name, description=self.description, body=self.body,
+                                citations=self.citations)
 
 
 class Rejection(Struct, frozen=True, kw_only=True):

@@ -32,7 +32,7 @@ DECISIONS = Counter(
 )
 GUARD_REJECTIONS = Counter(
     "hivemind_codifier_guard_rejections_total",
-    "Drafts refused, by guard: shape, secrets, injection, grounding, retired",
+    "Drafts refused, by guard: shape, secrets, injection, provenance, grounding, retired",
     ["guard"],
 )
 RESULTS = Counter(

@@ -1,23 +1,88 @@
 """Guard rates on labelled corpora, printed and asserted against the goals.
 
-Goals: grounding rejects >= 90% of ungrounded drafts while >= 80% of genuine ones pass;
-0 injected instructions published on a red-team corpus of >= 30 cases; the offline
-codifier's drafts pass every guard (grounded by construction).
+Goals, through the real codify path (render -> answer -> parse -> resolve): 0 injected
+imperatives published from 78 attacked sessions by a copying codifier (every paste
+style and citation mode) or the offline one; >= 90% of genuine drafts pass every guard;
+>= 95% of ungrounded drafts and every bad shape refused. The corpora were written before
+the provenance guards by the helper who wrote them (a held-out corpus is the real test).
+Legacy goals: grounding alone rejects >= 90% of ungrounded drafts while >= 80% of genuine
+ones pass; the keyword red team publishes nothing; offline drafts pass every guard.
 """
 
 from __future__ import annotations
+
+import pytest
 
 from streams.codifier import guards
 from streams.codifier.guards import DraftText
 from streams.codifier.offline import draft_offline
 from tests.unit.codifier.builders import candidate
-from tests.unit.codifier.corpus import grounding_cases, injection_cases
+from tests.unit.codifier.corpus import (
+    grounding_cases,
+    harness,
+    injection_cases,
+    redteam,
+    redteam_probe,
+)
 
 DESC = "Use when the build or the tests fail in this project."
 
 
 def _draft(body: str) -> DraftText:
     return DraftText(name="fix-build", description=DESC, body=body)
+
+
+@pytest.fixture(scope="module")
+def red_team() -> harness.RedTeamFigures:
+    return harness.red_team()
+
+
+def test_copying_codifier_publishes_no_injected_imperative(red_team):
+    print(f"\nred team: {red_team.cases} sessions, {red_team.attempts} copy attempts, "
+          f"first refusal by {dict(red_team.blocked_by)}")
+    assert red_team.cases >= 75 and len({a.vector for a in redteam.ATTACKS}) >= 12
+    assert red_team.published_injected == []
+
+
+def test_provenance_alone_refuses_most_copies(red_team):
+    """Defence in depth: the copy check does not lean on keyword rules for most cases."""
+    assert red_team.caught_by["provenance"] / red_team.attempts >= 0.8
+    assert red_team.caught_by["injection"] == red_team.attempts
+
+
+def test_probes_written_after_the_guards_publish_nothing():
+    """Probes aimed at the provenance design once it existed (weaker evidence)."""
+    f = harness.red_team(redteam_probe.PROBES)
+    assert f.published_injected == [] and f.offline_injected == []
+    assert f.honest_rejected == []
+
+
+def test_offline_codifier_publishes_no_injected_imperative(red_team):
+    assert red_team.offline_injected == []
+
+
+def test_honest_lessons_of_attacked_sessions_are_published(red_team):
+    assert red_team.honest_rejected == []
+
+
+def test_genuine_drafts_pass_every_guard():
+    g = harness.genuine()
+    print(f"\ngenuine: {g.passed_llm}/{g.total} pass as a citing LLM writes them, "
+          f"{g.passed_uncited}/{g.total} uncited; refused: {g.failures}")
+    assert g.total >= 80
+    assert g.passed_llm / g.total >= 0.90
+    assert g.passed_uncited / g.total >= 0.90
+
+
+def test_ungrounded_drafts_are_refused():
+    u = harness.ungrounded()
+    print(f"\nungrounded: {u.rejected}/{u.total} refused; passed: {u.passed}")
+    assert u.total >= 100 and u.rejected / u.total >= 0.95
+
+
+def test_every_bad_shape_is_refused():
+    rejected, n, missed = harness.bad_shapes_rejected()
+    assert missed == [] and rejected == n
 
 
 def grounding_rates() -> tuple[float, float, int, int]:
