@@ -152,22 +152,16 @@ def invalid_reason(skill: Skill, workspace_id: str, key_name: str) -> str | None
 def body_rejection(name: str, description: str, body: str) -> list[str]:
     """Why the edge refuses to write a skill with this text (empty: it may be written).
 
-    The codifier's guards that need no source session, run again on what arrived from
-    the topic: secrets, and the session-independent injection checks (overrides,
-    pipe-to-shell, safety switches off, secrets sent somewhere, hooks/settings changes).
-    The host and copied-tool-output checks need the source sessions and are left to
-    the codifier. The one function the edge calls, so a public body check from the
-    guards module can replace its inside."""
-    from streams.codifier.guards import DraftText, check_injection, check_secrets
+    The codifier's session-independent guards (:func:`streams.codifier.guards.
+    check_published_body`: shape, secrets, invisible characters, delimiters, overrides,
+    pipe-to-shell and every dangerous action) run again on what arrived from the topic,
+    which anyone with write access to it could have put there. Without the source
+    sessions nothing grounds a dangerous action, so a skill the codifier published
+    because the user asked for ``--force`` is refused here too: it stays in the library
+    (``hivemind skills show``) for a human to copy by hand."""
+    from streams.codifier.guards import check_published_body
 
-    draft = DraftText(name=name, description=description, body=body)
-    reasons = list(check_secrets(draft).reasons)
-    reasons += [r for r in check_injection(draft, []).reasons
-                if not r.startswith(_NEEDS_SESSIONS)]
-    return reasons
-
-
-_NEEDS_SESSIONS = ("host not from", "copies an agent-addressed")
+    return list(check_published_body(name, description, body).reasons)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -94,12 +94,14 @@ _PLACEHOLDER_DESC = re.compile(r"(?i)^\W*(?:todo|tbd|fixme|lorem ipsum.*|descrip
 MIN_DESCRIPTION_WORDS = 4
 
 
-def check_shape(draft: DraftText, *, max_body_chars: int) -> GuardVerdict:
+def check_shape(draft: DraftText, *, max_body_chars: int, useful: bool = True) -> GuardVerdict:
     """The Agent Skills rules: a name of lowercase letters, digits and single hyphens
     (at most 64); a description of 1..1024 characters without XML-ish tags that says what
     the skill does and when to use it (at least four words, a situation, not the name
     again); a body with content (not only headings) within ``max_body_chars`` and
-    without front matter."""
+    without front matter. ``useful=False`` keeps the format rules and leaves out the
+    judgement of the description's wording (the codifier's call, not re-made at the
+    edge)."""
     reasons = []
     if not is_valid_skill_name(draft.name):
         reasons.append("name is not a valid Agent Skills name (a-z, 0-9, single hyphens, <= 64)")
@@ -110,6 +112,8 @@ def check_shape(draft: DraftText, *, max_body_chars: int) -> GuardVerdict:
         reasons.append(f"description is {len(desc)} chars, limit {MAX_DESCRIPTION_LEN}")
     elif _XML_TAG.search(desc):
         reasons.append("description contains an XML-ish tag")
+    elif not useful:
+        pass
     elif _PLACEHOLDER_DESC.match(desc):
         reasons.append("description is a placeholder, not what the skill does and when to use it")
     else:
@@ -329,7 +333,8 @@ def check_published_body(name: str, description: str, body: str, *,
                          allow: Collection[str] = ()) -> GuardVerdict:
     """Re-check a rendered skill without the sessions it came from (skill sync).
 
-    Runs the shape rules, the secrets detector, the unconditional dangers (invisible
+    Runs the shape's format rules (not the judgement of the description's wording), the
+    secrets detector, the unconditional dangers (invisible
     characters, prompt delimiters, instruction overrides, pipe-to-shell) and every
     groundable danger (force, auto-approve, locks off, confirmation off, persistence,
     privileges, publishing data, sending credentials): without sessions nothing grounds
@@ -338,7 +343,8 @@ def check_published_body(name: str, description: str, body: str, *,
     ``"sends credentials"``). Hosts are not checked (trust needs the sessions)."""
     draft = DraftText(name=name, description=description, body=body)
     reasons: list[str] = []
-    for verdict in (check_shape(draft, max_body_chars=max_body_chars), check_secrets(draft)):
+    for verdict in (check_shape(draft, max_body_chars=max_body_chars, useful=False),
+                    check_secrets(draft)):
         reasons += [f"{verdict.guard}: {r}" for r in verdict.reasons]
     readings = pv.variants(_readable(draft))
     reasons += dangers.unsafe_text(draft.full(), readings)

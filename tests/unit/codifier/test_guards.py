@@ -469,3 +469,13 @@ def test_published_body_recheck_refuses_shape_secrets_and_invisible_text():
     key = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
     v = guards.check_published_body("run-tests", DESC, BODY + f"\nexport TOKEN={key}\n")
     assert not v.ok and key not in " ".join(v.reasons)
+
+
+def test_published_body_recheck_keeps_format_rules_but_not_the_wording_judgement():
+    """The edge re-checks what makes a file safe and loadable, not the codifier's call on
+    how useful the description reads: a terse description is written, an empty one not."""
+    assert not guards.check_shape(guards.DraftText(name="run-tests", description="Runs tests.",
+                                                   body=BODY), max_body_chars=8000).ok
+    assert guards.check_published_body("run-tests", "Runs tests.", BODY).ok
+    assert not guards.check_published_body("run-tests", "", BODY).ok
+    assert not guards.check_published_body("run-tests", "Runs <b>tests</b>.", BODY).ok
