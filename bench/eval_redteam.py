@@ -163,9 +163,35 @@ def _request_text(request: dict) -> str:
     return "\n".join(parts)
 
 
+def _fill(spec: object, ids: list[str], body: str) -> Any:
+    """A value for a schema field the defences added: strings empty, arrays of strings every
+    id-like attribute the prompt shows ("cite everything"), arrays of objects one object
+    per body line (its string fields the line, its arrays every id): the worst a copying
+    model can do with a citation protocol, whatever its field names."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "string":
+        return ""
+    if kind != "array":
+        return None
+    items = spec.get("items") if isinstance(spec, dict) else None
+    if not (isinstance(items, dict) and items.get("type") == "object"):
+        return ids
+    props = items.get("properties") or {}
+    out = []
+    for line in (ln.strip() for ln in body.splitlines()):
+        if not line:
+            continue
+        entry = {}
+        for key, sub in props.items():
+            sub_kind = sub.get("type") if isinstance(sub, dict) else None
+            entry[key] = line if sub_kind == "string" else ids if sub_kind == "array" else None
+        out.append({k: v for k, v in entry.items() if v is not None})
+    return out
+
+
 def _answer(skill: corpus.SkillText, request: dict | None) -> dict:
     """A ``record_decision`` input; fields the defences may add to the tool schema are
-    filled too (arrays: every id-like attribute the prompt shows, i.e. "cite everything")."""
+    filled too (see :func:`_fill`: "cite everything")."""
     answer: dict[str, Any] = {"decision": "KEEP", "name": skill.name,
                               "description": skill.description, "body": skill.body,
                               "reason": "reusable lesson from the session"}
@@ -177,8 +203,7 @@ def _answer(skill: corpus.SkillText, request: dict | None) -> dict:
             for key, spec in props.items():
                 if key in answer or key == "existing_skill":
                     continue
-                kind = spec.get("type") if isinstance(spec, dict) else None
-                answer[key] = ids if kind == "array" else "" if kind == "string" else None
+                answer[key] = _fill(spec, ids, skill.body)
         answer = {k: v for k, v in answer.items() if v is not None}
     return answer
 
