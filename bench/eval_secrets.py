@@ -17,6 +17,7 @@ the detector, so these figures are *not* held-out results. Prints, and returns f
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -51,10 +52,8 @@ def _strings(value: object) -> Iterable[str]:
     if isinstance(value, str):
         yield value
         if value[:1] in "[{\"":
-            try:
+            with contextlib.suppress(ValueError):
                 yield from _strings(json.loads(value))
-            except ValueError:
-                pass
     elif isinstance(value, dict):
         for k, v in value.items():
             yield str(k)
@@ -136,9 +135,9 @@ def published_leaks(case: SecretLine) -> int:
     """Skills ``resolve()`` publishes from drafts quoting ``case`` whose session holds the
     raw line (the edge missed it, or an SDK field opted out): each one is a leak."""
     from schemas.events import EventKind
+    from schemas.skills import Decision
     from streams.codifier.library import Library
     from streams.codifier.logic import CandidateGroup, Draft, Published, resolve
-    from schemas.skills import Decision
     from tests.unit.codifier.builders import bash, candidate, prompt, session
 
     s = session([prompt(f"deploy with {case.text}"),

@@ -703,7 +703,7 @@ def lookalikes() -> list[LookAlike]:
     add("placeholder", "PASSWORD=********")
     add("build-artifact", f"dist/assets/index-{_r(8, URLSAFE)}.js   142.31 kB │ gzip: 45.12 kB")
     add("build-artifact", f"target/debug/deps/hivemind_core-{_r(16, HEX)}.rlib")
-    add("build-artifact", f"node_modules/.pnpm/@babel+core@7.24.7_supports-color@8.1.1/node_modules/@babel/core")
+    add("build-artifact", "node_modules/.pnpm/@babel+core@7.24.7_supports-color@8.1.1/node_modules/@babel/core")
     add("build-artifact", "numpy-2.0.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
     add("build-artifact", f"/tmp/pytest-of-dev/pytest-42/test_spool_roundtrip0/{_r(8, LD)}.seg")
     add("build-artifact", f"v0.0.0-20240716{_r(6, DIGITS)}-{_r(12, HEX)}")
