@@ -43,8 +43,13 @@ def chunks(secret: str, size: int = CHUNK) -> list[str]:
 
 
 def leaked(case: SecretLine, text: str) -> list[str]:
-    """The pieces of ``case``'s secrets that occur in ``text``."""
-    return [p for s in case.secrets for p in chunks(s) if p in text]
+    """The pieces of ``case``'s secrets that occur in ``text`` (a piece that also occurs
+    in the line's non-secret context, like a base64 prefix shared with a certificate, is
+    no evidence)."""
+    context = case.text
+    for s in case.secrets:
+        context = context.replace(s, "\0")
+    return [p for s in case.secrets for p in chunks(s) if p in text and p not in context]
 
 
 def _strings(value: object) -> Iterable[str]:
@@ -64,7 +69,8 @@ def _strings(value: object) -> Iterable[str]:
 
 
 def hook_payloads(text: str) -> list[dict]:
-    """The hook payloads a line is carried in (prompt, command, output tail, cut)."""
+    """The hook payloads a line is carried in: prompt, command, output tail, output cut
+    through the line, and the line across each edge of the hook's redaction window."""
     common = {"session_id": "eval", "transcript_path": "/tmp/t.jsonl", "cwd": "/work/app"}
     logs = "".join(f"2026-12-13T09:00:{i % 60:02d}Z INFO step {i} ok\n" for i in range(900))
     return [
@@ -76,7 +82,17 @@ def hook_payloads(text: str) -> list[dict]:
          "tool_response": {"stdout": logs + text, "stderr": ""}},
         {**common, "hook_event_name": "PostToolUse", "tool_name": "Bash",
          "tool_input": {"command": "make deploy"}, "tool_use_id": "toolu_3",
-         "tool_response": {"stdout": logs[:12_200] + text + "\n" + logs, "stderr": ""}},
+         "tool_response": {"stdout": logs[:12_200] + "\n" + text + "\n" + logs, "stderr": ""}},
+        # the line's middle where the hook's redaction window for the kept tail begins
+        # (16 KiB cap: 8 KiB from the end), and where the head window ends (16 KiB in)
+        {**common, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+         "tool_input": {"command": "make deploy"}, "tool_use_id": "toolu_4",
+         "tool_response": {"stdout": logs * 2 + "\n" + text + "\n"
+                           + logs[:max(0, 8192 - len(text) // 2)], "stderr": ""}},
+        {**common, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+         "tool_input": {"command": "make deploy"}, "tool_use_id": "toolu_5",
+         "tool_response": {"stdout": logs[:max(0, 16384 - len(text) // 2)] + "\n" + text
+                           + "\n" + logs * 2, "stderr": ""}},
     ]
 
 

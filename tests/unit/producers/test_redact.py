@@ -9,16 +9,27 @@ import marshal
 import pytest
 
 from producers import capture
-from producers.redact import Redactor, find_secrets, is_secret_name, looks_random, redact
+from producers.redact import (
+    LOCAL_RULES,
+    Redactor,
+    find_secrets,
+    is_secret_name,
+    looks_random,
+    redact,
+)
+from producers.secret_rules import RULES as GITLEAKS_RULES
 from producers.spool import spool_dir
 from tests.unit.producers.corpus import benign_cases, secret_cases
 
 SECRETS = secret_cases()
 BENIGN = benign_cases()
+# The kinds the first corpus was labelled with (our rule names before gitleaks' joined).
 KINDS = {"anthropic_key", "openai_key", "aws_access_key", "aws_secret_key", "github_token",
          "slack_token", "slack_webhook", "stripe_key", "google_api_key", "bearer_token",
          "basic_auth", "private_key", "jwt", "url_password", "secret_assignment",
          "high_entropy", "api_token"}
+ALL_KINDS = {r[0] for r in LOCAL_RULES} | {r[0] for r in GITLEAKS_RULES} | {
+    "high_entropy", "base64_wrapped"}
 
 
 def _chunks(secret: str, size: int = 12) -> list[str]:
@@ -60,7 +71,7 @@ def test_secret_is_found_with_its_kind_or_a_broader_one(kind, secret, text):
     spans = [f for f in find_secrets(text)
              if f.span[0] <= start + len(secret) and start <= f.span[1]]
     assert spans, "no finding overlaps the secret"
-    assert kind in {f.kind for f in spans} or spans[0].kind in KINDS
+    assert kind in {f.kind for f in spans} or spans[0].kind in ALL_KINDS
 
 
 def test_no_seeded_secret_reaches_the_spool_through_the_capture_path(tmp_path):
@@ -164,11 +175,22 @@ def test_precompiled_patterns_match_exactly_like_compiled_ones():
 
 
 def test_blob_from_another_interpreter_or_pattern_set_is_refused():
-    key, entries = marshal.loads(Redactor.compiled_blob())
-    assert Redactor.from_compiled(marshal.dumps(((("2.7.18", *key[1:])), entries))) is None
+    key, entries, index = marshal.loads(Redactor.compiled_blob())
+    assert Redactor.from_compiled(marshal.dumps((("2.7.18", *key[1:]), entries, index))) is None
     first = list(entries[0])
     changed = [("(?:changed)", *first[1:]), *entries[1:]]
-    assert Redactor.from_compiled(marshal.dumps((key, changed))) is None
+    assert Redactor.from_compiled(marshal.dumps((key, changed, index))) is None
     assert Redactor.from_compiled(b"") is None
-    bad_code = [(*first[:2], [1, 2, 3], *first[3:]), *entries[1:]]
-    assert Redactor.from_compiled(marshal.dumps((key, bad_code))) is None
+    bad_code = [(*first[:2], b"\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x00\x00", *first[3:]), *entries[1:]]
+    assert Redactor.from_compiled(marshal.dumps((key, bad_code, index))) is None
+
+
+def test_damaged_code_of_a_rule_loaded_lazily_falls_back_to_its_source():
+    key, entries, index = marshal.loads(Redactor.compiled_blob())
+    ri = next(i for i, e in enumerate(entries) if e[0].startswith("ghp_"))
+    damaged = list(entries)
+    damaged[ri] = (*entries[ri][:2], b"\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x00\x00", *entries[ri][3:])
+    loaded = Redactor.from_compiled(marshal.dumps((key, damaged, index)))
+    assert loaded is not None  # only the always-used patterns are checked at load
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    assert token not in loaded.redact(f"export GH_TOKEN={token}")[0]

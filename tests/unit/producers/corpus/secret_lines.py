@@ -219,7 +219,7 @@ def _prefixed_providers(lines: list[SecretLine]) -> None:
       named=1, bare=2)
     p(lines, "mailgun", lambda: "key-" + _r(32, HEX), name="MAILGUN_API_KEY",
       host="api.mailgun.net", named=2, bare=1)
-    p(lines, "atlassian", lambda: "ATATT3xFfGF0" + _r(170, URLSAFE) + "=" + _r(8, HEXU),
+    p(lines, "atlassian", lambda: "ATATT3xFfGF0" + _r(171, URLSAFE) + "=" + _r(8, HEXU),
       name="JIRA_API_TOKEN", host="acme.atlassian.net", named=2, bare=2)
     p(lines, "postman", lambda: f"PMAK-{_r(24, HEX)}-{_r(34, HEX)}", name="POSTMAN_API_KEY",
       host="api.getpostman.com", named=1, bare=2)
