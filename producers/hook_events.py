@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 
 from producers import jsonlite
-from producers.redact import is_secret_assignment
+from producers.redact import redact_tree
 
 SOURCE = "claude-code-hook"
 KINDS = {
@@ -169,43 +169,32 @@ class _Cutter:
         secret-named keys such as ``{"password": "x"}``), then encode and cut."""
         if value is None:
             return None
-        value = self._redact_tree(value, 0)
+        value, n = redact_tree(value, lambda text: self.redactor.redact(self._window(text)))
+        self.redactions += n
         try:
             text = jsonlite.dumps(value)
         except (TypeError, ValueError):
             text = jsonlite.dumps(repr(value))
         return self._clip(text)
 
-    def _redact_tree(self, value: object, depth: int) -> object:
-        if isinstance(value, str):
-            return self._redact(self._window(value)) if len(value) > 7 else value
-        if depth > 32:
-            return "[hivemind: nesting too deep]"
-        if isinstance(value, dict):
-            out: dict[str, object] = {}
-            for k, v in value.items():
-                key = str(k)
-                key = self._redact(self._window(key)) if len(key) > 7 else key
-                if is_secret_assignment(key, v):
-                    self.redactions += 1
-                    out[key] = "[REDACTED:secret_assignment]"
-                else:
-                    out[key] = self._redact_tree(v, depth + 1)
-            return out
-        if isinstance(value, list):
-            return [self._redact_tree(v, depth + 1) for v in value]
-        return value
-
     def _window(self, text: str) -> str:
         """Drop what the cut will drop anyway, keeping ``_MARGIN`` characters of context
-        past each cut (so redaction stays cheap on megabyte outputs yet sees a secret at
-        the cut whole; a private key block longer than that is masked to the window end).
+        past each cut, so redaction stays cheap on megabyte outputs yet sees a secret at
+        the cut whole. Neither window edge may fall inside a secret: each moves outward
+        to the end (head) or start (tail) of the token, wrapped base64 block or private
+        key block it falls in (at most ``_REACH`` characters), so the detector sees the
+        secret's start and masks all of it; a secret longer than that is masked to the
+        window's edge (every rule runs to the end of its token).
         """
         head = self.limit * 3 // 4 + _MARGIN
-        tail = self.limit // 4 + _MARGIN
-        if len(text) <= head + tail + 1:
+        tail = len(text) - (self.limit // 4 + _MARGIN)
+        if tail <= head + 1:
             return text
-        return f"{text[:head]}\n{text[-tail:]}"
+        head = _block_end(text, head)
+        tail = _block_start(text, tail)
+        if tail <= head + 1:
+            return text
+        return f"{text[:head]}\n{text[tail:]}"
 
     def _redact(self, text: str) -> str:
         out, n = self.redactor.redact(text)
@@ -224,6 +213,49 @@ class _Cutter:
         tail = data[len(data) - room // 4:].decode("utf-8", "ignore")
         omitted = len(data) - len(head.encode()) - len(tail.encode())
         return f"{head}\n...[hivemind: truncated {omitted} bytes]...\n{tail}"
+
+
+_REACH = 1 << 18  # how far a window edge moves to take in a whole secret
+_SPACE = " \t\r\n"
+
+
+def _block_start(text: str, at: int) -> int:
+    """``at`` moved back to the start of the private key block, the wrapped block of
+    token lines or the token it falls in (so the tail window starts with a whole one)."""
+    floor = max(0, at - _REACH)
+    begin = text.rfind("-----BEGIN", floor, at)
+    if begin >= 0 and "PRIVATE KEY" in text[begin:begin + 80] and \
+            text.find("-----END", begin + 10, at) < 0:
+        return begin
+    start = at
+    while start > floor and text[start - 1] not in _SPACE:
+        start -= 1
+    # earlier lines of the same wrapped block (base64 at 64/76 columns, a PEM body)
+    while start > floor:
+        line_end = start - 1
+        while line_end > floor and text[line_end - 1] in " \t\r":
+            line_end -= 1
+        line_start = text.rfind("\n", floor, line_end) + 1
+        line = text[line_start:line_end].strip()
+        start = line_start  # the block's lines, and the one line that introduces it
+        if len(line) < 40 or any(c in line for c in " \"'<>{}(),;"):
+            break
+    return start
+
+
+def _block_end(text: str, at: int) -> int:
+    """``at`` moved forward to the end of the token or wrapped block it falls in."""
+    ceiling = min(len(text), at + _REACH)
+    end = at
+    while end < ceiling and text[end] not in _SPACE:
+        end += 1
+    while end < ceiling:
+        nxt = text.find("\n", end + 1, ceiling)
+        line = text[end + 1:nxt if nxt >= 0 else ceiling].strip()
+        if len(line) < 40 or any(c in line for c in " \"'<>{}(),;"):
+            break
+        end = nxt if nxt >= 0 else ceiling
+    return end
 
 
 def project_name(cwd: str) -> str:
