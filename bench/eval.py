@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import sys
 
-from bench import eval_attribution, eval_guards
+from bench import eval_attribution, eval_guards, eval_secrets
 
 
 def main() -> int:
     print("== codify guards on their labelled corpora ==", flush=True)
     guards = eval_guards.run()
+    print("\n== secrets: edge redaction and the codifier's guard on the secrets corpus ==",
+          flush=True)
+    secrets = eval_secrets.run()
     print("\n== attribution on the fleet simulator ==", flush=True)
     attribution = eval_attribution.run()
     print("\n== figures ==")
-    for name, figures in (("guards", guards), ("attribution", attribution)):
+    for name, figures in (("guards", guards), ("secrets", secrets),
+                          ("attribution", attribution)):
         for key, value in figures.items():
             print(f"{name:<12} {key:<48} {value:>10.3f}")
     return 0

@@ -221,25 +221,27 @@ _SPACE = " \t\r\n"
 
 def _block_start(text: str, at: int) -> int:
     """``at`` moved back to the start of the private key block, the wrapped block of
-    token lines or the token it falls in (so the tail window starts with a whole one)."""
+    token lines (with the line that introduces it) or the token it falls in, so the
+    tail window starts with a whole one."""
     floor = max(0, at - _REACH)
     begin = text.rfind("-----BEGIN", floor, at)
     if begin >= 0 and "PRIVATE KEY" in text[begin:begin + 80] and \
             text.find("-----END", begin + 10, at) < 0:
         return begin
+    line_start = max(floor, text.rfind("\n", floor, at) + 1)
+    line_end = text.find("\n", at)
     start = at
-    while start > floor and text[start - 1] not in _SPACE:
+    while start > line_start and text[start - 1] not in _SPACE:
         start -= 1
-    # earlier lines of the same wrapped block (base64 at 64/76 columns, a PEM body)
+    if not _is_block_line(text[line_start:line_end if line_end >= 0 else len(text)]):
+        return start
+    start = line_start
     while start > floor:
-        line_end = start - 1
-        while line_end > floor and text[line_end - 1] in " \t\r":
-            line_end -= 1
-        line_start = text.rfind("\n", floor, line_end) + 1
-        line = text[line_start:line_end].strip()
-        start = line_start  # the block's lines, and the one line that introduces it
-        if len(line) < 40 or any(c in line for c in " \"'<>{}(),;"):
-            break
+        prev_start = max(floor, text.rfind("\n", floor, start - 1) + 1)
+        line = text[prev_start:start - 1]
+        start = prev_start
+        if not _is_block_line(line):
+            break  # the line that introduces the block ("privateExponent:") comes too
     return start
 
 
@@ -249,13 +251,25 @@ def _block_end(text: str, at: int) -> int:
     end = at
     while end < ceiling and text[end] not in _SPACE:
         end += 1
+    line_start = text.rfind("\n", 0, at) + 1
+    line_end = text.find("\n", at, ceiling)
+    line_end = ceiling if line_end < 0 else line_end
+    if not _is_block_line(text[line_start:line_end]):
+        return end
+    end = line_end
     while end < ceiling:
         nxt = text.find("\n", end + 1, ceiling)
-        line = text[end + 1:nxt if nxt >= 0 else ceiling].strip()
-        if len(line) < 40 or any(c in line for c in " \"'<>{}(),;"):
+        nxt = ceiling if nxt < 0 else nxt
+        if not _is_block_line(text[end + 1:nxt]):
             break
-        end = nxt if nxt >= 0 else ceiling
+        end = nxt
     return end
+
+
+def _is_block_line(line: str) -> bool:
+    """A line of a wrapped block: base64 at 64/76 columns, PEM bodies, hex dumps."""
+    body = line.strip()
+    return len(body) >= 40 and not any(c in body for c in " \"'<>{}(),;")
 
 
 def project_name(cwd: str) -> str:

@@ -46,8 +46,6 @@ rule's ``_sre`` code is built only when its keyword occurs.
 
 from __future__ import annotations
 
-from typing import Any
-
 from producers.secret_rules import GLOBAL_ALLOW_REGEXES, GLOBAL_STOPWORDS, UPSTREAM
 from producers.secret_rules import RULES as GITLEAKS_RULES
 
@@ -727,7 +725,8 @@ def _merged(found: list, text: str) -> list[Finding]:
     n = len(text)
     spans = []
     for start, end, ri in found:
-        extend = _EXTEND_B64 if any(c in "+/" for c in text[start:end]) else _EXTEND
+        span = text[start:end]
+        extend = _EXTEND_B64 if "+" in span or "/" in span else _EXTEND
         # a dotted token (Discord's id.time.hmac, JWT-like): the parts before the finding
         dots = 0
         while dots < 3 and start >= 6 and text[start - 1] == "." and text[start - 2] in _EXTEND:
@@ -1022,7 +1021,7 @@ def is_secret_assignment(name: str, value: object) -> bool:
     return isinstance(value, str) and is_secret_name(name) and _is_secret_value(value)
 
 
-def redact_tree(value: Any, redact_text, _depth: int = 0) -> tuple[Any, int]:
+def redact_tree(value: object, redact_text, _depth: int = 0) -> tuple[object, int]:
     """``(value, redactions)``: every string of a JSON-like ``value`` (dict keys too)
     passed through ``redact_text(str) -> (str, count)``, and the whole string value of a
     secret-named key (``{"password": "x"}``) masked. Nesting past 32 levels is replaced
@@ -1035,8 +1034,10 @@ def redact_tree(value: Any, redact_text, _depth: int = 0) -> tuple[Any, int]:
     if isinstance(value, dict):
         out: dict[str, object] = {}
         for k, v in value.items():
-            key, n = redact_tree(str(k), redact_text, _depth + 1)
-            total += n
+            key = str(k)
+            if len(key) > 7:
+                key, n = redact_text(key)
+                total += n
             if is_secret_assignment(key, v):
                 total += 1
                 out[key] = "[REDACTED:secret_assignment]"
