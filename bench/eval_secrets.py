@@ -1,8 +1,11 @@
 """Secret detection on the project's secrets corpus (``python -m bench.eval_secrets``).
 
 The corpus (``tests/unit/producers/corpus/secret_lines.py``) was written together with
-the detector, so these figures are *not* held-out results. Prints, and returns from
-:func:`run`:
+the detector, so these figures are *not* held-out results. A second, smaller corpus
+(``secret_lines_late.py``: 31 lines, 20 look-alikes) was written after the detector and
+measured once before any change: edge recall 83.9%, 50.0% of its look-alikes falsely
+redacted; its misses and false redactions were then fixed, so its figures below are no
+longer held-out either. Prints, and returns from :func:`run`:
 
 - edge recall: share of secret lines (and of secrets) of which nothing survives the
   Claude Code hook's mapping (prompt, Bash command, tool output tail, tool output cut
@@ -23,6 +26,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from tests.unit.producers.corpus.secret_lines import LookAlike, SecretLine, lookalikes, secret_lines
+from tests.unit.producers.corpus.secret_lines_late import late_lookalikes, late_secret_lines
 
 CHUNK = 12
 
@@ -200,6 +204,13 @@ def run() -> dict[str, float]:
     for key, value in figures.items():
         shown = f"{value:.1%}" if ("recall" in key or "rate" in key) else f"{value:g}"
         print(f"{key:<46} {shown}")
+    late = late_secret_lines()
+    late_looks = late_lookalikes()
+    figures["late_edge_line_recall"] = 1 - sum(1 for c in late if edge_leaks(c, redactor)) / len(late)
+    figures["late_false_redaction_rate"] = sum(
+        1 for c in late_looks if falsely_redacted(c, redactor)) / len(late_looks)
+    for key in ("late_edge_line_recall", "late_false_redaction_rate"):
+        print(f"{key:<46} {figures[key]:.1%}")
     by_provider: dict[str, int] = {}
     for c in missed:
         by_provider[c.provider] = by_provider.get(c.provider, 0) + 1

@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 
 from producers import jsonlite
-from producers.redact import redact_tree
+from producers.redact import prints_secret, redact_tree
 
 SOURCE = "claude-code-hook"
 KINDS = {
@@ -125,9 +125,20 @@ def to_turn_event(payload: object, *, redactor, workspace_id: str, agent_id: str
     if extra:
         record["extra"] = cut.json(extra)
     record = {k: v for k, v in record.items() if v is not None}
+    if event == "PostToolUse" and record.get("tool_output") and _prints_secret(payload):
+        record["tool_output"] = "[REDACTED:secret_output]"  # the value alone: nothing to spot
+        cut.redactions += 1
     if cut.truncated:
         record["truncated"] = True
     return record, cut.redactions
+
+
+def _prints_secret(payload: dict) -> bool:
+    """Did a Bash call run a command whose output is a secret (``kubectl get secret``,
+    ``vault kv get -field=``, ``echo $GITHUB_TOKEN``...)?"""
+    tool_input = payload.get("tool_input")
+    command = tool_input.get("command") if isinstance(tool_input, dict) else None
+    return isinstance(command, str) and prints_secret(command)
 
 
 def _short(value: object) -> str | None:

@@ -50,7 +50,8 @@ from producers.secret_rules import GLOBAL_ALLOW_REGEXES, GLOBAL_STOPWORDS, UPSTR
 from producers.secret_rules import RULES as GITLEAKS_RULES
 
 __all__ = ["UPSTREAM", "Finding", "Redactor", "default_redactor", "find_secrets",
-           "is_secret_assignment", "is_secret_name", "looks_random", "redact", "redact_tree",
+           "is_secret_assignment", "is_secret_name", "looks_random", "prints_secret", "redact",
+           "redact_tree",
            "shannon_entropy"]
 
 # --------------------------------------------------------------------------- our rules
@@ -62,7 +63,7 @@ __all__ = ["UPSTREAM", "Finding", "Redactor", "default_redactor", "find_secrets"
 _SEP = r"[_.\-]"
 _NAMES = (  # secret words an assignment's name is found by (is_secret_name decides)
     r"(?:passw(?:or)?d|passphrase|pass|pwd|secret|token|key|auth|credentials?|creds|dsn"
-    r"|cookie|signature|sig)"
+    r"|cookie)"
 )
 _ASSIGN_HEAD = _NAMES + r"[a-z0-9_.\-]{0,41}+"  # possessive: no backtracking into the name
 _OPEN = r"""(?:\\?["'])?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}"""
@@ -79,6 +80,11 @@ _FLAG_NAMES = (  # --<name> <value> (the --name=value form is an assignment)
     "master-password", "secret-key", "access-key", "account-key", "sas-token",
     "private-key", "with-token", "auth",
 )
+# Commands whose output is a secret (kubectl ... | base64 -d, vault kv get -field=...).
+_SECRET_READERS = ("kubectl get secret", "secretsmanager get-secret-value", "keyvault secret show",
+                   "vault kv get -field", "vault read -field", "op read", "pass show",
+                   "find-generic-password", "gh auth token", "auth:token", "print-access-token",
+                   "secrets versions access", "doppler secrets get", "cat ~/.git-credentials")
 _SINGLE_DASH_FLAGS = ("storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass",
                       "destkeypass", "passin", "passout")
 
@@ -156,12 +162,12 @@ LOCAL_RULES: tuple[tuple, ...] = (
     ("secret_assignment",
      _ASSIGN_HEAD + r"""(\\?["']?)[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}(\\?["'])((?:(?!\2).){1,4096}?)\2""",
      3, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn",
-         "cookie", "signature", "sig"), 0.0, True, -1, (), "assignment", True),
+         "cookie"), 0.0, True, -1, (), "assignment", True),
     # PASSWORD=x, --password=x, password: x, \"password\": \"x\" (the value ends at white
     # space, a quote or a separator).
     ("secret_assignment", _ASSIGN_HEAD + _OPEN + r"(?:\\?[\"'])?" + _VALUE_UNQUOTED, 1,
      ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn",
-      "cookie", "signature", "sig"), 0.0, True, -1, (), "assignment", True),
+      "cookie"), 0.0, True, -1, (), "assignment", True),
     # curl -u user:pass, --user user:pass, wget --user=x --password=y
     ("cli_password",
      r"(?:-u[ \t]{1,3}|--user[= ])[\"']?[^\s:\"']{1,64}:([^\s@\"']{3,})", 1,
@@ -215,6 +221,32 @@ LOCAL_RULES: tuple[tuple, ...] = (
     # Azure SAS tokens: ...&sig=<url-encoded base64>
     ("azure_sas", r"(?<=[?&])sig=([A-Za-z0-9%+/=]{20,})", 1, ("sig=",), 0.0, True, -1, (), "",
      False),
+    # A table row of a secret manager's output: "password    s3cr3t" (two or more spaces)
+    ("secret_assignment",
+     _NAMES + r"[a-z0-9_.\-]{0,41}+[ \t]{2,}([^\s]{3,})[ \t]*(?:\r?\n|\Z)", 1,
+     ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn", "cookie"),
+     0.0, True, -1, (), "table", True),
+    # <password>s3cr3t</password>, <add key="ApiKey" value="..."/>
+    ("secret_assignment",
+     r"(?<=<)([a-z0-9_:.\-]{0,40}(?:pass|pwd|secret|token|key|auth|credential)[a-z0-9_:.\-]{0,40})"
+     r">([^<\s]{3,256})</", 2, ("pass", "pwd", "secret", "token", "key", "auth", "credential"),
+     0.0, False, 360, (), "named", True),
+    ("secret_assignment",
+     r"key[ \t]*=[ \t]*[\"']([A-Za-z0-9_.\-]{2,80})[\"'][ \t]+value[ \t]*=[ \t]*[\"']"
+     r"([^\"'\r\n]{3,})[\"']", 2, ("key",), 0.0, True, -1, (), "named", True),
+    # requests auth=("user", "pw"), HTTPBasicAuth("user", "pw"), aiohttp BasicAuth("u", "pw")
+    ("cli_password",
+     r"(?:auth[ \t]*=[ \t]*\(?|basicauth\()[ \t]*[\"'][^\"'\r\n]{1,64}[\"'][ \t]*,[ \t]*"
+     r"[\"']([^\"'\r\n]{3,})[\"']", 1, ("auth", "basicauth("), 0.0, True, -1, (), "value", True),
+    # redis: AUTH [user] password (the CLI prompt or a MULTI block)
+    ("cli_password",
+     r"auth[ \t]+(?:[^\s]+[ \t]+)?([^\s]{3,})[ \t]*(?:\r?\n|\Z)", 1, ("auth",), 0.0, True,
+     -1, (), "redis", True),
+    # the output line of a command that prints a secret (a terminal transcript)
+    ("secret_output",
+     r"(?:" + "|".join(c.replace(".", r"\.") for c in _SECRET_READERS)
+     + r")[^\n]{0,300}\n[ \t]*([^\n]{3,})", 1,
+     _SECRET_READERS, 0.0, True, -1, (), "", True),
     # Kubernetes env lists and ECS/SSM-style JSON: the name is one key, the value the next.
     ("secret_assignment",
      r"name:[ \t]*[\"']?([A-Za-z0-9_.\-]{2,80})[\"']?[ \t]*\r?\n[ \t]*value:[ \t]*"
@@ -232,6 +264,7 @@ LOCAL_RULES: tuple[tuple, ...] = (
 )
 
 # Rules in priority order (overlapping findings merge; the earlier kind names them).
+# (_NAMED_RULES, below: those that find a secret by the name it is assigned to.)
 _RULES: tuple[tuple, ...] = (
     LOCAL_RULES[:1]
     + tuple((*r, "", False) for r in GITLEAKS_RULES)
@@ -239,6 +272,9 @@ _RULES: tuple[tuple, ...] = (
 )
 
 # Runs of token characters the entropy pass judges (after the rules in the pattern list).
+_NAMED_RULES = frozenset(
+    i for i, r in enumerate(_RULES)
+    if r[8] in ("assignment", "named", "table") or r"(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)" in r[1])
 _RUN_PATTERN = r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{20,}={0,2}(?![A-Za-z0-9+/_\-=])"
 
 # --------------------------------------------------------------------------- look-alikes
@@ -304,8 +340,22 @@ _ALLOW_BEFORE = (
     '"n": "', '"n":"', '"x": "', '"x":"', '"y": "', '"y":"', "/d/", "x-amz-id-2: ",
     "x-amz-cf-id: ", "ssh-rsa ", "ssh-ed25519 ", "ssh-dss ", "ecdsa-sha2-nistp256 ",
     "ecdsa-sha2-nistp384 ", "ecdsa-sha2-nistp521 ", "sk-ssh-ed25519@openssh.com ",
-    "integrity ", "checksum ", "digest ",
+    "integrity ", "checksum ", "digest ", "pk.",
 )
+# Names whose value is an id, a digest or public by design, never a credential.
+_ID_NAME_WORDS = frozenset(("id", "ids", "uid", "uuid", "guid", "ulid", "ksuid", "etag", "hash",
+                            "digest", "checksum", "sha", "nonce", "cursor", "ref", "version",
+                            "order", "commit", "revision", "fingerprint", "thumbprint", "oid",
+                            "sitekey", "tag", "node"))
+_PUBLIC_NAME_WORDS = frozenset(("public", "publishable", "search", "site", "sitekey", "pub",
+                                "anon", "pubkey"))
+_PUBLIC_VALUE_PREFIXES = ("pk.", "pk_live_", "pk_test_", "npub1", "age1")
+_BECH32 = frozenset("qpzry9x8gf2tvdw0s3jn54khce6mua7l")
+_B58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+_ADDRESS_WORDS = ("wallet", "address", "addr", "pubkey", "public key", "account", "recipient")
+_MEDIA_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"wOFF", b"wOF2", b"\x00\x00\x01\x00",
+                b"RIFF", b"<svg", b"\x00\x00\x00\x1cftyp", b"\x00\x00\x00\x18ftyp",
+                b"\x00\x00\x00\x20ftyp", b"ID3", b"OggS")
 _SSH_KEY_TYPES = (b"ssh-rsa", b"ssh-ed25519", b"ssh-dss", b"ecdsa-sha2-", b"sk-ssh-",
                   b"sk-ecdsa-", b"rsa-sha2-")
 _HEX_DASH = frozenset("0123456789abcdefABCDEF-")
@@ -320,6 +370,7 @@ _PRINTABLE = bytes(range(32, 127)) + b"\t\n\r"
 # Words that make base64-wrapped text a credential file even where its secret is cut off.
 _CREDENTIAL_FILE_WORDS = ("service_account", "private_key", "client_secret", "refresh_token",
                           "secret_access_key", "private key", "password", "passwd")
+_BARE_MIN = 28  # a token with no name, prefix or base64 padding must be this long to judge
 _MAX_DEPTH = 2  # base64 inside base64 inside text
 
 
@@ -541,6 +592,8 @@ class Redactor:
             return
         if _is_placeholder(value):
             return
+        if ri in _NAMED_RULES and _name_words_before(text, start) & _PUBLIC_NAME_WORDS:
+            return  # ALGOLIA_SEARCH_KEY, STRIPE_PUBLISHABLE_KEY: public by design
         if rule[7] and self._allowed_by_rule(ri, m, value, text):
             return
         if self._globally_allowed(value):
@@ -587,6 +640,13 @@ class Redactor:
                 continue
             if low.endswith(_ALLOW_BEFORE, max(0, start - 28), start):
                 continue
+            if end - start < _BARE_MIN and not any(c in joined for c in "+/="):
+                continue  # short ids (nano ids, KSUIDs) look random too: a name must tell
+            words = _name_words_before(text, start)
+            if words & _ID_NAME_WORDS or words & _PUBLIC_NAME_WORDS:
+                continue  # "id": "...", data-sitekey="...", PUBLIC_KEY=...
+            if _is_address(low, start, joined):
+                continue
             if "/" in joined and _is_path(text, start, joined):
                 # a path or URL: judge each segment on its own, with its own context
                 at = start
@@ -631,6 +691,33 @@ class Redactor:
 
 
 _ENTROPY_KINDS = {"high_entropy": -1, "base64_wrapped": -2}
+
+
+def _name_words_before(text: str, start: int) -> set[str]:
+    """Words of the name a value at ``start`` is assigned to (``"order_id": "x"``,
+    ``data-sitekey="x"``, ``key=x``), or nothing when no name precedes it."""
+    i = start
+    while i > 0 and start - i < 6 and text[i - 1] in " \t\"'`\\":
+        i -= 1
+    if i == 0 or text[i - 1] not in ":=>":
+        return set()
+    i -= 1
+    while i > 0 and start - i < 12 and text[i - 1] in " \t\"'\\:=":
+        i -= 1
+    e = i
+    while i > 0 and e - i < 64 and text[i - 1] in _NAME_CHARS:
+        i -= 1
+    return set(_snake(text[i:e]).replace("-", "_").replace(".", "_").split("_")) - {""}
+
+
+def _is_address(low: str, start: int, token: str) -> bool:
+    """A bech32 address (``cosmos1...``, ``bc1...``) or a base58 one after a word that
+    says so ("wallet ...", "address: ..."): public, not key material."""
+    sep = token.rfind("1")
+    if token.islower() and 0 < sep <= 20 and len(token) - sep > 30 and set(token[sep + 1:]) <= _BECH32:
+        return True
+    return 32 <= len(token) <= 44 and set(token) <= _B58 and any(
+        w in low[max(0, start - 24):start] for w in _ADDRESS_WORDS)
 
 
 def _is_path(text: str, start: int, token: str) -> bool:
@@ -840,7 +927,10 @@ def _decode_text(token: str) -> str | bytes | None:
 
 
 def _is_public_binary(raw: bytes) -> bool:
-    """An SSH public key blob or an X.509 certificate (DER), not key material."""
+    """An SSH public key blob, an X.509 certificate (DER) or media (an image, a font, a
+    PDF: what screenshot and file tools return as bare base64), not key material."""
+    if raw.startswith(_MEDIA_MAGIC):
+        return True
     if raw[:4] in (b"\x00\x00\x00\x07", b"\x00\x00\x00\x0b", b"\x00\x00\x00\x13",
                    b"\x00\x00\x00\x0e", b"\x00\x00\x00\x1a", b"\x00\x00\x00\x22"):
         return raw[4:].startswith(_SSH_KEY_TYPES)
@@ -903,6 +993,16 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
         decoded = _decode_text(value)
         return (isinstance(decoded, str) and ":" in decoded) or looks_random(value) or \
             any(c in _DIGIT for c in value)
+    if check == "table":
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        name = _assigned_name(text, m.start(), start)
+        return text[line_start:_name_start(text, m.start())].strip() == "" and \
+            is_secret_name(name) and _is_secret_value(value) and not value.isalpha()
+    if check == "redis":
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        prompt = text[line_start:m.start()].rstrip()
+        return (prompt == "" or prompt.endswith(">")) and text[m.start():m.start() + 4] in (
+            "AUTH", "auth") and _value_ok("flag", m, start, end, value, text)
     if check == "named":
         return is_secret_name(m.group(1)) and _is_secret_value(value)
     if check == "assignment":
@@ -918,12 +1018,17 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
     return True
 
 
-def _assigned_name(text: str, keyword_at: int, value_at: int) -> str:
-    """The whole name a value is assigned to: from the start of the identifier holding
-    the keyword (``DD_APP_KEY``) to the operator."""
+def _name_start(text: str, keyword_at: int) -> int:
     s = keyword_at
     while s > 0 and keyword_at - s < 64 and text[s - 1] in _NAME_CHARS:
         s -= 1
+    return s
+
+
+def _assigned_name(text: str, keyword_at: int, value_at: int) -> str:
+    """The whole name a value is assigned to: from the start of the identifier holding
+    the keyword (``DD_APP_KEY``) to the operator."""
+    s = _name_start(text, keyword_at)
     e = keyword_at
     while e < value_at and text[e] in _NAME_CHARS:
         e += 1
@@ -959,6 +1064,11 @@ def _is_secret_value(value: str) -> bool:
         return False  # max_tokens=1024, token_ttl=3600, -u 1000:1000
     if all(c == v[0] for c in v):
         return False  # xxxxxxxx
+    if v.startswith(_PUBLIC_VALUE_PREFIXES):
+        return False  # publishable keys (Stripe pk_, Mapbox pk.), public keys
+    scheme = v.find("://")
+    if 0 < scheme < 12 and ":" not in v[scheme + 3:v.find("@", scheme) if "@" in v else scheme + 3]:
+        return False  # a URL with no password (a Sentry DSN): url_password judges the rest
     # self.token, settings.api_key: attribute access in code, not a literal
     parts = v.split(".")
     return not (len(parts) >= 2 and all(p.isidentifier() and p.islower() and
@@ -970,7 +1080,7 @@ _SECRET_WORDS = (
     "accesskey", "access_key", "access-key", "privatekey", "private_key", "private-key",
     "credential", "authorization", "auth", "dsn", "pwd", "signing_key", "session_key",
     "encryption_key", "accountkey", "account_key", "masterkey", "master_key", "cookie",
-    "creds", "signature", "sig",
+    "creds",
 )
 
 
@@ -1014,6 +1124,24 @@ def _snake(name: str) -> str:
         out.append(c.lower())
         prev = c
     return "".join(out)
+
+
+def prints_secret(command: str) -> bool:
+    """Does a shell command print a secret by itself (``kubectl get secret``, ``op read``,
+    ``gh auth token``, ``echo $GITHUB_TOKEN``, ``printenv DB_PASSWORD``)? Its output is
+    then a bare value that no pattern can recognise."""
+    low = command.lower()
+    if any(reader in low for reader in _SECRET_READERS):
+        return True
+    from itertools import pairwise  # built in: free to import
+
+    words = command.replace(";", " ").replace("|", " ").replace("&", " ").split()
+    for verb, arg in pairwise(words):
+        if verb in ("echo", "printf", "printenv") or (verb == "-n" and arg.startswith("$")):
+            name = arg.strip("\"'").lstrip("$").strip("{}")
+            if (arg.lstrip("\"'").startswith("$") or verb == "printenv") and is_secret_name(name):
+                return True
+    return False
 
 
 def is_secret_assignment(name: str, value: object) -> bool:

@@ -234,6 +234,22 @@ def test_private_block_across_the_head_window_edge_is_masked_in_the_kept_head():
     assert not any(h in ev.tool_output for h in hexes)
 
 
+@pytest.mark.parametrize("command", [
+    "kubectl get secret db -o jsonpath='{.data.password}' | base64 -d",
+    "echo $DB_PASSWORD", "printenv STRIPE_SECRET_KEY", "op read op://prod/db/password"])
+def test_output_of_a_command_that_prints_a_secret_is_masked_whole(command):
+    payload = {**PAYLOADS["PostToolUse"], "tool_input": {"command": command},
+               "tool_response": {"stdout": "Harbor!Nimbus42\n", "stderr": ""}}
+    record, redactions = _map(payload)
+    assert record["tool_output"] == "[REDACTED:secret_output]" and redactions >= 1
+
+
+def test_output_of_an_ordinary_echo_is_kept():
+    payload = {**PAYLOADS["PostToolUse"], "tool_input": {"command": "echo $HOME"},
+               "tool_response": {"stdout": "/home/dev\n", "stderr": ""}}
+    assert _map(payload)[0]["tool_output"] == "/home/dev\n"
+
+
 def test_lone_surrogates_do_not_break_the_record():
     payload = {**PAYLOADS["UserPromptSubmit"], "prompt": "bad \ud800 char"}
     ev = _event(payload)

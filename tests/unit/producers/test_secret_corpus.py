@@ -1,5 +1,5 @@
-"""The detector's targets on the project's secrets corpus (tests/unit/producers/corpus/
-secret_lines.py, written with the detector, so not a held-out measure): through the
+"""The detector's targets on the project's secrets corpora (tests/unit/producers/corpus/
+secret_lines.py and secret_lines_late.py, both tuned against, so not held-out): through the
 hook's own mapping and pre-compiled redactor, edge recall >= 99% of >= 300 secret lines
 across >= 40 providers, <= 5% of look-alikes falsely redacted, and no draft quoting a
 secret passes the codifier's secrets guard or is published by ``resolve()``."""
@@ -18,9 +18,10 @@ from bench.eval_secrets import (
 )
 from producers.redact import find_secrets
 from tests.unit.producers.corpus.secret_lines import SecretLine, lookalikes, secret_lines
+from tests.unit.producers.corpus.secret_lines_late import late_lookalikes, late_secret_lines
 
-LINES = secret_lines()
-LOOKALIKES = lookalikes()
+LINES = secret_lines() + late_secret_lines()
+LOOKALIKES = lookalikes() + late_lookalikes()
 PROVIDERS = {"anthropic", "openai", "github", "gitlab", "slack", "stripe", "google", "aws",
              "sendgrid", "npm", "pypi", "huggingface", "digitalocean", "shopify",
              "databricks", "twilio", "mailgun", "atlassian", "postman", "pulumi", "doppler",
