@@ -395,13 +395,21 @@ class Finding:
 
 def _sources() -> list[str]:
     """Every pattern the redactor compiles: rules, allowlist regexes, engine patterns."""
-    out = [r[1] for r in _RULES]
-    out += [rx for r in _RULES for _, regexes, _ in r[7] for rx in regexes]
-    out.append("|".join(f"(?i:{rx[4:]})" if rx.startswith("(?i)") else f"(?:{rx})"
-                        for rx in GLOBAL_ALLOW_REGEXES) or "(?!)")
-    out.append(_keyword_regex(sorted({k for r in _RULES for k in r[3]})))
-    out.append(_RUN_PATTERN)
-    return out
+    return [*_static_sources(), _keyword_regex(sorted({k for r in _RULES for k in r[3]})),
+            _RUN_PATTERN]
+
+
+_static: list[str] = []
+
+
+def _static_sources() -> list[str]:
+    """The rules' and allowlists' patterns (all but the keyword trie and the run pattern)."""
+    if not _static:
+        _static.extend(r[1] for r in _RULES)
+        _static.extend(rx for r in _RULES for _, regexes, _ in r[7] for rx in regexes)
+        _static.append("|".join(f"(?i:{rx[4:]})" if rx.startswith("(?i)") else f"(?:{rx})"
+                                for rx in GLOBAL_ALLOW_REGEXES) or "(?!)")
+    return _static
 
 
 def _keyword_regex(keywords: list[str]) -> str:
@@ -458,27 +466,40 @@ class Redactor:
 
                 p = re.compile(self._sources[i])  # type: ignore[index]
             else:
-                entry = self._code[i]
-                try:
-                    import _sre
-
-                    src, flags, code, groups, groupindex, indexgroup = entry
-                    p = _sre.compile(src, flags, memoryview(code).cast("I").tolist(), groups,
-                                     groupindex, indexgroup)
-                except Exception:  # a damaged entry: compile the source instead
-                    import re
-
-                    p = re.compile(entry[0])
+                p = self._load(i)
             self._compiled[i] = p
         return p
+
+    def _load(self, i: int):
+        """Pattern ``i`` from the cache's ``_sre`` code, or compiled from its source if
+        the cached entry is damaged or was built from another source."""
+        import marshal
+
+        expected = None if i == self._i_keywords else _static_sources()[i] \
+            if i < self._i_keywords else _RUN_PATTERN
+        try:
+            import _sre
+
+            src, flags, code, groups, groupindex, indexgroup = marshal.loads(self._code[i])  # type: ignore[index]  # noqa: S302
+            if expected is None or src == expected:
+                return _sre.compile(src, flags, memoryview(code).cast("I").tolist(), groups,
+                                    groupindex, indexgroup)
+        except Exception:  # noqa: S110 - a damaged entry: compile the source instead
+            pass
+        import re
+
+        return re.compile(expected if expected is not None else _sources()[i])
 
     @staticmethod
     def compiled_blob() -> bytes:
         """The patterns compiled to ``_sre`` code, for :meth:`from_compiled`.
 
         Uses CPython's private ``re._parser``/``re._compiler`` (what ``re.compile``
-        does); the blob records the interpreter version, the ``_sre`` magic and the
-        pattern sources, so a blob from another interpreter or rule set is refused.
+        does); the blob records the interpreter version, the ``_sre`` magic, the rules'
+        keywords and shapes, and each pattern's source, so a blob from another
+        interpreter or rule set is refused (or a changed pattern recompiled). Each
+        pattern is marshalled on its own: loading the cache unpacks only the patterns a
+        text's keywords call for.
         """
         import _sre
         import marshal
@@ -486,7 +507,7 @@ class Redactor:
         from array import array
         from re import _compiler, _parser  # type: ignore[attr-defined]
 
-        entries = []
+        packed = []
         for src in _sources():
             parsed = _parser.parse(src, 0)
             code = _compiler._code(parsed, 0)
@@ -494,31 +515,31 @@ class Redactor:
             indexgroup = [None] * parsed.state.groups
             for name, index in groupindex.items():
                 indexgroup[index] = name
-            entries.append((src, int(parsed.state.flags), array("I", code).tobytes(),
-                            parsed.state.groups - 1, groupindex, tuple(indexgroup)))
-        return marshal.dumps((_blob_key(sys, _sre), entries, _build_index()))
+            packed.append(marshal.dumps((src, int(parsed.state.flags), array("I", code).tobytes(),
+                                         parsed.state.groups - 1, groupindex,
+                                         tuple(indexgroup))))
+        return marshal.dumps((_blob_key(sys, _sre), packed, _build_index()))
 
     @classmethod
     def from_compiled(cls, blob: bytes) -> Redactor | None:
         """A redactor from :meth:`compiled_blob` output, or ``None`` if the blob does not
         match this interpreter and rule set (the caller then uses :meth:`compile`).
-        ``_sre`` validates the code itself, so a damaged blob is refused, not run; each
-        rule's pattern is built the first time its keyword occurs."""
+        ``_sre`` validates the code itself, so a damaged blob is refused, not run (the
+        patterns every text needs are checked here; a rule's pattern, built the first
+        time its keyword occurs, falls back to its source if damaged)."""
         import _sre
         import marshal
         import sys
 
         try:
-            key, entries, index = marshal.loads(blob)  # noqa: S302 - our own cache file
-            if key != _blob_key(sys, _sre) or len(entries) != len(_RULES) + _n_allow() + 3:
+            key, packed, index = marshal.loads(blob)  # noqa: S302 - our own cache file
+            if key != _blob_key(sys, _sre) or len(packed) != len(_RULES) + _n_allow() + 3:
                 return None
-            allow = [rx for r in _RULES for _, regexes, _ in r[7] for rx in regexes]
-            expected = [r[1] for r in _RULES] + allow
-            if [e[0] for e in entries[:len(expected)]] != expected or entries[-1][0] != _RUN_PATTERN:
-                return None
-            redactor = cls(code=entries, index=index)
-            for i in (0, redactor._i_keywords, redactor._i_token):  # refuse damaged code
-                src, flags, code, groups, groupindex, indexgroup = entries[i]
+            redactor = cls(code=packed, index=index)
+            for i in (redactor._i_keywords, redactor._i_token):  # refuse damaged code
+                src, flags, code, groups, groupindex, indexgroup = marshal.loads(packed[i])  # noqa: S302
+                if i == redactor._i_token and src != _RUN_PATTERN:
+                    return None
                 redactor._compiled[i] = _sre.compile(
                     src, flags, memoryview(code).cast("I").tolist(), groups, groupindex,
                     indexgroup)
@@ -967,13 +988,15 @@ def _fold(text: str) -> str:
 _ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
 
 
-_ENGINE_VERSION = 1  # bump when _keyword_regex changes (cached blobs are then refused)
+_ENGINE_VERSION = 2  # bump when _keyword_regex changes (cached blobs are then refused)
 
 
 def _blob_key(sys_module, sre_module) -> tuple:
-    keywords = tuple(sorted({k for r in _RULES for k in r[3]}))
-    return (sys_module.version, sre_module.MAGIC, sre_module.CODESIZE, len(_RULES),
-            UPSTREAM.get("sha256", ""), _ENGINE_VERSION, keywords)
+    """What the cached index depends on: interpreter, ``_sre``, upstream rules, and each
+    rule's keywords and shape (lead, width, folded)."""
+    shapes = tuple((r[3], r[5], r[6], r[9]) for r in _RULES)
+    return (sys_module.version, sre_module.MAGIC, sre_module.CODESIZE, UPSTREAM.get("sha256", ""),
+            _ENGINE_VERSION, shapes)
 
 
 def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> bool:

@@ -174,23 +174,51 @@ def test_precompiled_patterns_match_exactly_like_compiled_ones():
         assert loaded.find_secrets(text) == compiled.find_secrets(text)
 
 
-def test_blob_from_another_interpreter_or_pattern_set_is_refused():
-    key, entries, index = marshal.loads(Redactor.compiled_blob())
-    assert Redactor.from_compiled(marshal.dumps((("2.7.18", *key[1:]), entries, index))) is None
-    first = list(entries[0])
-    changed = [("(?:changed)", *first[1:]), *entries[1:]]
-    assert Redactor.from_compiled(marshal.dumps((key, changed, index))) is None
+GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+
+def _blob_parts():
+    key, packed, index = marshal.loads(Redactor.compiled_blob())
+    ri = next(i for i, e in enumerate(packed) if marshal.loads(e)[0].startswith("ghp_"))
+    return key, packed, index, ri
+
+
+def _entry_with(packed_entry: bytes, **change) -> bytes:
+    src, flags, code, groups, groupindex, indexgroup = marshal.loads(packed_entry)
+    src = change.get("src", src)
+    code = change.get("code", code)
+    return marshal.dumps((src, flags, code, groups, groupindex, indexgroup))
+
+
+BAD_CODE = b"\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x00\x00"  # [1, 2, 3]: invalid
+
+
+def test_blob_from_another_interpreter_or_rule_set_is_refused():
+    key, packed, index, _ = _blob_parts()
+    assert Redactor.from_compiled(marshal.dumps((("2.7.18", *key[1:]), packed, index))) is None
+    other_shapes = (*key[:-1], key[-1][:-1])  # a rule's keywords/shape changed: index stale
+    assert Redactor.from_compiled(marshal.dumps((other_shapes, packed, index))) is None
+    assert Redactor.from_compiled(marshal.dumps((key, packed[:-1], index))) is None
     assert Redactor.from_compiled(b"") is None
-    bad_code = [(*first[:2], b"\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x00\x00", *first[3:]), *entries[1:]]
-    assert Redactor.from_compiled(marshal.dumps((key, bad_code, index))) is None
+    trie = len(packed) - 2
+    damaged = [*packed[:trie], _entry_with(packed[trie], code=BAD_CODE), packed[-1]]
+    assert Redactor.from_compiled(marshal.dumps((key, damaged, index))) is None
 
 
 def test_damaged_code_of_a_rule_loaded_lazily_falls_back_to_its_source():
-    key, entries, index = marshal.loads(Redactor.compiled_blob())
-    ri = next(i for i, e in enumerate(entries) if e[0].startswith("ghp_"))
-    damaged = list(entries)
-    damaged[ri] = (*entries[ri][:2], b"\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x00\x00", *entries[ri][3:])
+    key, packed, index, ri = _blob_parts()
+    damaged = list(packed)
+    damaged[ri] = _entry_with(packed[ri], code=BAD_CODE)
     loaded = Redactor.from_compiled(marshal.dumps((key, damaged, index)))
-    assert loaded is not None  # only the always-used patterns are checked at load
-    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
-    assert token not in loaded.redact(f"export GH_TOKEN={token}")[0]
+    assert loaded is not None  # only the patterns every text needs are checked at load
+    assert loaded._pattern(ri).match(GHP)  # compiled from its source instead
+    assert GHP not in loaded.redact(f"export GH_TOKEN={GHP}")[0]
+
+
+def test_cached_pattern_of_another_source_is_replaced_by_the_current_one():
+    key, packed, index, ri = _blob_parts()
+    stale = list(packed)
+    stale[ri] = _entry_with(packed[0], src="(?!x)x")  # another pattern's code and source
+    loaded = Redactor.from_compiled(marshal.dumps((key, stale, index)))
+    assert loaded is not None
+    assert loaded._pattern(ri).match(GHP)
