@@ -449,7 +449,8 @@ class Redactor:
         # cache); index: _build_index() (the cache carries it: building it costs ~1 ms)
         self._sources = sources
         self._code = code
-        self._compiled: list = [None] * len(sources if sources is not None else code or [])
+        count = len(sources) if sources is not None else len(code[1]) - 1 if code else 0
+        self._compiled: list = [None] * count
         (self._lead_for, self._window_for, self._allow_index, self._i_global_allow,
          self._i_keywords, self._i_token) = index or _build_index()
 
@@ -480,7 +481,7 @@ class Redactor:
         try:
             import _sre
 
-            src, flags, code, groups, groupindex, indexgroup = marshal.loads(self._code[i])  # type: ignore[index]  # noqa: S302
+            src, flags, code, groups, groupindex, indexgroup = marshal.loads(self._entry(i))  # noqa: S302
             if expected is None or src == expected:
                 return _sre.compile(src, flags, memoryview(code).cast("I").tolist(), groups,
                                     groupindex, indexgroup)
@@ -489,6 +490,10 @@ class Redactor:
         import re
 
         return re.compile(expected if expected is not None else _sources()[i])
+
+    def _entry(self, i: int) -> memoryview:
+        data, offsets = self._code  # type: ignore[misc]
+        return memoryview(data)[offsets[i]:offsets[i + 1]]
 
     @staticmethod
     def compiled_blob() -> bytes:
@@ -518,7 +523,11 @@ class Redactor:
             packed.append(marshal.dumps((src, int(parsed.state.flags), array("I", code).tobytes(),
                                          parsed.state.groups - 1, groupindex,
                                          tuple(indexgroup))))
-        return marshal.dumps((_blob_key(sys, _sre), packed, _build_index()))
+        offsets = [0]
+        for entry in packed:
+            offsets.append(offsets[-1] + len(entry))
+        # one bytes object for all patterns (one allocation at load, sliced on first use)
+        return marshal.dumps((_blob_key(sys, _sre), (b"".join(packed), offsets), _build_index()))
 
     @classmethod
     def from_compiled(cls, blob: bytes) -> Redactor | None:
@@ -533,11 +542,11 @@ class Redactor:
 
         try:
             key, packed, index = marshal.loads(blob)  # noqa: S302 - our own cache file
-            if key != _blob_key(sys, _sre) or len(packed) != len(_RULES) + _n_allow() + 3:
+            if key != _blob_key(sys, _sre) or len(packed[1]) != len(_RULES) + _n_allow() + 4:
                 return None
             redactor = cls(code=packed, index=index)
             for i in (redactor._i_keywords, redactor._i_token):  # refuse damaged code
-                src, flags, code, groups, groupindex, indexgroup = marshal.loads(packed[i])  # noqa: S302
+                src, flags, code, groups, groupindex, indexgroup = marshal.loads(redactor._entry(i))  # noqa: S302
                 if i == redactor._i_token and src != _RUN_PATTERN:
                     return None
                 redactor._compiled[i] = _sre.compile(

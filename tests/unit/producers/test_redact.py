@@ -3,6 +3,7 @@ pre-compiled patterns the hook loads behave exactly like re-compiled ones."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import marshal
 
@@ -178,9 +179,15 @@ GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 
 
 def _blob_parts():
-    key, packed, index = marshal.loads(Redactor.compiled_blob())
+    key, (data, offsets), index = marshal.loads(Redactor.compiled_blob())
+    packed = [data[a:b] for a, b in itertools.pairwise(offsets)]
     ri = next(i for i, e in enumerate(packed) if marshal.loads(e)[0].startswith("ghp_"))
     return key, packed, index, ri
+
+
+def _blob(key, packed, index) -> bytes:
+    offsets = [0, *itertools.accumulate(len(p) for p in packed)]
+    return marshal.dumps((key, (b"".join(packed), offsets), index))
 
 
 def _entry_with(packed_entry: bytes, **change) -> bytes:
@@ -195,21 +202,21 @@ BAD_CODE = b"\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x00\x00"  # [1, 2, 3]: inv
 
 def test_blob_from_another_interpreter_or_rule_set_is_refused():
     key, packed, index, _ = _blob_parts()
-    assert Redactor.from_compiled(marshal.dumps((("2.7.18", *key[1:]), packed, index))) is None
+    assert Redactor.from_compiled(_blob(("2.7.18", *key[1:]), packed, index)) is None
     other_shapes = (*key[:-1], key[-1][:-1])  # a rule's keywords/shape changed: index stale
-    assert Redactor.from_compiled(marshal.dumps((other_shapes, packed, index))) is None
-    assert Redactor.from_compiled(marshal.dumps((key, packed[:-1], index))) is None
+    assert Redactor.from_compiled(_blob(other_shapes, packed, index)) is None
+    assert Redactor.from_compiled(_blob(key, packed[:-1], index)) is None
     assert Redactor.from_compiled(b"") is None
     trie = len(packed) - 2
     damaged = [*packed[:trie], _entry_with(packed[trie], code=BAD_CODE), packed[-1]]
-    assert Redactor.from_compiled(marshal.dumps((key, damaged, index))) is None
+    assert Redactor.from_compiled(_blob(key, damaged, index)) is None
 
 
 def test_damaged_code_of_a_rule_loaded_lazily_falls_back_to_its_source():
     key, packed, index, ri = _blob_parts()
     damaged = list(packed)
     damaged[ri] = _entry_with(packed[ri], code=BAD_CODE)
-    loaded = Redactor.from_compiled(marshal.dumps((key, damaged, index)))
+    loaded = Redactor.from_compiled(_blob(key, damaged, index))
     assert loaded is not None  # only the patterns every text needs are checked at load
     assert loaded._pattern(ri).match(GHP)  # compiled from its source instead
     assert GHP not in loaded.redact(f"export GH_TOKEN={GHP}")[0]
@@ -219,6 +226,6 @@ def test_cached_pattern_of_another_source_is_replaced_by_the_current_one():
     key, packed, index, ri = _blob_parts()
     stale = list(packed)
     stale[ri] = _entry_with(packed[0], src="(?!x)x")  # another pattern's code and source
-    loaded = Redactor.from_compiled(marshal.dumps((key, stale, index)))
+    loaded = Redactor.from_compiled(_blob(key, stale, index))
     assert loaded is not None
     assert loaded._pattern(ri).match(GHP)
