@@ -193,7 +193,7 @@ def run() -> dict[str, float]:
     figures = {
         "secret_lines": float(len(lines)),
         "secrets": float(n_secrets),
-        "providers": float(len({c.provider for c in lines})),
+        "provider_labels": float(len({c.provider for c in lines})),
         "edge_line_recall": 1 - len(missed) / len(lines),
         "edge_secret_recall": 1 - missed_secrets / n_secrets,
         "lookalikes": float(len(looks)),

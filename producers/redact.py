@@ -19,18 +19,20 @@ Rule set (maintained, not invented here)
    secret-rules``), which translates RE2 to Python ``re`` and lists every upstream rule it
    leaves out, and why, in ``secret_rules.SKIPPED``. To update: regenerate from a newer
    tag, run ``make test`` and ``python -m bench.eval_secrets``, commit both files.
-2. **Our rules** (:data:`LOCAL_RULES`): private keys (also cut-off ones), JWTs, URL
-   passwords, auth headers, ``NAME=value`` / ``"name": "value"`` assignments judged by
-   the name (:func:`is_secret_name`) and the value, passwords on command lines (``az
-   login -p``, ``mysql -p<pw>``, ``sshpass -p``, ``--password x``, ``pass:x``...), SQL,
-   netrc and pgpass lines, Azure SAS signatures, and newer provider prefixes gitleaks
-   does not have yet.
-3. **Entropy** over every long token, with look-alike allowances: hex digests, git SHAs,
-   UUIDs and trace ids (hex), ULIDs, go.sum / SRI / ``sha256:`` digests, SSH public keys
-   and fingerprints, X.509 certificates (PEM blocks and DER), nix store paths, Stripe
-   object ids (``evt_``, ``ch_``, ``cus_``... and publishable ``pk_`` keys), LLM API ids
-   (``msg_``, ``toolu_``, ``chatcmpl-``...), IPFS CIDs, age public keys, data: URIs,
-   PKCE challenges, CSP nonces, placeholders (``sk-...``, ``EXAMPLE``, ``xxxx``).
+2. **Our rules** (:mod:`producers.secret_rules_local`): private keys (also cut-off ones
+   and ``openssl -text`` dumps), JWTs, URL passwords, auth headers, ``NAME=value`` /
+   ``"name": "value"`` / table rows / XML judged by the name (:func:`is_secret_name`) and
+   the value, passwords on command lines (``az login -p``, ``mysql -p<pw>``, ``sshpass
+   -p``, ``--password x``, ``pass:x``...), SQL, netrc and pgpass lines, Azure SAS
+   signatures, the line a secret-reading command prints, and newer provider prefixes.
+3. **Entropy** over every long token, with look-alike allowances
+   (:mod:`producers.secret_values`): hex digests, git SHAs, UUIDs and trace ids (hex),
+   ULIDs, go.sum / SRI / ``sha256:`` digests, SSH public keys and fingerprints, X.509
+   certificates (PEM blocks and DER), nix store paths, Stripe object ids (``evt_``,
+   ``ch_``... and publishable ``pk_`` keys), LLM API ids (``msg_``, ``toolu_``,
+   ``chatcmpl-``...), IPFS CIDs, addresses, images, data: URIs, PKCE challenges, CSP
+   nonces, values named as ids or public keys, placeholders (``sk-...``, ``EXAMPLE``),
+   and bare tokens under 28 characters (only a name or a prefix can tell those).
 4. **Base64 wraps**: a base64 token (or a block of wrapped base64 lines) that decodes to
    text is judged by what it decodes to: it is masked whole if the text holds a
    secret (a service-account JSON, a kubeconfig key, ``user:password``), kept if not.
@@ -48,325 +50,52 @@ from __future__ import annotations
 
 from producers.secret_rules import GLOBAL_ALLOW_REGEXES, GLOBAL_STOPWORDS, UPSTREAM
 from producers.secret_rules import RULES as GITLEAKS_RULES
+from producers.secret_rules_local import LOCAL_RULES
+from producers.secret_values import (
+    ALLOW_BEFORE,
+    B64_CHARS,
+    BENIGN_VALUES,
+    DIGIT,
+    ID_NAME_WORDS,
+    PUBLIC_NAME_WORDS,
+    assigned_name,
+    decode_base64,
+    is_address,
+    is_path,
+    is_placeholder,
+    is_public_binary,
+    is_secret_assignment,
+    is_secret_name,
+    is_secret_value,
+    looks_random,
+    name_start,
+    name_words_before,
+    prints_secret,
+    public_pem_blocks,
+    shannon_entropy,
+)
 
-__all__ = ["UPSTREAM", "Finding", "Redactor", "default_redactor", "find_secrets",
-           "is_secret_assignment", "is_secret_name", "looks_random", "prints_secret", "redact",
-           "redact_tree",
-           "shannon_entropy"]
-
-# --------------------------------------------------------------------------- our rules
-# (kind, regex, secret group (-1: first non-empty), keywords (lower case), min entropy,
-#  lead (every match starts at a keyword), max width (-1: unbounded), allowlists, check,
-#  folded (runs on the ASCII-lower-cased text, so it is case-insensitive at no cost)).
-# ``check`` names the value test in _accept. tests/unit/producers/test_secret_rules.py
-# verifies ``lead`` and ``width`` against the patterns themselves.
-_SEP = r"[_.\-]"
-_NAMES = (  # secret words an assignment's name is found by (is_secret_name decides)
-    r"(?:passw(?:or)?d|passphrase|pass|pwd|secret|token|key|auth|credentials?|creds|dsn"
-    r"|cookie)"
-)
-_ASSIGN_HEAD = _NAMES + r"[a-z0-9_.\-]{0,41}+"  # possessive: no backtracking into the name
-_OPEN = r"""(?:\\?["'])?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}"""
-_VALUE_UNQUOTED = r"""([^\s"'`,;&|<>(){}\[\]\\]+)"""
-_PROGRAMS_P = (  # programs whose short -p/-P/-a flag takes a password as its next word
-    "sshpass", "az login", "az ad", "docker login", "podman login", "nerdctl login",
-    "helm registry login", "mongo", "twine", "sqlcmd", "bcp", "redis-cli", "zip",
-    "oc login", "cf login", "ldapsearch", "ldapmodify", "ldapadd", "rabbitmqadmin",
-)
-_FLAG_NAMES = (  # --<name> <value> (the --name=value form is an assignment)
-    "password", "passwd", "pass", "pwd", "secret", "token", "api-key", "apikey", "api_key",
-    "auth-token", "access-token", "client-secret", "passphrase", "http-password",
-    "ftp-password", "proxy-password", "db-password", "admin-password", "root-password",
-    "master-password", "secret-key", "access-key", "account-key", "sas-token",
-    "private-key", "with-token", "auth",
-)
-# Commands whose output is a secret (kubectl ... | base64 -d, vault kv get -field=...).
-_SECRET_READERS = ("kubectl get secret", "secretsmanager get-secret-value", "keyvault secret show",
-                   "vault kv get -field", "vault read -field", "op read", "pass show",
-                   "find-generic-password", "gh auth token", "auth:token", "print-access-token",
-                   "secrets versions access", "doppler secrets get", "cat ~/.git-credentials")
-_SINGLE_DASH_FLAGS = ("storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass",
-                      "destkeypass", "passin", "passout")
-
-LOCAL_RULES: tuple[tuple, ...] = (
-    ("private_key",
-     r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-     r"(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\Z)",
-     0, ("-----begin",), 0.0, True, -1, (), "", False),
-    # `openssl rsa|ec|dsa -text`: the private numbers as indented hex lines
-    ("private_key",
-     r"(?:priv|privateexponent|prime1|prime2|exponent1|exponent2|coefficient|private-key)"
-     r":[ \t]*\r?\n((?:[ \t]+[0-9a-f]{2}(?::[0-9a-f]{2})*:?[ \t]*(?:\r?\n|\Z))+)", 1,
-     ("priv", "prime1", "prime2", "exponent1", "exponent2", "coefficient"), 0.0, True, -1,
-     (), "", True),
-    ("anthropic_key", r"sk-ant-[A-Za-z0-9_\-]{20,}", 0, ("sk-ant-",), 0.0, True, -1, (),
-     "token_start", False),
-    ("openai_key", r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}", 0, ("sk-",),
-     3.0, True, -1, (), "token_start", False),
-    ("stripe_key", r"(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9+/=]{24,}",
-     0, ("sk_", "rk_", "whsec_"), 3.0, True, -1, (), "token_start", False),
-    ("github_token", r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}", 0,
-     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), 3.0, True, -1, (),
-     "token_start", False),
-    ("slack_token", r"xox[abposre]\.?-[A-Za-z0-9\-]{10,}|xapp-\d-[A-Za-z0-9\-]{20,}", 0,
-     ("xoxa", "xoxb", "xoxp", "xoxo", "xoxs", "xoxr", "xoxe", "xapp-"), 2.5, True, -1, (),
-     "token_start", False),
-    ("slack_webhook",
-     r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]{20,}", 0,
-     ("https://hooks.slack.com/",), 0.0, True, -1, (), "", False),
-    ("google_api_key", r"AIza[0-9A-Za-z_\-]{35}", 0, ("aiza",), 3.0, True, 39, (),
-     "token_start", False),
-    ("google_oauth",
-     r"GOCSPX-[A-Za-z0-9_\-]{24,}|ya29\.[A-Za-z0-9_\-]{30,}|1//0[A-Za-z0-9_\-]{40,}", 0,
-     ("gocspx-", "ya29.", "1//0"), 3.0, True, -1, (), "token_start", False),
-    # Prefixed tokens, ours and gitleaks' (theirs may need an end delimiter or a name).
-    ("api_token",
-     r"(?:glpat-|gldt-|glrt-|glft-|glsoat-|glptt-|glimt-|glcbt-|npm_|pypi-|hf_|api_org_"
-     r"|dop_v1_|doo_v1_|dor_v1_|shp(?:at|ss|ca|pa)_|dapi|gsk_|r8_|dckr_pat_|sbp_|pcsk_"
-     r"|bkua_|figd_|napi_|nfp_|pnu_|sgp_|pplx-|lin_api_|ntn_|sntry[su]_|glsa_|glc_"
-     r"|hv[sb]\.|dp\.pt\.|fo1_|ops_eyJ|pscale_(?:tkn|pw|oauth)_|shippo_(?:live|test)_"
-     r"|rubygems_|CCIPAT_|ATBB|EZAK|AKCp|NRAK-|NRII-|NRJS-|PMAK-|dt0c01\.|tskey-"
-     r"|pat-(?:na|eu|ap)\d-|fw_|re_[A-Za-z0-9]{6,}_|ATATT3|ATCTT3)[A-Za-z0-9_\-.=]{16,}"
-     r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}|sk_[a-f0-9]{48}|key-[a-f0-9]{32}"
-     r"|pat[A-Za-z0-9]{14}\.[a-f0-9]{64}",
-     0, ("glpat-", "gldt-", "glrt-", "glft-", "glsoat-", "glptt-", "glimt-", "glcbt-",
-         "npm_", "pypi-", "hf_", "api_org_", "dop_v1_", "doo_v1_", "dor_v1_", "shpat_",
-         "shpss_", "shpca_", "shppa_", "dapi", "gsk_", "r8_", "dckr_pat_", "sbp_", "pcsk_",
-         "bkua_", "figd_", "napi_", "nfp_", "pnu_", "sgp_", "pplx-", "lin_api_", "ntn_",
-         "sntrys_", "sntryu_", "glsa_", "glc_", "hvs.", "hvb.", "dp.pt.", "fo1_", "ops_eyj",
-         "pscale_", "shippo_", "rubygems_", "ccipat_", "atbb", "ezak", "akcp", "nrak-",
-         "nrii-", "nrjs-", "pmak-", "dt0c01.", "tskey-", "pat", "fw_", "re_", "sg.", "sk_",
-         "atatt3", "atctt3", "key-"),
-     3.0, True, -1, (), "token_start", False),
-    ("api_token", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-]{40,128}", 0, (".atlasv1.",),
-     3.0, False, 151, (), "token_start", False),
-    ("aws_access_key", r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}(?![A-Za-z0-9])",
-     0, ("akia", "asia", "abia", "acca", "aroa", "aida", "a3t"), 2.5, True, 20, (),
-     "token_start", False),
-    ("aws_secret_key",
-     r"(?:aws.{0,20}?(?:secret|private).{0,20}?|secret[_\-]?access[_\-]?key.{0,5}?)"
-     r"[\"'\\]{0,2}\s{0,3}(?:[:=]|=>|\s)\s{0,3}[\"'\\]{0,2}([a-z0-9/+]{40})(?![a-z0-9/+=])",
-     1, ("aws", "secret"), 0.0, True, 120, (), "", True),
-    # The lookbehind after the literal rejects "eyJ" inside a longer token at once.
-    ("jwt", r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
-     0, ("eyj",), 0.0, True, -1, (), "", False),
-    # scheme://user:password@host (the password may itself hold '@': up to the last one)
-    ("url_password", r"://[^\s:/?#@\"'<>]{0,128}:([^\s/\"'<>]{1,1024})@", 1, ("://",), 0.0, True,
-     -1, (), "value", False),
-    ("bearer_token",
-     r"(?:bearer|token)[ \t]+([a-z0-9\-._~+/]{12,}=*)(?![a-z0-9\-._~+/=])", 1,
-     ("bearer", "token"), 0.0, True, -1, (), "bearer", True),
-    ("basic_auth", r"basic[ \t]+([a-z0-9+/]{12,}={0,2})(?![a-z0-9+/=])", 1, ("basic",), 0.0,
-     True, -1, (), "basic", True),
-    # "password": "x y z" (JSON/YAML/Python, quoted: the value may hold spaces).
-    ("secret_assignment",
-     _ASSIGN_HEAD + r"""(\\?["']?)[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}(\\?["'])((?:(?!\2).){1,4096}?)\2""",
-     3, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn",
-         "cookie"), 0.0, True, -1, (), "assignment", True),
-    # PASSWORD=x, --password=x, password: x, \"password\": \"x\" (the value ends at white
-    # space, a quote or a separator).
-    ("secret_assignment", _ASSIGN_HEAD + _OPEN + r"(?:\\?[\"'])?" + _VALUE_UNQUOTED, 1,
-     ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn",
-      "cookie"), 0.0, True, -1, (), "assignment", True),
-    # curl -u user:pass, --user user:pass, wget --user=x --password=y
-    ("cli_password",
-     r"(?:-u[ \t]{1,3}|--user[= ])[\"']?[^\s:\"']{1,64}:([^\s@\"']{3,})", 1,
-     ("-u", "--user"), 0.0, True, -1, (), "value", False),
-    # --password x, --token x (flags taking a secret as their next word)
-    ("cli_password",
-     r"--(?:" + "|".join(f.replace("-", r"\-") for f in _FLAG_NAMES) + r")"
-     r"[ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2, tuple(sorted("--" + f for f in _FLAG_NAMES)),
-     0.0, True, -1, (), "flag", True),
-    # -storepass x, -passout x (Java keytool, openssl)
-    ("cli_password",
-     r"-(?:" + "|".join(_SINGLE_DASH_FLAGS) + r")[ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2,
-     tuple(sorted("-" + f for f in _SINGLE_DASH_FLAGS)), 0.0, True, -1, (), "flag", True),
-    # openssl -passin pass:x, -passout pass:x
-    ("cli_password", r"(?<![a-z])pass:([^\s\"']{3,})", 1, ("pass:",), 0.0, True, -1, (),
-     "flag", True),
-    # sshpass -p x, az login ... -p x, docker login -p x, redis-cli -a x, sqlcmd -P x
-    ("cli_password",
-     r"(?<![A-Za-z0-9_\-])(?:" + "|".join(_PROGRAMS_P)
-     + r")\b[^\n|;&]{0,300}?"
-     r"[ \t](?:-p|-P|-a|-w)[ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2,
-     tuple(sorted(_PROGRAMS_P)), 0.0, True, -1, (), "flag", False),
-    # mysql -pSECRET (attached; "-p dbname" is the database), 7z -pSECRET
-    ("cli_password",
-     r"(?<![A-Za-z0-9_\-])(?:mysql|mysqldump|mysqladmin|mysqlimport|mariadb|mariadb-dump|7z"
-     r"|7za|unrar|rar)\b"
-     r"[^\n|;&]{0,300}?[ \t]-p([\"']?)([^\s\"']{3,})\1", 2,
-     ("mysql", "mariadb", "7z", "unrar", "rar"), 0.0, True, -1, (), "flag", False),
-    # smbclient -U 'DOMAIN\user%password'
-    ("cli_password", r"smbclient\b[^\n|;&]{0,300}?-U[ \t]+[\"']?[^\s%\"']+%([^\s\"']+)", 1,
-     ("smbclient",), 0.0, True, -1, (), "flag", False),
-    # htpasswd -b [-c] file user password
-    ("cli_password",
-     r"htpasswd[ \t]+(?:-[A-Za-z]+[ \t]+)*-[A-Za-z]*b[A-Za-z]*[ \t]+(?:-[A-Za-z]+[ \t]+)*"
-     r"\S+[ \t]+\S+[ \t]+([\"']?)([^\s\"']+)\1", 2, ("htpasswd",), 0.0, True, -1, (), "flag",
-     False),
-    # .netrc: machine host login user password secret
-    ("netrc_password",
-     r"machine[ \t]+\S+(?:[ \t]+login[ \t]+\S+)?[ \t]+password[ \t]+(\S+)", 1, ("machine",),
-     0.0, True, -1, (), "flag", True),
-    # .pgpass: host:port:database:user:password
-    ("pgpass_password",
-     r"(?<!\S)[^\s:#]{1,253}:(?:\d{2,5}|\*):[^\s:]{1,63}:[^\s:]{1,63}:(\S{1,256})(?!\S)", 1,
-     (":5432:", ":*:", ":5433:", ":6432:"), 0.0, False, 645, (), "value", False),
-    # SQL: CREATE USER u IDENTIFIED BY 'x', ALTER ROLE r WITH PASSWORD 'x',
-    # SET PASSWORD FOR u = PASSWORD('x')
-    ("sql_password",
-     r"(?:user|role|login|set password)\b[^\n;]{0,120}?(?:identified[ \t]+(?:with[ \t]+\w+"
-     r"[ \t]+)?by|password)[ \t]*(?:=[ \t]*)?(?:password[ \t]*)?\(?[ \t]*'([^'\r\n]{3,})'", 1,
-     ("user", "role", "login", "set password"), 0.0, True, -1, (), "value", True),
-    # Azure SAS tokens: ...&sig=<url-encoded base64>
-    ("azure_sas", r"(?<=[?&])sig=([A-Za-z0-9%+/=]{20,})", 1, ("sig=",), 0.0, True, -1, (), "",
-     False),
-    # A table row of a secret manager's output: "password    s3cr3t" (two or more spaces)
-    ("secret_assignment",
-     _NAMES + r"[a-z0-9_.\-]{0,41}+[ \t]{2,}([^\s]{3,})[ \t]*(?:\r?\n|\Z)", 1,
-     ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn", "cookie"),
-     0.0, True, -1, (), "table", True),
-    # <password>s3cr3t</password>, <add key="ApiKey" value="..."/>
-    ("secret_assignment",
-     r"(?<=<)([a-z0-9_:.\-]{0,40}(?:pass|pwd|secret|token|key|auth|credential)[a-z0-9_:.\-]{0,40})"
-     r">([^<\s]{3,256})</", 2, ("pass", "pwd", "secret", "token", "key", "auth", "credential"),
-     0.0, False, 360, (), "named", True),
-    ("secret_assignment",
-     r"key[ \t]*=[ \t]*[\"']([A-Za-z0-9_.\-]{2,80})[\"'][ \t]+value[ \t]*=[ \t]*[\"']"
-     r"([^\"'\r\n]{3,})[\"']", 2, ("key",), 0.0, True, -1, (), "named", True),
-    # requests auth=("user", "pw"), HTTPBasicAuth("user", "pw"), aiohttp BasicAuth("u", "pw")
-    ("cli_password",
-     r"(?:auth[ \t]*=[ \t]*\(?|basicauth\()[ \t]*[\"'][^\"'\r\n]{1,64}[\"'][ \t]*,[ \t]*"
-     r"[\"']([^\"'\r\n]{3,})[\"']", 1, ("auth", "basicauth("), 0.0, True, -1, (), "value", True),
-    # redis: AUTH [user] password (the CLI prompt or a MULTI block)
-    ("cli_password",
-     r"auth[ \t]+(?:[^\s]+[ \t]+)?([^\s]{3,})[ \t]*(?:\r?\n|\Z)", 1, ("auth",), 0.0, True,
-     -1, (), "redis", True),
-    # the output line of a command that prints a secret (a terminal transcript)
-    ("secret_output",
-     r"(?:" + "|".join(c.replace(".", r"\.") for c in _SECRET_READERS)
-     + r")[^\n]{0,300}\n[ \t]*([^\n]{3,})", 1,
-     _SECRET_READERS, 0.0, True, -1, (), "", True),
-    # Kubernetes env lists and ECS/SSM-style JSON: the name is one key, the value the next.
-    ("secret_assignment",
-     r"name:[ \t]*[\"']?([A-Za-z0-9_.\-]{2,80})[\"']?[ \t]*\r?\n[ \t]*value:[ \t]*"
-     r"([\"']?)([^\s\"']+)\2", 3, ("name:",), 0.0, True, -1, (), "named", False),
-    ("secret_assignment",
-     r"(?i)[\"']name[\"'][ \t]*:[ \t]*[\"']([A-Za-z0-9_.\-]{2,80})[\"'][ \t]*,[ \t]*"
-     r"[\"']value[\"'][ \t]*:[ \t]*[\"']([^\"'\r\n]+)[\"']", 2, ('"name', "'name"), 0.0,
-     True, -1, (), "named", False),
-    ("webhook_url",
-     r"webhook\.office\.com/webhookb2/([^\s\"'<>`]+)", 1, ("webhook.office.com",), 0.0, True,
-     -1, (), "", True),
-    ("discord_webhook",
-     r"discord(?:app)?\.com/api/webhooks/\d+/([A-Za-z0-9_\-]{30,})", 1, ("discord",), 0.0,
-     True, -1, (), "", True),
-)
+__all__ = ["LOCAL_RULES", "UPSTREAM", "Finding", "Redactor", "default_redactor",
+           "find_secrets", "is_secret_assignment", "is_secret_name", "looks_random",
+           "prints_secret", "redact", "redact_tree", "shannon_entropy"]
 
 # Rules in priority order (overlapping findings merge; the earlier kind names them).
-# (_NAMED_RULES, below: those that find a secret by the name it is assigned to.)
 _RULES: tuple[tuple, ...] = (
     LOCAL_RULES[:1]
     + tuple((*r, "", False) for r in GITLEAKS_RULES)
     + LOCAL_RULES[1:]
 )
-
-# Runs of token characters the entropy pass judges (after the rules in the pattern list).
+# Those that find a secret by the name it is assigned to (public names exempt them).
 _NAMED_RULES = frozenset(
     i for i, r in enumerate(_RULES)
     if r[8] in ("assignment", "named", "table") or r"(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)" in r[1])
+# Runs of token characters the entropy pass judges (after the rules in the pattern list).
 _RUN_PATTERN = r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{20,}={0,2}(?![A-Za-z0-9+/_\-=])"
-
-# --------------------------------------------------------------------------- look-alikes
 _MARK = "[REDACTED:"
-_BENIGN_VALUES = frozenset({
-    "true", "false", "null", "none", "nil", "undefined", "yes", "no", "on", "off",
-    "required", "optional", "string", "str", "bytes", "int", "bool", "include", "omit",
-    "same-origin", "redacted", "masked", "hidden", "<redacted>", "stdin", "prompt",
-    # placeholders and well-known defaults in docs and examples, not anybody's secret
-    "password", "passwd", "pass", "pwd", "secret", "token", "user", "username", "...",
-    "admin", "root", "guest", "test", "changeme", "changeit", "example", "dummy", "foo",
-    "bar", "xxx", "mypassword", "yourpassword", "your_password", "your-password",
-    # English: "secret: its ...", "token: the ..." in prose and comments
-    "the", "its", "is", "are", "was", "to", "be", "not", "and", "or", "for", "in", "of",
-    "with", "this", "that", "it", "you", "your", "we", "our", "if", "as", "by",
-    "from", "at", "when", "will", "can", "must", "should", "has", "have", "one", "see",
-    "expired", "invalid", "missing", "revoked", "rotated", "provided",
-})
-_PLACEHOLDER_WORDS = ("example", "xxxxx", "your_", "your-", "yourkey", "here", "replace",
-                      "placeholder", "changeme", "dummy", "redacted", "*****", "<", "...",
-                      "\u2026", "{{", "${", "insert", "fixme", "todo")
-# Names ending like these hold settings about a secret, not the secret (AUTH_TYPE=oauth).
-_BENIGN_NAME_SUFFIXES = frozenset((
-    "type", "mode", "method", "url", "uri", "host", "port", "file", "path", "dir", "name",
-    "length", "len", "count", "limit", "endpoint", "provider", "enabled", "expiry", "ttl",
-    "timeout", "header", "scheme", "id", "ids", "env", "var", "format", "policy", "version",
-    "size", "field", "prefix", "suffix", "class", "label", "store", "storage_class", "ref",
-    "hash", "algorithm", "alg", "kind", "source", "location", "arn", "duration", "interval",
-    "issuer", "audience", "scope", "scopes", "user", "username", "email", "hint", "ring",
-    "board", "code", "frame", "press", "pressed", "stroke", "word", "up", "down", "left",
-    "right", "event", "events", "map", "vault", "manager", "secretname", "min", "max",
-))
-# Names that say what the key is for when the only secret word is "key".
-_KEY_QUALIFIERS = ("api", "app", "application", "secret", "private", "access", "signing",
-                   "sign", "encryption", "encrypt", "master", "account", "license", "licence",
-                   "client", "service", "admin", "write", "auth", "session", "storage",
-                   "shared", "sharedaccess", "subscription", "consumer", "crypto", "hmac",
-                   "webhook", "cipher", "aes", "secret_access", "ssh", "deploy", "dd",
-                   "datadog", "sendgrid", "stripe", "openai", "anthropic", "mailgun", "x-api",
-                   "cloudflare", "algolia", "segment", "gcp", "google", "azure", "aws",
-                   "mistral", "cohere", "groq", "vercel", "pagerduty", "elevenlabs")
-_BENIGN_KEY_WORDS = ("primary", "foreign", "public", "sort", "partition", "cache", "idempotency",
-                     "dedup", "hash", "lookup", "i18n", "translation", "unique", "composite",
-                     "index", "row", "range", "routing", "message", "shard", "group", "dict",
-                     "map", "object", "s3", "blob", "bucket", "registry", "pubkey")
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _EXTEND = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _EXTEND_B64 = _EXTEND | frozenset("+/=")
-_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-# Object ids, not credentials (Stripe objects and publishable keys, LLM API ids...).
-_ID_PREFIXES = (
-    "toolu_", "srvtoolu_", "msg_", "req_", "sha1-", "sha256-", "sha384-", "sha512-", "sha256_",
-    "file_", "file-", "batch_", "call_", "run_", "thread_", "asst_", "resp_", "fc_", "chatcmpl-",
-    "evt_", "ch_", "cus_", "pi_", "pm_", "in_", "ii_", "il_", "sub_", "si_", "price_", "prod_",
-    "txn_", "re_", "acct_", "seti_", "src_", "po_", "tr_", "py_", "we_", "cs_live_", "cs_test_",
-    "pk_live_", "pk_test_", "plink_", "prmt_", "promo_", "card_", "ba_", "dp_", "du_", "ipi_",
-    "age1", "npub1", "bafy", "bafk", "nonce-",
-)
-# Text right before a token that says it is a digest, an id or public material.
-_ALLOW_BEFORE = (
-    "h1:", "sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "sha512:", "sha1:", "md5:",
-    "nonce-", "base64,", "/nix/store/", "/ipfs/", "ipfs://", "code_challenge=",
-    '"n": "', '"n":"', '"x": "', '"x":"', '"y": "', '"y":"', "/d/", "x-amz-id-2: ",
-    "x-amz-cf-id: ", "ssh-rsa ", "ssh-ed25519 ", "ssh-dss ", "ecdsa-sha2-nistp256 ",
-    "ecdsa-sha2-nistp384 ", "ecdsa-sha2-nistp521 ", "sk-ssh-ed25519@openssh.com ",
-    "integrity ", "checksum ", "digest ", "pk.",
-)
-# Names whose value is an id, a digest or public by design, never a credential.
-_ID_NAME_WORDS = frozenset(("id", "ids", "uid", "uuid", "guid", "ulid", "ksuid", "etag", "hash",
-                            "digest", "checksum", "sha", "nonce", "cursor", "ref", "version",
-                            "order", "commit", "revision", "fingerprint", "thumbprint", "oid",
-                            "sitekey", "tag", "node"))
-_PUBLIC_NAME_WORDS = frozenset(("public", "publishable", "search", "site", "sitekey", "pub",
-                                "anon", "pubkey"))
-_PUBLIC_VALUE_PREFIXES = ("pk.", "pk_live_", "pk_test_", "npub1", "age1")
-_BECH32 = frozenset("qpzry9x8gf2tvdw0s3jn54khce6mua7l")
-_B58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
-_ADDRESS_WORDS = ("wallet", "address", "addr", "pubkey", "public key", "account", "recipient")
-_MEDIA_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"wOFF", b"wOF2", b"\x00\x00\x01\x00",
-                b"RIFF", b"<svg", b"\x00\x00\x00\x1cftyp", b"\x00\x00\x00\x18ftyp",
-                b"\x00\x00\x00\x20ftyp", b"ID3", b"OggS")
-_SSH_KEY_TYPES = (b"ssh-rsa", b"ssh-ed25519", b"ssh-dss", b"ecdsa-sha2-", b"sk-ssh-",
-                  b"sk-ecdsa-", b"rsa-sha2-")
-_HEX_DASH = frozenset("0123456789abcdefABCDEF-")
-_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
-_DIGIT = frozenset("0123456789")
-_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
 _B64_STD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-_NIX32 = frozenset("0123456789abcdfghijklmnpqrsvwxyz")
-_CROCKFORD = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghjkmnpqrstvwxyz")
-_PRINTABLE = bytes(range(32, 127)) + b"\t\n\r"
 # Words that make base64-wrapped text a credential file even where its secret is cut off.
 _CREDENTIAL_FILE_WORDS = ("service_account", "private_key", "client_secret", "refresh_token",
                           "secret_access_key", "private key", "password", "passwd")
@@ -620,9 +349,9 @@ class Redactor:
             return
         if rule[4] and shannon_entropy(value) < rule[4]:
             return
-        if _is_placeholder(value):
+        if is_placeholder(value):
             return
-        if ri in _NAMED_RULES and _name_words_before(text, start) & _PUBLIC_NAME_WORDS:
+        if ri in _NAMED_RULES and name_words_before(text, start) & PUBLIC_NAME_WORDS:
             return  # ALGOLIA_SEARCH_KEY, STRIPE_PUBLISHABLE_KEY: public by design
         if rule[7] and self._allowed_by_rule(ri, m, value, text):
             return
@@ -661,27 +390,27 @@ class Redactor:
         tokens = [(m.start(), m.end()) for m in self._pattern(self._i_token).finditer(text)]
         if not tokens:
             return
-        public = _public_blocks(low) if "-----begin" in low else ()
+        public = public_pem_blocks(low) if "-----begin" in low else ()
         covered = _Spans(found)
         for start, end, joined in _blocks(text, tokens):
             if covered.covers(start, end) or _inside_marker(text, start):
                 continue
             if public and any(a <= start < b for a, b in public):
                 continue
-            if low.endswith(_ALLOW_BEFORE, max(0, start - 28), start):
+            if low.endswith(ALLOW_BEFORE, max(0, start - 28), start):
                 continue
             if end - start < _BARE_MIN and not any(c in joined for c in "+/="):
                 continue  # short ids (nano ids, KSUIDs) look random too: a name must tell
-            words = _name_words_before(text, start)
-            if words & _ID_NAME_WORDS or words & _PUBLIC_NAME_WORDS:
+            words = name_words_before(text, start)
+            if words & ID_NAME_WORDS or words & PUBLIC_NAME_WORDS:
                 continue  # "id": "...", data-sitekey="...", PUBLIC_KEY=...
-            if _is_address(low, start, joined):
+            if is_address(low, start, joined):
                 continue
-            if "/" in joined and _is_path(text, start, joined):
+            if "/" in joined and is_path(text, start, joined):
                 # a path or URL: judge each segment on its own, with its own context
                 at = start
                 for segment in joined.split("/"):
-                    if len(segment) >= 20 and not low.endswith(_ALLOW_BEFORE, max(0, at - 28), at):
+                    if len(segment) >= 20 and not low.endswith(ALLOW_BEFORE, max(0, at - 28), at):
                         verdict = self._judge(segment, depth)
                         if verdict:
                             found.append((at, at + len(segment), _ENTROPY_KINDS[verdict]))
@@ -694,10 +423,10 @@ class Redactor:
     def _judge(self, token: str, depth: int) -> str | None:
         """``"high_entropy"``, ``"base64_wrapped"`` (decodes to text holding a secret) or
         ``None`` for a token of the entropy pass."""
-        decoded = _decode_text(token) if len(token) >= 24 and depth < _MAX_DEPTH else None
+        decoded = decode_base64(token) if len(token) >= 24 and depth < _MAX_DEPTH else None
         if decoded is not None:
             if isinstance(decoded, bytes):  # binary: public material or key material?
-                if _is_public_binary(decoded):
+                if is_public_binary(decoded):
                     return None
             elif self._find(decoded, depth + 1) or any(
                     w in decoded.lower() for w in _CREDENTIAL_FILE_WORDS):
@@ -723,41 +452,10 @@ class Redactor:
 _ENTROPY_KINDS = {"high_entropy": -1, "base64_wrapped": -2}
 
 
-def _name_words_before(text: str, start: int) -> set[str]:
-    """Words of the name a value at ``start`` is assigned to (``"order_id": "x"``,
-    ``data-sitekey="x"``, ``key=x``), or nothing when no name precedes it."""
-    i = start
-    while i > 0 and start - i < 6 and text[i - 1] in " \t\"'`\\":
-        i -= 1
-    if i == 0 or text[i - 1] not in ":=>":
-        return set()
-    i -= 1
-    while i > 0 and start - i < 12 and text[i - 1] in " \t\"'\\:=":
-        i -= 1
-    e = i
-    while i > 0 and e - i < 64 and text[i - 1] in _NAME_CHARS:
-        i -= 1
-    return set(_snake(text[i:e]).replace("-", "_").replace(".", "_").split("_")) - {""}
 
 
-def _is_address(low: str, start: int, token: str) -> bool:
-    """A bech32 address (``cosmos1...``, ``bc1...``) or a base58 one after a word that
-    says so ("wallet ...", "address: ..."): public, not key material."""
-    sep = token.rfind("1")
-    if token.islower() and 0 < sep <= 20 and len(token) - sep > 30 and set(token[sep + 1:]) <= _BECH32:
-        return True
-    return 32 <= len(token) <= 44 and set(token) <= _B58 and any(
-        w in low[max(0, start - 24):start] for w in _ADDRESS_WORDS)
 
 
-def _is_path(text: str, start: int, token: str) -> bool:
-    """A token with ``/`` that is a path or URL rather than base64 key material (which
-    may hold '/' anywhere, even first): a path has a lower-case word as a segment."""
-    if "+" in token or token.endswith("="):
-        return False
-    shortest = 3 if token.startswith("/") or (start and text[start - 1] in ".:~") else 4
-    return any(len(seg) >= shortest and seg.isalpha() and seg.islower()
-               for seg in token.split("/"))
 
 
 def _build_index() -> tuple:
@@ -920,7 +618,7 @@ def _blocks(text: str, tokens: list[tuple[int, int]]) -> list[tuple[int, int, st
                 if e > k and (e == len(text) or text[e] in " \t\r\n\"'\\,"):
                     parts.append(text[k:e])
                     end = e
-        if j > i and not all(c in _B64_CHARS for p in parts for c in p):
+        if j > i and not all(c in B64_CHARS for p in parts for c in p):
             # not base64 lines after all: judge them one by one
             for s, e in tokens[i:j + 1]:
                 out.append((s, e, text[s:e]))
@@ -930,59 +628,10 @@ def _blocks(text: str, tokens: list[tuple[int, int]]) -> list[tuple[int, int, st
     return out
 
 
-def _decode_text(token: str) -> str | bytes | None:
-    """``token`` base64-decoded: ``str`` if it decodes to text, ``bytes`` if to binary,
-    ``None`` if it is no base64 (odd length, invalid characters)."""
-    t = token.rstrip("=")
-    if len(t) % 4 == 1 or not all(c in _B64_CHARS for c in t):
-        return None
-    if "-" in t or "_" in t:
-        if "+" in t or "/" in t:
-            return None
-        t = t.replace("-", "+").replace("_", "/")
-    import binascii
-
-    try:
-        raw = binascii.a2b_base64(t + "=" * (-len(t) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    if not raw:
-        return None
-    if len(raw.translate(None, _PRINTABLE)) * 50 <= len(raw):
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return raw
-    return raw
 
 
-def _is_public_binary(raw: bytes) -> bool:
-    """An SSH public key blob, an X.509 certificate (DER) or media (an image, a font, a
-    PDF: what screenshot and file tools return as bare base64), not key material."""
-    if raw.startswith(_MEDIA_MAGIC):
-        return True
-    if raw[:4] in (b"\x00\x00\x00\x07", b"\x00\x00\x00\x0b", b"\x00\x00\x00\x13",
-                   b"\x00\x00\x00\x0e", b"\x00\x00\x00\x1a", b"\x00\x00\x00\x22"):
-        return raw[4:].startswith(_SSH_KEY_TYPES)
-    # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version INTEGER 2 ...
-    return raw[:1] == b"\x30" and b"\xa0\x03\x02\x01\x02" in raw[:16]
 
 
-def _public_blocks(low: str) -> list[tuple[int, int]]:
-    """Spans of PEM blocks that hold public material (certificates, public keys)."""
-    out = []
-    at = low.find("-----begin")
-    while at >= 0:
-        label_end = low.find("-----", at + 10)
-        if label_end < 0:
-            break
-        label = low[at + 10:label_end]
-        end = low.find("-----end", label_end)
-        stop = len(low) if end < 0 else end
-        if "private" not in label:
-            out.append((at, stop))
-        at = low.find("-----begin", stop if end >= 0 else label_end)
-    return out
 
 
 def _fold(text: str) -> str:
@@ -1010,35 +659,35 @@ def _blob_key(sys_module, sre_module) -> tuple:
 
 def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> bool:
     if check == "value":
-        return _is_secret_value(value)
+        return is_secret_value(value)
     if check == "flag":
         v = value.strip()
-        if len(v) < 3 or v.lower() in _BENIGN_VALUES or _is_placeholder(v) or v.isdigit() or \
+        if len(v) < 3 or v.lower() in BENIGN_VALUES or is_placeholder(v) or v.isdigit() or \
                 v.startswith(("$", "%", "<", "{", "/", "~/", "./", "@", "file:", "env:")):
             return False
         # a password has a digit or a symbol, or is long and mixed-case (not "basic")
-        return any(c in _DIGIT or not c.isalnum() for c in v) or (
+        return any(c in DIGIT or not c.isalnum() for c in v) or (
             len(v) >= 12 and not v.islower() and not v.isupper())
     if check == "bearer":
-        return any(c in _DIGIT for c in value) or looks_random(value)
+        return any(c in DIGIT for c in value) or looks_random(value)
     if check == "basic":
-        decoded = _decode_text(value)
+        decoded = decode_base64(value)
         return (isinstance(decoded, str) and ":" in decoded) or looks_random(value) or \
-            any(c in _DIGIT for c in value)
+            any(c in DIGIT for c in value)
     if check == "table":
         line_start = text.rfind("\n", 0, m.start()) + 1
-        name = _assigned_name(text, m.start(), start)
-        return text[line_start:_name_start(text, m.start())].strip() == "" and \
-            is_secret_name(name) and _is_secret_value(value) and not value.isalpha()
+        name = assigned_name(text, m.start(), start)
+        return text[line_start:name_start(text, m.start())].strip() == "" and \
+            is_secret_name(name) and is_secret_value(value) and not value.isalpha()
     if check == "redis":
         line_start = text.rfind("\n", 0, m.start()) + 1
         prompt = text[line_start:m.start()].rstrip()
         return (prompt == "" or prompt.endswith(">")) and text[m.start():m.start() + 4] in (
             "AUTH", "auth") and _value_ok("flag", m, start, end, value, text)
     if check == "named":
-        return is_secret_name(m.group(1)) and _is_secret_value(value)
+        return is_secret_name(m.group(1)) and is_secret_value(value)
     if check == "assignment":
-        name = _assigned_name(text, m.start(), start)
+        name = assigned_name(text, m.start(), start)
         if not is_secret_name(name):
             return False
         rest = text[end:end + 4].lstrip(" \t")
@@ -1046,25 +695,12 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
             return False  # password: Secret = Secret("") is a type annotation
         if end < len(text) and text[end] in "([" and m.re.groups == 1:
             return False  # password = read_password(...), token = cfg[...]
-        return _is_secret_value(value)
+        return is_secret_value(value)
     return True
 
 
-def _name_start(text: str, keyword_at: int) -> int:
-    s = keyword_at
-    while s > 0 and keyword_at - s < 64 and text[s - 1] in _NAME_CHARS:
-        s -= 1
-    return s
 
 
-def _assigned_name(text: str, keyword_at: int, value_at: int) -> str:
-    """The whole name a value is assigned to: from the start of the identifier holding
-    the keyword (``DD_APP_KEY``) to the operator."""
-    s = _name_start(text, keyword_at)
-    e = keyword_at
-    while e < value_at and text[e] in _NAME_CHARS:
-        e += 1
-    return text[s:e].strip(".-")
 
 
 def _inside_marker(text: str, start: int) -> bool:
@@ -1072,113 +708,18 @@ def _inside_marker(text: str, start: int) -> bool:
     return open_at >= 0 and text.find("]", open_at) >= start
 
 
-def _is_placeholder(value: str) -> bool:
-    """``sk-...``, ``AKIA...EXAMPLE``, ``ghp_xxxx``, ``<your-token>``: documentation."""
-    v = value.lower()
-    if any(w in v for w in _PLACEHOLDER_WORDS):
-        return True
-    return len(v) >= 8 and any(c * 8 in v for c in set(v))  # xxxxxxxx, 00000000
 
 
-def _is_secret_value(value: str) -> bool:
-    """An assigned value that may be a secret, not a placeholder, number, path or code."""
-    v = value.strip()
-    if len(v) < 3 or v.lower() in _BENIGN_VALUES or _is_placeholder(v):
-        return False
-    if v[0] in "$%<{*." or v.startswith(("os.environ", "env.", "process.env", "file:", "env:",
-                                         "vault:", "secret:", "ref+", "arn:aws:secretsmanager",
-                                         "projects/")):
-        return False  # a reference to a secret, not the secret itself
-    if v.startswith(("/", "~/")) and "+" not in v and not v.endswith("=") and \
-            any(len(seg) >= 3 and seg.isalpha() for seg in v.split("/")):
-        return False  # a path to a secret file
-    if v.replace(".", "").replace("_", "").replace("-", "").replace(":", "").isdigit():
-        return False  # max_tokens=1024, token_ttl=3600, -u 1000:1000
-    if all(c == v[0] for c in v):
-        return False  # xxxxxxxx
-    if v.startswith(_PUBLIC_VALUE_PREFIXES):
-        return False  # publishable keys (Stripe pk_, Mapbox pk.), public keys
-    scheme = v.find("://")
-    if 0 < scheme < 12 and ":" not in v[scheme + 3:v.find("@", scheme) if "@" in v else scheme + 3]:
-        return False  # a URL with no password (a Sentry DSN): url_password judges the rest
-    # self.token, settings.api_key: attribute access in code, not a literal
-    parts = v.split(".")
-    return not (len(parts) >= 2 and all(p.isidentifier() and p.islower() and
-                                        not any(c in _DIGIT for c in p) for p in parts))
 
 
-_SECRET_WORDS = (
-    "password", "passwd", "passphrase", "secret", "token", "apikey", "api_key", "api-key",
-    "accesskey", "access_key", "access-key", "privatekey", "private_key", "private-key",
-    "credential", "authorization", "auth", "dsn", "pwd", "signing_key", "session_key",
-    "encryption_key", "accountkey", "account_key", "masterkey", "master_key", "cookie",
-    "creds",
-)
 
 
-def is_secret_name(name: str) -> bool:
-    """Does a field/variable name announce a secret (``DB_PASSWORD``, ``x-api-key``,
-    ``clientSecret``, ``DD_APP_KEY``), rather than a setting about one (``token_url``,
-    ``auth_type``) or a key that is no credential (``primary_key``, ``cache_key``)?"""
-    n = _snake(name)
-    words = [w for w in n.replace("-", "_").replace(".", "_").split("_") if w]
-    if not words or words[-1] in _BENIGN_NAME_SUFFIXES or words[-1] in ("tokens", "secrets"):
-        return False
-    if n == "pass" or n.endswith(("_pass", "-pass", ".pass")):
-        return True
-    for word in _SECRET_WORDS:
-        at = n.find(word)
-        while at >= 0:
-            before = n[at - 1] if at else ""
-            after = n[at + len(word):]
-            starts = not before or before in "_-."
-            ends = after in ("", "s") or after[0] in "_-." or (after[0] == "s" and after[1] in "_-.")
-            if ends and (starts or word not in ("auth", "sig", "dsn", "pwd", "token")):
-                return True
-            at = n.find(word, at + 1)
-    # "...key" names: a credential only when qualified (api, app, secret, signing...)
-    if words[-1] in ("key", "keys"):
-        qualifiers = words[:-1]
-        if any(w in _BENIGN_KEY_WORDS for w in qualifiers):
-            return False
-        return any(w in _KEY_QUALIFIERS for w in qualifiers) or \
-            "_".join(qualifiers[-2:]) in _KEY_QUALIFIERS
-    return False
 
 
-def _snake(name: str) -> str:
-    """``clientSecret`` -> ``client_secret``, ``DD_APP_KEY`` -> ``dd_app_key``."""
-    out = []
-    prev = ""
-    for c in name.strip().strip("\"'\\"):
-        if c.isupper() and prev and (prev.islower() or prev.isdigit()):
-            out.append("_")
-        out.append(c.lower())
-        prev = c
-    return "".join(out)
 
 
-def prints_secret(command: str) -> bool:
-    """Does a shell command print a secret by itself (``kubectl get secret``, ``op read``,
-    ``gh auth token``, ``echo $GITHUB_TOKEN``, ``printenv DB_PASSWORD``)? Its output is
-    then a bare value that no pattern can recognise."""
-    low = command.lower()
-    if any(reader in low for reader in _SECRET_READERS):
-        return True
-    from itertools import pairwise  # built in: free to import
-
-    words = command.replace(";", " ").replace("|", " ").replace("&", " ").split()
-    for verb, arg in pairwise(words):
-        if verb in ("echo", "printf", "printenv") or (verb == "-n" and arg.startswith("$")):
-            name = arg.strip("\"'").lstrip("$").strip("{}")
-            if (arg.lstrip("\"'").startswith("$") or verb == "printenv") and is_secret_name(name):
-                return True
-    return False
 
 
-def is_secret_assignment(name: str, value: object) -> bool:
-    """Is ``value`` a secret because of the name it is assigned to (JSON keys, kwargs)?"""
-    return isinstance(value, str) and is_secret_name(name) and _is_secret_value(value)
 
 
 def redact_tree(value: object, redact_text, _depth: int = 0) -> tuple[object, int]:
@@ -1215,78 +756,14 @@ def redact_tree(value: object, redact_text, _depth: int = 0) -> tuple[object, in
     return value, 0
 
 
-def shannon_entropy(token: str) -> float:
-    """Bits per character of ``token``'s character distribution."""
-    from math import log2
-
-    counts: dict[str, int] = {}
-    for c in token:
-        counts[c] = counts.get(c, 0) + 1
-    n = len(token)
-    return -sum(k / n * log2(k / n) for k in counts.values()) if n else 0.0
 
 
-def looks_random(token: str) -> bool:
-    """A long token that looks like key material rather than a word, id or digest.
-
-    Pure hex (git SHAs, digests, trace ids) and UUIDs are never random-looking here;
-    ULIDs, nix store hashes, known id prefixes (``toolu_``, ``evt_``, ``sha512-``...) and
-    path-like tokens are skipped. Otherwise: at least 20 characters, digits and letters
-    mixed, and a Shannon entropy close to what a random string of that length reaches.
-    """
-    verdict = _random_cache.get(token)
-    if verdict is None:
-        if len(_random_cache) > 4096:
-            _random_cache.clear()
-        verdict = _random_cache[token] = _looks_random(token)
-    return verdict
 
 
-_random_cache: dict[str, bool] = {}  # tool outputs repeat tokens; verdicts are pure
 
 
-def _looks_random(token: str) -> bool:
-    t = token.rstrip("=")
-    n = len(t)
-    if n < 20:
-        return False
-    chars = set(t)
-    if chars <= _HEX_DASH:
-        return False  # hex digests, git SHAs, UUIDs, trace ids
-    if t.startswith(_ID_PREFIXES) or _is_placeholder(t):
-        return False
-    if n == 26 and chars <= _CROCKFORD and t[0] in "01234567":
-        return False  # ULID (48-bit time first, so it starts with 0-7)
-    if n >= 32 and t[32:33] in ("-", "") and set(t[:32]) <= _NIX32:
-        return False  # nix store hash
-    has_digit = bool(chars & _DIGIT)
-    has_upper = bool(chars & _UPPER)
-    has_lower = bool(chars & _LOWER)
-    if not has_digit or not (has_upper or has_lower):
-        return False
-    if "/" in t and not (n == 40 and has_upper and has_lower and "_" not in t and "-" not in t):
-        # A path (40 chars of base64 is the AWS secret key shape): random only if one of
-        # its segments is random by itself.
-        return any(looks_random(part) for part in t.split("/") if len(part) >= 20)
-    if "_" in t or "-" in t:
-        # snake/kebab identifiers: many word-like pieces separated by _ or -
-        pieces = [p for p in t.replace("-", "_").split("_") if p]
-        if len(pieces) >= 3 and max(len(p) for p in pieces) < 12:
-            return False
-    from itertools import pairwise  # built in: free to import
-
-    if sum(ord(b) - ord(a) == 1 for a, b in pairwise(t)) * 2 > n:
-        return False  # alphabets and counters: abcdef...XYZ0123456789
-    if not (has_upper and has_lower) and n < 32:
-        return False  # base36 lowercase or uppercase words+digits: need length to be sure
-    threshold = min(4.3, _log2(n) - 0.7)
-    return shannon_entropy(t) >= threshold
 
 
-def _log2(n: int) -> float:
-    from math import log2
-
-    return log2(n)
 
 
 _default: Redactor | None = None
