@@ -108,3 +108,9 @@ def test_a_3kb_base64_service_account_json_is_masked_whole():
 def test_lookalike_family_is_left_alone(family):
     flagged = [c.text[:80] for c in LOOKALIKES if c.family == family and find_secrets(c.text)]
     assert flagged == []
+
+
+def test_redacting_a_redacted_line_changes_nothing(redactor):
+    for c in LINES:
+        once, _ = redactor.redact(c.text)
+        assert redactor.redact(once) == (once, 0), c.text[:80]
