@@ -679,11 +679,14 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
         name = assigned_name(text, m.start(), start)
         return text[line_start:name_start(text, m.start())].strip() == "" and \
             is_secret_name(name) and is_secret_value(value) and not value.isalpha()
-    if check == "redis":
+    if check == "redis":  # after the redis-cli prompt ("127.0.0.1:6379> AUTH pw")
         line_start = text.rfind("\n", 0, m.start()) + 1
         prompt = text[line_start:m.start()].rstrip()
-        return (prompt == "" or prompt.endswith(">")) and text[m.start():m.start() + 4] in (
-            "AUTH", "auth") and _value_ok("flag", m, start, end, value, text)
+        return prompt.endswith(">") and ":" in prompt and _value_ok("flag", m, start, end, value, text)
+    if check == "command_line":  # a command typed at a prompt, not one named in prose
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        prompt = text[line_start:m.start()].strip()
+        return prompt in ("", "$", "#", ">", "%", "PS>") or prompt.endswith(("$", "#", ">"))
     if check == "named":
         return is_secret_name(m.group(1)) and is_secret_value(value)
     if check == "assignment":
@@ -695,6 +698,9 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
             return False  # password: Secret = Secret("") is a type annotation
         if end < len(text) and text[end] in "([" and m.re.groups == 1:
             return False  # password = read_password(...), token = cfg[...]
+        if m.re.groups == 1 and value.isalpha() and value.islower() and \
+                text[m.start():start].rstrip(" \t\"'").endswith(":"):
+            return False  # prose: "a secret: each ...", "private_key: also masks ..."
         return is_secret_value(value)
     return True
 

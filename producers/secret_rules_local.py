@@ -140,26 +140,26 @@ LOCAL_RULES: tuple[tuple, ...] = (
     # --password x, --token x (flags taking a secret as their next word)
     ("cli_password",
      r"--(?:" + "|".join(f.replace("-", r"\-") for f in _FLAG_NAMES) + r")"
-     r"[ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2, tuple(sorted("--" + f for f in _FLAG_NAMES)),
+     r"[ \t]+([\"']?)([^\s\"'`-][^\s\"'`]*)\1", 2, tuple(sorted("--" + f for f in _FLAG_NAMES)),
      0.0, True, -1, (), "flag", True),
     # -storepass x, -passout x (Java keytool, openssl)
     ("cli_password",
-     r"-(?:" + "|".join(_SINGLE_DASH_FLAGS) + r")[ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2,
+     r"-(?:" + "|".join(_SINGLE_DASH_FLAGS) + r")[ \t]+([\"']?)([^\s\"'`-][^\s\"'`]*)\1", 2,
      tuple(sorted("-" + f for f in _SINGLE_DASH_FLAGS)), 0.0, True, -1, (), "flag", True),
     # openssl -passin pass:x, -passout pass:x
-    ("cli_password", r"(?<![a-z])pass:([^\s\"']{3,})", 1, ("pass:",), 0.0, True, -1, (),
+    ("cli_password", r"(?<![a-z])pass:([^\s\"'`]{3,})", 1, ("pass:",), 0.0, True, -1, (),
      "flag", True),
     # sshpass -p x, az login ... -p x, docker login -p x, redis-cli -a x, sqlcmd -P x
     ("cli_password",
      r"(?<![A-Za-z0-9_\-])(?:" + "|".join(_PROGRAMS_P)
      + r")\b[^\n|;&]{0,300}?"
-     r"[ \t](?:-p|-P|-a|-w)[ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2,
+     r"[ \t](?:-p|-P|-a|-w)[ \t]+([\"']?)([^\s\"'`-][^\s\"'`]*)\1", 2,
      tuple(sorted(_PROGRAMS_P)), 0.0, True, -1, (), "flag", False),
     # mysql -pSECRET (attached; "-p dbname" is the database), 7z -pSECRET
     ("cli_password",
      r"(?<![A-Za-z0-9_\-])(?:mysql|mysqldump|mysqladmin|mysqlimport|mariadb|mariadb-dump|7z"
      r"|7za|unrar|rar)\b"
-     r"[^\n|;&]{0,300}?[ \t]-p([\"']?)([^\s\"']{3,})\1", 2,
+     r"[^\n|;&]{0,300}?[ \t]-p([\"']?)([^\s\"'`]{3,})\1", 2,
      ("mysql", "mariadb", "7z", "unrar", "rar"), 0.0, True, -1, (), "flag", False),
     # smbclient -U 'DOMAIN\user%password'
     ("cli_password", r"smbclient\b[^\n|;&]{0,300}?-U[ \t]+[\"']?[^\s%\"']+%([^\s\"']+)", 1,
@@ -211,7 +211,7 @@ LOCAL_RULES: tuple[tuple, ...] = (
     ("secret_output",
      r"(?:" + "|".join(c.replace(".", r"\.") for c in SECRET_READERS)
      + r")[^\n]{0,300}\n[ \t]*([^\n]{3,})", 1,
-     SECRET_READERS, 0.0, True, -1, (), "", True),
+     SECRET_READERS, 0.0, True, -1, (), "command_line", True),
     # Kubernetes env lists and ECS/SSM-style JSON: the name is one key, the value the next.
     ("secret_assignment",
      r"name:[ \t]*[\"']?([A-Za-z0-9_.\-]{2,80})[\"']?[ \t]*\r?\n[ \t]*value:[ \t]*"

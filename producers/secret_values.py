@@ -249,6 +249,9 @@ def is_secret_value(value: str) -> bool:
         return False  # max_tokens=1024, token_ttl=3600, -u 1000:1000
     if all(c == v[0] for c in v):
         return False  # xxxxxxxx
+    if v.endswith(":") or len(v.split()) >= 7 or (
+            v.count(" ") >= 3 and any(p in v for p in (", ", ": ", "(", ". "))):
+        return False  # a label or a sentence, not a passphrase
     if v.startswith(_PUBLIC_VALUE_PREFIXES):
         return False  # publishable keys (Stripe pk_, Mapbox pk.), public keys
     scheme = v.find("://")
@@ -284,7 +287,8 @@ def is_secret_name(name: str) -> bool:
             after = n[at + len(word):]
             starts = not before or before in "_-."
             ends = after in ("", "s") or after[0] in "_-." or (after[0] == "s" and after[1] in "_-.")
-            if ends and (starts or word not in ("auth", "sig", "dsn", "pwd", "token")):
+            if ends and (starts or word not in ("auth", "sig", "dsn", "pwd", "token")) and \
+                    (word != "auth" or after in ("", "s")):  # AUTH_ANONYMOUS_ROLE: a setting
                 return True
             at = n.find(word, at + 1)
     # "...key" names: a credential only when qualified (api, app, secret, signing...)
@@ -295,6 +299,7 @@ def is_secret_name(name: str) -> bool:
         return any(w in _KEY_QUALIFIERS for w in qualifiers) or \
             "_".join(qualifiers[-2:]) in _KEY_QUALIFIERS
     return False
+
 
 def _snake(name: str) -> str:
     """``clientSecret`` -> ``client_secret``, ``DD_APP_KEY`` -> ``dd_app_key``."""

@@ -114,3 +114,17 @@ def test_redacting_a_redacted_line_changes_nothing(redactor):
     for c in LINES:
         once, _ = redactor.redact(c.text)
         assert redactor.redact(once) == (once, 0), c.text[:80]
+
+
+@pytest.mark.parametrize("text", [
+    "Read it with `kubectl get secret db -o jsonpath='{.data.password}'` and decode it.\n"
+    "Then restart the pod.",
+    "Use `docker login --password-stdin` instead of `-p`, and `mysql -p` to be prompted.",
+    "The token: expired after an hour, so refresh it first.",
+    "GF_AUTH_ANONYMOUS_ORG_ROLE: Viewer",
+    '"private-key": "private_key: also masks a key whose END line was cut off"',
+    "auth       required     pam_unix.so nullok",
+    "Set `DB_PASSWORD` in `.env` (see `password_min_length = 12`).",
+])
+def test_prose_and_config_about_secrets_is_not_a_secret(text, redactor):
+    assert redactor.redact(text) == (text, 0)
