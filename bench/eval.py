@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import sys
 
-from bench import eval_attribution, eval_guards, eval_redteam
+from bench import eval_attribution, eval_guards, eval_redteam, eval_secrets
 
 
 def main() -> int:
     print("== codify guards on their labelled corpora ==", flush=True)
     guards = eval_guards.run()
+    print("\n== secrets: edge redaction and the codifier's guard on the secrets corpus ==",
+          flush=True)
+    secrets = eval_secrets.run()
     print("\n== attribution on the fleet simulator ==", flush=True)
     attribution = eval_attribution.run()
     print("\n== red-team corpus (tests/redteam), through the real hook, SDK and resolve() ==",
           flush=True)
     redteam = eval_redteam.run()
     print("\n== figures ==")
-    for name, figures in (("guards", guards), ("attribution", attribution), ("redteam", redteam)):
+    for name, figures in (("guards", guards), ("secrets", secrets),
+                          ("attribution", attribution), ("redteam", redteam)):
         for key, value in figures.items():
             print(f"{name:<12} {key:<48} {value:>10.3f}")
     return 0

@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 
 from producers import jsonlite
-from producers.redact import is_secret_assignment
+from producers.redact import prints_secret, redact_tree
 
 SOURCE = "claude-code-hook"
 SCHEMA_VERSION = 2  # schemas.events.TURN_EVENT_SCHEMA_VERSION (not imported: hook path)
@@ -152,6 +152,9 @@ def to_turn_event(payload: object, *, redactor, workspace_id: str, agent_id: str
     if extra:
         record["extra"] = cut.json(extra)
     record = {k: v for k, v in record.items() if v is not None}
+    if event == "PostToolUse" and record.get("tool_output") and _prints_secret(payload):
+        record["tool_output"] = "[REDACTED:secret_output]"  # the value alone: nothing to spot
+        cut.redactions += 1
     if cut.truncated:
         record["truncated"] = True
     return record, cut.redactions
@@ -182,6 +185,14 @@ def edited_path(payload: object) -> str | None:
         return None
     path = tool_input.get("file_path") or tool_input.get("notebook_path")
     return path if isinstance(path, str) and path.startswith("/") else None
+
+
+def _prints_secret(payload: dict) -> bool:
+    """Did a Bash call run a command whose output is a secret (``kubectl get secret``,
+    ``vault kv get -field=``, ``echo $GITHUB_TOKEN``...)?"""
+    tool_input = payload.get("tool_input")
+    command = tool_input.get("command") if isinstance(tool_input, dict) else None
+    return isinstance(command, str) and prints_secret(command)
 
 
 def _short(value: object) -> str | None:
@@ -223,43 +234,32 @@ class _Cutter:
         secret-named keys such as ``{"password": "x"}``), then encode and cut."""
         if value is None:
             return None
-        value = self._redact_tree(value, 0)
+        value, n = redact_tree(value, lambda text: self.redactor.redact(self._window(text)))
+        self.redactions += n
         try:
             text = jsonlite.dumps(value)
         except (TypeError, ValueError):
             text = jsonlite.dumps(repr(value))
         return self._clip(text)
 
-    def _redact_tree(self, value: object, depth: int) -> object:
-        if isinstance(value, str):
-            return self._redact(self._window(value)) if len(value) > 7 else value
-        if depth > 32:
-            return "[hivemind: nesting too deep]"
-        if isinstance(value, dict):
-            out: dict[str, object] = {}
-            for k, v in value.items():
-                key = str(k)
-                key = self._redact(self._window(key)) if len(key) > 7 else key
-                if is_secret_assignment(key, v):
-                    self.redactions += 1
-                    out[key] = "[REDACTED:secret_assignment]"
-                else:
-                    out[key] = self._redact_tree(v, depth + 1)
-            return out
-        if isinstance(value, list):
-            return [self._redact_tree(v, depth + 1) for v in value]
-        return value
-
     def _window(self, text: str) -> str:
         """Drop what the cut will drop anyway, keeping ``_MARGIN`` characters of context
-        past each cut (so redaction stays cheap on megabyte outputs yet sees a secret at
-        the cut whole; a private key block longer than that is masked to the window end).
+        past each cut, so redaction stays cheap on megabyte outputs yet sees a secret at
+        the cut whole. Neither window edge may fall inside a secret: each moves outward
+        to the end (head) or start (tail) of the token, wrapped base64 block or private
+        key block it falls in (at most ``_REACH`` characters), so the detector sees the
+        secret's start and masks all of it; a secret longer than that is masked to the
+        window's edge (every rule runs to the end of its token).
         """
         head = self.limit * 3 // 4 + _MARGIN
-        tail = self.limit // 4 + _MARGIN
-        if len(text) <= head + tail + 1:
+        tail = len(text) - (self.limit // 4 + _MARGIN)
+        if tail <= head + 1:
             return text
-        return f"{text[:head]}\n{text[-tail:]}"
+        head = _block_end(text, head)
+        tail = _block_start(text, tail)
+        if tail <= head + 1:
+            return text
+        return f"{text[:head]}\n{text[tail:]}"
 
     def _redact(self, text: str) -> str:
         out, n = self.redactor.redact(text)
@@ -278,6 +278,63 @@ class _Cutter:
         tail = data[len(data) - room // 4:].decode("utf-8", "ignore")
         omitted = len(data) - len(head.encode()) - len(tail.encode())
         return f"{head}\n...[hivemind: truncated {omitted} bytes]...\n{tail}"
+
+
+_REACH = 1 << 18  # how far a window edge moves to take in a whole secret
+_SPACE = " \t\r\n"
+
+
+def _block_start(text: str, at: int) -> int:
+    """``at`` moved back to the start of the private key block, the wrapped block of
+    token lines (with the line that introduces it) or the token it falls in, so the
+    tail window starts with a whole one."""
+    floor = max(0, at - _REACH)
+    begin = text.rfind("-----BEGIN", floor, at)
+    if begin >= 0 and "PRIVATE KEY" in text[begin:begin + 80] and \
+            text.find("-----END", begin + 10, at) < 0:
+        return begin
+    line_start = max(floor, text.rfind("\n", floor, at) + 1)
+    line_end = text.find("\n", at)
+    start = at
+    while start > line_start and text[start - 1] not in _SPACE:
+        start -= 1
+    if not _is_block_line(text[line_start:line_end if line_end >= 0 else len(text)]):
+        return start
+    start = line_start
+    while start > floor:
+        prev_start = max(floor, text.rfind("\n", floor, start - 1) + 1)
+        line = text[prev_start:start - 1]
+        start = prev_start
+        if not _is_block_line(line):
+            break  # the line that introduces the block ("privateExponent:") comes too
+    return start
+
+
+def _block_end(text: str, at: int) -> int:
+    """``at`` moved forward to the end of the token or wrapped block it falls in."""
+    ceiling = min(len(text), at + _REACH)
+    end = at
+    while end < ceiling and text[end] not in _SPACE:
+        end += 1
+    line_start = text.rfind("\n", 0, at) + 1
+    line_end = text.find("\n", at, ceiling)
+    line_end = ceiling if line_end < 0 else line_end
+    if not _is_block_line(text[line_start:line_end]):
+        return end
+    end = line_end
+    while end < ceiling:
+        nxt = text.find("\n", end + 1, ceiling)
+        nxt = ceiling if nxt < 0 else nxt
+        if not _is_block_line(text[end + 1:nxt]):
+            break
+        end = nxt
+    return end
+
+
+def _is_block_line(line: str) -> bool:
+    """A line of a wrapped block: base64 at 64/76 columns, PEM bodies, hex dumps."""
+    body = line.strip()
+    return len(body) >= 40 and not any(c in body for c in " \"'<>{}(),;")
 
 
 def project_name(cwd: str) -> str:

@@ -18,6 +18,14 @@ session with (``present``) or was held out of (``held_out``); the session_start 
 carries them in ``extra`` as ``skills_in_scope`` and the sink's ``exposures`` table gets
 one assignment row per skill (schemas.outcomes.exposures_from_session_start).
 
+Redaction: every free-text field (``text``, ``tool_input``, ``tool_output``, ``extra``,
+``reason``) passes :mod:`producers.redact` (the same detector as the Claude Code hook)
+before it is queued, so no secret the detector knows reaches Kafka; dict inputs and
+outputs are redacted value by value (``{"password": "x"}`` masks ``x`` by its name).
+Opt out per field, for one event (``s.tool_result(call, out, unredacted=("tool_output",))``)
+or for every event of a Fleet (``Fleet.connect(..., unredacted_fields=("text",))``);
+``fleet.redactions`` counts what was masked.
+
 Guarantees: every event is validated against ``schemas.events.TurnEvent`` before it is
 queued (a bad call raises ``ContractViolation`` at the call site, nothing is sent); a
 session's events are sent as one ``TurnBatch`` record (on stop/close, every
@@ -42,6 +50,7 @@ from typing import Any
 
 import msgspec
 
+from producers.redact import default_redactor, redact_tree
 from runtime.errors import ContractViolation, HivemindError
 from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, encode_event, turn_key
@@ -57,6 +66,25 @@ class DeliveryFailed(HivemindError):
         self.failed = failed
         n = sum(len(ids) for ids, _ in failed)
         super().__init__(f"{n} events were not delivered: {failed[0][1]} (and {len(failed) - 1} more batches)")
+
+
+# TurnEvent fields that carry free text, in the order they are redacted.
+REDACTED_FIELDS = ("text", "tool_input", "tool_output", "extra", "reason")
+_JSON_FIELDS = frozenset({"tool_input", "tool_output", "extra"})
+
+
+def unredacted_field_set(fields: Iterable[str]) -> frozenset[str]:
+    """``fields`` checked against :data:`REDACTED_FIELDS`; raises ``ContractViolation``
+    naming the valid choices."""
+    if isinstance(fields, str):
+        fields = (fields,)
+    chosen = frozenset(fields)
+    unknown = sorted(chosen - set(REDACTED_FIELDS))
+    if unknown:
+        raise ContractViolation(
+            f"unredacted fields {unknown} are not redacted fields; choose from "
+            f"{', '.join(REDACTED_FIELDS)}")
+    return chosen
 
 
 def new_id() -> str:
@@ -76,7 +104,8 @@ class Fleet:
 
     def __init__(self, settings: Settings, *, workspace_id: str, agent_id: str,
                  agent_kind: str | AgentKind = AgentKind.OTHER, project: str = "",
-                 source: str = "sdk", producer: Any = None) -> None:
+                 source: str = "sdk", producer: Any = None,
+                 unredacted_fields: Iterable[str] = ()) -> None:
         from confluent_kafka import Producer
 
         from runtime.kafka import producer_config
@@ -90,6 +119,9 @@ class Fleet:
         self.agent_kind = AgentKind(agent_kind)
         self.project = project
         self.source = source
+        self.unredacted_fields = unredacted_field_set(unredacted_fields)
+        self.redactions = 0
+        self._redactor = default_redactor()
         self._topic = settings.topics.turns
         self._producer = producer or Producer(producer_config(settings))
         self._lock = threading.Lock()
@@ -105,11 +137,15 @@ class Fleet:
     @classmethod
     def connect(cls, settings: Settings | None = None, *, workspace_id: str | None = None,
                 agent_id: str, agent_kind: str | AgentKind = AgentKind.OTHER,
-                project: str = "", source: str = "sdk") -> Fleet:
-        """Connect with ``settings`` (default: from the environment)."""
+                project: str = "", source: str = "sdk",
+                unredacted_fields: Iterable[str] = ()) -> Fleet:
+        """Connect with ``settings`` (default: from the environment). Every free-text
+        field is redacted before sending except those in ``unredacted_fields`` (names
+        from :data:`REDACTED_FIELDS`)."""
         settings = settings or Settings.from_env()
         return cls(settings, workspace_id=workspace_id or settings.edge.workspace_id,
-                   agent_id=agent_id, agent_kind=agent_kind, project=project, source=source)
+                   agent_id=agent_id, agent_kind=agent_kind, project=project, source=source,
+                   unredacted_fields=unredacted_fields)
 
     # --- sessions -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -152,10 +188,10 @@ class Fleet:
         return rec
 
     def outcome(self, *, session_id: str, label: str, text: str | None = None,
-                seq: int | None = None) -> str:
+                seq: int | None = None, unredacted: Iterable[str] = ()) -> str:
         """Report an outcome for a session, possibly long after it closed. Returns event_id."""
         event = self._event(session_id, seq if seq is not None else 1_000_000 + int(time.time()),
-                            EventKind.OUTCOME, outcome=label, text=text)
+                            EventKind.OUTCOME, outcome=label, text=text, unredacted=unredacted)
         self._enqueue(event, flush=True)
         return event.event_id
 
@@ -195,7 +231,22 @@ class Fleet:
         self.close()
 
     # --- internals ----------------------------------------------------------------
-    def _event(self, session_id: str, seq: int, kind: EventKind, **payload: Any) -> TurnEvent:
+    def _event(self, session_id: str, seq: int, kind: EventKind, *,
+               unredacted: Iterable[str] = (), **payload: Any) -> TurnEvent:
+        keep = self.unredacted_fields | unredacted_field_set(unredacted)
+        for field in REDACTED_FIELDS:
+            value = payload.get(field)
+            if value is None:
+                continue
+            if field in _JSON_FIELDS:
+                _json_text(value, f"{kind.value} {field}")  # a caller's bug fails here, whole
+            if field not in keep:
+                value, n = redact_tree(value, self._redactor.redact)
+                self.redactions += n
+            # Structured fields are JSON text on the wire; a non-str text or reason is left
+            # for the contract to refuse.
+            payload[field] = (_json_text(value, f"{kind.value} {field}")
+                              if field in _JSON_FIELDS else value)
         data = {
             "event_id": new_id(), "workspace_id": self.workspace_id, "session_id": session_id,
             "agent_id": self.agent_id, "agent_kind": self.agent_kind.value,
@@ -304,7 +355,8 @@ class SessionRecorder:
     ``prompt`` begins the next turn, events before the first prompt are turn 0).
 
     A session ends with :meth:`end` (``session_end``) or, without it, when the
-    sessionizer's idle gap passes; :meth:`stop` only ends a turn."""
+    sessionizer's idle gap passes; :meth:`stop` only ends a turn. Every verb takes
+    ``unredacted=("<field>", ...)`` to send those fields of that event as given."""
 
     def __init__(self, fleet: Fleet, session_id: str) -> None:
         self.fleet = fleet
@@ -329,16 +381,15 @@ class SessionRecorder:
     def tool_call(self, tool_name: str, input: Any = None, *, tool_use_id: str | None = None,
                   **kw: Any) -> ToolCall:
         use_id = tool_use_id or new_id()[:24]
-        text = _json_text(input, "tool_call input")
         event_id = self.record(EventKind.TOOL_CALL, tool_name=tool_name, tool_use_id=use_id,
-                               tool_input=text, **kw)
+                               tool_input=input, **kw)
         return ToolCall(tool_name, use_id, event_id)
 
     def tool_result(self, call: ToolCall, output: Any = None, *, is_error: bool = False,
                     **kw: Any) -> str:
-        text = _json_text(output, "tool_result output")
         return self.record(EventKind.TOOL_RESULT, tool_name=call.tool_name,
-                           tool_use_id=call.tool_use_id, tool_output=text, is_error=is_error, **kw)
+                           tool_use_id=call.tool_use_id, tool_output=output, is_error=is_error,
+                           **kw)
 
     def response(self, text: str, **kw: Any) -> str:
         return self.record(EventKind.RESPONSE, text=text, **kw)

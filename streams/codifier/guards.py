@@ -7,7 +7,8 @@ the offending text), so a rejection flows on as data.
 
 * :func:`check_shape`: the Agent Skills rules (name, a useful description that says what
   the skill does and when to use it, no XML-ish tags, a body with content).
-* :func:`check_secrets`: anything ``producers.redact.find_secrets`` flags.
+* :func:`check_secrets`: anything ``producers.redact.find_secrets`` (the edge's own
+  detector) flags in the draft or in any block it quotes, taken alone and unescaped.
 * :func:`check_injection`: dangerous actions on the normalized text of the *whole* draft
   (disabling confirmations or safety checks, auto-approve, force, locks off, persistence,
   privileges, publishing or sending data and credentials, hosts and addresses the user
@@ -139,31 +140,66 @@ def check_shape(draft: DraftText, *, max_body_chars: int, useful: bool = True) -
 
 # --------------------------------------------------------------------------- secrets
 
-def _find_secrets(text: str) -> list[str]:
-    """Kinds of secrets in ``text``, via producers.redact (the one detector)."""
-    try:
-        from producers.redact import find_secrets
-    except ImportError:  # pragma: no cover - until the capture stage's module lands
-        return [kind for kind, rx in _FALLBACK_SECRETS if rx.search(text)]
-    return [str(getattr(f, "kind", f)) for f in find_secrets(text)]
+def _secret_kinds(text: str) -> set[str]:
+    """Kinds of secrets in ``text``, by the one detector the edge redacts with."""
+    from producers.redact import find_secrets
+
+    return {f.kind for f in find_secrets(text)}
 
 
-# Minimal stand-in used only while producers/redact.py is absent.
-_FALLBACK_SECRETS = [
-    ("anthropic_key", re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}")),
-    ("openai_key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9]{20,}")),
-    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
-    ("github_token", re.compile(r"\b(?:ghp|gho|ghs|ghu)_[A-Za-z0-9]{30,}|github_pat_\w{30,}")),
-    ("slack_token", re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}")),
-    ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("url_password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-]
+_FENCE = re.compile(r"(?ms)^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)")
+_INLINE = re.compile(r"(`+)(.+?)\1", re.S)
+_QUOTE_LINE = re.compile(r"(?m)^[ \t]{0,3}>[ \t]?(.*)$")
+_INDENTED = re.compile(r"(?m)(?:^(?: {4}|\t).*(?:\n|\Z))+")
+_ESCAPES = {"\\n": "\n", "\\r": "\r", "\\t": "\t", '\\"': '"', "\\'": "'", "\\/": "/",
+            "\\\\": "\\"}
+
+
+def quoted_blocks(markdown: str) -> list[str]:
+    """What a skill quotes, each on its own: fenced and indented code blocks, inline
+    code spans, blockquotes (``>`` markers removed, lines joined), plus the unescaped
+    form (JSON string escapes, HTML entities, percent-encoding) of any of those and of
+    the whole text, so a secret split across quote markers or hidden in escapes is seen
+    whole."""
+    blocks = [m.group(2) for m in _FENCE.finditer(markdown)]
+    blocks += [m.group(0) for m in _INDENTED.finditer(markdown)]
+    blocks += [m.group(2) for m in _INLINE.finditer(_FENCE.sub("", markdown))]
+    quoted = [m.group(1) for m in _QUOTE_LINE.finditer(markdown)]
+    if quoted:
+        blocks.append("\n".join(quoted))
+    out = []
+    for block in [markdown, *blocks]:
+        if block is not markdown:
+            out.append(block)
+        out += [v for v in _unescaped(block) if v != block]
+    return out
+
+
+def _unescaped(text: str) -> list[str]:
+    import html
+    from urllib.parse import unquote
+
+    variants = []
+    if "\\" in text:
+        un = text
+        for _ in range(2):  # JSON inside JSON: two levels
+            un = re.sub(r"\\(?:[nrt\"'/]|\\)", lambda m: _ESCAPES[m.group(0)], un)
+        variants.append(un)
+    if "&" in text:
+        variants.append(html.unescape(text))
+    if "%" in text:
+        variants.append(unquote(text))
+    return variants
 
 
 def check_secrets(draft: DraftText) -> GuardVerdict:
-    kinds = sorted(set(_find_secrets(draft.full())))
-    return GuardVerdict("secrets", not kinds, [f"secret of kind {k}" for k in kinds])
+    """Refuse a draft in which the edge's detector finds a secret: in the whole text,
+    or in any block it quotes (taken alone and unescaped)."""
+    full = draft.full()
+    kinds = _secret_kinds(full)
+    for block in quoted_blocks(full):
+        kinds |= _secret_kinds(block)
+    return GuardVerdict("secrets", not kinds, [f"secret of kind {k}" for k in sorted(kinds)])
 
 
 # --------------------------------------------------------------------------- injection

@@ -3,6 +3,8 @@ provenance, grounding, and the sessionless re-check of a published body."""
 
 from __future__ import annotations
 
+import pytest
+
 from streams.codifier import guards
 from streams.codifier.guards import DraftText
 from streams.codifier.provenance import Citation
@@ -101,6 +103,27 @@ def test_secrets_guard_passes_shas_uuids_and_redaction_markers():
     body = BODY + ("\nFixed in 3f2a9c1e5b7d4a6f8e0c2b4d6f8a0c2e4b6d8f0a, run "
                    "123e4567-e89b-12d3-a456-426614174000, key [REDACTED:aws_access_key].\n")
     assert guards.check_secrets(draft(body=body)).ok
+
+
+@pytest.mark.parametrize("quoted", [
+    # percent-encoded in a quoted URL: only the decoded block shows the credential
+    "```\ncurl https://example.test/proxy?u=postgres%3A%2F%2Fapp%3AHarbor%21Nimbus42%40db%3A5432\n```",
+    # a tool input copied as JSON inside JSON (two levels of escapes)
+    '```json\n{"tool_input": "{\\\\\"password\\\\\": \\\\\"Harbor!Nimbus42\\\\\"}"}\n```',
+    # HTML-escaped config quoted from a web page
+    "> <code>password=&quot;Harbor!Nimbus42&quot;</code>",
+])
+def test_secrets_guard_sees_secrets_inside_encoded_quoted_blocks(quoted):
+    v = guards.check_secrets(draft(body=BODY + "\n" + quoted + "\n"))
+    assert not v.ok, quoted
+    assert "Nimbus42" not in " ".join(v.reasons)
+
+
+def test_quoted_blocks_are_each_taken_alone_with_quote_markers_removed():
+    body = "Intro.\n\n> first line\n> second line\n\n```sh\nmake x\n```\nRun `make y` now.\n"
+    blocks = guards.quoted_blocks(body)
+    assert "first line\nsecond line" in blocks
+    assert "make x\n" in blocks and "make y" in blocks
 
 
 # --------------------------------------------------------------------------- injection

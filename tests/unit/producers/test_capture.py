@@ -239,6 +239,51 @@ def test_secret_at_the_cut_is_redacted_not_split():
     assert "A1b2C3d4E5f6" not in ev.text
 
 
+def _private_number(lines: int) -> tuple[str, list[str]]:
+    """``openssl rsa -text`` output: the private exponent as indented hex lines (no
+    entropy to spot it by: only the ``privateExponent:`` header tells)."""
+    hexes = [":".join(f"{(i * 7 + j * 13) % 256:02x}" for j in range(15)) + ":"
+             for i in range(lines)]
+    return "privateExponent:\n" + "".join(f"    {h}\n" for h in hexes), hexes
+
+
+def test_private_block_across_the_tail_window_edge_is_masked_in_the_kept_tail():
+    block, hexes = _private_number(300)  # ~15 KB, longer than the window margin
+    out = "modulus:\n    00:c5\n" + "".join(f"line {i}: ok\n" for i in range(3000)) + block \
+        + "".join(f"line {i}: tail\n" for i in range(40))
+    payload = {**PAYLOADS["PostToolUse"], "tool_response": {"stdout": out, "stderr": ""}}
+    ev = _event(payload, limit=16384)
+    assert ev.truncated
+    assert "line 39: tail" in ev.tool_output  # the kept tail is there...
+    assert not any(h in ev.tool_output for h in hexes)  # ...without the private number
+
+
+def test_private_block_across_the_head_window_edge_is_masked_in_the_kept_head():
+    block, hexes = _private_number(300)
+    out = "".join(f"line {i}: ok\n" for i in range(800)) + block \
+        + "".join(f"line {i}: more\n" for i in range(3000))
+    payload = {**PAYLOADS["PostToolUse"], "tool_response": {"stdout": out, "stderr": ""}}
+    ev = _event(payload, limit=16384)
+    assert ev.truncated and ev.tool_output.startswith("line 0: ok")
+    assert not any(h in ev.tool_output for h in hexes)
+
+
+@pytest.mark.parametrize("command", [
+    "kubectl get secret db -o jsonpath='{.data.password}' | base64 -d",
+    "echo $DB_PASSWORD", "printenv STRIPE_SECRET_KEY", "op read op://prod/db/password"])
+def test_output_of_a_command_that_prints_a_secret_is_masked_whole(command):
+    payload = {**PAYLOADS["PostToolUse"], "tool_input": {"command": command},
+               "tool_response": {"stdout": "Harbor!Nimbus42\n", "stderr": ""}}
+    record, redactions = _map(payload)
+    assert record["tool_output"] == "[REDACTED:secret_output]" and redactions >= 1
+
+
+def test_output_of_an_ordinary_echo_is_kept():
+    payload = {**PAYLOADS["PostToolUse"], "tool_input": {"command": "echo $HOME"},
+               "tool_response": {"stdout": "/home/dev\n", "stderr": ""}}
+    assert _map(payload)[0]["tool_output"] == "/home/dev\n"
+
+
 def test_lone_surrogates_do_not_break_the_record():
     payload = {**PAYLOADS["UserPromptSubmit"], "prompt": "bad \ud800 char"}
     ev = _event(payload)

@@ -3,22 +3,34 @@ pre-compiled patterns the hook loads behave exactly like re-compiled ones."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import marshal
 
 import pytest
 
 from producers import capture
-from producers.redact import Redactor, find_secrets, is_secret_name, looks_random, redact
+from producers.redact import (
+    LOCAL_RULES,
+    Redactor,
+    find_secrets,
+    is_secret_name,
+    looks_random,
+    redact,
+)
+from producers.secret_rules import RULES as GITLEAKS_RULES
 from producers.spool import spool_dir
 from tests.unit.producers.corpus import benign_cases, secret_cases
 
 SECRETS = secret_cases()
 BENIGN = benign_cases()
+# The kinds the first corpus was labelled with (our rule names before gitleaks' joined).
 KINDS = {"anthropic_key", "openai_key", "aws_access_key", "aws_secret_key", "github_token",
          "slack_token", "slack_webhook", "stripe_key", "google_api_key", "bearer_token",
          "basic_auth", "private_key", "jwt", "url_password", "secret_assignment",
          "high_entropy", "api_token"}
+ALL_KINDS = {r[0] for r in LOCAL_RULES} | {r[0] for r in GITLEAKS_RULES} | {
+    "high_entropy", "base64_wrapped"}
 
 
 def _chunks(secret: str, size: int = 12) -> list[str]:
@@ -60,7 +72,7 @@ def test_secret_is_found_with_its_kind_or_a_broader_one(kind, secret, text):
     spans = [f for f in find_secrets(text)
              if f.span[0] <= start + len(secret) and start <= f.span[1]]
     assert spans, "no finding overlaps the secret"
-    assert kind in {f.kind for f in spans} or spans[0].kind in KINDS
+    assert kind in {f.kind for f in spans} or spans[0].kind in ALL_KINDS
 
 
 def test_no_seeded_secret_reaches_the_spool_through_the_capture_path(tmp_path):
@@ -163,12 +175,57 @@ def test_precompiled_patterns_match_exactly_like_compiled_ones():
         assert loaded.find_secrets(text) == compiled.find_secrets(text)
 
 
-def test_blob_from_another_interpreter_or_pattern_set_is_refused():
-    key, entries = marshal.loads(Redactor.compiled_blob())
-    assert Redactor.from_compiled(marshal.dumps(((("2.7.18", *key[1:])), entries))) is None
-    first = list(entries[0])
-    changed = [("(?:changed)", *first[1:]), *entries[1:]]
-    assert Redactor.from_compiled(marshal.dumps((key, changed))) is None
+GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+
+def _blob_parts():
+    key, (data, offsets), index = marshal.loads(Redactor.compiled_blob())
+    packed = [data[a:b] for a, b in itertools.pairwise(offsets)]
+    ri = next(i for i, e in enumerate(packed) if marshal.loads(e)[0].startswith("ghp_"))
+    return key, packed, index, ri
+
+
+def _blob(key, packed, index) -> bytes:
+    offsets = [0, *itertools.accumulate(len(p) for p in packed)]
+    return marshal.dumps((key, (b"".join(packed), offsets), index))
+
+
+def _entry_with(packed_entry: bytes, **change) -> bytes:
+    src, flags, code, groups, groupindex, indexgroup = marshal.loads(packed_entry)
+    src = change.get("src", src)
+    code = change.get("code", code)
+    return marshal.dumps((src, flags, code, groups, groupindex, indexgroup))
+
+
+BAD_CODE = b"\x01\x00\x00\x00\x02\x00\x00\x00\x03\x00\x00\x00"  # [1, 2, 3]: invalid
+
+
+def test_blob_from_another_interpreter_or_rule_set_is_refused():
+    key, packed, index, _ = _blob_parts()
+    assert Redactor.from_compiled(_blob(("2.7.18", *key[1:]), packed, index)) is None
+    other_shapes = (*key[:-1], key[-1][:-1])  # a rule's keywords/shape changed: index stale
+    assert Redactor.from_compiled(_blob(other_shapes, packed, index)) is None
+    assert Redactor.from_compiled(_blob(key, packed[:-1], index)) is None
     assert Redactor.from_compiled(b"") is None
-    bad_code = [(*first[:2], [1, 2, 3], *first[3:]), *entries[1:]]
-    assert Redactor.from_compiled(marshal.dumps((key, bad_code))) is None
+    trie = len(packed) - 2
+    damaged = [*packed[:trie], _entry_with(packed[trie], code=BAD_CODE), packed[-1]]
+    assert Redactor.from_compiled(_blob(key, damaged, index)) is None
+
+
+def test_damaged_code_of_a_rule_loaded_lazily_falls_back_to_its_source():
+    key, packed, index, ri = _blob_parts()
+    damaged = list(packed)
+    damaged[ri] = _entry_with(packed[ri], code=BAD_CODE)
+    loaded = Redactor.from_compiled(_blob(key, damaged, index))
+    assert loaded is not None  # only the patterns every text needs are checked at load
+    assert loaded._pattern(ri).match(GHP)  # compiled from its source instead
+    assert GHP not in loaded.redact(f"export GH_TOKEN={GHP}")[0]
+
+
+def test_cached_pattern_of_another_source_is_replaced_by_the_current_one():
+    key, packed, index, ri = _blob_parts()
+    stale = list(packed)
+    stale[ri] = _entry_with(packed[0], src="(?!x)x")  # another pattern's code and source
+    loaded = Redactor.from_compiled(_blob(key, stale, index))
+    assert loaded is not None
+    assert loaded._pattern(ri).match(GHP)

@@ -1,0 +1,229 @@
+"""Our secret rules: what gitleaks' generated rules (:mod:`producers.secret_rules`) do not
+cover, or cover only with a name or an end delimiter. :mod:`producers.redact` runs them
+with gitleaks' rules; tests/unit/producers/test_secret_rules.py checks each one.
+
+A rule is ``(kind, regex, secret group (-1: first non-empty), keywords (lower case), min
+entropy, lead (every match starts at a keyword), max width (-1: unbounded), allowlists,
+check, folded)``: ``check`` names the value test in ``redact._value_ok``; a ``folded`` rule
+runs on the ASCII-lower-cased text (case-insensitive at no cost); ``lead`` and ``width``
+let the detector try the rule only at (or near) its keywords.
+
+Stdlib-free constants only: imported on every tool call by the hook.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- our rules
+# (kind, regex, secret group (-1: first non-empty), keywords (lower case), min entropy,
+#  lead (every match starts at a keyword), max width (-1: unbounded), allowlists, check,
+#  folded (runs on the ASCII-lower-cased text, so it is case-insensitive at no cost)).
+# ``check`` names the value test in _accept. tests/unit/producers/test_secret_rules.py
+# verifies ``lead`` and ``width`` against the patterns themselves.
+_NAMES = (  # secret words an assignment's name is found by (is_secret_name decides)
+    r"(?:passw(?:or)?d|passphrase|pass|pwd|secret|token|key|auth|credentials?|creds|dsn"
+    r"|cookie)"
+)
+
+_ASSIGN_HEAD = _NAMES + r"[a-z0-9_.\-]{0,41}+"  # possessive: no backtracking into the name
+
+_OPEN = r"""(?:\\?["'])?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}"""
+
+_VALUE_UNQUOTED = r"""([^\s"'`,;&|<>(){}\[\]\\]+)"""
+
+_PROGRAMS_P = (  # programs whose short -p/-P/-a flag takes a password as its next word
+    "sshpass", "az login", "az ad", "docker login", "podman login", "nerdctl login",
+    "helm registry login", "mongo", "twine", "sqlcmd", "bcp", "redis-cli", "zip",
+    "oc login", "cf login", "ldapsearch", "ldapmodify", "ldapadd", "rabbitmqadmin",
+)
+
+_FLAG_NAMES = (  # --<name> <value> (the --name=value form is an assignment)
+    "password", "passwd", "pass", "pwd", "secret", "token", "api-key", "apikey", "api_key",
+    "auth-token", "access-token", "client-secret", "passphrase", "http-password",
+    "ftp-password", "proxy-password", "db-password", "admin-password", "root-password",
+    "master-password", "secret-key", "access-key", "account-key", "sas-token",
+    "private-key", "with-token", "auth",
+)
+
+# Commands whose output is a secret (kubectl ... | base64 -d, vault kv get -field=...).
+SECRET_READERS = ("kubectl get secret", "secretsmanager get-secret-value", "keyvault secret show",
+                   "vault kv get -field", "vault read -field", "op read", "pass show",
+                   "find-generic-password", "gh auth token", "auth:token", "print-access-token",
+                   "secrets versions access", "doppler secrets get", "cat ~/.git-credentials")
+
+_SINGLE_DASH_FLAGS = ("storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass",
+                      "destkeypass", "passin", "passout")
+
+LOCAL_RULES: tuple[tuple, ...] = (
+    ("private_key",
+     r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+     r"(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\Z)",
+     0, ("-----begin",), 0.0, True, -1, (), "", False),
+    # `openssl rsa|ec|dsa -text`: the private numbers as indented hex lines
+    ("private_key",
+     r"(?:priv|privateexponent|prime1|prime2|exponent1|exponent2|coefficient|private-key)"
+     r":[ \t]*\r?\n((?:[ \t]+[0-9a-f]{2}(?::[0-9a-f]{2})*:?[ \t]*(?:\r?\n|\Z))+)", 1,
+     ("priv", "prime1", "prime2", "exponent1", "exponent2", "coefficient"), 0.0, True, -1,
+     (), "", True),
+    ("anthropic_key", r"sk-ant-[A-Za-z0-9_\-]{20,}", 0, ("sk-ant-",), 0.0, True, -1, (),
+     "token_start", False),
+    ("openai_key", r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}", 0, ("sk-",),
+     3.0, True, -1, (), "token_start", False),
+    ("stripe_key", r"(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9+/=]{24,}",
+     0, ("sk_", "rk_", "whsec_"), 3.0, True, -1, (), "token_start", False),
+    ("github_token", r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}", 0,
+     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), 3.0, True, -1, (),
+     "token_start", False),
+    ("slack_token", r"xox[abposre]\.?-[A-Za-z0-9\-]{10,}|xapp-\d-[A-Za-z0-9\-]{20,}", 0,
+     ("xoxa", "xoxb", "xoxp", "xoxo", "xoxs", "xoxr", "xoxe", "xapp-"), 2.5, True, -1, (),
+     "token_start", False),
+    ("slack_webhook",
+     r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]{20,}", 0,
+     ("https://hooks.slack.com/",), 0.0, True, -1, (), "", False),
+    ("google_api_key", r"AIza[0-9A-Za-z_\-]{35}", 0, ("aiza",), 3.0, True, 39, (),
+     "token_start", False),
+    ("google_oauth",
+     r"GOCSPX-[A-Za-z0-9_\-]{24,}|ya29\.[A-Za-z0-9_\-]{30,}|1//0[A-Za-z0-9_\-]{40,}", 0,
+     ("gocspx-", "ya29.", "1//0"), 3.0, True, -1, (), "token_start", False),
+    # Prefixed tokens, ours and gitleaks' (theirs may need an end delimiter or a name).
+    ("api_token",
+     r"(?:glpat-|gldt-|glrt-|glft-|glsoat-|glptt-|glimt-|glcbt-|npm_|pypi-|hf_|api_org_"
+     r"|dop_v1_|doo_v1_|dor_v1_|shp(?:at|ss|ca|pa)_|dapi|gsk_|r8_|dckr_pat_|sbp_|pcsk_"
+     r"|bkua_|figd_|napi_|nfp_|pnu_|sgp_|pplx-|lin_api_|ntn_|sntry[su]_|glsa_|glc_"
+     r"|hv[sb]\.|dp\.pt\.|fo1_|ops_eyJ|pscale_(?:tkn|pw|oauth)_|shippo_(?:live|test)_"
+     r"|rubygems_|CCIPAT_|ATBB|EZAK|AKCp|NRAK-|NRII-|NRJS-|PMAK-|dt0c01\.|tskey-"
+     r"|pat-(?:na|eu|ap)\d-|fw_|re_[A-Za-z0-9]{6,}_|ATATT3|ATCTT3)[A-Za-z0-9_\-.=]{16,}"
+     r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}|sk_[a-f0-9]{48}|key-[a-f0-9]{32}"
+     r"|pat[A-Za-z0-9]{14}\.[a-f0-9]{64}",
+     0, ("glpat-", "gldt-", "glrt-", "glft-", "glsoat-", "glptt-", "glimt-", "glcbt-",
+         "npm_", "pypi-", "hf_", "api_org_", "dop_v1_", "doo_v1_", "dor_v1_", "shpat_",
+         "shpss_", "shpca_", "shppa_", "dapi", "gsk_", "r8_", "dckr_pat_", "sbp_", "pcsk_",
+         "bkua_", "figd_", "napi_", "nfp_", "pnu_", "sgp_", "pplx-", "lin_api_", "ntn_",
+         "sntrys_", "sntryu_", "glsa_", "glc_", "hvs.", "hvb.", "dp.pt.", "fo1_", "ops_eyj",
+         "pscale_", "shippo_", "rubygems_", "ccipat_", "atbb", "ezak", "akcp", "nrak-",
+         "nrii-", "nrjs-", "pmak-", "dt0c01.", "tskey-", "pat", "fw_", "re_", "sg.", "sk_",
+         "atatt3", "atctt3", "key-"),
+     3.0, True, -1, (), "token_start", False),
+    ("api_token", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-]{40,128}", 0, (".atlasv1.",),
+     3.0, False, 151, (), "token_start", False),
+    ("aws_access_key", r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}(?![A-Za-z0-9])",
+     0, ("akia", "asia", "abia", "acca", "aroa", "aida", "a3t"), 2.5, True, 20, (),
+     "token_start", False),
+    ("aws_secret_key",
+     r"(?:aws.{0,20}?(?:secret|private).{0,20}?|secret[_\-]?access[_\-]?key.{0,5}?)"
+     r"[\"'\\]{0,2}\s{0,3}(?:[:=]|=>|\s)\s{0,3}[\"'\\]{0,2}([a-z0-9/+]{40})(?![a-z0-9/+=])",
+     1, ("aws", "secret"), 0.0, True, 120, (), "", True),
+    # The lookbehind after the literal rejects "eyJ" inside a longer token at once.
+    ("jwt", r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
+     0, ("eyj",), 0.0, True, -1, (), "", False),
+    # scheme://user:password@host (the password may itself hold '@': up to the last one)
+    ("url_password", r"://[^\s:/?#@\"'<>]{0,128}:([^\s/\"'<>]{1,1024})@", 1, ("://",), 0.0, True,
+     -1, (), "value", False),
+    ("bearer_token",
+     r"(?:bearer|token)[ \t]+([a-z0-9\-._~+/]{12,}=*)(?![a-z0-9\-._~+/=])", 1,
+     ("bearer", "token"), 0.0, True, -1, (), "bearer", True),
+    ("basic_auth", r"basic[ \t]+([a-z0-9+/]{12,}={0,2})(?![a-z0-9+/=])", 1, ("basic",), 0.0,
+     True, -1, (), "basic", True),
+    # "password": "x y z" (JSON/YAML/Python, quoted: the value may hold spaces).
+    ("secret_assignment",
+     _ASSIGN_HEAD + r"""(\\?["']?)[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}(\\?["'])((?:(?!\2).){1,4096}?)\2""",
+     3, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn",
+         "cookie"), 0.0, True, -1, (), "assignment", True),
+    # PASSWORD=x, --password=x, password: x, \"password\": \"x\" (the value ends at white
+    # space, a quote or a separator).
+    ("secret_assignment", _ASSIGN_HEAD + _OPEN + r"(?:\\?[\"'])?" + _VALUE_UNQUOTED, 1,
+     ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn",
+      "cookie"), 0.0, True, -1, (), "assignment", True),
+    # curl -u user:pass, --user user:pass, wget --user=x --password=y
+    ("cli_password",
+     r"(?:-u[ \t]{1,3}|--user[= ])[\"']?[^\s:\"']{1,64}:([^\s@\"']{3,})", 1,
+     ("-u", "--user"), 0.0, True, -1, (), "value", False),
+    # --password x, --token x (flags taking a secret as their next word)
+    ("cli_password",
+     r"--(?:" + "|".join(f.replace("-", r"\-") for f in _FLAG_NAMES) + r")"
+     r"[ \t]+([\"']?)([^\s\"'`-][^\s\"'`]*)\1", 2, tuple(sorted("--" + f for f in _FLAG_NAMES)),
+     0.0, True, -1, (), "flag", True),
+    # -storepass x, -passout x (Java keytool, openssl)
+    ("cli_password",
+     r"-(?:" + "|".join(_SINGLE_DASH_FLAGS) + r")[ \t]+([\"']?)([^\s\"'`-][^\s\"'`]*)\1", 2,
+     tuple(sorted("-" + f for f in _SINGLE_DASH_FLAGS)), 0.0, True, -1, (), "flag", True),
+    # openssl -passin pass:x, -passout pass:x
+    ("cli_password", r"(?<![a-z])pass:([^\s\"'`]{3,})", 1, ("pass:",), 0.0, True, -1, (),
+     "flag", True),
+    # sshpass -p x, az login ... -p x, docker login -p x, redis-cli -a x, sqlcmd -P x
+    ("cli_password",
+     r"(?<![A-Za-z0-9_\-])(?:" + "|".join(_PROGRAMS_P)
+     + r")\b[^\n|;&]{0,300}?"
+     r"[ \t](?:-p|-P|-a|-w)[ \t]+([\"']?)([^\s\"'`-][^\s\"'`]*)\1", 2,
+     tuple(sorted(_PROGRAMS_P)), 0.0, True, -1, (), "flag", False),
+    # mysql -pSECRET (attached; "-p dbname" is the database), 7z -pSECRET
+    ("cli_password",
+     r"(?<![A-Za-z0-9_\-])(?:mysql|mysqldump|mysqladmin|mysqlimport|mariadb|mariadb-dump|7z"
+     r"|7za|unrar|rar)\b"
+     r"[^\n|;&]{0,300}?[ \t]-p([\"']?)([^\s\"'`]{3,})\1", 2,
+     ("mysql", "mariadb", "7z", "unrar", "rar"), 0.0, True, -1, (), "flag", False),
+    # smbclient -U 'DOMAIN\user%password'
+    ("cli_password", r"smbclient\b[^\n|;&]{0,300}?-U[ \t]+[\"']?[^\s%\"']+%([^\s\"']+)", 1,
+     ("smbclient",), 0.0, True, -1, (), "flag", False),
+    # htpasswd -b [-c] file user password
+    ("cli_password",
+     r"htpasswd[ \t]+(?:-[A-Za-z]+[ \t]+)*-[A-Za-z]*b[A-Za-z]*[ \t]+(?:-[A-Za-z]+[ \t]+)*"
+     r"\S+[ \t]+\S+[ \t]+([\"']?)([^\s\"']+)\1", 2, ("htpasswd",), 0.0, True, -1, (), "flag",
+     False),
+    # .netrc: machine host login user password secret
+    ("netrc_password",
+     r"machine[ \t]+\S+(?:[ \t]+login[ \t]+\S+)?[ \t]+password[ \t]+(\S+)", 1, ("machine",),
+     0.0, True, -1, (), "flag", True),
+    # .pgpass: host:port:database:user:password
+    ("pgpass_password",
+     r"(?<!\S)[^\s:#]{1,253}:(?:\d{2,5}|\*):[^\s:]{1,63}:[^\s:]{1,63}:(\S{1,256})(?!\S)", 1,
+     (":5432:", ":*:", ":5433:", ":6432:"), 0.0, False, 645, (), "value", False),
+    # SQL: CREATE USER u IDENTIFIED BY 'x', ALTER ROLE r WITH PASSWORD 'x',
+    # SET PASSWORD FOR u = PASSWORD('x')
+    ("sql_password",
+     r"(?:user|role|login|set password)\b[^\n;]{0,120}?(?:identified[ \t]+(?:with[ \t]+\w+"
+     r"[ \t]+)?by|password)[ \t]*(?:=[ \t]*)?(?:password[ \t]*)?\(?[ \t]*'([^'\r\n]{3,})'", 1,
+     ("user", "role", "login", "set password"), 0.0, True, -1, (), "value", True),
+    # Azure SAS tokens: ...&sig=<url-encoded base64>
+    ("azure_sas", r"(?<=[?&])sig=([A-Za-z0-9%+/=]{20,})", 1, ("sig=",), 0.0, True, -1, (), "",
+     False),
+    # A table row of a secret manager's output: "password    s3cr3t" (two or more spaces)
+    ("secret_assignment",
+     _NAMES + r"[a-z0-9_.\-]{0,41}+[ \t]{2,}([^\s]{3,})[ \t]*(?:\r?\n|\Z)", 1,
+     ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn", "cookie"),
+     0.0, True, -1, (), "table", True),
+    # <password>s3cr3t</password>, <add key="ApiKey" value="..."/>
+    ("secret_assignment",
+     r"(?<=<)([a-z0-9_:.\-]{0,40}(?:pass|pwd|secret|token|key|auth|credential)[a-z0-9_:.\-]{0,40})"
+     r">([^<\s]{3,256})</", 2, ("pass", "pwd", "secret", "token", "key", "auth", "credential"),
+     0.0, False, 360, (), "named", True),
+    ("secret_assignment",
+     r"key[ \t]*=[ \t]*[\"']([A-Za-z0-9_.\-]{2,80})[\"'][ \t]+value[ \t]*=[ \t]*[\"']"
+     r"([^\"'\r\n]{3,})[\"']", 2, ("key",), 0.0, True, -1, (), "named", True),
+    # requests auth=("user", "pw"), HTTPBasicAuth("user", "pw"), aiohttp BasicAuth("u", "pw")
+    ("cli_password",
+     r"(?:auth[ \t]*=[ \t]*\(?|basicauth\()[ \t]*[\"'][^\"'\r\n]{1,64}[\"'][ \t]*,[ \t]*"
+     r"[\"']([^\"'\r\n]{3,})[\"']", 1, ("auth", "basicauth("), 0.0, True, -1, (), "value", True),
+    # redis: AUTH [user] password (the CLI prompt or a MULTI block)
+    ("cli_password",
+     r"auth[ \t]+(?:[^\s]+[ \t]+)?([^\s]{3,})[ \t]*(?:\r?\n|\Z)", 1, ("auth",), 0.0, True,
+     -1, (), "redis", True),
+    # the output line of a command that prints a secret (a terminal transcript)
+    ("secret_output",
+     r"(?:" + "|".join(c.replace(".", r"\.") for c in SECRET_READERS)
+     + r")[^\n]{0,300}\n[ \t]*([^\n]{3,})", 1,
+     SECRET_READERS, 0.0, True, -1, (), "command_line", True),
+    # Kubernetes env lists and ECS/SSM-style JSON: the name is one key, the value the next.
+    ("secret_assignment",
+     r"name:[ \t]*[\"']?([A-Za-z0-9_.\-]{2,80})[\"']?[ \t]*\r?\n[ \t]*value:[ \t]*"
+     r"([\"']?)([^\s\"']+)\2", 3, ("name:",), 0.0, True, -1, (), "named", False),
+    ("secret_assignment",
+     r"(?i)[\"']name[\"'][ \t]*:[ \t]*[\"']([A-Za-z0-9_.\-]{2,80})[\"'][ \t]*,[ \t]*"
+     r"[\"']value[\"'][ \t]*:[ \t]*[\"']([^\"'\r\n]+)[\"']", 2, ('"name', "'name"), 0.0,
+     True, -1, (), "named", False),
+    ("webhook_url",
+     r"webhook\.office\.com/webhookb2/([^\s\"'<>`]+)", 1, ("webhook.office.com",), 0.0, True,
+     -1, (), "", True),
+    ("discord_webhook",
+     r"discord(?:app)?\.com/api/webhooks/\d+/([A-Za-z0-9_\-]{30,})", 1, ("discord",), 0.0,
+     True, -1, (), "", True),
+)
