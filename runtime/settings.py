@@ -22,6 +22,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from runtime.errors import SettingsInvalid
+from schemas.holdout import HoldoutDesign
 
 
 class Secret:
@@ -162,6 +163,42 @@ class EdgeSettings(Struct, frozen=True, kw_only=True):
         return Path(self.home).expanduser()
 
 
+class MeasureSettings(Struct, frozen=True, kw_only=True):
+    """Skill measurement: the switchback holdout (shared by the sync and the report) and
+    the report's inference (analytics.attribution, README "Measure")."""
+
+    # Share of agent-periods a skill is withheld in, and the period length (a UTC day).
+    holdout_share: float = 0.25
+    period_s: int = 86_400
+    # Confidence of every interval (anytime-valid confidence sequences).
+    confidence: float = 0.95
+    # Randomized clusters (agent-periods) each cohort needs before any verdict.
+    min_clusters: int = 10
+    # False-discovery rate across a workspace's skills (e-BH) for verdicts and retirement.
+    fdr: float = 0.10
+    # Effect size (probability points) the "days to a verdict" plan is computed for.
+    planning_effect: float = 0.05
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("HIVEMIND_MEASURE_HOLDOUT_SHARE", 0.0 < self.holdout_share < 1.0,
+             "a share in (0, 1) such as 0.25"),
+            ("HIVEMIND_MEASURE_PERIOD_S", self.period_s >= 60, "seconds >= 60 (86400: a day)"),
+            ("HIVEMIND_MEASURE_CONFIDENCE", 0.5 <= self.confidence < 1.0,
+             "a level in [0.5, 1) such as 0.95"),
+            ("HIVEMIND_MEASURE_MIN_CLUSTERS", self.min_clusters >= 2, "an integer >= 2"),
+            ("HIVEMIND_MEASURE_FDR", 0.0 < self.fdr < 1.0, "a rate in (0, 1) such as 0.10"),
+            ("HIVEMIND_MEASURE_PLANNING_EFFECT", 0.0 < self.planning_effect < 1.0,
+             "probability points in (0, 1) such as 0.05"),
+        ]
+        for var, ok, expected in checks:
+            if not ok:
+                raise SettingsInvalid(f"{var} is out of range: expected {expected}")
+
+    def holdout_design(self) -> HoldoutDesign:
+        return HoldoutDesign(share=self.holdout_share, period_s=self.period_s)
+
+
 class MetricsSettings(Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     # 0 disables the endpoint; each component adds its own offset to this base port.
@@ -175,6 +212,7 @@ class Settings(Struct, frozen=True, kw_only=True):
     sessionizer: SessionizerSettings = SessionizerSettings()
     codifier: CodifierSettings = CodifierSettings()
     edge: EdgeSettings = EdgeSettings()
+    measure: MeasureSettings = MeasureSettings()
     metrics: MetricsSettings = MetricsSettings()
     log_level: str = "INFO"
 
