@@ -122,7 +122,8 @@ class Fleet:
         ``held_out`` when the switchback holdout (schemas.holdout, ``settings.measure``)
         withholds the skill this period, else ``present``. Pass the result as
         ``skills_in_scope`` and give the session only the ``present`` skills."""
-        period = self.settings.measure.holdout_design().at(at or datetime.now(UTC))
+        period = self.settings.measure.holdout_design(self.workspace_id).at(
+            at or datetime.now(UTC))
         return [(name, version,
                  Cohort.HELD_OUT.value if period.held_out(name, self.agent_id)
                  else Cohort.PRESENT.value)

@@ -285,14 +285,14 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
     ``user_skills_dir``; with ``session_id`` also append the session's exposures.
 
     ``holdout``: the switchback period applied to every skill of this pass (default: the
-    period holding now under ``settings.measure``'s design, schemas.holdout), so one
-    pass never mixes two periods.
+    period holding now under the workspace's design in ``settings.measure``,
+    schemas.holdout), so one pass never mixes two periods.
 
     Never raises for an unreachable broker: the result carries ``error`` and the files
     on disk stay as they were (exposures then use the last complete read's skill set)."""
     home = settings.edge.home_path()
     workspace_id = settings.edge.workspace_id
-    holdout = holdout or settings.measure.holdout_design().at(datetime.now(UTC))
+    holdout = holdout or settings.measure.holdout_design(workspace_id).at(datetime.now(UTC))
     targets = [skills_dir_of(p) for p in dict.fromkeys(Path(p) for p in projects)]
     if user_skills_dir is not None:
         targets.append(Path(user_skills_dir))

@@ -168,8 +168,11 @@ class MeasureSettings(Struct, frozen=True, kw_only=True):
     the report's inference (analytics.attribution, README "Measure")."""
 
     # Share of agent-periods a skill is withheld in, and the period length (a UTC day).
-    holdout_share: float = 0.25
+    holdout_share: float = 0.5
     period_s: int = 86_400
+    # Per-workspace shares, "ws-a=0.2,ws-b=0.5": a large fleet can afford a smaller one.
+    # The edge machines of a workspace and the measure job must read the same value.
+    holdout_shares: str = ""
     # Confidence of every interval (anytime-valid confidence sequences).
     confidence: float = 0.95
     # Randomized clusters (agent-periods) each cohort needs before any verdict.
@@ -182,7 +185,7 @@ class MeasureSettings(Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         checks = [
             ("HIVEMIND_MEASURE_HOLDOUT_SHARE", 0.0 < self.holdout_share < 1.0,
-             "a share in (0, 1) such as 0.25"),
+             "a share in (0, 1) such as 0.5"),
             ("HIVEMIND_MEASURE_PERIOD_S", self.period_s >= 60, "seconds >= 60 (86400: a day)"),
             ("HIVEMIND_MEASURE_CONFIDENCE", 0.5 <= self.confidence < 1.0,
              "a level in [0.5, 1) such as 0.95"),
@@ -194,9 +197,28 @@ class MeasureSettings(Struct, frozen=True, kw_only=True):
         for var, ok, expected in checks:
             if not ok:
                 raise SettingsInvalid(f"{var} is out of range: expected {expected}")
+        self.share_overrides()
 
-    def holdout_design(self) -> HoldoutDesign:
-        return HoldoutDesign(share=self.holdout_share, period_s=self.period_s)
+    def share_overrides(self) -> dict[str, float]:
+        """``holdout_shares`` parsed: workspace -> share (raises SettingsInvalid)."""
+        out: dict[str, float] = {}
+        for item in filter(None, (part.strip() for part in self.holdout_shares.split(","))):
+            workspace, sep, value = item.partition("=")
+            try:
+                share = float(value)
+            except ValueError:
+                share = -1.0
+            if not sep or not workspace.strip() or not 0.0 < share < 1.0:
+                raise SettingsInvalid(
+                    f"HIVEMIND_MEASURE_HOLDOUT_SHARES entry {item!r} is not valid: expected "
+                    "comma-separated <workspace>=<share in (0, 1)>, e.g. big-team=0.2,ops=0.5")
+            out[workspace.strip()] = share
+        return out
+
+    def holdout_design(self, workspace_id: str | None = None) -> HoldoutDesign:
+        """The design of ``workspace_id`` (its override, else the default share)."""
+        share = self.share_overrides().get(workspace_id or "", self.holdout_share)
+        return HoldoutDesign(share=share, period_s=self.period_s)
 
 
 class MetricsSettings(Struct, frozen=True, kw_only=True):

@@ -6,12 +6,17 @@ cohorts) agree without talking to each other:
 
     period = floor(unix_seconds(at) / period_s)            # default period_s 86400: a UTC day
     bucket = int(sha256(f"{skill_name}\\x00{agent_id}\\x00{period}").hexdigest()[:8], 16) / 2**32
-    held_out = bucket < share                              # default share 0.25
+    held_out = bucket < share                              # default share 0.5
 
 The unit randomized is the *agent-period*: each agent is re-drawn every period, so a
 small team still produces many randomized units (5 agents over 4 weeks: ~140 agent-days,
-a quarter of them held out), and every agent serves as its own comparison, which takes
-the differences in ability between agents out of the comparison. Keyed by skill *name*
+half of them held out), and every agent serves as its own comparison, which takes the
+differences in ability between agents out of the comparison. A share of 0.5 gives the
+most information per session (the variance of the comparison goes with
+1 / (share (1 - share))); it also withholds each skill on half the days, so a large fleet,
+which has information to spare, can set a smaller share for its workspace
+(``HIVEMIND_MEASURE_HOLDOUT_SHARES``, e.g. ``big-team=0.2``; the edge and the report read
+the same setting). Keyed by skill *name*
 (not version): cohorts of different skills are independent; versions of one skill are
 live at different times, so their experiments use different periods anyway.
 
@@ -38,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 
 from msgspec import Struct
 
-DEFAULT_HOLDOUT_SHARE = 0.25
+DEFAULT_HOLDOUT_SHARE = 0.5
 DEFAULT_PERIOD_S = 86_400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -46,7 +51,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _check_share(share: float) -> None:
     if not 0.0 <= share < 1.0 or math.isnan(share):
         raise ValueError(f"holdout share must be in [0, 1), got {share}: set "
-                         "HIVEMIND_MEASURE_HOLDOUT_SHARE to a value such as 0.25")
+                         "HIVEMIND_MEASURE_HOLDOUT_SHARE to a value such as 0.5")
 
 
 def _check_period(period_s: int) -> None:
