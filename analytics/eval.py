@@ -209,11 +209,14 @@ def score(fleet: SimulatedFleet, frame: ScopeFrame, run: Replay) -> dict[str, fl
     days = [(run.retired_at[i] - micros(frame.windows[i].published_at)) / 86_400e6
             for i in harmful if i in retired]
     out["median_days_to_retire"] = float(np.median(days)) if days else float("nan")
-    # Effect size among precisely measured versions: estimate / truth (carry-over shrinks it).
-    precise = [i for i in shown if effects[i].standard_error < 0.01 and abs(run.truth[i]) > 0.02]
-    out["estimate_over_truth"] = (float(np.median([effects[i].effect.estimate / run.truth[i]
-                                                   for i in precise])) if precise
-                                  else float("nan"))
+    # How much of the true effect the estimates show: the precision-weighted slope of
+    # estimate on truth over the versions with an effect (1: unbiased; carry-over < 1).
+    real = [i for i in shown if run.truth[i] != 0 and effects[i].standard_error > 0]
+    weight = np.array([effects[i].standard_error ** -2 for i in real])
+    est = np.array([effects[i].effect.estimate for i in real])
+    truth = np.array([run.truth[i] for i in real])
+    out["estimate_over_truth"] = (float((weight * est * truth).sum() / (weight * truth ** 2).sum())
+                                  if real else float("nan"))
     return out
 
 
@@ -368,7 +371,7 @@ def run_all(*, scales: tuple[int, ...] = SCALES, lake: bool = True, frequent: bo
             sweep.append((f"carry-over {c:.0%}", f))
             figures.update({f"carry{int(c * 100)}_{k}": v for k, v in f.items()})
         emit(format_table(sweep))
-        emit("| median estimate / true effect (SE < 1pp) | " + " | ".join(
+        emit("| estimate / true effect (precision-weighted slope) | " + " | ".join(
             f"{f['estimate_over_truth']:.2f}" for _, f in sweep) + " |")
     return figures
 
