@@ -15,8 +15,8 @@ from deltalake import write_deltalake
 from prometheus_client import REGISTRY
 
 from cli.main import main as hivemind
-from schemas.holdout import HoldoutDesign
 from runtime.kafka import consumer_config
+from schemas.holdout import HoldoutDesign
 from schemas.skills import Decision, Skill, SkillProvenance, parse_skill_key
 from sinks.skills_publisher import SkillsPublisher
 
