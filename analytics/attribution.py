@@ -804,14 +804,16 @@ def estimate_effects(frame: ScopeFrame, *, as_of: datetime | None = None,
                      planning_effect: float = DEFAULT_PLANNING_EFFECT,
                      now: datetime | None = None,
                      stratify: bool = True, plan: bool = True,
-                     secondary: bool = True) -> list[SkillEffect]:
+                     secondary: bool = True,
+                     only: Verdict | None = None) -> list[SkillEffect]:
     """Every window's effect as of ``as_of`` (sessions started before it, outcomes that
     arrived by it; None: everything). ``ends`` (microseconds, per window) closes windows
     earlier than the tables say (the eval's retirements). ``now`` (default ``as_of``, else
     the latest session start) dates the plan's "days observed". Verdicts as in the module
     doc; ``stratify`` False pools all agents (the eval's comparison); ``plan`` and
     ``secondary`` False skip the days-to-verdict plan and the invoked comparison (the
-    eval's intermediate looks, which only need the verdicts)."""
+    eval's intermediate looks, which only need the verdicts); ``only`` returns just the
+    effects with that verdict (the eval's looks ask for the harmful ones)."""
     n_windows = len(frame.windows)
     if n_windows == 0:
         return []
@@ -898,8 +900,18 @@ def estimate_effects(frame: ScopeFrame, *, as_of: datetime | None = None,
     planned = np.fmax(planned, np.where(est.clusters.min(axis=1) >= min_clusters, 0.0,
                                         cluster_days))
 
+    if only is None:
+        build = range(n_windows)
+    else:
+        code = np.full(n_windows, Verdict.NO_DETECTABLE_EFFECT.value, dtype=object)
+        code[(low > 0) & pass_up] = Verdict.EFFECTIVE.value
+        code[(high < 0) & pass_down] = Verdict.HARMFUL.value
+        code[srm_flag] = Verdict.SAMPLE_RATIO_MISMATCH.value
+        code[~enough] = Verdict.INSUFFICIENT_DATA.value
+        build = np.nonzero(code == only.value)[0].tolist()
     effects = []
-    for w, window in enumerate(frame.windows):
+    for w in build:
+        window = frame.windows[w]
         with np.errstate(divide="ignore", invalid="ignore"):
             deff = float(est.variance[w] / est.naive_variance[w]) \
                 if est.naive_variance[w] > 0 else 1.0

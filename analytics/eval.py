@@ -67,16 +67,14 @@ def _rate(hits: float, total: float) -> float:
     return hits / total if total else float("nan")
 
 
-def write_lake(fleet: SimulatedFleet, root: Path, *, extra_skills: pa.Table | None = None) -> None:
+def write_lake(fleet: SimulatedFleet, root: Path) -> None:
     """The four tables as Delta tables under ``root``, partitioned as the sink writes them."""
     from deltalake import write_deltalake
 
     from sinks.tables import table_spec
 
-    skills = fleet.skills if extra_skills is None else pa.concat_tables(
-        [fleet.skills, extra_skills.select(fleet.skills.column_names).cast(fleet.skills.schema)])
     for name, table in (("sessions", fleet.sessions), ("outcomes", fleet.outcomes),
-                        ("skills", skills), ("exposures", fleet.exposures)):
+                        ("skills", fleet.skills), ("exposures", fleet.exposures)):
         write_deltalake(str(root / name), table, partition_by=list(table_spec(name).partition_by))
 
 
@@ -127,16 +125,17 @@ def replay(frame: ScopeFrame, pair_tau: np.ndarray, *, days: int, look_every_s: 
     horizon = START + timedelta(days=days)
     t = START + step
     looks = 0
+    index = {(w.workspace_id, w.skill_name, w.version, w.published_at): i
+             for i, w in enumerate(frame.windows)}
     while t <= horizon:
         looks += 1
-        effects = estimate_effects(frame, as_of=t, ends=ends, plan=False, secondary=False,
-                                   stratify=stratify)
-        # `hivemind report --retire`'s rule, applied to each effect on its own so the
-        # decision maps back to its window.
-        for w, e in enumerate(effects):
-            if e.verdict == Verdict.HARMFUL and retirement_decisions([e], decided_at=t):
-                ends[w] = micros(t)
-                retired[w] = micros(t)
+        harmful = estimate_effects(frame, as_of=t, ends=ends, plan=False, secondary=False,
+                                   stratify=stratify, only=Verdict.HARMFUL)
+        # `hivemind report --retire`'s rule; a retirement closes the version's window.
+        for d in retirement_decisions(harmful, decided_at=t):
+            w = index[(d.workspace_id, d.skill_name, d.version, d.published_at)]
+            ends[w] = micros(t)
+            retired[w] = micros(t)
         t += step
     final = estimate_effects(frame, as_of=horizon, ends=ends, stratify=stratify)
     end = np.minimum(frame.window_end, ends)
@@ -171,6 +170,15 @@ def score(fleet: SimulatedFleet, frame: ScopeFrame, run: Replay) -> dict[str, fl
     out["null_retired"] = _rate(sum(i in retired for i in non_harmful if classes[i] == NULL),
                                 sum(c == NULL for c in classes))
     out["wrong_retirement_share"] = _rate(sum(i in retired for i in non_harmful), len(retired))
+
+    # What the data could show at all: a single fixed-sample look at the end (two-sided
+    # 5 %, 80 % power) needs the true effect at 2.8 standard errors of the final estimate.
+    def resolvable(i: int) -> bool:
+        se = effects[i].standard_error
+        return bool(np.isfinite(se) and se > 0 and abs(run.truth[i]) >= 2.8 * se)
+
+    out["helpful_resolvable"] = _rate(sum(resolvable(i) for i in helpful), len(helpful))
+    out["harmful_resolvable"] = _rate(sum(resolvable(i) for i in harmful), len(harmful))
     out["effective_but_not_helpful"] = _rate(
         sum(e.verdict == Verdict.EFFECTIVE and classes[i] != HELPFUL
             for i, e in enumerate(effects)),
@@ -220,34 +228,27 @@ def score(fleet: SimulatedFleet, frame: ScopeFrame, run: Replay) -> dict[str, fl
     return out
 
 
-def lake_agrees(fleet: SimulatedFleet, frame: ScopeFrame, run: Replay, root: Path,
-                days: int) -> float:
-    """Share of versions whose verdict from ``build_report`` over the lake (with the
-    retirements' tombstones appended to the skills table) equals the replay's."""
+def lake_agrees(tables: MeasureTables, frame: ScopeFrame, run: Replay, days: int) -> float:
+    """Share of versions whose verdict from ``build_report`` (the report's own path over
+    the tables read back from the lake, with the retirements' tombstones appended to the
+    skills table as the sink would append them) equals the replay's."""
     from analytics.report import build_report
 
-    tomb = []
-    for w, at in run.retired_at.items():
-        win = frame.windows[w]
-        tomb.append({"workspace_id": win.workspace_id, "name": win.skill_name,
-                     "retired": True, "published_at": at})
-    if tomb:
-        extra = pa.table({
-            "workspace_id": pa.array([r["workspace_id"] for r in tomb], pa.string()),
-            "name": pa.array([r["name"] for r in tomb], pa.string()),
-            "retired": pa.array([True] * len(tomb)),
-            "published_at": pa.array([r["published_at"] for r in tomb], pa.int64())
-            .cast(pa.timestamp("us", tz="UTC")),
-        })
-        full = {f.name: (extra.column(f.name) if f.name in extra.column_names
-                         else pa.nulls(len(tomb), f.type)) for f in fleet.skills.schema}
-        full["created_date"] = extra.column("published_at").cast(pa.date32())
-        tomb_table = pa.table(full).cast(fleet.skills.schema)
-        write_lake(fleet, root, extra_skills=tomb_table)
-    else:
-        write_lake(fleet, root)
-    tables = read_lake(root)
-    report = build_report(tables, design=frame.design, now=START + timedelta(days=days),
+    skills = tables.skills
+    assert skills is not None
+    if run.retired_at:
+        rows = [(frame.windows[w], at) for w, at in sorted(run.retired_at.items())]
+        n = len(rows)
+        ts = pa.array([at for _, at in rows], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+        given = {"workspace_id": pa.array([w.workspace_id for w, _ in rows], pa.string()),
+                 "name": pa.array([w.skill_name for w, _ in rows], pa.string()),
+                 "retired": pa.array([True] * n), "published_at": ts}
+        tomb = pa.table({f.name: given[f.name].cast(f.type) if f.name in given
+                         else pa.nulls(n, f.type) for f in skills.schema})
+        skills = pa.concat_tables([skills, tomb])
+    report = build_report(MeasureTables(tables.sessions, tables.outcomes, skills,
+                                        tables.exposures),
+                          design=frame.design, now=START + timedelta(days=days),
                           as_of=START + timedelta(days=days))
     got = {(e.workspace_id, e.skill_name, e.version, e.published_at): e.verdict
            for e in report.effects}
@@ -259,12 +260,13 @@ def lake_agrees(fleet: SimulatedFleet, frame: ScopeFrame, run: Replay, root: Pat
 def evaluate(config: FleetConfig, *, look_every_s: int = 86_400, lake: Path | None = None,
              stratify: bool = True) -> dict[str, float]:
     """The figures for one fleet (see module doc). ``lake``: a directory to write the
-    Delta tables into and read them back from (also checks the report agrees)."""
+    Delta tables into and read them back from; the replay runs on what was read back,
+    and ``build_report`` over it must agree (``lake_report_agrees``)."""
     fleet = simulate(config)
     tables = MeasureTables(fleet.sessions, fleet.outcomes, fleet.skills, fleet.exposures)
     if lake is not None:
-        write_lake(fleet, lake / "first")
-        tables = read_lake(lake / "first")
+        write_lake(fleet, lake)
+        tables = read_lake(lake)
     assert tables.sessions is not None and tables.skills is not None
     frame = ScopeFrame.from_tables(tables.sessions, tables.outcomes,
                                    skill_windows(tables.skills), tables.exposures,
@@ -273,7 +275,7 @@ def evaluate(config: FleetConfig, *, look_every_s: int = 86_400, lake: Path | No
                  look_every_s=look_every_s, stratify=stratify)
     out = score(fleet, frame, run)
     if lake is not None:
-        out["lake_report_agrees"] = lake_agrees(fleet, frame, run, lake / "final", config.days)
+        out["lake_report_agrees"] = lake_agrees(tables, frame, run, config.days)
     return out
 
 
@@ -281,7 +283,9 @@ def evaluate(config: FleetConfig, *, look_every_s: int = 86_400, lake: Path | No
 
 TABLE_ROWS = (
     ("helpful skills found effective", "helpful_found"),
+    ("  (a single fixed look at the end could resolve)", "helpful_resolvable"),
     ("harmful skills retired", "harmful_retired"),
+    ("  (a single fixed look at the end could resolve)", "harmful_resolvable"),
     ("non-harmful skills retired", "non_harmful_retired"),
     ("share of retirements that hit a non-harmful skill", "wrong_retirement_share"),
     ("interval coverage of the true effect", "coverage"),
