@@ -244,7 +244,7 @@ def lake_agrees(tables: MeasureTables, frame: ScopeFrame, run: Replay, days: int
                  "name": pa.array([w.skill_name for w, _ in rows], pa.string()),
                  "retired": pa.array([True] * n), "published_at": ts}
         tomb = pa.table({f.name: given[f.name].cast(f.type) if f.name in given
-                         else pa.nulls(n, f.type) for f in skills.schema})
+                         else pa.nulls(n, f.type) for f in skills.schema}).cast(skills.schema)
         skills = pa.concat_tables([skills, tomb])
     report = build_report(MeasureTables(tables.sessions, tables.outcomes, skills,
                                         tables.exposures),
