@@ -837,7 +837,7 @@ def estimate_effects(frame: ScopeFrame, *, as_of: datetime | None = None,
         n_c = np.bincount(cell[ok & known], minlength=size)[:size]
         s_c = np.bincount(cell[ok & win], minlength=size)[:size]
         est = estimate_groups(cell_window, cell_agent, cell_arm, n_c, s_c, n_windows,
-                              stratify=stratify)
+                              stratify=stratify, sessions=sessions_c)
         sess = np.bincount(cell_window * 2 + cell_arm, weights=sessions_c,
                            minlength=n_windows * 2)[:n_windows * 2].reshape(-1, 2)
         units = np.bincount(cell_window * 2 + cell_arm, weights=(sessions_c > 0),

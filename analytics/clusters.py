@@ -14,8 +14,9 @@ Estimator (design-based, session-weighted):
    pooled stratum (an own stratum with fewer clusters would estimate its variance from
    too few of them: the degrees of freedom, and with them the interval, would suffer).
 2. **Per stratum**: ``d_h = S1/N1 - S0/N0`` (successes over known sessions per arm).
-3. **Combined**: ``theta = sum_h W_h d_h`` with ``W_h`` the stratum's share of known
-   sessions: the session-weighted average effect. A stratum with fewer than
+3. **Combined**: ``theta = sum_h W_h d_h`` with ``W_h`` the stratum's share of sessions
+   (all of them when ``sessions`` is given, else those with a known outcome): the
+   session-weighted average effect. A stratum with fewer than
    ``MIN_CELLS_PER_ARM`` cells in an arm (only the pooled one can be) is left out and the
    weights renormalize; its sessions are reported as not compared.
 4. **Variance**: cluster-robust, from the clusters' residuals
@@ -49,7 +50,7 @@ class GroupEstimates(Struct, frozen=True):
     successes: np.ndarray  # (groups, 2)
     agents: np.ndarray  # (groups, 2): agents with a known outcome per arm
     strata: np.ndarray  # agent strata used (the pooled one not counted)
-    compared: np.ndarray  # known sessions inside the strata that were compared
+    compared: np.ndarray  # sessions weighing the strata that were compared
 
 
 def _bincount(idx: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
@@ -57,10 +58,15 @@ def _bincount(idx: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndar
 
 
 def estimate_groups(group: np.ndarray, agent: np.ndarray, arm: np.ndarray, n: np.ndarray,
-                    s: np.ndarray, groups: int, *, stratify: bool = True) -> GroupEstimates:
+                    s: np.ndarray, groups: int, *, stratify: bool = True,
+                    sessions: np.ndarray | None = None) -> GroupEstimates:
     """Estimates for ``groups`` groups from cells (``arm`` 1 = present, 0 = held out;
-    ``agent`` non-negative ints). Cells with ``n == 0`` count for nothing. ``stratify``
-    False pools every agent (one stratum per group)."""
+    ``agent`` non-negative ints). Cells with ``n == 0`` count for nothing in the
+    comparison. ``stratify`` False pools every agent (one stratum per group).
+    ``sessions`` (all sessions per cell, known outcome or not) weights the strata by all
+    their sessions instead of the known ones: where outcomes go missing more for some
+    agents than others, the estimate still speaks for every session."""
+    all_group, all_agent = group.astype(np.int64), agent.astype(np.int64)
     keep = n > 0
     group, agent, arm = group[keep].astype(np.int64), agent[keep].astype(np.int64), arm[keep].astype(np.int64)
     n, s = n[keep].astype(float), s[keep].astype(float)
@@ -98,7 +104,19 @@ def estimate_groups(group: np.ndarray, agent: np.ndarray, arm: np.ndarray, n: np
         comp = np.where(k > 1, k / (k - 1) * resid / (big_n * big_n), 0.0)
         naive = np.where(big_n > 0, rate * (1 - rate) / big_n, 0.0)
     d = rate[:, 1] - rate[:, 0]
-    weight_raw = np.where(usable, big_n.sum(axis=1), 0.0)
+    if sessions is None:
+        weight_raw = np.where(usable, big_n.sum(axis=1), 0.0)
+    else:
+        # Every session of an agent that has a known outcome goes to its agent's stratum.
+        width = int(agent.max(initial=0)) + 1
+        all_key = all_group * width + np.minimum(all_agent, width - 1)
+        pos = np.minimum(np.searchsorted(ga_keys, all_key), max(ga_keys.size - 1, 0))
+        known_agent = (ga_keys.size > 0) & (ga_keys[pos] == all_key) & (all_agent < width)
+        ga_sessions = _bincount(pos[known_agent], sessions[known_agent].astype(float),
+                                ga_keys.size)
+        ga_to_h = np.zeros(ga_keys.size, np.int64)
+        ga_to_h[ga_idx] = h_idx
+        weight_raw = np.where(usable, _bincount(ga_to_h, ga_sessions, nh), 0.0)
     total = _bincount(h_group, weight_raw, groups)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(usable, weight_raw / total[h_group], 0.0)

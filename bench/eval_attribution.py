@@ -3,7 +3,7 @@
 ``python -m bench.eval_attribution`` prints the issue's table (helpful found effective,
 harmful retired, non-harmful retired, share of wrong retirements, interval coverage per
 bucket of held-out agent-periods) at 20k, 100k and 500k sessions with the measure job's
-looks replayed daily, the same by fleet size, hourly looks at 20k, and the carry-over
+looks replayed daily, the same by fleet size, hourly looks at 100k, and the carry-over
 sweep; ``run()`` returns the headline figures. ``--quick``: 20k sessions only.
 """
 

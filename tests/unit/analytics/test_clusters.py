@@ -82,3 +82,18 @@ def test_groups_without_both_cohorts_have_no_estimate():
                           np.array([3, 3, 3]), np.array([1, 2, 3]), 3)
     assert np.isnan(est.estimate).all()
     assert est.known.tolist() == [[0, 6], [3, 0], [0, 0]]
+
+
+def test_agents_who_report_fewer_outcomes_still_weigh_by_all_their_sessions():
+    # Agent 0 reports every outcome (effect +10pp), agent 1 half of them (effect +40pp);
+    # both run ten sessions a day, ten days in each cohort.
+    a = np.repeat([0, 1], 20)
+    arm = np.tile(np.repeat([0, 1], 10), 2)
+    n = np.where(a == 0, 10, 5)
+    s = np.select([(a == 0) & (arm == 1), a == 0, arm == 1], [6, 5, 4], 2)
+    g = np.zeros(a.size, np.int64)
+    by_known = estimate_groups(g, a, arm, n, s, 1)
+    by_sessions = estimate_groups(g, a, arm, n, s, 1, sessions=np.full(a.size, 10))
+    assert by_known.estimate[0] == pytest.approx((200 * 0.1 + 100 * 0.4) / 300)
+    assert by_sessions.estimate[0] == pytest.approx(0.25)
+    assert by_sessions.compared[0] == 400
