@@ -900,8 +900,9 @@ def estimate_effects(frame: ScopeFrame, *, as_of: datetime | None = None,
     planned = np.fmax(planned, np.where(est.clusters.min(axis=1) >= min_clusters, 0.0,
                                         cluster_days))
 
+    build: list[int]
     if only is None:
-        build = range(n_windows)
+        build = list(range(n_windows))
     else:
         code = np.full(n_windows, Verdict.NO_DETECTABLE_EFFECT.value, dtype=object)
         code[(low > 0) & pass_up] = Verdict.EFFECTIVE.value

@@ -133,6 +133,7 @@ def replay(frame: ScopeFrame, pair_tau: np.ndarray, *, days: int, look_every_s: 
                                    stratify=stratify, only=Verdict.HARMFUL)
         # `hivemind report --retire`'s rule; a retirement closes the version's window.
         for d in retirement_decisions(harmful, decided_at=t):
+            assert d.published_at is not None
             w = index[(d.workspace_id, d.skill_name, d.version, d.published_at)]
             ends[w] = micros(t)
             retired[w] = micros(t)
