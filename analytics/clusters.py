@@ -111,7 +111,8 @@ def estimate_groups(group: np.ndarray, agent: np.ndarray, arm: np.ndarray, n: np
         width = int(agent.max(initial=0)) + 1
         all_key = all_group * width + np.minimum(all_agent, width - 1)
         pos = np.minimum(np.searchsorted(ga_keys, all_key), max(ga_keys.size - 1, 0))
-        known_agent = (ga_keys.size > 0) & (ga_keys[pos] == all_key) & (all_agent < width)
+        known_agent = ((ga_keys[pos] == all_key) & (all_agent < width) if ga_keys.size
+                       else np.zeros(all_key.size, bool))
         ga_sessions = _bincount(pos[known_agent], sessions[known_agent].astype(float),
                                 ga_keys.size)
         ga_to_h = np.zeros(ga_keys.size, np.int64)

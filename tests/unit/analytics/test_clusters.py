@@ -97,3 +97,10 @@ def test_agents_who_report_fewer_outcomes_still_weigh_by_all_their_sessions():
     assert by_known.estimate[0] == pytest.approx((200 * 0.1 + 100 * 0.4) / 300)
     assert by_sessions.estimate[0] == pytest.approx(0.25)
     assert by_sessions.compared[0] == 400
+
+
+def test_no_known_outcome_yet_gives_no_estimate_with_session_weights():
+    cells = np.arange(4)
+    est = estimate_groups(np.zeros(4, np.int64), cells, cells % 2, np.zeros(4, np.int64),
+                          np.zeros(4, np.int64), 1, sessions=np.full(4, 3))
+    assert np.isnan(est.estimate[0]) and est.compared[0] == 0
