@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bucket of the rate-over-time series (default day)")
     p.add_argument("--holdout-share", type=float, default=None, metavar="SHARE",
                    help="the holdout share the sync applies (default "
-                        "HIVEMIND_MEASURE_HOLDOUT_SHARE, 0.25)")
+                        "HIVEMIND_MEASURE_HOLDOUT_SHARE(S), 0.5)")
     p.add_argument("--exposures", metavar="FILE",
                    help="the sync's exposures.jsonl, to check recorded cohorts against the "
                         "assignment (default: <HIVEMIND_HOME>/exposures.jsonl if present)")
@@ -98,7 +98,7 @@ def _report_once(args, settings) -> int:
     if args.holdout_share is not None:
         if not 0.0 < args.holdout_share < 1.0:
             raise HivemindError(f"--holdout-share {args.holdout_share} is out of range: give "
-                                "the share the sync applies, in (0, 1), e.g. 0.25")
+                                "the share the sync applies, in (0, 1), e.g. 0.5")
         design = type(design)(share=args.holdout_share, period_s=design.period_s)
     tables = read_measure_tables(settings, workspace=args.workspace)
     exposures_path = (Path(args.exposures) if args.exposures
