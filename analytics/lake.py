@@ -26,8 +26,9 @@ COLUMNS = {
     "outcomes": ["outcome_id", "workspace_id", "session_id", "label", "result", "source", "ts"],
     "detected_outcomes": ["outcome_id", "workspace_id", "session_id", "label", "result",
                           "source", "ts"],
-    "skills": ["workspace_id", "name", "version", "retired", "published_at"],
-    "exposures": ["workspace_id", "session_id", "agent_id", "skill_name", "cohort", "invoked"],
+    "skills": ["workspace_id", "name", "version", "retired", "published_at", "content_hash"],
+    "exposures": ["workspace_id", "session_id", "agent_id", "skill_name", "skill_version",
+                  "cohort", "invoked", "ts"],
 }
 
 

@@ -5,8 +5,9 @@ line; noise is not magnified), points are joined as measured (no smoothing), the
 the Wilson interval of each point, and points below the minimum sample are drawn hollow
 and grey, labelled "insufficient data", and left out of the line and band. A chart with
 no sufficient point says "insufficient data" instead of drawing a line. The forest plot
-shows every skill's effect interval on an axis symmetric around 0 and writes
-"insufficient data" where a skill has no verdict.
+shows every skill version's anytime-valid interval on an axis symmetric around 0 (its
+tooltip says the verdict and why) and writes "insufficient data" with the agent-periods
+per cohort where a skill has too few for a verdict.
 """
 
 from __future__ import annotations
@@ -144,11 +145,12 @@ def svg_forest(effects: Sequence[SkillEffect], title: str, *, width: int = 760) 
         colour = VERDICT_COLOURS[e.verdict]
         if e.verdict == Verdict.INSUFFICIENT_DATA:
             parts.append(f'<text x="{x(0) + 6:.1f}" y="{cy + 4:.1f}" font-size="11" '
-                         f'fill="{colour}">insufficient data ({e.present.known} vs '
-                         f'{e.held_out.known} sessions)</text>')
+                         f'fill="{colour}">insufficient data ({e.present.clusters} vs '
+                         f'{e.held_out.clusters} agent-periods)</text>')
             continue
-        tip = (f"{name}: {e.effect.estimate * 100:+.1f}pp [{e.effect.low * 100:+.1f}, "
-               f"{e.effect.high * 100:+.1f}] {e.verdict.value}")
+        tip = (f"{name} v{e.version}: {e.effect.estimate * 100:+.1f}pp "
+               f"[{e.effect.low * 100:+.1f}, {e.effect.high * 100:+.1f}] {e.verdict.value}: "
+               f"{e.reason}")
         parts.append(f'<g><title>{escape(tip)}</title>'
                      f'<line x1="{x(e.effect.low):.1f}" x2="{x(e.effect.high):.1f}" '
                      f'y1="{cy:.1f}" y2="{cy:.1f}" stroke="{colour}" stroke-width="2"/>'

@@ -1,20 +1,24 @@
-"""Retire skills that measurably hurt: the effect's upper confidence bound is below 0.
+"""Retire skills that measurably hurt: the anytime-valid sequence is below 0 after
+false-discovery control.
 
-Decision (pure, :func:`retirement_decisions`): a skill is retired when its
-intention-to-treat verdict at ``RETIRE_CONFIDENCE`` is ``harmful`` — both cohorts have at
-least ``RETIRE_MIN_SAMPLE`` sessions with a known result, the agents in scope pass the
-sample-ratio check, and the whole interval for ``rate(present) - rate(held_out)`` lies
-below 0. Anything else (insufficient data, SRM, an interval touching 0) keeps the skill.
+Decision (pure, :func:`retirement_decisions`): a *live* skill version (not retired, not
+superseded by a newer version) is retired when its verdict is ``harmful``
+(analytics.attribution): each cohort has at least ``min_clusters`` agent-periods with a
+known outcome, the sample-ratio check passes, the whole confidence sequence for
+``rate(present) - rate(held_out)`` lies below 0, and the skill passes e-BH over its
+workspace's library at the configured false-discovery rate. Anything else (insufficient
+data, SRM, a sequence touching 0, not passing e-BH) keeps the skill.
 
-Action (:func:`retire`): each decision is first appended with its evidence (counts, rates,
-interval, confidence) to ``<home>/retirements.jsonl``, then the skill is tombstoned on the
-skills topic through a :class:`Retirer`. A failure to tombstone is logged and returned,
-never swallowed silently; re-running is safe (a tombstone on a retired skill is a no-op
-for readers, and the evidence file gains a second line with the same decision id).
+Repeated looks: the sequence and the e-values are anytime-valid, so running this every
+ten minutes retires a non-harmful skill with probability at most (1 - confidence) / 2 over
+*all* looks together (analytics.eval measures the realized rate on a hostile fleet).
 
-Repeated looks: running this daily on accumulating data is a sequential test; the false
-retirement rate over many looks is higher than one look's 2.5 %. ``analytics.eval``
-measures it; ``RETIRE_CONFIDENCE`` is the knob.
+Action (:func:`retire`): each decision is first appended with its evidence (counts,
+clusters, rates, sequence, e-value, FDR family) to ``<home>/retirements.jsonl``, then the
+skill is tombstoned on the skills topic through a :class:`Retirer`. A failure to
+tombstone is logged and returned, never swallowed silently; re-running is safe (a
+retired skill's window is closed, so it is not decided again; a tombstone on a retired
+skill is a no-op for readers).
 """
 
 from __future__ import annotations
@@ -32,9 +36,7 @@ from analytics.attribution import SkillEffect, Verdict
 
 log = logging.getLogger(__name__)
 
-# Proposed MeasureSettings fields (defaults until the section exists in runtime.settings).
-RETIRE_CONFIDENCE = 0.95
-RETIRE_MIN_SAMPLE = 30
+RETIRE_CONFIDENCE = 0.95  # the default of HIVEMIND_MEASURE_CONFIDENCE
 
 
 class RetirementDecision(Struct, frozen=True, kw_only=True):
@@ -53,6 +55,11 @@ class RetirementDecision(Struct, frozen=True, kw_only=True):
     held_out_successes: int
     srm_p_value: float
     reason: str
+    present_clusters: int = 0
+    held_out_clusters: int = 0
+    e_harmful: float = 1.0
+    fdr_family: int = 0
+    published_at: datetime | None = None
 
 
 class Retirer(Protocol):
@@ -62,11 +69,11 @@ class Retirer(Protocol):
 
 def retirement_decisions(effects: Iterable[SkillEffect], *, decided_at: datetime,
                          confidence: float = RETIRE_CONFIDENCE) -> list[RetirementDecision]:
-    """One decision per ``harmful`` effect. ``effects`` must have been computed at
-    ``confidence`` with the minimum sample rule (analytics.attribution.skill_effects)."""
+    """One decision per ``harmful`` effect of a live version. ``effects`` must have been
+    computed at ``confidence`` (analytics.attribution.estimate_effects)."""
     out = []
     for e in effects:
-        if e.verdict != Verdict.HARMFUL:
+        if e.verdict != Verdict.HARMFUL or e.retired_at is not None:
             continue
         out.append(RetirementDecision(
             decision_id=f"{e.workspace_id}/{e.skill_name}/v{e.version}/{decided_at.isoformat()}",
@@ -75,11 +82,15 @@ def retirement_decisions(effects: Iterable[SkillEffect], *, decided_at: datetime
             effect_low=e.effect.low, effect_high=e.effect.high,
             present_known=e.present.known, present_successes=e.present.successes,
             held_out_known=e.held_out.known, held_out_successes=e.held_out.successes,
-            srm_p_value=e.srm.p_value,
+            srm_p_value=e.srm.p_value, present_clusters=e.present.clusters,
+            held_out_clusters=e.held_out.clusters, e_harmful=e.e_harmful,
+            fdr_family=e.fdr_family, published_at=e.published_at,
             reason=(f"harmful: success rate {e.present.successes}/{e.present.known} with the "
-                    f"skill vs {e.held_out.successes}/{e.held_out.known} held out; effect "
-                    f"{e.effect.estimate:+.3f}, {confidence:.0%} CI [{e.effect.low:+.3f}, "
-                    f"{e.effect.high:+.3f}] < 0"),
+                    f"skill ({e.present.clusters} agent-periods) vs {e.held_out.successes}/"
+                    f"{e.held_out.known} held out ({e.held_out.clusters}); effect "
+                    f"{e.effect.estimate:+.3f}, {confidence:.0%} anytime-valid sequence "
+                    f"[{e.effect.low:+.3f}, {e.effect.high:+.3f}] < 0; e-value "
+                    f"{e.e_harmful:.3g}, passes e-BH over {e.fdr_family} skills"),
         ))
     return out
 

@@ -74,8 +74,10 @@ ORDER BY corrected_failures DESC, tool_name
 LIMIT 10
 """,
     # Skill effect: success rate of sessions started after a skill was published, by the
-    # agent's holdout cohort (schemas.holdout: sha256 bucket < 0.10 = held out) and the
-    # session's last known outcome. `hivemind report` adds intervals and design effects.
+    # switchback cohort of the session's agent and UTC day (schemas.holdout: sha256 of
+    # skill, agent and day number; bucket < 0.5 = held out, the default share) and the
+    # session's last known outcome. `hivemind report` uses the cohorts the sessions
+    # recorded, clusters by agent-day and shows anytime-valid intervals.
     "skill_effect": """
 WITH skill AS (
   SELECT workspace_id, name AS skill_name, min(published_at) AS published_at
@@ -84,8 +86,9 @@ WITH skill AS (
   GROUP BY ALL
 ), scoped AS (
   SELECT k.skill_name, s.workspace_id, s.session_id,
-         CASE WHEN ('0x' || left(sha256(k.skill_name || chr(0) || s.agent_id), 8))::UBIGINT
-                   / 4294967296.0 < 0.10
+         CASE WHEN ('0x' || left(sha256(k.skill_name || chr(0) || s.agent_id || chr(0)
+                     || CAST(floor(epoch(s.started_at) / 86400) AS BIGINT)), 8))::UBIGINT
+                   / 4294967296.0 < 0.5
               THEN 'held_out' ELSE 'present' END AS cohort
   FROM sessions s
   JOIN skill k ON s.workspace_id = k.workspace_id AND s.started_at >= k.published_at

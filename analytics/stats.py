@@ -1,4 +1,9 @@
-"""Interval estimates for success rates and their differences (pure, stdlib only).
+"""Fixed-sample interval estimates for success rates (pure, stdlib only).
+
+The report's skill effects do not use these: they come from analytics.clusters (the
+agent-period estimator) and analytics.sequential (anytime-valid sequences). What stays
+here is descriptive (the Wilson interval of each period's rate in the charts) or a
+one-look tool kept for comparison and planning:
 
 * :func:`wilson` — Wilson score interval for one proportion (no continuity correction;
   Newcombe 1998a method 3). Good coverage at small n and near 0 or 1, never leaves [0, 1].
@@ -7,8 +12,9 @@
 * :func:`srm_check` — sample ratio mismatch: chi-square goodness of fit of the observed
   cohort sizes against the configured holdout share; ``p < 0.001`` flags.
 * :func:`has_minimum_sample` — the rule below which the answer is "insufficient data".
-* :func:`design_effect` — variance inflation when sessions cluster by agent (the holdout
-  randomizes agents, not sessions); intervals use :func:`effective_counts`.
+* :func:`design_effect` — variance inflation when sessions cluster by agent, and
+  :func:`effective_counts` (the report now estimates the variance over the randomized
+  agent-periods directly and shows its ratio to the naive one as the design effect).
 
 Every function validates its input and raises ``ValueError`` naming the bad argument.
 """

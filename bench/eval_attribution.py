@@ -1,41 +1,28 @@
-"""Attribution eval on the simulated fleet: detection power, false positives, retirement.
+"""Attribution eval on the hostile fleet simulator (analytics.eval), as ``make eval`` runs it.
 
-``python -m bench.eval_attribution`` (``make eval``) prints the figures of
-analytics.eval for the default (300 skills, 4,500 sessions per workspace, 10 % holdout)
-and the small (1,000 sessions) configuration, and the clustered-agents check (coverage
-with and without the per-agent design effect), and returns them from ``run()``.
+``python -m bench.eval_attribution`` prints the issue's table (helpful found effective,
+harmful retired, non-harmful retired, share of wrong retirements, interval coverage per
+bucket of held-out agent-periods) at 20k, 100k and 500k sessions with the measure job's
+looks replayed daily, the same by fleet size, hourly looks at 100k, and the carry-over
+sweep; ``run()`` returns the headline figures. ``--quick``: 20k sessions only.
 """
 
 from __future__ import annotations
 
-import time
+import sys
 
-from analytics.eval import (
-    CLUSTERED_EVAL,
-    DEFAULT_EVAL,
-    SMALL_EVAL,
-    evaluate,
-    evaluate_clustering,
-    print_figures,
-)
+from analytics.eval import SCALES, run_all
+
+HEADLINE = ("helpful_found", "harmful_retired", "non_harmful_retired", "wrong_retirement_share",
+            "coverage", "coverage_held_2-9", "coverage_held_10-49", "coverage_held_50+")
 
 
-def run() -> dict[str, float]:
-    out: dict[str, float] = {}
-    for title, config in (("default", DEFAULT_EVAL), ("small", SMALL_EVAL)):
-        t0 = time.perf_counter()
-        figures = evaluate(config)
-        print_figures(f"attribution {title}: {config.workspaces * config.skills_per_workspace} "
-                      f"skills, {config.sessions_per_workspace} sessions/workspace, holdout "
-                      f"{config.held_out_share:.0%}", figures, time.perf_counter() - t0)
-        out.update({f"attribution_{title}_{k}": v for k, v in figures.items()})
-    t0 = time.perf_counter()
-    figures = evaluate_clustering(CLUSTERED_EVAL)
-    print_figures("attribution clustered: agents differ (sd 15pp), 100 agents/workspace",
-                  figures, time.perf_counter() - t0)
-    out.update({f"attribution_clustered_{k}": v for k, v in figures.items()})
-    return out
+def run(*, quick: bool = False) -> dict[str, float]:
+    scales = SCALES[:1] if quick else SCALES
+    figures = run_all(scales=scales, lake=not quick, frequent=not quick, carryover=not quick)
+    return {f"{n // 1000}k_{key}": figures[f"{n // 1000}k_{key}"]
+            for n in scales for key in HEADLINE if f"{n // 1000}k_{key}" in figures}
 
 
 if __name__ == "__main__":
-    run()
+    run(quick="--quick" in sys.argv[1:])

@@ -15,21 +15,27 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="skill effects (holdout vs present) and success rates over time",
-        description="Measure every skill against its randomized holdout from the Delta "
-                    "tables; print tables, optionally write an HTML page or PNG charts, "
-                    "and retire skills whose effect is measurably negative.")
+        description="Measure every skill version against its switchback holdout from the "
+                    "Delta tables (HIVEMIND_MEASURE_* settings: holdout share and period, "
+                    "confidence, minimum agent-periods per cohort, false-discovery rate); "
+                    "print each skill's evidence, optionally write an HTML page or PNG "
+                    "charts, and retire skills whose effect is measurably negative. "
+                    "Intervals are anytime-valid: running this every few minutes does not "
+                    "raise the error rate.")
     p.add_argument("--workspace", metavar="W", help="only this workspace")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     p.add_argument("--png", metavar="DIR", help="write PNG charts into DIR")
     p.add_argument("--period", choices=["day", "week"], default="day",
                    help="bucket of the rate-over-time series (default day)")
     p.add_argument("--holdout-share", type=float, default=None, metavar="SHARE",
-                   help="the holdout share the sync applies (default 0.10)")
+                   help="the holdout share the sync applies (default "
+                        "HIVEMIND_MEASURE_HOLDOUT_SHARE(S), 0.5)")
     p.add_argument("--exposures", metavar="FILE",
                    help="the sync's exposures.jsonl, to check recorded cohorts against the "
                         "assignment (default: <HIVEMIND_HOME>/exposures.jsonl if present)")
     p.add_argument("--retire", action="store_true",
-                   help="tombstone skills whose effect's upper CI bound is below 0")
+                   help="tombstone live skills whose verdict is harmful (the whole "
+                        "anytime-valid sequence below 0, after false-discovery control)")
     p.add_argument("--metrics-file", metavar="FILE",
                    help="write the measure gauges in Prometheus text format (textfile collector)")
     p.add_argument("--every", type=float, metavar="SECONDS",
@@ -123,17 +129,24 @@ def run_report(args, settings) -> int:
 def _report_once(args, settings) -> int:
     from analytics.lake import read_exposures_jsonl, read_measure_tables
     from analytics.report import build_report, publish_metrics, render_html, render_text, write_pngs
-    from analytics.retirement import RETIRE_CONFIDENCE, RETIRE_MIN_SAMPLE
-    from schemas.holdout import DEFAULT_HOLDOUT_SHARE
+    from runtime.errors import HivemindError
 
     t0 = time.monotonic()
-    share = args.holdout_share if args.holdout_share is not None else DEFAULT_HOLDOUT_SHARE
+    measure = settings.measure
+    design = measure.holdout_design()
+    if args.holdout_share is not None:
+        if not 0.0 < args.holdout_share < 1.0:
+            raise HivemindError(f"--holdout-share {args.holdout_share} is out of range: give "
+                                "the share the sync applies, in (0, 1), e.g. 0.5")
+        design = type(design)(share=args.holdout_share, period_s=design.period_s)
     tables = read_measure_tables(settings, workspace=args.workspace)
     exposures_path = (Path(args.exposures) if args.exposures
                       else settings.edge.home_path() / "exposures.jsonl")
     report = build_report(tables, workspace=args.workspace, period=args.period,
-                          held_out_share=share, confidence=RETIRE_CONFIDENCE,
-                          min_sample=RETIRE_MIN_SAMPLE,
+                          design=design, shares=measure.share_overrides(),
+                          confidence=measure.confidence,
+                          min_clusters=measure.min_clusters, fdr=measure.fdr,
+                          planning_effect=measure.planning_effect,
                           recorded_exposures=read_exposures_jsonl(exposures_path))
     print(render_text(report), end="")
     if args.html:
@@ -160,7 +173,8 @@ def _retire(report, settings) -> None:
     decisions = retirement_decisions(report.effects, decided_at=datetime.now(UTC),
                                      confidence=report.confidence)
     if not decisions:
-        print("retire: no skill has an effect interval entirely below 0")
+        print("retire: no live skill has a harmful verdict (sequence below 0 after "
+              "false-discovery control)")
         return
     evidence = settings.edge.home_path() / "retirements.jsonl"
     with SkillsPublisher(settings) as publisher:

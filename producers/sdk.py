@@ -16,7 +16,14 @@ Exposure: ``fleet.session(skills_in_scope=[("refund-policy", 3, "present"),
 ("escalation-tone", 1, "held_out")])`` records which skill versions the agent started the
 session with (``present``) or was held out of (``held_out``); the session_start event
 carries them in ``extra`` as ``skills_in_scope`` and the sink's ``exposures`` table gets
-one assignment row per skill (schemas.outcomes.exposures_from_session_start).
+one assignment row per skill (schemas.outcomes.exposures_from_session_start). Let the
+SDK draw the cohorts (the switchback holdout of schemas.holdout, with the settings'
+``HIVEMIND_MEASURE_*`` design, so the report agrees) and leave the held-out skills out
+of the session::
+
+    scope = fleet.assign_skills([("refund-policy", 3), ("escalation-tone", 1)])
+    with fleet.session(skills_in_scope=scope) as s:
+        use = [name for name, _, cohort in scope if cohort == "present"]
 
 Redaction: every free-text field (``text``, ``tool_input``, ``tool_output``, ``extra``,
 ``reason``) passes :mod:`producers.redact` (the same detector as the Claude Code hook)
@@ -148,6 +155,19 @@ class Fleet:
                    unredacted_fields=unredacted_fields)
 
     # --- sessions -----------------------------------------------------------------
+    def assign_skills(self, skills: Iterable[tuple[str, int | None]], *,
+                      at: datetime | None = None) -> list[tuple[str, int | None, str]]:
+        """``(name, version, cohort)`` for this agent at ``at`` (default now): cohort
+        ``held_out`` when the switchback holdout (schemas.holdout, ``settings.measure``)
+        withholds the skill this period, else ``present``. Pass the result as
+        ``skills_in_scope`` and give the session only the ``present`` skills."""
+        period = self.settings.measure.holdout_design(self.workspace_id).at(
+            at or datetime.now(UTC))
+        return [(name, version,
+                 Cohort.HELD_OUT.value if period.held_out(name, self.agent_id)
+                 else Cohort.PRESENT.value)
+                for name, version in skills]
+
     @contextlib.contextmanager
     def session(self, session_id: str | None = None, *, start: bool = True,
                 skills_in_scope: Iterable[ScopeItem] | None = None

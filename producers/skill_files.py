@@ -13,7 +13,8 @@ Guarantees, for one skills directory (``<project>/.claude/skills`` or ``~/.claud
   written again.
 * A tombstone (or a skill retired while this machine was offline, i.e. absent from a
   complete read of the topic) removes ``SKILL.md`` and then its directory if it is empty.
-* Held-out skills (``schemas.holdout``) are treated like retired ones for this agent.
+* Held-out skills (``schemas.holdout``: the periods this agent is held out of a skill)
+  are treated like retired ones for this agent; its next present period restores them.
 * **No symlink is followed** from the directory's anchor (the project for
   ``<project>/.claude/skills``, ``~/.claude`` for the user's) down to ``SKILL.md``: every
   component is opened with ``O_NOFOLLOW`` relative to its parent's descriptor, so a
@@ -50,7 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from producers import private
-from schemas.holdout import DEFAULT_HOLDOUT_SHARE, is_held_out
+from schemas.holdout import PeriodAssignment, current_assignment
 from schemas.skills import MAX_DESCRIPTION_LEN, Skill, is_valid_skill_name
 
 log = logging.getLogger(__name__)
@@ -437,14 +438,17 @@ class SyncReport:
 
 def apply_skills(skills: Mapping[str, PublishedSkill | None], skills_dir: Path,
                  state: SyncState, *, workspace_id: str, agent_id: str,
-                 complete: bool, holdout_share: float = DEFAULT_HOLDOUT_SHARE,
+                 complete: bool, holdout: PeriodAssignment | None = None,
                  version: str | None = None, anchor: Path | None = None) -> SyncReport:
     """Bring ``skills_dir`` in line with ``skills`` (name -> live skill, or None for a
     tombstone) under the rules in the module docstring. ``complete`` says ``skills`` is
     the whole workspace set (a full read), so a skill Hivemind wrote earlier that is
     missing from it was retired while this machine was away and is removed too.
     ``anchor``: where symlinks stop being followed (see :class:`SkillsDir`; default
-    ``skills_dir``'s parent). Updates ``state`` in memory; the caller saves it."""
+    ``skills_dir``'s parent). ``holdout``: the switchback period to apply
+    (schemas.holdout; default: the current period of the default design). Updates
+    ``state`` in memory; the caller saves it."""
+    holdout = holdout or current_assignment()
     report = SyncReport()
     fs = SkillsDir(skills_dir, anchor)
     try:
@@ -469,7 +473,7 @@ def apply_skills(skills: Mapping[str, PublishedSkill | None], skills_dir: Path,
                 log.warning("skipping skill name=%s: %s", name, reason)
                 report.invalid.append(name)
                 continue
-            if is_held_out(name, agent_id, holdout_share):
+            if holdout.held_out(name, agent_id):
                 report.held_out.append(name)
                 published = None
         if published is not None:
@@ -560,11 +564,11 @@ def _record(state: SyncState, key: str, name: str, version: int | None, data: by
 
 
 def skill_status(name: str, version: int, skills_dir: Path | None, state: SyncState,
-                 *, agent_id: str, holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> str:
+                 *, agent_id: str, holdout: PeriodAssignment | None = None) -> str:
     """What this agent has of skill ``name`` at ``version`` in ``skills_dir``:
     ``present`` (exactly that version, as Hivemind wrote it), ``held_out``, ``conflict``
     (a user's file stands in its place) or ``absent``."""
-    if is_held_out(name, agent_id, holdout_share):
+    if (holdout or current_assignment()).held_out(name, agent_id):
         return "held_out"
     if skills_dir is None:
         return "absent"

@@ -24,9 +24,10 @@ for a session (``session_id`` given), one line per live skill of the workspace, 
      "skill_version": 3, "cohort": "present" | "held_out", "ts": "…+00:00"}
 
 ``present``: Hivemind's file of exactly that version was on disk for the session's
-project when the session started; ``held_out``: the agent is in the skill's holdout
-cohort (schemas.holdout). A skill that is neither (a user-edited file stands in its
-place, or the user deleted it) gets no row: the session belongs to neither cohort.
+project when the session started; ``held_out``: the agent is held out of the skill for
+the period of this sync (schemas.holdout: a switchback, re-drawn every period). A skill
+that is neither (a user-edited file stands in its place, or the user deleted it) gets
+no row: the session belongs to neither cohort.
 Rows are append-only; a re-run for the same session repeats the same ``exposure_id``.
 This file stays local (``hivemind measure --exposures`` checks it against the assignment).
 
@@ -73,7 +74,7 @@ from producers.skill_files import (
 )
 from runtime.errors import BrokerUnavailable
 from runtime.settings import Settings
-from schemas.holdout import DEFAULT_HOLDOUT_SHARE
+from schemas.holdout import PeriodAssignment
 from schemas.outcomes import Cohort, Exposure
 from schemas.outcomes import encode as encode_exposure
 from schemas.skills import decode_skill
@@ -314,14 +315,19 @@ class SyncResult:
 def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (),
               user_skills_dir: Path | None = None, session_id: str | None = None,
               session_project: Path | None = None, timeout_s: float = 10.0,
-              holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> SyncResult:
+              holdout: PeriodAssignment | None = None) -> SyncResult:
     """Sync this workspace's skills into ``projects`` (each ``<p>/.claude/skills``) and
     ``user_skills_dir``; with ``session_id`` also append the session's exposures.
+
+    ``holdout``: the switchback period applied to every skill of this pass (default: the
+    period holding now under the workspace's design in ``settings.measure``,
+    schemas.holdout), so one pass never mixes two periods.
 
     Never raises for an unreachable broker: the result carries ``error`` and the files
     on disk stay as they were (exposures then use the last complete read's skill set)."""
     home = settings.edge.home_path()
     workspace_id = settings.edge.workspace_id
+    holdout = holdout or settings.measure.holdout_design(workspace_id).at(datetime.now(UTC))
     targets = [skills_dir_of(p) for p in dict.fromkeys(Path(p) for p in projects)]
     # Symlinks are not followed below these (the project, ~/.claude): skill_files.SkillsDir
     anchors = {t: t.parent.parent for t in targets}
@@ -341,8 +347,7 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
             if view.skills or view.complete:
                 report.merge(apply_skills(view.skills, target, state, workspace_id=workspace_id,
                                           agent_id=agent_id, complete=view.complete,
-                                          holdout_share=holdout_share,
-                                          anchor=anchors[target]))
+                                          holdout=holdout, anchor=anchors[target]))
         if view.complete:
             state.live = {name: p.skill.version for name, p in view.skills.items()
                           if p is not None}
@@ -351,13 +356,13 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
         if user_skills_dir is not None:
             scope_targets[USER_SCOPE] = Path(user_skills_dir)
         write_skills_in_scope(home, _live(view, state), state, scope_targets,
-                              agent_id=agent_id, holdout_share=holdout_share)
+                              agent_id=agent_id, holdout=holdout)
         if session_id is not None or session_project is not None:
             exposed_dir = (skills_dir_of(session_project) if session_project is not None
                            else (targets[0] if targets else None))
             record_exposures(home, view, state, target=exposed_dir, session_id=session_id,
                              agent_id=agent_id, workspace_id=workspace_id,
-                             holdout_share=holdout_share)
+                             holdout=holdout)
         state.last_sync = {"at": datetime.now(UTC).isoformat(), "complete": view.complete,
                            "error": error, "targets": [str(t) for t in targets],
                            "skills": sum(1 for s in view.skills.values() if s is not None),
@@ -387,7 +392,7 @@ def _count(report: SyncReport, error: str | None, complete: bool) -> None:
 
 def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
                      target: Path | None, session_id: str | None, agent_id: str,
-                     workspace_id: str, holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> int:
+                     workspace_id: str, holdout: PeriodAssignment | None = None) -> int:
     """Append the session's exposure rows (format in the module docstring); returns how
     many. Uses the skills just read, or those of the last complete read if this one was
     not complete."""
@@ -397,7 +402,7 @@ def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
     lines = []
     for name, version in sorted(_live(view, state).items()):
         status = skill_status(name, version, target, state, agent_id=agent_id,
-                              holdout_share=holdout_share)
+                              holdout=holdout)
         if status not in (Cohort.PRESENT, Cohort.HELD_OUT):
             continue
         lines.append(encode_exposure(Exposure(
@@ -426,13 +431,13 @@ def _live(view: WorkspaceSkills, state: SyncState) -> dict[str, int]:
 
 
 def skills_in_scope(live: dict[str, int], skills_dir: Path | None, state: SyncState, *,
-                    agent_id: str, holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> list[dict]:
+                    agent_id: str, holdout: PeriodAssignment | None = None) -> list[dict]:
     """``[{"name", "version", "cohort"}]`` of the ``live`` skills this agent has in
     ``skills_dir`` (``present``) or is held out of (``held_out``), sorted by name."""
     out = []
     for name, version in sorted(live.items()):
         status = skill_status(name, version, skills_dir, state, agent_id=agent_id,
-                              holdout_share=holdout_share)
+                              holdout=holdout)
         if status in (Cohort.PRESENT, Cohort.HELD_OUT):
             out.append({"name": name, "version": version, "cohort": status})
     return out
@@ -451,7 +456,7 @@ def load_skills_in_scope(home: Path) -> dict[str, list[dict]]:
 
 def write_skills_in_scope(home: Path, live: dict[str, int], state: SyncState,
                           targets: dict[str, Path], *, agent_id: str,
-                          holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> Path:
+                          holdout: PeriodAssignment | None = None) -> Path:
     """Replace the entries of ``targets`` (key -> skills directory) in the scope file,
     keep the others, and write it atomically (call under :func:`sync_lock`); no targets:
     nothing is written."""
@@ -461,6 +466,6 @@ def write_skills_in_scope(home: Path, live: dict[str, int], state: SyncState,
     scope = load_skills_in_scope(home)
     for key, skills_dir in targets.items():
         scope[key] = skills_in_scope(live, skills_dir, state, agent_id=agent_id,
-                                     holdout_share=holdout_share)
+                                     holdout=holdout)
     atomic_write(path, json.dumps(scope, sort_keys=True, separators=(",", ":")).encode())
     return path

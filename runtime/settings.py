@@ -29,6 +29,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from runtime.errors import SettingsInvalid
+from schemas.holdout import HoldoutDesign
 
 
 class Secret:
@@ -202,6 +203,66 @@ class EdgeSettings(Struct, frozen=True, kw_only=True):
         return Path(self.home).expanduser()
 
 
+class MeasureSettings(Struct, frozen=True, kw_only=True):
+    """Skill measurement: the switchback holdout (shared by the sync and the report) and
+    the report's inference (analytics.attribution, README "Measure")."""
+
+    # Share of agent-periods a skill is withheld in, and the period length (a UTC day).
+    holdout_share: Annotated[float, Meta(gt=0, lt=1)] = 0.5
+    period_s: Annotated[int, Meta(ge=60, le=365 * DAY_S)] = DAY_S
+    # Per-workspace shares, "ws-a=0.2,ws-b=0.5": a large fleet can afford a smaller one.
+    # The edge machines of a workspace and the measure job must read the same value.
+    holdout_shares: Annotated[str, _kind("shares")] = ""
+    # Confidence of every interval (anytime-valid confidence sequences).
+    confidence: Annotated[float, Meta(ge=0.5, lt=1)] = 0.95
+    # Randomized clusters (agent-periods) each cohort needs before any verdict.
+    min_clusters: Annotated[int, Meta(ge=2, le=1_000_000)] = 10
+    # False-discovery rate across a workspace's skills (e-BH) for verdicts and retirement.
+    fdr: Annotated[float, Meta(gt=0, lt=1)] = 0.10
+    # Effect size (probability points) the "days to a verdict" plan is computed for.
+    planning_effect: Annotated[float, Meta(gt=0, lt=1)] = 0.05
+
+    def __post_init__(self) -> None:
+        # The environment is checked by the annotations (runtime.settings._convert); this
+        # catches the same mistakes in settings built in code.
+        checks = [
+            ("HIVEMIND_MEASURE_HOLDOUT_SHARE", 0.0 < self.holdout_share < 1.0,
+             "a share in (0, 1) such as 0.5"),
+            ("HIVEMIND_MEASURE_PERIOD_S", self.period_s >= 60, "seconds >= 60 (86400: a day)"),
+            ("HIVEMIND_MEASURE_CONFIDENCE", 0.5 <= self.confidence < 1.0,
+             "a level in [0.5, 1) such as 0.95"),
+            ("HIVEMIND_MEASURE_MIN_CLUSTERS", self.min_clusters >= 2, "an integer >= 2"),
+            ("HIVEMIND_MEASURE_FDR", 0.0 < self.fdr < 1.0, "a rate in (0, 1) such as 0.10"),
+            ("HIVEMIND_MEASURE_PLANNING_EFFECT", 0.0 < self.planning_effect < 1.0,
+             "probability points in (0, 1) such as 0.05"),
+        ]
+        for var, ok, expected in checks:
+            if not ok:
+                raise SettingsInvalid(f"{var} is out of range: expected {expected}")
+        self.share_overrides()
+
+    def share_overrides(self) -> dict[str, float]:
+        """``holdout_shares`` parsed: workspace -> share (raises SettingsInvalid)."""
+        out: dict[str, float] = {}
+        for item in filter(None, (part.strip() for part in self.holdout_shares.split(","))):
+            workspace, sep, value = item.partition("=")
+            try:
+                share = float(value)
+            except ValueError:
+                share = -1.0
+            if not sep or not workspace.strip() or not 0.0 < share < 1.0:
+                raise SettingsInvalid(
+                    f"HIVEMIND_MEASURE_HOLDOUT_SHARES entry {item!r} is not valid: expected "
+                    "comma-separated <workspace>=<share in (0, 1)>, e.g. big-team=0.2,ops=0.5")
+            out[workspace.strip()] = share
+        return out
+
+    def holdout_design(self, workspace_id: str | None = None) -> HoldoutDesign:
+        """The design of ``workspace_id`` (its override, else the default share)."""
+        share = self.share_overrides().get(workspace_id or "", self.holdout_share)
+        return HoldoutDesign(share=share, period_s=self.period_s)
+
+
 class MetricsSettings(Struct, frozen=True, kw_only=True):
     host: Annotated[str, _kind("host")] = "127.0.0.1"
     # 0 disables the endpoint; each component adds its own offset (up to 5,
@@ -216,6 +277,7 @@ class Settings(Struct, frozen=True, kw_only=True):
     sessionizer: SessionizerSettings = SessionizerSettings()
     codifier: CodifierSettings = CodifierSettings()
     edge: EdgeSettings = EdgeSettings()
+    measure: MeasureSettings = MeasureSettings()
     metrics: MetricsSettings = MetricsSettings()
     log_level: Annotated[str, _choices("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
                                        ignore_case=True)] = "INFO"
@@ -363,7 +425,21 @@ _KINDS: dict[str, tuple[str, Any]] = {
     "url": ("an http:// or https:// URL", lambda v: _URL.fullmatch(v) is not None),
     "host": ("a host name or address without spaces",
              lambda v: bool(v) and _printable(v) and not any(c.isspace() for c in v)),
+    "shares": ("comma-separated <workspace>=<share in (0, 1)>, e.g. big-team=0.2,ops=0.5 "
+               "(empty: none)", lambda v: _is_share_list(v)),
 }
+
+
+def _is_share_list(value: str) -> bool:
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        workspace, sep, share = item.partition("=")
+        try:
+            ok = bool(sep) and bool(workspace.strip()) and 0.0 < float(share) < 1.0
+        except ValueError:
+            ok = False
+        if not ok:
+            return False
+    return True
 
 
 def _printable(value: str) -> bool:

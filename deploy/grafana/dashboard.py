@@ -126,11 +126,19 @@ def build() -> dict:
     g.panel("Success rate: with skills vs held out", [
         ("max by (cohort) (hivemind_measure_success_rate)", "{{cohort}}")],
             unit="percentunit", minimum=0, maximum=1, width=12,
-            description="Pooled over every skill's (session, skill) pairs; per-skill effects "
-                        "with confidence intervals are in `hivemind report --html`. Fixed 0-100% "
-                        "axis: a flat line is flat.")
+            description="Pooled over every live skill's (session, skill) pairs, descriptive; "
+                        "per-skill effects with anytime-valid intervals, verdicts and their "
+                        "reasons are in `hivemind report --html`. Fixed 0-100% axis: a flat "
+                        "line is flat.")
     g.panel("Sessions with a known outcome by cohort", [
         ("max by (cohort) (hivemind_measure_known_sessions)", "{{cohort}}")], width=6)
+    g.panel("Randomized agent-periods by cohort", [
+        ("max by (cohort) (hivemind_measure_clusters)", "{{cohort}}")], width=6,
+            description="The units the switchback randomizes (an agent on one day): the "
+                        "effective sample size. A verdict needs HIVEMIND_MEASURE_MIN_CLUSTERS "
+                        "of them per cohort.")
+    g.panel("Designed holdout share", [("max(hivemind_measure_holdout_share_ratio)", "share")],
+            unit="percentunit", kind="stat", width=6)
     g.panel("Outcome coverage by cohort", [
         ("max by (cohort) (hivemind_measure_outcome_coverage_ratio)", "{{cohort}}")],
             unit="percentunit", minimum=0, maximum=1, width=6,

@@ -5,19 +5,73 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from deltalake import write_deltalake
 from prometheus_client import REGISTRY
 
-from analytics.simulator import START, SimConfig, simulate
 from cli.main import main as hivemind
 from runtime.kafka import consumer_config
+from schemas.holdout import HoldoutDesign
 from schemas.skills import Decision, Skill, SkillProvenance, parse_skill_key
 from sinks.skills_publisher import SkillsPublisher
 
 pytestmark = pytest.mark.integration
+
+
+START = datetime(2026, 9, 7, tzinfo=UTC)
+EFFECTS = {"helps": 0.2, "nothing": 0.0, "hurts": -0.2}
+
+
+def _fleet() -> tuple[dict[str, pa.Table], list[tuple[str, str]]]:
+    """One workspace, 30 agents, 21 days, 2 sessions a day, the three skills above in
+    scope of every session under the default switchback (cohorts recorded)."""
+    design = HoldoutDesign()
+    rng = np.random.default_rng(4)
+    ts = pa.timestamp("us", tz="UTC")
+    sessions, outcomes, exposures = [], [], []
+    for a in range(30):
+        agent = f"agent-{a:02d}"
+        for d in range(21):
+            for k in range(2):
+                sid = f"s-{agent}-{d}-{k}"
+                start = START + timedelta(days=d, hours=9 + 4 * k)
+                p = 0.5
+                for name, effect in EFFECTS.items():
+                    held = design.is_held_out(name, agent, start)
+                    p += -effect / 2 if held else effect / 2  # present minus held = effect
+                    exposures.append((sid, agent, name, "held_out" if held else "present", start))
+                sessions.append((sid, agent, start))
+                ok = rng.random() < min(max(p, 0.02), 0.98)
+                outcomes.append((sid, "success" if ok else "failure", start + timedelta(hours=2)))
+    tables = {
+        "sessions": pa.table({"workspace_id": ["ws-r"] * len(sessions),
+                              "session_id": [s[0] for s in sessions],
+                              "agent_id": [s[1] for s in sessions],
+                              "started_at": pa.array([s[2] for s in sessions], ts)}),
+        "outcomes": pa.table({"outcome_id": [f"o-{o[0]}" for o in outcomes],
+                              "workspace_id": ["ws-r"] * len(outcomes),
+                              "session_id": [o[0] for o in outcomes],
+                              "label": [o[1] for o in outcomes], "result": [o[1] for o in outcomes],
+                              "source": ["signal"] * len(outcomes),
+                              "ts": pa.array([o[2] for o in outcomes], ts)}),
+        "skills": pa.table({"workspace_id": ["ws-r"] * 3, "name": list(EFFECTS),
+                            "version": [1, 1, 1], "retired": [False] * 3,
+                            "published_at": pa.array([START - timedelta(days=1)] * 3, ts)}),
+        "exposures": pa.table({"workspace_id": ["ws-r"] * len(exposures),
+                               "session_id": [e[0] for e in exposures],
+                               "agent_id": [e[1] for e in exposures],
+                               "skill_name": [e[2] for e in exposures],
+                               "skill_version": [1] * len(exposures),
+                               "cohort": [e[3] for e in exposures],
+                               "invoked": [False] * len(exposures),
+                               "ts": pa.array([e[4] for e in exposures], ts)}),
+    }
+    return tables, [("ws-r", name) for name in EFFECTS]
 
 
 def _skill(ws: str, name: str) -> Skill:
@@ -52,16 +106,13 @@ def _last_values(settings, timeout: float = 30.0) -> dict[tuple[str, str], bytes
 
 
 def test_report_retire_tombstones_only_the_harmful_skill(settings, tmp_path, monkeypatch, capsys):
-    fleet = simulate(SimConfig(workspaces=1, skills_per_workspace=3, sessions_per_workspace=6000,
-                               agents_per_workspace=400, seed=4))
-    harmful = [k for k, effect in fleet.truth.items() if effect < 0]
-    assert len(harmful) == 1
+    tables, skills = _fleet()
+    harmful = [("ws-r", "hurts")]
     lake = settings.lake.uri
-    for name, table in (("sessions", fleet.sessions), ("outcomes", fleet.outcomes),
-                        ("skills", fleet.skills), ("exposures", fleet.exposures)):
+    for name, table in tables.items():
         write_deltalake(f"{lake}/{name}", table)
     with SkillsPublisher(settings) as publisher:
-        for ws, name in fleet.truth:
+        for ws, name in skills:
             publisher.publish(_skill(ws, name))
 
     for env, value, _field in settings.describe():
@@ -75,10 +126,11 @@ def test_report_retire_tombstones_only_the_harmful_skill(settings, tmp_path, mon
 
     latest = _last_values(settings)
     assert {k for k, v in latest.items() if v is None} == set(harmful)
-    assert all(latest[k] is not None for k in fleet.truth if k not in harmful)
+    assert all(latest[k] is not None for k in skills if k not in harmful)
     evidence = [json.loads(line) for line in
                 (settings.edge.home_path() / "retirements.jsonl").read_text().splitlines()]
     assert [(e["workspace_id"], e["skill_name"]) for e in evidence] == harmful
     assert evidence[0]["effect_high"] < 0
+    assert evidence[0]["held_out_clusters"] >= 10
     assert REGISTRY.get_sample_value("hivemind_measure_retirements_total",
                                      {"outcome": "retired"}) == before + 1

@@ -18,7 +18,7 @@ from deltalake import write_deltalake
 from analytics.sql import EXAMPLE_QUERIES, QueryFailed, connect, query_table
 from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.holdout import is_held_out
+from schemas.holdout import holdout_bucket, is_held_out, period_index
 from schemas.outcomes import Outcome, OutcomeResult
 from schemas.sessions import CloseReason, Session, session_uid
 from schemas.skills import Decision, Skill, SkillProvenance
@@ -74,10 +74,13 @@ def skill_row(ws: str, name: str, published: datetime) -> SkillRow:
     return SkillRow(workspace_id=ws, name=name, skill=skill, published_at=published)
 
 
-# Agents on each side of the holdout of skill "fix-build" (schemas.holdout decides).
+# Agents on each side of the switchback holdout of skill "fix-build" on the sessions' UTC
+# days (schemas.holdout decides; s2 starts on the next day).
 _AGENTS = [f"agent-{i}" for i in range(200)]
-HELD = [a for a in _AGENTS if is_held_out("fix-build", a)][:2]
-PRESENT = [a for a in _AGENTS if not is_held_out("fix-build", a)][:3]
+_DAYS = (T0, T0 + timedelta(hours=2))
+HELD = [a for a in _AGENTS if is_held_out("fix-build", a, 0.5, at=T0)][:2]
+PRESENT = [a for a in _AGENTS
+           if not any(is_held_out("fix-build", a, 0.5, at=d) for d in _DAYS)][:3]
 
 
 @pytest.fixture
@@ -175,13 +178,17 @@ def test_top_corrected_tool_failures_counts_fail_then_success_only(lake):
 def test_skill_effect_cohorts_agree_with_the_holdout_contract(lake):
     con, _ = connect(lake)
     try:
-        sql = ("SELECT ('0x' || left(sha256('fix-build' || chr(0) || a), 8))::UBIGINT "
-               "/ 4294967296.0 < 0.10 FROM (SELECT unnest($agents) AS a)")
-        got = [r[0] for r in con.execute(sql, {"agents": _AGENTS}).fetchall()]
+        sql = ("SELECT ('0x' || left(sha256('fix-build' || chr(0) || a || chr(0) || "
+               "CAST(floor(epoch($t::TIMESTAMPTZ) / 86400) AS BIGINT)), 8))::UBIGINT "
+               "/ 4294967296.0 FROM (SELECT unnest($agents) AS a)")
+        got = {d: [r[0] for r in con.execute(sql, {"agents": _AGENTS, "t": d}).fetchall()]
+               for d in _DAYS}
     finally:
         con.close()
-    assert got == [is_held_out("fix-build", a) for a in _AGENTS]
-    assert any(got) and not all(got)
+    for d in _DAYS:
+        assert got[d] == pytest.approx(
+            [holdout_bucket("fix-build", a, period_index(d)) for a in _AGENTS], abs=1e-12)
+    assert got[_DAYS[0]] != got[_DAYS[1]]  # re-drawn on the next day
 
 
 def test_skill_effect_compares_cohorts_on_last_known_outcome(lake):

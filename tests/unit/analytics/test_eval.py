@@ -1,65 +1,71 @@
-"""The attribution scored on a simulated fleet with known true effects (deterministic seed).
+"""The attribution scored on the hostile fleet simulator, replaying the measure job's looks.
 
-90 skills (30 helpful +10pp, 30 null, 30 harmful -10pp), about 4,000 known-outcome
-sessions per skill, 10 % holdout, a drifting base rate and late outcomes. The thresholds
-are the design targets; at this volume they hold with margin (see `make eval` for the
-300-skill figures and the small-volume power loss).
+A 12-workspace fleet of 80k sessions (a smaller cousin of ``make eval``'s 40 workspaces):
+the error targets hold with daily looks and with looks every six hours, power exists,
+planted carry-over shrinks the estimates toward zero without retiring what is not
+harmful, and the report read back from a Delta lake gives the replay's verdicts.
 """
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from analytics.eval import evaluate
-from analytics.simulator import SimConfig
+from analytics.eval import BUCKETS, _bucket_name, evaluate
+from analytics.simulator import FleetConfig
+
+FLEET = FleetConfig(workspaces=12, sessions=80_000, seed=4)
 
 
 @pytest.fixture(scope="module")
 def figures() -> dict[str, float]:
-    return evaluate(SimConfig(workspaces=30, sessions_per_workspace=4500, seed=3))
+    return evaluate(FLEET)
 
 
-def test_helpful_skills_with_enough_data_are_detected(figures):
-    assert figures["insufficient_data"] == 0.0
-    assert figures["helpful_detected"] >= 0.80
+def _wrong_share_ok(f: dict[str, float]) -> bool:
+    return math.isnan(f["wrong_retirement_share"]) or f["wrong_retirement_share"] <= 0.10
 
 
-def test_null_skills_are_rarely_declared_effective(figures):
-    # Expected 2.5 % (0.75 of 30); 4 or more of 30 has probability < 1 % under the design.
-    assert figures["null_declared_effective"] <= 0.10
+def test_non_harmful_skills_are_almost_never_retired_with_daily_looks(figures):
+    assert figures["looks"] == FLEET.days
+    assert figures["non_harmful_retired"] <= 0.02
+    assert _wrong_share_ok(figures)
+    assert figures["effective_but_not_helpful"] <= 0.10 or math.isnan(
+        figures["effective_but_not_helpful"])
 
 
-def test_harmful_skills_are_never_declared_effective(figures):
-    assert figures["harmful_declared_effective"] == 0.0
+def test_intervals_cover_the_true_effect_in_every_held_out_bucket(figures):
+    assert figures["coverage"] >= 0.93
+    for bounds in BUCKETS:
+        name = _bucket_name(bounds)
+        if figures[f"n_held_{name}"] >= 10:
+            assert figures[f"coverage_held_{name}"] >= 0.93, name
 
 
-def test_retirement_catches_harmful_skills_and_spares_the_others(figures):
-    assert figures["harmful_retired"] >= 0.90
-    assert figures["non_harmful_retired"] <= 0.05
+def test_helpful_and_harmful_skills_are_found(figures):
+    assert figures["helpful_found"] > 0.1
+    assert figures["harmful_retired"] > 0.1
 
 
-def test_intervals_cover_the_true_effect_about_95_percent(figures):
-    assert 0.88 <= figures["coverage"] <= 1.0
+def test_looking_four_times_a_day_does_not_retire_more_of_what_is_not_harmful():
+    frequent = evaluate(FLEET, look_every_s=6 * 3600)
+    assert frequent["looks"] == 4 * FLEET.days
+    assert frequent["non_harmful_retired"] <= 0.02
+    assert _wrong_share_ok(frequent)
 
 
-def test_weekly_looks_cost_more_false_retirements_than_one_look(figures):
-    assert figures["sequential_non_harmful_retired"] >= figures["non_harmful_retired"]
-    assert figures["sequential99_non_harmful_retired"] <= figures["sequential_non_harmful_retired"]
+def test_carry_over_shrinks_estimates_toward_zero_but_retires_nothing_that_is_not_harmful():
+    none = evaluate(FleetConfig(workspaces=4, sessions=80_000, seed=6, carryover=0.0))
+    strong = evaluate(FleetConfig(workspaces=4, sessions=80_000, seed=6, carryover=0.6))
+    assert none["estimate_over_truth"] == pytest.approx(1.0, abs=0.15)
+    assert strong["estimate_over_truth"] < none["estimate_over_truth"] - 0.2
+    assert strong["non_harmful_retired"] == 0.0
+    assert strong["harmful_retired"] <= none["harmful_retired"] + 0.1
 
 
-def test_small_volume_loses_power_and_the_eval_says_so():
-    small = evaluate(SimConfig(workspaces=10, sessions_per_workspace=600, seed=5))
-    assert small["mean_known_held_out_per_skill"] < small["sessions_needed_retire_90"] * 0.1
-    assert small["harmful_retired"] < 0.9
-
-
-def test_agents_that_differ_need_the_design_effect_to_keep_intervals_honest():
-    from analytics.eval import evaluate_clustering
-
-    figures = evaluate_clustering(SimConfig(workspaces=30, sessions_per_workspace=3000,
-                                            agents_per_workspace=100, agent_sd=0.15, seed=21))
-    assert figures["coverage_adjusted"] >= 0.88
-    assert figures["null_false_verdicts_adjusted"] <= 0.10
-    # Treating one agent's sessions as independent: intervals far too narrow.
-    assert figures["coverage_naive"] < 0.80
-    assert figures["null_false_verdicts_naive"] > figures["null_false_verdicts_adjusted"]
+def test_the_report_over_the_lake_gives_the_replayed_verdicts(tmp_path):
+    # Through the Delta lake and back; the retirements' tombstones close their windows.
+    small = evaluate(FleetConfig(workspaces=3, sessions=30_000, seed=2), lake=tmp_path)
+    assert small["harmful_retired"] > 0
+    assert small["lake_report_agrees"] == 1.0

@@ -94,6 +94,10 @@ def test_skill_windows_read_the_sink_skills_table_shape():
                    value=None, timestamp_ms=ms + 7_200_000),
     ]
     table = spec.to_arrow([row for r in records for row in spec.rows(r)])
-    (window,) = skill_windows(table)
-    assert (window.version, window.published_at, window.retired_at) == (
-        2, T0, T0 + timedelta(hours=2))
+    # Each version is measured on its own: v2 starts its own clock; the tombstone ends it.
+    v1, v2 = skill_windows(table)
+    assert (v1.version, v1.published_at, v1.retired_at, v1.superseded) == (
+        1, T0, T0 + timedelta(hours=1), True)
+    assert (v2.version, v2.published_at, v2.retired_at, v2.superseded) == (
+        2, T0 + timedelta(hours=1), T0 + timedelta(hours=2), False)
+    assert v1.content_hash is not None  # read from the sink's column
