@@ -172,8 +172,10 @@ def turn_step(payload: object) -> str:
 
 def edited_path(payload: object) -> str | None:
     """The file a PostToolUse of an edit tool wrote (absolute), else None."""
-    if not isinstance(payload, dict) or payload.get("hook_event_name") != "PostToolUse" \
-            or payload.get("tool_name") not in EDIT_TOOLS:
+    if not isinstance(payload, dict) or payload.get("hook_event_name") != "PostToolUse":
+        return None
+    tool_name = payload.get("tool_name")
+    if not isinstance(tool_name, str) or tool_name not in EDIT_TOOLS:
         return None
     tool_input = payload.get("tool_input")
     if not isinstance(tool_input, dict):
