@@ -6,9 +6,12 @@ second start exits 0 at once); SIGTERM/SIGINT stop it cleanly (the forwarder flu
 acknowledges what Kafka confirmed, the sync finishes its current pass); a failing sync
 never stops forwarding and vice versa.
 
-Skill sync inside agentd: a full pass every ``sync_interval_s`` over every known project
+Skill sync inside agentd: a full pass every ``sync_interval_s``
+(``HIVEMIND_EDGE_SYNC_INTERVAL_S``, 30 s) that refreshes the skills cache the SessionStart
+hook pulls from (``producers.skill_pull``) and syncs every known project
 (``<home>/projects.json`` and project-scope installs, see
-``producers.skill_sync.known_projects``), and a quick pass for each session start the forwarder reads: its ``cwd`` (from the
+``producers.skill_sync.known_projects``), and a quick pass for each session start the
+forwarder reads: its ``cwd`` (from the
 event's ``extra``) becomes a known project, that project is synced and the session's
 exposures are recorded (``producers.skill_sync``) if the session started less than
 ``EXPOSURE_WINDOW_S`` ago.
@@ -41,7 +44,6 @@ from schemas.events import EventKind, TurnEvent
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYNC_INTERVAL_S = 30.0
 EXPOSURE_WINDOW_S = 600
 
 
@@ -106,9 +108,9 @@ class SyncLoop:
             self._guarded(lambda s=session_id, p=project, t=started: self.session_pass(s, p, t))
 
     def full_pass(self) -> None:
+        """Read the skills topic, refresh the SessionStart pull's cache, and sync every
+        known project (none yet: the cache alone, for the first session's pull)."""
         projects = known_projects(self.settings.edge.home_path(), self.user_home)
-        if not projects:
-            return
         result = sync_once(self.settings, agent_id=self.agent_id, projects=projects,
                            timeout_s=self.timeout_s)
         self.passes += 1
@@ -191,10 +193,11 @@ class RecentSessions:
         self._saved_at = time.monotonic()
 
 
-def run_agentd(settings: Settings, *, sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S,
+def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
                user_home: Path | None = None, stop: threading.Event | None = None) -> int:
     """Run agentd in this process until SIGTERM/SIGINT (or ``stop``). Returns 0, also
-    when another agentd already holds the lock."""
+    when another agentd already holds the lock. ``sync_interval_s`` defaults to
+    ``settings.edge.sync_interval_s``."""
     from producers.forwarder import Forwarder
     from runtime import metrics
 
@@ -212,7 +215,8 @@ def run_agentd(settings: Settings, *, sync_interval_s: float = DEFAULT_SYNC_INTE
         if settings.metrics.port > 0:
             metrics.serve(settings.metrics.host,
                           settings.metrics.port + metrics.PORT_OFFSETS["agentd"])
-        sync = SyncLoop(settings, agent_id, interval_s=sync_interval_s, user_home=user_home)
+        sync = SyncLoop(settings, agent_id, user_home=user_home,
+                        interval_s=sync_interval_s or settings.edge.sync_interval_s)
         recent = RecentSessions(home)
 
         def observe(event: TurnEvent) -> None:
@@ -241,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m producers.forwarder",
                                      description="agentd: spool -> Kafka, skills -> disk")
     parser.add_argument("--home", help="Hivemind home (default: HIVEMIND_HOME)")
-    parser.add_argument("--sync-interval", type=float, default=DEFAULT_SYNC_INTERVAL_S)
+    parser.add_argument("--sync-interval", type=float, default=None,
+                        help="seconds between full skill syncs "
+                             "(default: HIVEMIND_EDGE_SYNC_INTERVAL_S, 30)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.home:

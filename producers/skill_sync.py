@@ -13,7 +13,14 @@ that is not UTF-8 or not ``<workspace>/<name>`` is skipped and counted
 (``bad_keys``), so is a value that does not decode (``undecodable``) or an absurd record
 timestamp; skills whose bodies the guards refuse, and skills directories reached through
 a symlink, are reported (:mod:`producers.skill_files`) and nothing is written for them. One sync at a time per Hivemind home
-(``<home>/sync.lock``), so agentd and a SessionStart sync never interleave.
+(``<home>/sync.lock``), so agentd, ``hivemind sync`` and the SessionStart pull never
+interleave.
+
+The vetted set (``producers.skill_files.vet_skills``: this agent's holdout applied, guards
+re-checked, ``SKILL.md`` rendered) is computed once per pass, written to
+``<home>/skills-cache.json`` (``producers.skill_pull``: the SessionStart hook materializes
+the session's project from it before Claude Code reads its skills) and applied to every
+target with the same code the hook runs (``producers.skill_disk.materialize``).
 
 Exposures (``<home>/exposures.jsonl``, read by the measurement side): when a sync runs
 for a session (``session_id`` given), one line per live skill of the workspace, each a
@@ -67,10 +74,12 @@ from producers.skill_files import (
     PublishedSkill,
     SyncReport,
     SyncState,
-    apply_skills,
+    apply_entries,
     atomic_write,
     skill_status,
+    vet_skills,
 )
+from producers.skill_pull import write_cache
 from runtime.errors import BrokerUnavailable
 from runtime.settings import Settings
 from schemas.holdout import DEFAULT_HOLDOUT_SHARE
@@ -335,14 +344,19 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
         error = str(exc)
         view = WorkspaceSkills()
     report = SyncReport()
+    # The vetted set, once per pass: what every target gets and what the SessionStart
+    # pull materializes from the cache (producers.skill_pull).
+    entries, vetted = vet_skills(view.skills, workspace_id=workspace_id, agent_id=agent_id,
+                                 holdout_share=holdout_share)
     with sync_lock(home):
         state = SyncState.load(home)
-        for target in targets:
-            if view.skills or view.complete:
-                report.merge(apply_skills(view.skills, target, state, workspace_id=workspace_id,
-                                          agent_id=agent_id, complete=view.complete,
-                                          holdout_share=holdout_share,
-                                          anchor=anchors[target]))
+        if view.skills or view.complete:
+            write_cache(str(home), entries, workspace_id=workspace_id, agent_id=agent_id,
+                        complete=view.complete, holdout_until=holdout_expiry(time.time()))
+            for target in targets:
+                report.merge(vetted)
+                report.merge(apply_entries(entries, target, state, complete=view.complete,
+                                           anchor=anchors[target]))
         if view.complete:
             state.live = {name: p.skill.version for name, p in view.skills.items()
                           if p is not None}
@@ -373,6 +387,14 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
     SYNC_SKIPPED.labels(reason="undecodable").inc(view.undecodable)
     return SyncResult(report=report, complete=view.complete, targets=targets, error=error,
                       bad_keys=view.bad_keys, undecodable=view.undecodable)
+
+
+def holdout_expiry(now: float) -> float | None:
+    """Epoch seconds until which this pass's held-out decisions hold (the cache's
+    ``holdout_until``): ``None``, since schemas.holdout's assignment does not depend on
+    time. A time-varying assignment (a switchback) returns the end of the period holding
+    ``now``, so the SessionStart pull never applies an expired period's draw."""
+    return None
 
 
 def _count(report: SyncReport, error: str | None, complete: bool) -> None:

@@ -1,0 +1,199 @@
+"""The SessionStart pull: a session's project gets the workspace's live skills *before*
+Claude Code reads its skills directory, from the local cache agentd keeps fresh.
+
+Claude Code lists a project's skills (``- name: description``) once, when the session
+starts, so a skill must be on disk before the SessionStart hook returns. The hook cannot
+read Kafka (no client on the hook path, no network), so every sync pass writes the
+workspace's *vetted set* (``producers.skill_files.vet_skills``: names and guards checked,
+this agent's holdout applied, ``SKILL.md`` rendered) to ``<home>/skills-cache.json``:
+agentd's full pass every ``HIVEMIND_EDGE_SYNC_INTERVAL_S`` (30 s) and at each session
+start it forwards, and ``hivemind sync``. The sync and the pull materialize that one set
+with the same code (:func:`producers.skill_disk.materialize`: atomic writes, human edits
+never overwritten, no symlink followed).
+
+Cache layout (written atomically, 0600)::
+
+    {"format": 1, "workspace_id": "acme", "agent_id": "cc-…", "written_at": "…Z",
+     "complete": true, "holdout_until": null,
+     "skills": {"run-tests": {"version": 3, "cohort": "present", "content": "---…",
+                              "sha256": "…"},
+                "use-rg": {"version": 1, "cohort": "held_out"},
+                "bad-one": {"version": 2, "skip": "rejected"},
+                "retired": null}}
+
+``complete``: the read reached the end of the skills topic, so a skill Hivemind wrote
+that the set does not hold was retired and the pull removes it too (a partial read only
+adds and applies explicit tombstones). ``holdout_until``: epoch seconds after which the
+held-out decisions no longer hold (a time-varying holdout), ``null`` when they never
+expire.
+
+Guarantees of :func:`pull` (the hook calls it on every SessionStart):
+
+* **Bounded.** It takes the sync lock (``<home>/sync.lock``) without blocking, retrying
+  for at most ``PULL_LOCK_WAIT_S`` (100 ms); a sync holding it longer means no pull (the
+  session records what the last sync left, ``skills-in-scope.json``).
+* **Exact scope.** It returns the session's ``[{"name", "version", "cohort"}]``: the
+  versions now on disk exactly as the vetted set has them (``present``) and the held-out
+  ones; a skill the user edited or deleted is in neither.
+* **Trusts only its own cache.** A missing or malformed cache, one written for another
+  workspace or agent, an expired holdout, an unreadable sync state: no pull, and the
+  reason is returned for the hook's log.
+
+Imports only the standard library's C-level modules and stdlib-only modules of ours: it
+runs inside the capture hook.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+
+from producers import jsonlite, private
+from producers.skill_disk import HELD_OUT, PRESENT, StateFile, is_valid_name, materialize
+
+CACHE_FILE = "skills-cache.json"
+CACHE_FORMAT = 1
+LOCK_FILE = "sync.lock"  # producers.skill_sync.sync_lock
+PULL_LOCK_WAIT_S = 0.1
+
+
+class Pulled:
+    """What one pull did: ``scope`` (the session's skills, sorted by name) or ``None``
+    with ``reason`` when there was no pull; names per action otherwise."""
+
+    __slots__ = ("conflicts", "created", "reason", "refused", "removed", "scope", "updated")
+
+    def __init__(self, scope: list | None, reason: str = "", applied=None) -> None:
+        self.scope = scope
+        self.reason = reason
+        self.created = list(applied.created) if applied else []
+        self.updated = list(applied.updated) if applied else []
+        self.removed = list(applied.removed) if applied else []
+        self.conflicts = [c[1] for c in applied.new_conflicts] if applied else []
+        self.refused = [f"{r[1]}:{r[2]}" for r in applied.refused] if applied else []
+
+
+def cache_path(home: str) -> str:
+    return os.path.join(home, CACHE_FILE)
+
+
+def write_cache(home: str, skills: dict, *, workspace_id: str, agent_id: str,
+                complete: bool, holdout_until: float | None = None,
+                written_at: str | None = None) -> str:
+    """Write the vetted set atomically (call under the sync lock). A partial read
+    (``complete`` false) is merged into the previous cache of the same workspace and
+    agent: names it did not reach keep their last entry."""
+    if not complete:
+        previous = read_cache(home)
+        if isinstance(previous, dict) and previous.get("workspace_id") == workspace_id \
+                and previous.get("agent_id") == agent_id \
+                and isinstance(previous.get("skills"), dict):
+            skills = {**previous["skills"], **skills}
+    data = {"format": CACHE_FORMAT, "workspace_id": workspace_id, "agent_id": agent_id,
+            "written_at": written_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "complete": bool(complete), "holdout_until": holdout_until, "skills": skills}
+    path = cache_path(home)
+    private.write_atomic(path, jsonlite.dumps(data).encode())
+    return path
+
+
+def read_cache(home: str) -> object:
+    """The cache parsed, or ``None`` when missing or not JSON."""
+    try:
+        with open(cache_path(home), "rb") as f:
+            return jsonlite.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def usable_skills(cache: object, *, workspace_id: str, agent_id: str, now: float
+                  ) -> tuple[dict | None, str]:
+    """``(skills, "")`` when the cache may be materialized for this workspace and agent
+    at ``now``, else ``(None, reason)``. Entries that are not well formed are dropped."""
+    if not isinstance(cache, dict):
+        return None, "no-cache"
+    if cache.get("format") != CACHE_FORMAT:
+        return None, "cache-format"
+    if cache.get("workspace_id") != workspace_id:
+        return None, "cache-of-another-workspace"
+    if cache.get("agent_id") != agent_id:
+        return None, "cache-of-another-agent"
+    until = cache.get("holdout_until")
+    if until is not None and (not isinstance(until, (int, float)) or now >= until):
+        return None, "holdout-expired"
+    raw = cache.get("skills")
+    if not isinstance(raw, dict):
+        return None, "cache-format"
+    skills: dict = {}
+    for name, entry in raw.items():
+        skipped = isinstance(entry, dict) and bool(entry.get("skip"))
+        if entry is None or skipped or _is_entry(entry):
+            skills[name] = entry
+    return skills, ""
+
+
+def _is_entry(entry: object) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    version = entry.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return False
+    if entry.get("cohort") == HELD_OUT:
+        return True
+    return entry.get("cohort") == PRESENT and isinstance(entry.get("content"), str) \
+        and isinstance(entry.get("sha256"), str)
+
+
+def pull(home: str, project_root: str, *, workspace_id: str, agent_id: str,
+         now: float | None = None, wait_s: float = PULL_LOCK_WAIT_S) -> Pulled:
+    """Materialize the cache into ``<project_root>/.claude/skills`` (see the module
+    docstring) and return the session's scope. Raises only ``OSError`` from the disk
+    (the hook logs it); everything else is a :class:`Pulled` with a reason."""
+    now = time.time() if now is None else now
+    if not project_root or project_root == os.sep:
+        return Pulled(None, "no-project")
+    fd = _lock(home, wait_s)
+    if fd is None:
+        return Pulled(None, "sync-lock-busy")
+    try:
+        cache = read_cache(home)
+        skills, reason = usable_skills(cache, workspace_id=workspace_id, agent_id=agent_id,
+                                       now=now)
+        if skills is None:
+            return Pulled(None, reason)
+        state = StateFile.load(home)
+        if state is None:
+            return Pulled(None, "sync-state-unreadable")
+        before = state.snapshot()
+        applied = materialize(skills, os.path.join(project_root, ".claude", "skills"), state,
+                              complete=isinstance(cache, dict) and cache.get("complete") is True,
+                              anchor=project_root)
+        if state.snapshot() != before:
+            state.save()
+    finally:
+        os.close(fd)  # drops the lock
+    scope = [{"name": name, "version": version, "cohort": PRESENT}
+             for name, version in applied.present.items()]
+    scope += [{"name": name, "version": entry["version"], "cohort": HELD_OUT}
+              for name, entry in skills.items()
+              if isinstance(entry, dict) and entry.get("cohort") == HELD_OUT
+              and is_valid_name(name)]
+    if any(r[1] == "*" for r in applied.refused):
+        return Pulled(None, "skills-dir-refused", applied)
+    return Pulled(sorted(scope, key=lambda e: e["name"]), "", applied)
+
+
+def _lock(home: str, wait_s: float) -> int | None:
+    """The sync lock's fd (held until closed), or ``None`` after ``wait_s``."""
+    fd = private.open_file(os.path.join(home, LOCK_FILE), os.O_RDWR)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.002)
