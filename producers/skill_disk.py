@@ -126,30 +126,37 @@ class SkillsDir:
     def write(self, name: str, data: bytes) -> None:
         """Replace ``<name>/SKILL.md`` atomically (temp file + rename in its directory),
         creating the directories; a symlink on the way is refused, never written."""
+        staged = self.stage(name, data)
+        try:
+            staged.sync()
+        except BaseException:
+            staged.discard()
+            raise
+        staged.commit()
+
+    def stage(self, name: str, data: bytes) -> Staged:
+        """Write ``data`` to a temp file in ``<name>/`` (creating the directories; a
+        symlink on the way is refused) and return it, to be fsynced and renamed over
+        ``SKILL.md`` by the caller (:class:`Staged`): fsyncing several staged files one
+        after another costs one journal commit, not one each."""
         fd = self._open_dirs((*self.parts, name), create=True)
         assert fd is not None
+        tmp = f".{SKILL_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
-            tmp = f".{SKILL_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
             file_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                               | os.O_CLOEXEC, 0o600, dir_fd=fd)
-            try:
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(file_fd, view):]
-                    os.fsync(file_fd)
-                finally:
-                    os.close(file_fd)
-                # rename never follows a symlink at the destination: it replaces the entry
-                os.replace(tmp, SKILL_FILE, src_dir_fd=fd, dst_dir_fd=fd)
-            except BaseException:
-                try:  # noqa: SIM105 - contextlib is not imported on the hook path
-                    os.unlink(tmp, dir_fd=fd)
-                except OSError:
-                    pass
-                raise
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        staged = Staged(fd, file_fd, tmp)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(file_fd, view):]
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
 
     def remove(self, name: str) -> None:
         """Delete ``<name>/SKILL.md`` (the entry itself), then ``<name>`` if empty."""
@@ -229,6 +236,44 @@ class SkillsDir:
             raise UnsafePath(path, "is a symlink" if is_link else "is not a directory") from None
 
 
+class Staged:
+    """A fully written temp file beside a ``SKILL.md``: :meth:`sync` (fsync), then
+    :meth:`commit` (rename over ``SKILL.md``: readers see the old or the new file) or
+    :meth:`discard` (remove it). Either closes its descriptors."""
+
+    __slots__ = ("dir_fd", "file_fd", "tmp")
+
+    def __init__(self, dir_fd: int, file_fd: int, tmp: str) -> None:
+        self.dir_fd, self.file_fd, self.tmp = dir_fd, file_fd, tmp
+
+    def sync(self) -> None:
+        os.fsync(self.file_fd)
+
+    def commit(self) -> None:
+        try:
+            os.close(self.file_fd)
+            self.file_fd = -1
+            # rename never follows a symlink at the destination: it replaces the entry
+            os.replace(self.tmp, SKILL_FILE, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        except BaseException:
+            self.discard()
+            raise
+        os.close(self.dir_fd)
+        self.dir_fd = -1
+
+    def discard(self) -> None:
+        if self.file_fd >= 0:
+            os.close(self.file_fd)
+            self.file_fd = -1
+        if self.dir_fd >= 0:
+            try:  # noqa: SIM105 - contextlib is not imported on the hook path
+                os.unlink(self.tmp, dir_fd=self.dir_fd)
+            except OSError:
+                pass
+            os.close(self.dir_fd)
+            self.dir_fd = -1
+
+
 def _parts_below(path: str, anchor: str) -> tuple[str, ...]:
     """The components of ``path`` below ``anchor`` (lexically, as ``Path.relative_to``:
     empty and ``.`` components dropped); ``ValueError`` when ``path`` is not under
@@ -303,6 +348,7 @@ def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete:
         for key, entry in state.files.items():
             if key.startswith(prefix) and isinstance(entry, dict):
                 wanted.setdefault(entry.get("name"), None)
+    writes: list[_Write] = []
     for name in sorted(n for n in wanted if isinstance(n, str)):
         entry = wanted[name]
         if isinstance(entry, dict) and entry.get("skip"):
@@ -317,14 +363,55 @@ def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete:
             version = entry["version"]
         try:
             _apply_one(name, desired, digest, version, fs,
-                       os.path.join(skills_dir, name, SKILL_FILE), state, applied, now)
+                       os.path.join(skills_dir, name, SKILL_FILE), state, applied, now, writes)
         except UnsafePath as exc:
             applied.refused.append((exc.path, name, exc.reason))
+    _write_all(writes, fs, state, applied)
     return applied
 
 
+class _Write:
+    """A create or update :func:`_apply_one` decided on, done by :func:`_write_all`."""
+
+    __slots__ = ("action", "data", "digest", "key", "name", "staged", "version")
+
+    def __init__(self, action: str, name: str, key: str, data: bytes, digest: str | None,
+                 version: int | None) -> None:
+        self.action, self.name, self.key, self.data = action, name, key, data
+        self.digest, self.version = digest, version
+        self.staged: Staged | None = None
+
+
+def _write_all(writes: list[_Write], fs: SkillsDir, state, applied: Applied) -> None:
+    """Stage every file, fsync them one after another (one journal commit for all), then
+    rename each over its ``SKILL.md`` and record it. A refused path is reported and
+    skipped; on any other error the staged temp files are removed and it propagates."""
+    try:
+        for w in writes:
+            try:
+                w.staged = fs.stage(w.name, w.data)
+            except UnsafePath as exc:
+                applied.refused.append((exc.path, w.name, exc.reason))
+        for w in writes:
+            if w.staged is not None:
+                w.staged.sync()
+        for w in writes:
+            if w.staged is None:
+                continue
+            staged, w.staged = w.staged, None
+            staged.commit()
+            _record(state, w.key, w.name, w.version, w.digest)
+            getattr(applied, w.action).append(w.name)
+            applied.present[w.name] = w.version  # type: ignore[assignment]
+    finally:
+        for w in writes:
+            if w.staged is not None:
+                w.staged.discard()
+
+
 def _apply_one(name: str, desired: bytes | None, digest: str | None, version: int | None,
-               fs: SkillsDir, key: str, state, applied: Applied, now: str) -> None:
+               fs: SkillsDir, key: str, state, applied: Applied, now: str,
+               writes: list[_Write]) -> None:
     recorded = state.files.get(key)
     current = fs.read(name)
 
@@ -341,10 +428,7 @@ def _apply_one(name: str, desired: bytes | None, digest: str | None, version: in
             state.deleted[key] = version
             applied.kept_deleted.append(name)
             return
-        fs.write(name, desired)
-        _record(state, key, name, version, digest)
-        applied.created.append(name)
-        applied.present[name] = version  # type: ignore[assignment]
+        writes.append(_Write("created", name, key, desired, digest, version))
         return
 
     if desired is not None and current == desired:
@@ -369,10 +453,7 @@ def _apply_one(name: str, desired: bytes | None, digest: str | None, version: in
         state.deleted.pop(key, None)
         applied.removed.append(name)
         return
-    fs.write(name, desired)
-    _record(state, key, name, version, digest)
-    applied.updated.append(name)
-    applied.present[name] = version  # type: ignore[assignment]
+    writes.append(_Write("updated", name, key, desired, digest, version))
 
 
 def _record(state, key: str, name: str, version: int | None, digest: str | None) -> None:
