@@ -72,7 +72,9 @@ def test_hostile_description_reads_back_exactly(description, loader):
 
 
 @settings(max_examples=300, deadline=None)
-@given(description=st.text(st.characters(codec=None, exclude_categories=()), min_size=1,
+# Lone surrogates (Cs) are not text YAML can carry: a skill holding one is invalid before
+# it is ever rendered (test_lone_surrogate_in_a_description_is_invalid_not_a_crash).
+@given(description=st.text(st.characters(codec=None, exclude_categories=("Cs",)), min_size=1,
                            max_size=200),
        codifier=st.text(max_size=40), sessions=st.lists(st.text(max_size=30), max_size=3),
        body=st.text(max_size=300))
