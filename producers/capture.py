@@ -40,12 +40,13 @@ edit; a failure is logged and never affects the event.
 SessionStart pulls skills (:mod:`producers.skill_pull`): the workspace's skill set that
 agentd's last sync cached in ``<home>/skills-cache.json`` is materialized into the
 session's project (``<project>/.claude/skills``, same rules and writer as the sync)
-before the hook returns, because Claude Code reads that directory as the session starts.
-The skill versions now on disk (``present``) and those held out go into the payload as
-``skills_in_scope``, so the event's ``extra`` tells the sink exactly which versions the
-session started with. No pull (no cache yet, the sync lock busy for 100 ms, a cache of
-another workspace): the session's entry of ``<home>/skills-in-scope.json`` (what the last
-sync left on disk) is used instead; a missing or unreadable file adds nothing.
+before the hook returns. Claude Code (2.1.x) has read that directory *before* it runs
+SessionStart hooks, so what the hook writes reaches the project's next sessions (and
+this one only if Claude Code's skill watcher picks the change up); the event's
+``skills_in_scope`` therefore records the skill versions on disk when the hook starts
+(``present``) and those held out, i.e. exactly what the session has. No usable cache (none
+yet, another workspace's): the session's entry of ``<home>/skills-in-scope.json`` (what
+the last sync left on disk) is used instead; a missing or unreadable file adds nothing.
 
 SessionStart also starts agentd (see :func:`ensure_agentd`) unless ``<home>/agentd.lock``
 is held, i.e. agentd already runs; ``"agentd_autostart": false`` in config.json disables it.
@@ -206,10 +207,10 @@ def load_config(home: str) -> dict:
 
 def pull_skills(home: str, cwd: str, *, workspace_id: str, agent_id: str,
                 now: float) -> list | None:
-    """The SessionStart pull (:mod:`producers.skill_pull`): the session's project gets
-    the cached skill set before Claude Code reads it; returns the session's scope, or
-    ``None`` when nothing was pulled (the reason is logged; the scope file then says what
-    the last sync left). Never raises."""
+    """The SessionStart pull (:mod:`producers.skill_pull`): returns the session's scope
+    (the skill versions on disk as it starts, and those held out), then brings the
+    project up to the cached skill set; ``None`` when there is no usable cache (the
+    reason is logged; the scope file then says what the last sync left). Never raises."""
     try:
         from producers.skill_pull import pull
 
@@ -218,10 +219,8 @@ def pull_skills(home: str, cwd: str, *, workspace_id: str, agent_id: str,
     except Exception as exc:  # the hook must not fail: the sync will catch up
         _log(home, f"skill pull failed error={type(exc).__name__}")
         return None
-    if pulled.scope is None:
-        if pulled.reason not in ("no-cache", "no-project"):
-            _log(home, f"skill pull skipped reason={pulled.reason}", "INFO")
-        return None
+    if pulled.reason and pulled.reason not in ("no-cache", "no-project"):
+        _log(home, f"skill pull skipped reason={pulled.reason}", "INFO")
     changed = [f"{label}={','.join(names)}" for label, names in (
         ("created", pulled.created), ("updated", pulled.updated),
         ("removed", pulled.removed), ("conflicts", pulled.conflicts),

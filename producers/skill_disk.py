@@ -463,6 +463,47 @@ def _record(state, key: str, name: str, version: int | None, digest: str | None)
     state.deleted.pop(key, None)
 
 
+def scope_on_disk(entries, skills_dir: str | os.PathLike[str], state, *,
+                  anchor: str | os.PathLike[str] | None = None) -> list[dict] | None:
+    """``[{"name", "version", "cohort"}]`` of what an agent starting now in
+    ``skills_dir`` has, sorted by name: ``present`` with the version of each Hivemind
+    file on disk (the vetted content of ``entries``, or a file whose bytes match what the
+    sync state recorded writing there, e.g. an older version not yet replaced), and
+    ``held_out`` for each skill the vetted set holds out that is not on disk. A file the
+    user edited or wrote is in neither. ``None`` when the directory is refused."""
+    skills_dir = os.fspath(skills_dir)
+    fs = SkillsDir(skills_dir, anchor)
+    try:
+        fs.check()
+    except UnsafePath:
+        return None
+    prefix = skills_dir + os.sep
+    recorded: dict[str, tuple[str, dict]] = {
+        e["name"]: (k, e) for k, e in state.files.items()
+        if k.startswith(prefix) and isinstance(e, dict) and isinstance(e.get("name"), str)}
+    names: set[str] = {n for n, e in entries.items() if isinstance(e, dict) and e.get("cohort")}
+    scope = []
+    for name in sorted(n for n in names | set(recorded) if is_valid_name(n)):
+        entry = entries.get(name) if isinstance(entries.get(name), dict) else {}
+        try:
+            data = fs.read(name)
+        except UnsafePath:
+            continue
+        if data is None:
+            if entry.get("cohort") == HELD_OUT:
+                scope.append({"name": name, "version": entry["version"], "cohort": HELD_OUT})
+            continue
+        if entry.get("cohort") == PRESENT and data == entry["content"].encode("utf-8"):
+            scope.append({"name": name, "version": entry["version"], "cohort": PRESENT})
+            continue
+        key, record = recorded.get(name, ("", {}))
+        if key == os.path.join(skills_dir, name, SKILL_FILE) \
+                and content_hash(data) == record.get("hash") \
+                and isinstance(record.get("version"), int):
+            scope.append({"name": name, "version": record["version"], "cohort": PRESENT})
+    return scope
+
+
 STATE_FILE = "sync-state.json"
 
 

@@ -50,7 +50,7 @@ import os
 import time
 
 from producers import jsonlite, private
-from producers.skill_disk import HELD_OUT, PRESENT, StateFile, is_valid_name, materialize
+from producers.skill_disk import HELD_OUT, PRESENT, StateFile, materialize, scope_on_disk
 
 CACHE_FILE = "skills-cache.json"
 CACHE_FORMAT = 1
@@ -147,41 +147,44 @@ def _is_entry(entry: object) -> bool:
 
 def pull(home: str, project_root: str, *, workspace_id: str, agent_id: str,
          now: float | None = None, wait_s: float = PULL_LOCK_WAIT_S) -> Pulled:
-    """Materialize the cache into ``<project_root>/.claude/skills`` (see the module
-    docstring) and return the session's scope. Raises only ``OSError`` from the disk
-    (the hook logs it); everything else is a :class:`Pulled` with a reason."""
+    """Record what ``<project_root>/.claude/skills`` holds as the session starts, then
+    materialize the cache into it (see the module docstring). Raises only ``OSError``
+    from the disk (the hook logs it); everything else is a :class:`Pulled` with a
+    reason."""
     now = time.time() if now is None else now
     if not project_root or project_root == os.sep:
         return Pulled(None, "no-project")
+    skills_dir = os.path.join(project_root, ".claude", "skills")
+    skills, reason = usable_skills(read_cache(home), workspace_id=workspace_id,
+                                   agent_id=agent_id, now=now)
+    if skills is None:
+        return Pulled(None, reason)
+    state = StateFile.load(home)
+    if state is None:
+        return Pulled(None, "sync-state-unreadable")
+    # Claude Code has already loaded the skills directory when it runs SessionStart hooks:
+    # the session has what is on disk now, not what the pull is about to write.
+    scope = scope_on_disk(skills, skills_dir, state, anchor=project_root)
+    if scope is None:
+        return Pulled(None, "skills-dir-refused")
     fd = _lock(home, wait_s)
     if fd is None:
-        return Pulled(None, "sync-lock-busy")
-    try:
+        return Pulled(scope, "sync-lock-busy")
+    try:  # re-read under the lock: a sync may have written both since
         cache = read_cache(home)
         skills, reason = usable_skills(cache, workspace_id=workspace_id, agent_id=agent_id,
                                        now=now)
-        if skills is None:
-            return Pulled(None, reason)
         state = StateFile.load(home)
-        if state is None:
-            return Pulled(None, "sync-state-unreadable")
+        if skills is None or state is None:
+            return Pulled(scope, reason or "sync-state-unreadable")
         before = state.snapshot()
-        applied = materialize(skills, os.path.join(project_root, ".claude", "skills"), state,
-                              complete=isinstance(cache, dict) and cache.get("complete") is True,
-                              anchor=project_root)
+        applied = materialize(skills, skills_dir, state, anchor=project_root,
+                              complete=isinstance(cache, dict) and cache.get("complete") is True)
         if state.snapshot() != before:
             state.save()
     finally:
         os.close(fd)  # drops the lock
-    scope = [{"name": name, "version": version, "cohort": PRESENT}
-             for name, version in applied.present.items()]
-    scope += [{"name": name, "version": entry["version"], "cohort": HELD_OUT}
-              for name, entry in skills.items()
-              if isinstance(entry, dict) and entry.get("cohort") == HELD_OUT
-              and is_valid_name(name)]
-    if any(r[1] == "*" for r in applied.refused):
-        return Pulled(None, "skills-dir-refused", applied)
-    return Pulled(sorted(scope, key=lambda e: e["name"]), "", applied)
+    return Pulled(scope, "", applied)
 
 
 def _lock(home: str, wait_s: float) -> int | None:

@@ -1,8 +1,9 @@
-"""The SessionStart pull: the hook materializes the cached, vetted skill set into the
-session's project before it returns, with the sync's rules, and records exactly the
-versions on disk (present) and held out. Adversarial cases: a user's edit, a symlinked
-``.claude``, a path-like name smuggled into the cache, a cache of another workspace or
-agent, a sync holding the lock, an unreadable sync state."""
+"""The SessionStart pull: the hook records the skill versions on disk as the session
+starts (Claude Code has loaded the directory before its SessionStart hooks run) and those
+held out, then materializes the cached, vetted skill set into the session's project with
+the sync's rules, for the sessions after it. Adversarial cases: a user's edit, a
+symlinked ``.claude``, a path-like name smuggled into the cache, a cache of another
+workspace or agent, a sync holding the lock, an unreadable sync state."""
 
 from __future__ import annotations
 
@@ -79,11 +80,13 @@ def test_session_start_writes_cached_skill_into_a_project_no_sync_has_seen(home,
     agent = agent_not_held_out("run-tests")
     entries = cache(home, {"run-tests": make_skill("run-tests", 3)}, agent)
     proj = project(tmp_path)
-    record = start(home, proj / "src", agent)  # the session runs in a subdirectory
+    first = start(home, proj / "src", agent, "s-1")  # the session runs in a subdirectory
     assert skill_md(proj, "run-tests").read_text() == entries["run-tests"]["content"]
-    assert scope_of(record) == [{"name": "run-tests", "version": 3, "cohort": "present"}]
+    assert scope_of(first) == []  # it started without the skill: written for the next
     state = json.loads((home / "sync-state.json").read_text())
     assert state["files"][str(skill_md(proj, "run-tests"))]["version"] == 3
+    second = start(home, proj, agent, "s-2")
+    assert scope_of(second) == [{"name": "run-tests", "version": 3, "cohort": "present"}]
 
 
 def test_held_out_skill_is_not_written_and_is_recorded_held_out_with_its_version(home,
@@ -96,15 +99,35 @@ def test_held_out_skill_is_not_written_and_is_recorded_held_out_with_its_version
     assert scope_of(record) == [{"name": "lint", "version": 2, "cohort": "held_out"}]
 
 
-def test_new_version_replaces_the_file_and_the_scope_names_it(home, tmp_path):
+def test_a_skill_still_on_disk_when_its_holdout_begins_is_recorded_present_then_removed(
+        home, tmp_path):
+    agent = agent_not_held_out("lint")
+    proj = project(tmp_path)
+    entries = cache(home, {"lint": make_skill("lint", 2)}, agent)
+    start(home, proj, agent, "s-1")
+    # The assignment now holds this agent out (e.g. a new holdout period).
+    held = {"lint": {"version": 2, "cohort": "held_out"}}
+    write_cache(str(home), held, workspace_id=WS, agent_id=agent, complete=True)
+    assert entries["lint"]["cohort"] == "present"
+    record = start(home, proj, agent, "s-2")
+    assert scope_of(record) == [{"name": "lint", "version": 2, "cohort": "present"}]
+    assert not skill_md(proj, "lint").exists()
+    assert scope_of(start(home, proj, agent, "s-3")) == [
+        {"name": "lint", "version": 2, "cohort": "held_out"}]
+
+
+def test_new_version_replaces_the_file_and_the_scope_names_the_version_each_session_had(
+        home, tmp_path):
     agent = agent_not_held_out("run-tests")
     proj = project(tmp_path)
     cache(home, {"run-tests": make_skill("run-tests", 1)}, agent)
     start(home, proj, agent, "s-1")
     entries = cache(home, {"run-tests": make_skill("run-tests", 2, body="Use `tox`.")}, agent)
     record = start(home, proj, agent, "s-2")
+    assert scope_of(record) == [{"name": "run-tests", "version": 1, "cohort": "present"}]
     assert skill_md(proj, "run-tests").read_text() == entries["run-tests"]["content"]
-    assert scope_of(record) == [{"name": "run-tests", "version": 2, "cohort": "present"}]
+    assert scope_of(start(home, proj, agent, "s-3")) == [
+        {"name": "run-tests", "version": 2, "cohort": "present"}]
 
 
 def test_user_edit_is_never_overwritten_and_leaves_the_scope(home, tmp_path):
@@ -114,9 +137,9 @@ def test_user_edit_is_never_overwritten_and_leaves_the_scope(home, tmp_path):
     start(home, proj, agent, "s-1")
     skill_md(proj, "run-tests").write_text("my own notes")
     cache(home, {"run-tests": make_skill("run-tests", 2)}, agent)
-    record = start(home, proj, agent, "s-2")
+    assert scope_of(start(home, proj, agent, "s-2")) == []
     assert skill_md(proj, "run-tests").read_text() == "my own notes"
-    assert scope_of(record) == []
+    assert scope_of(start(home, proj, agent, "s-3")) == []
     state = json.loads((home / "sync-state.json").read_text())
     assert state["conflicts"][str(skill_md(proj, "run-tests"))]["reason"] == "edited"
 
@@ -128,6 +151,7 @@ def test_a_file_the_user_deleted_is_not_recreated_for_the_same_version(home, tmp
     start(home, proj, agent, "s-1")
     skill_md(proj, "run-tests").unlink()
     assert scope_of(start(home, proj, agent, "s-2")) == []
+    assert scope_of(start(home, proj, agent, "s-3")) == []
     assert not skill_md(proj, "run-tests").exists()
 
 
@@ -139,14 +163,14 @@ def test_complete_cache_removes_retired_skills_and_a_partial_one_only_tombstones
     start(home, proj, agent, "s-1")
     # A partial read that reached only a-skill's tombstone: b-skill stays.
     cache(home, {"a-skill": None}, agent, complete=False)
-    record = start(home, proj, agent, "s-2")
+    start(home, proj, agent, "s-2")
     assert not skill_md(proj, "a-skill").exists() and skill_md(proj, "b-skill").exists()
-    assert [e["name"] for e in scope_of(record)] == ["b-skill"]
+    assert [e["name"] for e in scope_of(start(home, proj, agent, "s-3"))] == ["b-skill"]
     # A complete read without b-skill: it was retired while we were away.
     cache(home, {}, agent)
-    record = start(home, proj, agent, "s-3")
+    start(home, proj, agent, "s-4")
     assert not skill_md(proj, "b-skill").exists()
-    assert scope_of(record) == []
+    assert scope_of(start(home, proj, agent, "s-5")) == []
 
 
 def test_partial_read_keeps_the_previous_entries_of_names_it_did_not_reach(home):
@@ -178,7 +202,8 @@ def test_a_path_like_name_smuggled_into_the_cache_never_becomes_a_path(home, tmp
     data["skills"]["../../escaped"] = entries["run-tests"]
     (home / CACHE_FILE).write_text(json.dumps(data))
     proj = project(tmp_path)
-    record = start(home, proj, agent)
+    start(home, proj, agent, "s-1")
+    record = start(home, proj, agent, "s-2")
     assert not (tmp_path / "escaped").exists() and not (proj / "escaped").exists()
     assert [e["name"] for e in scope_of(record)] == ["run-tests"]
 
@@ -213,18 +238,22 @@ def test_malformed_entries_are_dropped_and_the_rest_pulled(home):
     assert reason == "" and sorted(skills) == ["run-tests"]
 
 
-def test_pull_gives_up_when_a_sync_holds_the_lock(home, tmp_path):
+def test_pull_gives_up_when_a_sync_holds_the_lock_but_still_records_the_scope(home,
+                                                                             tmp_path):
     agent = agent_not_held_out("run-tests")
-    cache(home, {"run-tests": make_skill("run-tests")}, agent)
+    cache(home, {"run-tests": make_skill("run-tests", 1)}, agent)
     proj = project(tmp_path)
+    pull(str(home), str(proj), workspace_id=WS, agent_id=agent)
+    cache(home, {"run-tests": make_skill("run-tests", 2)}, agent)
     fd = os.open(home / "sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         done = pull(str(home), str(proj), workspace_id=WS, agent_id=agent, wait_s=0.02)
     finally:
         os.close(fd)
-    assert (done.scope, done.reason) == (None, "sync-lock-busy")
-    assert not (proj / ".claude").exists()
+    assert done.reason == "sync-lock-busy"
+    assert done.scope == [{"name": "run-tests", "version": 1, "cohort": "present"}]
+    assert "skill_version: \"1\"" in skill_md(proj, "run-tests").read_text()
 
 
 def test_unreadable_sync_state_is_left_alone(home, tmp_path):
@@ -281,7 +310,7 @@ def test_session_start_pull_imports_no_heavy_module(home, tmp_path):
     assert done.stderr.decode() == ""
     assert skill_md(proj, "run-tests").exists()  # the pull ran in that process
     (rec,) = Spool(spool_dir(str(home))).read().records
-    assert json.loads(rec.data["extra"])["skills_in_scope"][0]["name"] == "run-tests"
+    assert json.loads(rec.data["extra"])["skills_in_scope"] == []  # none when it started
 
 
 @settings(max_examples=300, deadline=None)
