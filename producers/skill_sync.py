@@ -435,6 +435,25 @@ def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
     return len(lines)
 
 
+def record_scope_exposures(home: Path, scope: Sequence[dict], *, session_id: str,
+                           agent_id: str, workspace_id: str) -> int:
+    """Append the session's exposure rows (same format and ids as
+    :func:`record_exposures`) from the ``skills_in_scope`` its session_start recorded:
+    the versions on disk as it started and those held out. Returns how many."""
+    now = datetime.now(UTC)
+    lines = [encode_exposure(Exposure(
+        exposure_id=f"{session_id}/{e['name']}/assigned"[:256], workspace_id=workspace_id,
+        session_id=session_id, agent_id=agent_id, skill_name=e["name"],
+        skill_version=e["version"], cohort=Cohort(e["cohort"]), ts=now)) for e in scope]
+    if lines:
+        fd = private.open_file(home / "exposures.jsonl", os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"\n".join(lines) + b"\n")
+        finally:
+            os.close(fd)
+    return len(lines)
+
+
 SCOPE_FILE = "skills-in-scope.json"
 USER_SCOPE = "_user"
 
