@@ -151,3 +151,16 @@ def test_status_screen_names_the_problems():
     assert "none installed" in text and "hivemind agentd --detach" in text
     assert "7 unsent events" in text and "oldest unsent 3600s old" in text
     assert "UNREACHABLE (no answer)" in text and "CONFLICT    x: edited" in text
+    assert "pull cache  none yet" in text
+
+
+def test_status_screen_says_why_the_pull_cache_is_not_used(tmp_path):
+    from producers.skill_pull import write_cache
+    from producers.status import _cache_facts
+
+    write_cache(str(tmp_path), {"a": {"version": 1, "cohort": "held_out"}},
+                workspace_id="ws-a", agent_id="agent-1", complete=True)
+    assert _cache_facts(tmp_path, "ws-a", "agent-1") == {
+        "written_at": _cache_facts(tmp_path, "ws-a", "agent-1")["written_at"],
+        "complete": True, "present": 0, "held_out": 1, "unusable": None}
+    assert _cache_facts(tmp_path, "ws-b", "agent-1")["unusable"] == "cache-of-another-workspace"
