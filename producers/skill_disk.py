@@ -6,8 +6,11 @@ Both writers of ``SKILL.md`` files go through :func:`materialize`: the sync
 SessionStart pull (:mod:`producers.skill_pull`, run inside the capture hook). Whichever
 process writes, for one skills directory:
 
-* A file is written by rename of a fully written (and fsynced) temp file in its own
-  directory, so Claude Code never reads half a ``SKILL.md``.
+* A file is written by rename of a fully written temp file in its own directory, so
+  Claude Code never reads half a ``SKILL.md``; the sync fsyncs it first (all of a pass's
+  files back to back), the SessionStart pull does not (``durable``). An empty or
+  NUL-filled ``SKILL.md`` (what a power cut can leave of an unsynced write) holds nothing
+  of anyone's and is rewritten.
 * The sha256 of every file Hivemind writes is recorded in the sync state
   (``<home>/sync-state.json``: ``files``, ``deleted``, ``conflicts``). A file whose bytes
   no longer match it, or one Hivemind never wrote, is *the user's*: never overwritten or
@@ -325,14 +328,18 @@ class Applied:
 
 
 def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete: bool,
-                anchor: str | os.PathLike[str] | None = None, now: str = "") -> Applied:
+                anchor: str | os.PathLike[str] | None = None, now: str = "",
+                durable: bool = True) -> Applied:
     """Bring ``skills_dir`` in line with ``entries`` (see the module docstring) under the
     rules above. ``complete``: ``entries`` is the workspace's whole set, so a skill
     Hivemind wrote here that it does not hold was retired and is removed too.
     ``state`` has ``files``, ``deleted`` and ``conflicts`` dicts (``SyncState`` or
     :class:`StateFile`), updated in memory; the caller saves it. ``now``: the ISO time a
-    new conflict is stamped with (default: the current UTC time). Never raises
-    :class:`UnsafePath`: it is reported."""
+    new conflict is stamped with (default: the current UTC time). ``durable``: fsync each
+    file before its rename (the sync); the SessionStart pull skips it to stay within the
+    hook's budget, which a power cut can only turn into an empty (or NUL-filled) file, and
+    such a file is rewritten, never taken for the user's (it holds nothing of anyone's).
+    Never raises :class:`UnsafePath`: it is reported."""
     applied = Applied()
     now = now or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     skills_dir = os.fspath(skills_dir)
@@ -366,7 +373,7 @@ def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete:
                        os.path.join(skills_dir, name, SKILL_FILE), state, applied, now, writes)
         except UnsafePath as exc:
             applied.refused.append((exc.path, name, exc.reason))
-    _write_all(writes, fs, state, applied)
+    _write_all(writes, fs, state, applied, durable=durable)
     return applied
 
 
@@ -382,10 +389,12 @@ class _Write:
         self.staged: Staged | None = None
 
 
-def _write_all(writes: list[_Write], fs: SkillsDir, state, applied: Applied) -> None:
-    """Stage every file, fsync them one after another (one journal commit for all), then
-    rename each over its ``SKILL.md`` and record it. A refused path is reported and
-    skipped; on any other error the staged temp files are removed and it propagates."""
+def _write_all(writes: list[_Write], fs: SkillsDir, state, applied: Applied, *,
+               durable: bool) -> None:
+    """Stage every file, fsync them one after another (``durable``; back to back they
+    cost about one journal commit), then rename each over its ``SKILL.md`` and record
+    it. A refused path is reported and skipped; on any other error the staged temp files
+    are removed and it propagates."""
     try:
         for w in writes:
             try:
@@ -393,7 +402,7 @@ def _write_all(writes: list[_Write], fs: SkillsDir, state, applied: Applied) -> 
             except UnsafePath as exc:
                 applied.refused.append((exc.path, w.name, exc.reason))
         for w in writes:
-            if w.staged is not None:
+            if w.staged is not None and durable:
                 w.staged.sync()
         for w in writes:
             if w.staged is None:
@@ -414,6 +423,18 @@ def _apply_one(name: str, desired: bytes | None, digest: str | None, version: in
                writes: list[_Write]) -> None:
     recorded = state.files.get(key)
     current = fs.read(name)
+    if current is not None and not current.strip(b"\0"):
+        # Empty or NUL-filled: a write a power cut caught before its data reached the
+        # disk (the pull does not fsync), or a placeholder; nobody's content either way.
+        state.conflicts.pop(key, None)
+        if desired is None:
+            fs.remove(name)
+            state.files.pop(key, None)
+            state.deleted.pop(key, None)
+            applied.removed.append(name)
+        else:
+            writes.append(_Write("updated", name, key, desired, digest, version))
+        return
 
     if current is None:
         state.conflicts.pop(key, None)
@@ -542,9 +563,11 @@ class StateFile:
         return jsonlite.dumps([self.files, self.deleted, self.conflicts])
 
     def save(self) -> None:
+        """Atomically and durably: the record of what Hivemind wrote is what tells its
+        files from the user's after a crash."""
         from producers import jsonlite, private
 
-        private.write_atomic(self.path, jsonlite.dumps(self.data).encode(), fsync=False)
+        private.write_atomic(self.path, jsonlite.dumps(self.data).encode())
 
 
 def _dict_at(data: dict, key: str) -> dict:

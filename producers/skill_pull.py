@@ -178,7 +178,7 @@ def pull(home: str, project_root: str, *, workspace_id: str, agent_id: str,
         if skills is None or state is None:
             return Pulled(scope, reason or "sync-state-unreadable")
         before = state.snapshot()
-        applied = materialize(skills, skills_dir, state, anchor=project_root,
+        applied = materialize(skills, skills_dir, state, anchor=project_root, durable=False,
                               complete=isinstance(cache, dict) and cache.get("complete") is True)
         if state.snapshot() != before:
             state.save()

@@ -155,6 +155,31 @@ def test_a_file_the_user_deleted_is_not_recreated_for_the_same_version(home, tmp
     assert not skill_md(proj, "run-tests").exists()
 
 
+@pytest.mark.parametrize("torn", [b"", b"\0" * 1200], ids=["empty", "nul-filled"])
+@pytest.mark.parametrize("state_lost", [False, True], ids=["state-kept", "state-lost"])
+def test_a_file_a_power_cut_emptied_is_rewritten_not_taken_for_the_users(home, tmp_path,
+                                                                         torn, state_lost):
+    """The pull renames skill files into place without fsync (the hook's budget): after a
+    power cut a new file can read back empty or NUL-filled. Such a file holds nothing of
+    anyone's, so the next pull or sync rewrites it instead of reporting a user's edit."""
+    agent = agent_not_held_out("run-tests")
+    proj = project(tmp_path)
+    entries = cache(home, {"run-tests": make_skill("run-tests")}, agent)
+    start(home, proj, agent, "s-1")
+    skill_md(proj, "run-tests").write_bytes(torn)
+    if state_lost:
+        (home / "sync-state.json").unlink()
+    assert scope_of(start(home, proj, agent, "s-2")) == []  # it had nothing usable
+    assert skill_md(proj, "run-tests").read_text() == entries["run-tests"]["content"]
+    assert json.loads((home / "sync-state.json").read_text())["conflicts"] == {}
+    skill_md(proj, "run-tests").write_bytes(torn)
+    state = SyncState.load(home)
+    report = apply_skills({"run-tests": make_skill("run-tests")}, proj / ".claude" / "skills",
+                          state, workspace_id=WS, agent_id=agent, complete=True,
+                          version="9.9.9", anchor=proj)
+    assert report.updated == ["run-tests"] and report.conflicts == []
+
+
 def test_complete_cache_removes_retired_skills_and_a_partial_one_only_tombstones(home,
                                                                                   tmp_path):
     agent = agent_not_held_out("a-skill", "b-skill")
