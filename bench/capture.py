@@ -8,8 +8,8 @@ after at most 5 ms), so its ratios must stay near the others'.
 The ``session start`` cases time the SessionStart hook, which pulls the skills agentd
 cached (``producers.skill_pull``) into the session's project before it returns: with no
 cache (nothing to pull), with 20 cached skills already on disk (the usual start: read,
-compare, nothing written), and with 20 cached skills to write (a new project: the skill
-directories and state are removed before each run, outside the timing).
+compare, nothing written), and with 20 cached skills to write (each run in a new
+project directory, created outside the timing).
 Runs the real console script (``.venv/bin/hivemind``) the way Claude Code runs it, with
 a temporary Hivemind home holding config.json and the pre-compiled redaction cache (as
 ``hivemind install`` leaves it), and byte code cached (``PYTHONDONTWRITEBYTECODE`` is
@@ -110,7 +110,7 @@ def run() -> dict[str, float]:
                                           {**env, "HIVEMIND_HOME": str(starts["unchanged"].home)}),
             "session start, 20 to write": (hook, starts["new"].payload,
                                            {**env, "HIVEMIND_HOME": str(starts["new"].home)})}
-        prepare = {"session start, 20 to write": starts["new"].reset}
+        prepare = {"session start, 20 to write": starts["new"].new_project}
 
         def once(argv: list[str], stdin: Path | None, case_env: dict[str, str],
                  name: str = "") -> float:
@@ -146,8 +146,9 @@ def run() -> dict[str, float]:
         seqs = [r.seq for r in held_spool.read(max_records=10**6).records]
         assert seqs == list(range(runs + 3)), "side files lost, reordered or mis-numbered"
 
-        for label, start in starts.items():
-            start.check(runs + 3)
+        starts["empty"].check(runs + 3, 0)
+        starts["unchanged"].check(runs + 3, 20)
+        starts["new"].check(runs + 3, 0)  # each run's project was new: it started empty
 
         base50 = _pct(times["python -c pass"], 0.5)
         base99 = _pct(times["python -c pass"], 0.99)
@@ -192,13 +193,19 @@ class _SessionStartHome:
             "cwd": str(self.project), "hook_event_name": "SessionStart", "source": "startup",
             "model": "claude-sonnet-4-5"}))
 
-    def reset(self) -> None:
-        """Back to a project the pull has never written into."""
-        shutil.rmtree(self.project / ".claude", ignore_errors=True)
-        (self.home / "sync-state.json").unlink(missing_ok=True)
+    def new_project(self) -> Path:
+        """A project the pull has never written into (a new directory, as a new clone
+        is): its SessionStart payload file."""
+        self.runs = getattr(self, "runs", 0) + 1
+        self.project = self.payload.parent / f"project-{self.runs}"
+        (self.project / ".git").mkdir(parents=True)
+        payload = json.loads(self.payload.read_text())
+        self.payload.write_text(json.dumps({**payload, "cwd": str(self.project)}))
+        return self.payload
 
-    def check(self, starts: int) -> None:
-        """Every run spooled its start; the cached skills are on disk and in its scope."""
+    def check(self, starts: int, in_scope: int) -> None:
+        """Every run spooled its start; the cached skills are on disk after the last one,
+        whose scope (what it started with) held ``in_scope`` skills."""
         from producers.spool import Spool, spool_dir
 
         records = Spool(spool_dir(self.home)).read(max_records=10**6).records
@@ -206,7 +213,7 @@ class _SessionStartHome:
         on_disk = list((self.project / ".claude" / "skills").glob("*/SKILL.md"))
         assert len(on_disk) == self.skills, (self.project, len(on_disk))
         scope = json.loads(records[-1].data.get("extra") or "{}").get("skills_in_scope", [])
-        assert len(scope) == self.skills, scope
+        assert len(scope) == in_scope, scope
 
 
 def _write_bench_cache(home: Path, n: int) -> None:
