@@ -1,15 +1,23 @@
-"""The SessionStart pull: a session's project gets the workspace's live skills *before*
-Claude Code reads its skills directory, from the local cache agentd keeps fresh.
+"""The SessionStart pull: every session start brings its project up to the workspace's
+live skills, from the local cache agentd keeps fresh, and records exactly which skill
+versions the session itself started with.
 
-Claude Code lists a project's skills (``- name: description``) once, when the session
-starts, so a skill must be on disk before the SessionStart hook returns. The hook cannot
-read Kafka (no client on the hook path, no network), so every sync pass writes the
-workspace's *vetted set* (``producers.skill_files.vet_skills``: names and guards checked,
-this agent's holdout applied, ``SKILL.md`` rendered) to ``<home>/skills-cache.json``:
-agentd's full pass every ``HIVEMIND_EDGE_SYNC_INTERVAL_S`` (30 s) and at each session
-start it forwards, and ``hivemind sync``. The sync and the pull materialize that one set
-with the same code (:func:`producers.skill_disk.materialize`: atomic writes, human edits
-never overwritten, no symlink followed).
+The hook cannot read Kafka (no client on the hook path, no network), so every sync pass
+writes the workspace's *vetted set* (``producers.skill_files.vet_skills``: names and
+guards checked, this agent's holdout applied, ``SKILL.md`` rendered) to
+``<home>/skills-cache.json``: agentd's full pass every ``HIVEMIND_EDGE_SYNC_INTERVAL_S``
+(30 s) and at each session start it forwards, and ``hivemind sync``. The sync and the pull
+materialize that one set with the same code (:func:`producers.skill_disk.materialize`:
+atomic writes, human edits never overwritten, no symlink followed).
+
+When the pull helps: Claude Code (measured on 2.1.197) loads the skills directory *before*
+it runs SessionStart hooks, and lists those skills (``- name: description``) to the model;
+it waits for the hooks before its first request, and its skill watcher, set up after the
+hooks started, only picks up changes made later (after ~1.5 s of stability). So what the
+pull writes is there for the project's next session (and for a running session only
+if the watcher sees it, e.g. after ``/clear``): a project no sync has seen yet, a skill
+published since agentd's last pass, a skill whose holdout changed. What the session
+*has* is what was on disk before the pull: :func:`pull` records that as its scope.
 
 Cache layout (written atomically, 0600)::
 
@@ -30,11 +38,13 @@ expire.
 Guarantees of :func:`pull` (the hook calls it on every SessionStart):
 
 * **Bounded.** It takes the sync lock (``<home>/sync.lock``) without blocking, retrying
-  for at most ``PULL_LOCK_WAIT_S`` (100 ms); a sync holding it longer means no pull (the
-  session records what the last sync left, ``skills-in-scope.json``).
-* **Exact scope.** It returns the session's ``[{"name", "version", "cohort"}]``: the
-  versions now on disk exactly as the vetted set has them (``present``) and the held-out
-  ones; a skill the user edited or deleted is in neither.
+  for at most ``PULL_LOCK_WAIT_S`` (100 ms); a sync holding it longer means no write this
+  time (the scope is still recorded). Files are renamed into place without fsync (the
+  state is saved durably; see :mod:`producers.skill_disk` for what a power cut leaves).
+* **Exact scope.** It returns the session's ``[{"name", "version", "cohort"}]`` as the
+  session started, read before it writes anything (:func:`producers.skill_disk.
+  scope_on_disk`): the version of each Hivemind file on disk (``present``) and each skill
+  held out and not on disk; a skill the user edited or deleted is in neither.
 * **Trusts only its own cache.** A missing or malformed cache, one written for another
   workspace or agent, an expired holdout, an unreadable sync state: no pull, and the
   reason is returned for the hook's log.

@@ -18,9 +18,9 @@ interleave.
 
 The vetted set (``producers.skill_files.vet_skills``: this agent's holdout applied, guards
 re-checked, ``SKILL.md`` rendered) is computed once per pass, written to
-``<home>/skills-cache.json`` (``producers.skill_pull``: the SessionStart hook materializes
-the session's project from it before Claude Code reads its skills) and applied to every
-target with the same code the hook runs (``producers.skill_disk.materialize``).
+``<home>/skills-cache.json`` (``producers.skill_pull``: each SessionStart hook
+materializes its project from it) and applied to every target with the same code the
+hook runs (``producers.skill_disk.materialize``).
 
 Exposures (``<home>/exposures.jsonl``, read by the measurement side): when a sync runs
 for a session (``session_id`` given), one line per live skill of the workspace, each a
