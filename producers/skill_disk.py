@@ -8,7 +8,8 @@ process writes, for one skills directory:
 
 * A file is written by rename of a fully written temp file in its own directory, so
   Claude Code never reads half a ``SKILL.md``; the sync fsyncs it first (all of a pass's
-  files back to back), the SessionStart pull does not (``durable``). An empty or
+  files back to back), the SessionStart pull does not (``durable``; agentd's sync for
+  the same session start follows within moments and saves the state durably). An empty or
   NUL-filled ``SKILL.md`` (what a power cut can leave of an unsynced write) holds nothing
   of anyone's and is rewritten.
 * The sha256 of every file Hivemind writes is recorded in the sync state
@@ -563,11 +564,14 @@ class StateFile:
         return jsonlite.dumps([self.files, self.deleted, self.conflicts])
 
     def save(self) -> None:
-        """Atomically and durably: the record of what Hivemind wrote is what tells its
-        files from the user's after a crash."""
+        """Atomically (readers see the old or the new file), without fsync: on the hook
+        path one fsync waits for the journal commit of every file just written. The sync
+        that agentd runs for the same session start moments later saves the state again
+        durably (``SyncState.save``); a power cut before that can lose only this pass's
+        records, and the next sync adopts any file that holds exactly what it wants."""
         from producers import jsonlite, private
 
-        private.write_atomic(self.path, jsonlite.dumps(self.data).encode())
+        private.write_atomic(self.path, jsonlite.dumps(self.data).encode(), fsync=False)
 
 
 def _dict_at(data: dict, key: str) -> dict:

@@ -39,8 +39,10 @@ Guarantees of :func:`pull` (the hook calls it on every SessionStart):
 
 * **Bounded.** It takes the sync lock (``<home>/sync.lock``) without blocking, retrying
   for at most ``PULL_LOCK_WAIT_S`` (100 ms); a sync holding it longer means no write this
-  time (the scope is still recorded). Files are renamed into place without fsync (the
-  state is saved durably; see :mod:`producers.skill_disk` for what a power cut leaves).
+  time (the scope is still recorded). Files and the sync state are renamed into place
+  without fsync, which under load costs a journal commit of everything just written
+  (agentd's sync for the same session start saves the state durably moments later; see
+  :mod:`producers.skill_disk` for what a power cut can leave).
 * **Exact scope.** It returns the session's ``[{"name", "version", "cohort"}]`` as the
   session started, read before it writes anything (:func:`producers.skill_disk.
   scope_on_disk`): the version of each Hivemind file on disk (``present``) and each skill
