@@ -95,11 +95,47 @@ class SkillsDir:
         self.path = os.fspath(path)
         self.anchor = os.fspath(anchor) if anchor is not None else os.path.dirname(self.path)
         self.parts = _parts_below(self.path, self.anchor)
+        self._holding = False
+        self._base_fd: int | None = None
+
+    def __enter__(self) -> SkillsDir:
+        """Hold the skills directory's descriptor (reached once, with the same
+        ``O_NOFOLLOW`` walk) for the calls inside the block: a pass over many skills
+        opens each skill's directory relative to it instead of walking from the anchor
+        every time."""
+        self._holding = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._holding = False
+        if self._base_fd is not None:
+            os.close(self._base_fd)
+            self._base_fd = None
+
+    def _skill_dir(self, name: str, *, create: bool) -> int | None:
+        """A new descriptor of ``<name>/`` (the caller closes it), or None if absent."""
+        if not self._holding:
+            return self._open_dirs((*self.parts, name), create=create)
+        if self._base_fd is None:
+            self._base_fd = self._open_dirs(self.parts, create=create)
+            if self._base_fd is None:
+                return None
+        path = os.path.join(self.path, name)
+        fd = self._open_dir_at(self._base_fd, name, path)
+        if fd is None and create:
+            try:  # noqa: SIM105
+                os.mkdir(name, 0o777, dir_fd=self._base_fd)
+            except FileExistsError:
+                pass
+            fd = self._open_dir_at(self._base_fd, name, path)
+            if fd is None:
+                raise UnsafePath(path, "vanished while being created")
+        return fd
 
     def read(self, name: str) -> bytes | None:
         """``<name>/SKILL.md``'s bytes; ``None`` when it (or a directory above) is absent."""
         where = os.path.join(self.path, name, SKILL_FILE)
-        fd = self._open_dirs((*self.parts, name), create=False)
+        fd = self._skill_dir(name, create=False)
         if fd is None:
             return None
         try:
@@ -143,7 +179,7 @@ class SkillsDir:
         symlink on the way is refused) and return it, to be fsynced and renamed over
         ``SKILL.md`` by the caller (:class:`Staged`): fsyncing several staged files one
         after another costs one journal commit, not one each."""
-        fd = self._open_dirs((*self.parts, name), create=True)
+        fd = self._skill_dir(name, create=True)
         assert fd is not None
         tmp = f".{SKILL_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
@@ -357,6 +393,7 @@ def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete:
             if key.startswith(prefix) and isinstance(entry, dict):
                 wanted.setdefault(entry.get("name"), None)
     writes: list[_Write] = []
+    todo: list[tuple[str, bytes | None, str | None, int | None]] = []
     for name in sorted(n for n in wanted if isinstance(n, str)):
         entry = wanted[name]
         if isinstance(entry, dict) and entry.get("skip"):
@@ -369,12 +406,16 @@ def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete:
             desired = entry["content"].encode("utf-8")
             digest = entry.get("sha256") or content_hash(desired)
             version = entry["version"]
-        try:
-            _apply_one(name, desired, digest, version, fs,
-                       os.path.join(skills_dir, name, SKILL_FILE), state, applied, now, writes)
-        except UnsafePath as exc:
-            applied.refused.append((exc.path, name, exc.reason))
-    _write_all(writes, fs, state, applied, durable=durable)
+        todo.append((name, desired, digest, version))
+    with fs:  # one walk to the skills directory for the whole pass
+        for name, desired, digest, version in todo:
+            try:
+                _apply_one(name, desired, digest, version, fs,
+                           os.path.join(skills_dir, name, SKILL_FILE), state, applied, now,
+                           writes)
+            except UnsafePath as exc:
+                applied.refused.append((exc.path, name, exc.reason))
+        _write_all(writes, fs, state, applied, durable=durable)
     return applied
 
 
@@ -505,12 +546,15 @@ def scope_on_disk(entries, skills_dir: str | os.PathLike[str], state, *,
         if k.startswith(prefix) and isinstance(e, dict) and isinstance(e.get("name"), str)}
     names: set[str] = {n for n, e in entries.items() if isinstance(e, dict) and e.get("cohort")}
     scope = []
-    for name in sorted(n for n in names | set(recorded) if is_valid_name(n)):
+    with fs:
+        on_disk = {}
+        for name in sorted(n for n in names | set(recorded) if is_valid_name(n)):
+            try:
+                on_disk[name] = fs.read(name)
+            except UnsafePath:
+                continue
+    for name, data in on_disk.items():
         entry = entries.get(name) if isinstance(entries.get(name), dict) else {}
-        try:
-            data = fs.read(name)
-        except UnsafePath:
-            continue
         if data is None:
             if entry.get("cohort") == HELD_OUT:
                 scope.append({"name": name, "version": entry["version"], "cohort": HELD_OUT})
