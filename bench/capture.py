@@ -5,6 +5,11 @@ Target: p50 <= 2x and p99 <= 3x the interpreter's own start-up, measured interle
 ``capture small, lock held`` runs the hook on a second home whose ``spool/.lock`` another
 process holds for the whole run: the hook must not wait for it (it spools to a side file
 after at most 5 ms), so its ratios must stay near the others'.
+The ``session start`` cases time the SessionStart hook, which pulls the skills agentd
+cached (``producers.skill_pull``) into the session's project before it returns: with no
+cache (nothing to pull), with 20 cached skills already on disk (the usual start: read,
+compare, nothing written), and with 20 cached skills to write (each run in a new
+project directory, created outside the timing).
 Runs the real console script (``.venv/bin/hivemind``) the way Claude Code runs it, with
 a temporary Hivemind home holding config.json and the pre-compiled redaction cache (as
 ``hivemind install`` leaves it), and byte code cached (``PYTHONDONTWRITEBYTECODE`` is
@@ -89,6 +94,8 @@ def run() -> dict[str, float]:
         for name, body in _payloads().items():
             files[name] = tmp / f"{name}.json"
             files[name].write_bytes(body)
+        starts = {label: _session_start_home(tmp / f"start-{label}", skills)
+                  for label, skills in (("empty", 0), ("unchanged", 20), ("new", 20))}
         # The hook as installed (the console script), and the same capture call without
         # the console script's entry() wrapper, which isolates what that wrapper costs.
         direct = [python, "-c", "import sys; from cli.main import main; sys.exit(main(['capture']))"]
@@ -96,9 +103,19 @@ def run() -> dict[str, float]:
             "python -c pass": ([python, "-c", "pass"], None, env), **{
                 f"capture {name}": (hook, path, env) for name, path in files.items()},
             "capture small direct": (direct, files["small"], env),
-            "capture small, lock held": (hook, files["small"], held_env)}
+            "capture small, lock held": (hook, files["small"], held_env),
+            "session start, no cache": (hook, starts["empty"].payload,
+                                        {**env, "HIVEMIND_HOME": str(starts["empty"].home)}),
+            "session start, 20 on disk": (hook, starts["unchanged"].payload,
+                                          {**env, "HIVEMIND_HOME": str(starts["unchanged"].home)}),
+            "session start, 20 to write": (hook, starts["new"].payload,
+                                           {**env, "HIVEMIND_HOME": str(starts["new"].home)})}
+        prepare = {"session start, 20 to write": starts["new"].new_project}
 
-        def once(argv: list[str], stdin: Path | None, case_env: dict[str, str]) -> float:
+        def once(argv: list[str], stdin: Path | None, case_env: dict[str, str],
+                 name: str = "") -> float:
+            if name in prepare:
+                prepare[name]()
             with open(stdin or os.devnull, "rb") as f:
                 t0 = time.perf_counter()
                 done = subprocess.run(argv, stdin=f, stdout=subprocess.PIPE, env=case_env)
@@ -107,13 +124,13 @@ def run() -> dict[str, float]:
             return elapsed
 
         try:
-            for argv, stdin, case_env in cases.values():  # warm caches and byte code
+            for name, (argv, stdin, case_env) in cases.items():  # warm caches, byte code
                 for _ in range(3):
-                    once(argv, stdin, case_env)
+                    once(argv, stdin, case_env, name)
             times: dict[str, list[float]] = {name: [] for name in cases}
             for _ in range(runs):
                 for name, (argv, stdin, case_env) in cases.items():
-                    times[name].append(once(argv, stdin, case_env))
+                    times[name].append(once(argv, stdin, case_env, name))
         finally:
             holder.communicate(b"", timeout=30)  # releases the lock
 
@@ -129,10 +146,14 @@ def run() -> dict[str, float]:
         seqs = [r.seq for r in held_spool.read(max_records=10**6).records]
         assert seqs == list(range(runs + 3)), "side files lost, reordered or mis-numbered"
 
+        starts["empty"].check(runs + 3, 0)
+        starts["unchanged"].check(runs + 3, 20)
+        starts["new"].check(runs + 3, 0)  # each run's project was new: it started empty
+
         base50 = _pct(times["python -c pass"], 0.5)
         base99 = _pct(times["python -c pass"], 0.99)
         out: dict[str, float] = {}
-        print(f"{'case':<26}{'p50 ms':>10}{'p99 ms':>10}{'p50 x':>8}{'p99 x':>8}   ({runs} runs each)")
+        print(f"{'case':<30}{'p50 ms':>10}{'p99 ms':>10}{'p50 x':>8}{'p99 x':>8}   ({runs} runs each)")
         for name, values in times.items():
             p50, p99 = _pct(values, 0.5), _pct(values, 0.99)
             key = name.replace(",", "").replace(" ", "_").replace("-", "")
@@ -141,12 +162,85 @@ def run() -> dict[str, float]:
             if name != "python -c pass":
                 out[f"{key}_p50_ratio"] = round(p50 / base50, 2)
                 out[f"{key}_p99_ratio"] = round(p99 / base99, 2)
-            print(f"{name:<26}{p50 * 1000:>10.2f}{p99 * 1000:>10.2f}"
+            print(f"{name:<30}{p50 * 1000:>10.2f}{p99 * 1000:>10.2f}"
                   f"{p50 / base50:>8.2f}{p99 / base99:>8.2f}")
         out.update(_spool_figures(tmp / "spool-bench"))
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _SessionStartHome:
+    """A Hivemind home and a git project for SessionStart runs, with ``skills`` skills in
+    the pull's cache (what agentd's sync leaves), already pulled once unless reset."""
+
+    def __init__(self, root: Path, skills: int) -> None:
+        from producers.capture import write_redactor_cache
+
+        self.home, self.project = root / "home", root / "project"
+        (self.project / ".git").mkdir(parents=True)
+        self.home.mkdir(parents=True)
+        (self.home / "config.json").write_text(json.dumps({
+            "workspace_id": "bench", "agent_id": "cc-bench", "agent_kind": "coding",
+            "max_field_bytes": 16384, "agentd_autostart": False}))
+        write_redactor_cache(str(self.home))
+        self.skills = skills
+        if skills:
+            _write_bench_cache(self.home, skills)
+        self.payload = root / "start.json"
+        self.payload.write_text(json.dumps({
+            "session_id": "bench-start", "transcript_path": "/tmp/bench.jsonl",
+            "cwd": str(self.project), "hook_event_name": "SessionStart", "source": "startup",
+            "model": "claude-sonnet-4-5"}))
+
+    def new_project(self) -> Path:
+        """A project the pull has never written into (a new directory, as a new clone
+        is): its SessionStart payload file."""
+        self.runs = getattr(self, "runs", 0) + 1
+        self.project = self.payload.parent / f"project-{self.runs}"
+        (self.project / ".git").mkdir(parents=True)
+        payload = json.loads(self.payload.read_text())
+        self.payload.write_text(json.dumps({**payload, "cwd": str(self.project)}))
+        return self.payload
+
+    def check(self, starts: int, in_scope: int) -> None:
+        """Every run spooled its start; the cached skills are on disk after the last one,
+        whose scope (what it started with) held ``in_scope`` skills."""
+        from producers.spool import Spool, spool_dir
+
+        records = Spool(spool_dir(self.home)).read(max_records=10**6).records
+        assert len(records) == starts, (self.home, len(records), starts)
+        on_disk = list((self.project / ".claude" / "skills").glob("*/SKILL.md"))
+        assert len(on_disk) == self.skills, (self.project, len(on_disk))
+        scope = json.loads(records[-1].data.get("extra") or "{}").get("skills_in_scope", [])
+        assert len(scope) == in_scope, scope
+
+
+def _write_bench_cache(home: Path, n: int) -> None:
+    """``n`` skills of ~1.5 KB vetted for the bench agent (none held out), as a sync caches."""
+    from datetime import UTC, datetime
+
+    from producers.skill_files import PublishedSkill, vet_skills
+    from producers.skill_pull import write_cache
+    from schemas.holdout import is_held_out
+    from schemas.skills import Decision, Skill, SkillProvenance
+
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    names = [n for n in (f"bench-skill-{i}" for i in range(4 * n))
+             if not is_held_out(n, "cc-bench")][:n]
+    skills = {name: PublishedSkill(Skill(
+        workspace_id="bench", name=name, version=1,
+        description=f"Use when the {name} situation comes up in this repository",
+        body=("Run `make check` before committing; prefer `python -m pytest -q`.\n" * 24),
+        provenance=SkillProvenance(source_session_ids=["s1"], codifier="offline",
+                                   decision=Decision.KEEP, created_at=at)), at)
+        for name in names}
+    entries, _ = vet_skills(skills, workspace_id="bench", agent_id="cc-bench")
+    write_cache(str(home), entries, workspace_id="bench", agent_id="cc-bench", complete=True)
+
+
+def _session_start_home(root: Path, skills: int) -> _SessionStartHome:
+    return _SessionStartHome(root, skills)
 
 
 def _spool_figures(root: Path, n: int = 20_000) -> dict[str, float]:

@@ -21,8 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--detach", action="store_true",
                       help="start it in the background unless already running, then return")
     mode.add_argument("--stop", action="store_true", help="stop the running agentd (SIGTERM)")
-    p.add_argument("--sync-interval", type=float, default=30.0, metavar="S",
-                   help="seconds between full skill syncs (default 30)")
+    p.add_argument("--sync-interval", type=float, default=None, metavar="S",
+                   help="seconds between full skill syncs, each refreshing the skills cache "
+                        "the SessionStart hook pulls from (default: "
+                        "HIVEMIND_EDGE_SYNC_INTERVAL_S, 30)")
     p.set_defaults(run=run_agentd)
 
     s = sub.add_parser(
@@ -57,8 +59,9 @@ def run_agentd(args, settings) -> int:
 
     home = settings.edge.home_path()
     if args.detach:
-        started = agentd.ensure_running(home, extra_args=["--sync-interval",
-                                                          str(args.sync_interval)])
+        extra = [] if args.sync_interval is None else ["--sync-interval",
+                                                        str(args.sync_interval)]
+        started = agentd.ensure_running(home, extra_args=extra)
         pid = _wait_for_pid(home, 5.0)
         state = "started" if started else "already running"
         print(f"agentd {state} (pid {pid or '?'}, log {home / agentd.LOG_NAME})")

@@ -37,10 +37,16 @@ the git hooks ``hivemind install --git-hooks`` adds can signal ``committed`` /
 ``reverted`` for the Claude Code session that made the edits. One small atomic write per
 edit; a failure is logged and never affects the event.
 
-SessionStart also reads ``<home>/skills-in-scope.json`` (written by the skill sync) and
-adds the session's entry to the payload as ``skills_in_scope``, so the event's ``extra``
-tells the sink which skill versions the session started with (present or held out); a
-missing or unreadable file adds nothing.
+SessionStart pulls skills (:mod:`producers.skill_pull`): the workspace's skill set that
+agentd's last sync cached in ``<home>/skills-cache.json`` is materialized into the
+session's project (``<project>/.claude/skills``, same rules and writer as the sync)
+before the hook returns. Claude Code (2.1.x) has read that directory *before* it runs
+SessionStart hooks, so what the hook writes reaches the project's next sessions (and
+this one only if Claude Code's skill watcher picks the change up); the event's
+``skills_in_scope`` therefore records the skill versions on disk when the hook starts
+(``present``) and those held out, i.e. exactly what the session has. No usable cache (none
+yet, another workspace's): the session's entry of ``<home>/skills-in-scope.json`` (what
+the last sync left on disk) is used instead; a missing or unreadable file adds nothing.
 
 SessionStart also starts agentd (see :func:`ensure_agentd`) unless ``<home>/agentd.lock``
 is held, i.e. agentd already runs; ``"agentd_autostart": false`` in config.json disables it.
@@ -113,16 +119,22 @@ def capture(raw: bytes | None, *, home: str, environ, now: float | None = None) 
     now = time.time() if now is None else now
     cwd = payload.get("cwd") if isinstance(payload, dict) else None
     cwd = cwd if isinstance(cwd, str) and cwd else os.getcwd()
+    workspace_id = environ.get("HIVEMIND_WORKSPACE_ID") or config["workspace_id"]
     if isinstance(payload, dict) and payload.get("hook_event_name") == "SessionStart":
-        scope = skills_in_scope_for(_read_scope_file(home), cwd,
-                                    max_bytes=config["max_field_bytes"] // 2)
+        scope_file = _read_scope_file(home)
+        pulled = pull_skills(home, cwd, workspace_id=workspace_id,
+                             agent_id=config["agent_id"], now=now)
+        if pulled is not None:  # what is on disk now, as the session starts
+            scope_file = {**(scope_file if isinstance(scope_file, dict) else {}),
+                          project_root_of(cwd): pulled}
+        scope = skills_in_scope_for(scope_file, cwd, max_bytes=config["max_field_bytes"] // 2)
         if scope is not None:
             payload["skills_in_scope"] = scope
     try:
         record, redactions = to_turn_event(
             payload,
             redactor=load_redactor(home),
-            workspace_id=environ.get("HIVEMIND_WORKSPACE_ID") or config["workspace_id"],
+            workspace_id=workspace_id,
             agent_id=config["agent_id"],
             agent_kind=config["agent_kind"],
             project=project_name(cwd),
@@ -191,6 +203,31 @@ def load_config(home: str) -> dict:
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         config["max_field_bytes"] = DEFAULT_MAX_FIELD_BYTES
     return config
+
+
+def pull_skills(home: str, cwd: str, *, workspace_id: str, agent_id: str,
+                now: float) -> list | None:
+    """The SessionStart pull (:mod:`producers.skill_pull`): returns the session's scope
+    (the skill versions on disk as it starts, and those held out), then brings the
+    project up to the cached skill set; ``None`` when there is no usable cache (the
+    reason is logged; the scope file then says what the last sync left). Never raises."""
+    try:
+        from producers.skill_pull import pull
+
+        pulled = pull(home, project_root_of(cwd), workspace_id=workspace_id,
+                      agent_id=agent_id, now=now)
+    except Exception as exc:  # the hook must not fail: the sync will catch up
+        _log(home, f"skill pull failed error={type(exc).__name__}")
+        return None
+    if pulled.reason and pulled.reason not in ("no-cache", "no-project"):
+        _log(home, f"skill pull skipped reason={pulled.reason}", "INFO")
+    changed = [f"{label}={','.join(names)}" for label, names in (
+        ("created", pulled.created), ("updated", pulled.updated),
+        ("removed", pulled.removed), ("conflicts", pulled.conflicts),
+        ("refused", pulled.refused)) if names]
+    if changed:
+        _log(home, _coord(f"skills pulled {' '.join(changed)}"), "INFO")
+    return pulled.scope
 
 
 def _read_scope_file(home: str) -> object:

@@ -6,9 +6,12 @@ second start exits 0 at once); SIGTERM/SIGINT stop it cleanly (the forwarder flu
 acknowledges what Kafka confirmed, the sync finishes its current pass); a failing sync
 never stops forwarding and vice versa.
 
-Skill sync inside agentd: a full pass every ``sync_interval_s`` over every known project
+Skill sync inside agentd: a full pass every ``sync_interval_s``
+(``HIVEMIND_EDGE_SYNC_INTERVAL_S``, 30 s) that refreshes the skills cache the SessionStart
+hook pulls from (``producers.skill_pull``) and syncs every known project
 (``<home>/projects.json`` and project-scope installs, see
-``producers.skill_sync.known_projects``), and a quick pass for each session start the forwarder reads: its ``cwd`` (from the
+``producers.skill_sync.known_projects``), and a quick pass for each session start the
+forwarder reads: its ``cwd`` (from the
 event's ``extra``) becomes a known project, that project is synced and the session's
 exposures are recorded (``producers.skill_sync``) if the session started less than
 ``EXPOSURE_WINDOW_S`` ago.
@@ -35,13 +38,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from producers import agentd
-from producers.skill_sync import ProjectRegistry, known_projects, project_root, sync_once
+from producers.skill_sync import (
+    ProjectRegistry,
+    known_projects,
+    project_root,
+    record_scope_exposures,
+    sync_once,
+)
 from runtime.settings import Settings
 from schemas.events import EventKind, TurnEvent
+from schemas.outcomes import SKILLS_IN_SCOPE, skills_in_scope_of
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYNC_INTERVAL_S = 30.0
 EXPOSURE_WINDOW_S = 600
 
 
@@ -68,6 +77,21 @@ def session_cwd(event: TurnEvent) -> str | None:
     return cwd if isinstance(cwd, str) and cwd.startswith("/") else None
 
 
+def recorded_scope(event: TurnEvent) -> list[dict] | None:
+    """The ``skills_in_scope`` the capture hook recorded on a session_start (the skill
+    versions on disk as the session started, and those held out), or ``None`` when it
+    recorded none (no cache or scope file yet)."""
+    if not event.extra:
+        return None
+    try:
+        extra = json.loads(event.extra)
+    except ValueError:
+        return None
+    if not isinstance(extra, dict) or not isinstance(extra.get(SKILLS_IN_SCOPE), list):
+        return None
+    return skills_in_scope_of(event)
+
+
 class SyncLoop:
     """Periodic full syncs plus a quick one per session start (see module docstring)."""
 
@@ -79,7 +103,8 @@ class SyncLoop:
         self.user_home = user_home
         self.timeout_s = timeout_s
         self.registry = ProjectRegistry(settings.edge.home_path())
-        self._starts: queue.Queue[tuple[str, Path, datetime]] = queue.Queue()
+        self._starts: queue.Queue[tuple[str, Path, datetime, list[dict] | None]] = \
+            queue.Queue()
         self.passes = 0
 
     def observe(self, event: TurnEvent) -> None:
@@ -90,35 +115,40 @@ class SyncLoop:
             return
         cwd = session_cwd(event)
         if cwd is not None:
-            self._starts.put((event.session_id, project_root(cwd), event.ts))
+            self._starts.put((event.session_id, project_root(cwd), event.ts,
+                              recorded_scope(event)))
 
     def run(self, stop: threading.Event) -> None:
         next_full = time.monotonic()
         while not stop.is_set():
             timeout = max(0.0, next_full - time.monotonic())
             try:
-                session_id, project, started = self._starts.get(timeout=min(timeout, 0.5))
+                session_id, project, started, scope = self._starts.get(
+                    timeout=min(timeout, 0.5))
             except queue.Empty:
                 if time.monotonic() >= next_full:
                     self._guarded(self.full_pass)
                     next_full = time.monotonic() + self.interval_s
                 continue
-            self._guarded(lambda s=session_id, p=project, t=started: self.session_pass(s, p, t))
+            self._guarded(lambda s=session_id, p=project, t=started, c=scope:
+                          self.session_pass(s, p, t, c))
 
     def full_pass(self) -> None:
+        """Read the skills topic, refresh the SessionStart pull's cache, and sync every
+        known project (none yet: the cache alone, for the first session's pull)."""
         projects = known_projects(self.settings.edge.home_path(), self.user_home)
-        if not projects:
-            return
         result = sync_once(self.settings, agent_id=self.agent_id, projects=projects,
                            timeout_s=self.timeout_s)
         self.passes += 1
         self._log(result, "full")
 
-    def session_pass(self, session_id: str | None, project: Path, started: datetime | None = None
-                     ) -> None:
+    def session_pass(self, session_id: str | None, project: Path, started: datetime | None = None,
+                     scope: list[dict] | None = None) -> None:
         """Sync the session's project; record its exposures only if it started within
         ``EXPOSURE_WINDOW_S`` (a session start replayed from a backlog says nothing
-        about which skills that session had)."""
+        about which skills that session had): the ``scope`` its session_start recorded
+        when there is one (what was on disk as it started: the sync and the hook's pull
+        may since have changed it), else what this sync finds."""
         if not project.is_dir():
             return
         if started is not None and \
@@ -128,9 +158,14 @@ class SyncLoop:
             session_id = None
         if self.registry.add(project):
             log.info("new project recorded path=%s", project)
+        from_sync = session_id if scope is None else None
         result = sync_once(self.settings, agent_id=self.agent_id, projects=[project],
-                           session_id=session_id, session_project=project,
+                           session_id=from_sync, session_project=project,
                            timeout_s=min(self.timeout_s, 5.0))
+        if session_id is not None and scope is not None:
+            record_scope_exposures(self.settings.edge.home_path(), scope, session_id=session_id,
+                                   agent_id=self.agent_id,
+                                   workspace_id=self.settings.edge.workspace_id)
         self.passes += 1
         self._log(result, "session")
 
@@ -191,10 +226,11 @@ class RecentSessions:
         self._saved_at = time.monotonic()
 
 
-def run_agentd(settings: Settings, *, sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S,
+def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
                user_home: Path | None = None, stop: threading.Event | None = None) -> int:
     """Run agentd in this process until SIGTERM/SIGINT (or ``stop``). Returns 0, also
-    when another agentd already holds the lock."""
+    when another agentd already holds the lock. ``sync_interval_s`` defaults to
+    ``settings.edge.sync_interval_s``."""
     from producers.forwarder import Forwarder
     from runtime import metrics
 
@@ -212,7 +248,8 @@ def run_agentd(settings: Settings, *, sync_interval_s: float = DEFAULT_SYNC_INTE
         if settings.metrics.port > 0:
             metrics.serve(settings.metrics.host,
                           settings.metrics.port + metrics.PORT_OFFSETS["agentd"])
-        sync = SyncLoop(settings, agent_id, interval_s=sync_interval_s, user_home=user_home)
+        sync = SyncLoop(settings, agent_id, user_home=user_home,
+                        interval_s=sync_interval_s or settings.edge.sync_interval_s)
         recent = RecentSessions(home)
 
         def observe(event: TurnEvent) -> None:
@@ -241,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m producers.forwarder",
                                      description="agentd: spool -> Kafka, skills -> disk")
     parser.add_argument("--home", help="Hivemind home (default: HIVEMIND_HOME)")
-    parser.add_argument("--sync-interval", type=float, default=DEFAULT_SYNC_INTERVAL_S)
+    parser.add_argument("--sync-interval", type=float, default=None,
+                        help="seconds between full skill syncs "
+                             "(default: HIVEMIND_EDGE_SYNC_INTERVAL_S, 30)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.home:

@@ -30,19 +30,19 @@ Guarantees, for one skills directory (``<project>/.claude/skills`` or ``~/.claud
   the original text.
 
 No Kafka here: :func:`apply_skills` takes the workspace's skill set as a mapping, which
-makes every rule above testable on a temp directory.
+makes every rule above testable on a temp directory. It is :func:`vet_skills` (names,
+workspace, holdout, guards, rendering: the *vetted set*, which the sync also caches for
+the SessionStart pull) then :func:`apply_entries`, whose disk rules and no-symlink writer
+are :mod:`producers.skill_disk`'s, the code the capture hook runs for the pull.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import hashlib
 import json
 import logging
 import os
-import stat
 import tempfile
 import unicodedata
 from collections.abc import Mapping
@@ -51,12 +51,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from producers import private
+from producers.skill_disk import (  # noqa: F401 - SKILL_FILE, MAX_SKILL_FILE_BYTES re-exported
+    MAX_SKILL_FILE_BYTES,
+    SKILL_FILE,
+    SkillsDir,
+    UnsafePath,
+    content_hash,
+    materialize,
+)
 from schemas.holdout import PeriodAssignment, current_assignment
+from schemas.outcomes import Cohort
 from schemas.skills import MAX_DESCRIPTION_LEN, Skill, is_valid_skill_name
 
 log = logging.getLogger(__name__)
-
-SKILL_FILE = "SKILL.md"
 
 
 def hivemind_version() -> str:
@@ -128,10 +135,6 @@ def render_skill_md(published: PublishedSkill, *, version: str | None = None) ->
     return "\n".join(lines) + "\n\n" + body + "\n"
 
 
-def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def invalid_reason(skill: Skill, workspace_id: str, key_name: str) -> str | None:
     """Why a skill may not be written into this workspace's skills directory, or None."""
     if skill.workspace_id != workspace_id:
@@ -154,10 +157,10 @@ def body_rejection(name: str, description: str, body: str) -> list[str]:
     """Why the edge refuses to write a skill with this text (empty: it may be written).
 
     The codifier's session-independent guards (:func:`streams.codifier.guards.
-    check_published_body`: shape, secrets, invisible characters, delimiters, overrides,
-    pipe-to-shell and every dangerous action) run again on what arrived from the topic,
-    which anyone with write access to it could have put there. Without the source
-    sessions nothing grounds a dangerous action, so a skill the codifier published
+    check_published_body`: shape format, secrets, invisible characters, delimiters,
+    overrides, pipe-to-shell and every dangerous action) run again on what arrived from
+    the topic, which anyone with write access to it could have put there. Without the
+    source sessions nothing grounds a dangerous action, so a skill the codifier published
     because the user asked for ``--force`` is refused here too: it stays in the library
     (``hivemind skills show``) for a human to copy by hand."""
     from streams.codifier.guards import check_published_body
@@ -181,172 +184,6 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
 
-
-
-# --------------------------------------------------------------------------- no symlinks
-
-MAX_SKILL_FILE_BYTES = 16 * 1024 * 1024
-
-
-class UnsafePath(Exception):
-    """A path component under a skills directory's anchor is a symlink, or not the
-    directory/regular file expected there; nothing is done through it."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-
-
-class SkillsDir:
-    """One skills directory, reached from ``anchor`` by descriptors only.
-
-    ``anchor`` is trusted and may itself be reached through symlinks (a project path,
-    ``~/.claude``); every component below it (``.claude``, ``skills``, ``<name>``,
-    ``SKILL.md``) is opened with ``O_NOFOLLOW`` relative to its parent's descriptor, so
-    swapping a component for a symlink between a check and a use changes nothing.
-    Methods raise :class:`UnsafePath` for a symlink or a wrong file type."""
-
-    def __init__(self, path: Path, anchor: Path | None = None) -> None:
-        self.path = Path(path)
-        self.anchor = Path(anchor) if anchor is not None else self.path.parent
-        try:
-            self.parts = self.path.relative_to(self.anchor).parts
-        except ValueError:
-            raise ValueError(f"{self.path} is not under its anchor {self.anchor}") from None
-        if any(part in ("", ".", "..") for part in self.parts):
-            raise ValueError(f"{self.path}: '.' or '..' below the anchor {self.anchor}")
-
-    def read(self, name: str) -> bytes | None:
-        """``<name>/SKILL.md``'s bytes; ``None`` when it (or a directory above) is absent."""
-        fd = self._open_dirs((*self.parts, name), create=False)
-        if fd is None:
-            return None
-        try:
-            try:
-                file_fd = os.open(SKILL_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-                                  | os.O_CLOEXEC, dir_fd=fd)
-            except FileNotFoundError:
-                return None
-            except OSError as exc:
-                raise self._unsafe(exc, self.path / name / SKILL_FILE) from None
-        finally:
-            os.close(fd)
-        try:
-            st = os.fstat(file_fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise UnsafePath(self.path / name / SKILL_FILE, "not a regular file")
-            if st.st_size > MAX_SKILL_FILE_BYTES:
-                raise UnsafePath(self.path / name / SKILL_FILE,
-                                 f"larger than {MAX_SKILL_FILE_BYTES} bytes")
-            chunks = []
-            while chunk := os.read(file_fd, 1 << 20):
-                chunks.append(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(file_fd)
-
-    def write(self, name: str, data: bytes) -> None:
-        """Replace ``<name>/SKILL.md`` atomically (temp file + rename in its directory),
-        creating the directories; a symlink on the way is refused, never written."""
-        fd = self._open_dirs((*self.parts, name), create=True)
-        assert fd is not None
-        try:
-            tmp = f".{SKILL_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-            file_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                              | os.O_CLOEXEC, 0o600, dir_fd=fd)
-            try:
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(file_fd, view):]
-                    os.fsync(file_fd)
-                finally:
-                    os.close(file_fd)
-                # rename never follows a symlink at the destination: it replaces the entry
-                os.replace(tmp, SKILL_FILE, src_dir_fd=fd, dst_dir_fd=fd)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp, dir_fd=fd)
-                raise
-        finally:
-            os.close(fd)
-
-    def remove(self, name: str) -> None:
-        """Delete ``<name>/SKILL.md`` (the entry itself), then ``<name>`` if empty."""
-        parent = self._open_dirs(self.parts, create=False)
-        if parent is None:
-            return
-        try:
-            fd = self._open_dir_at(parent, name, self.path / name)
-            if fd is None:
-                return
-            try:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(SKILL_FILE, dir_fd=fd)
-            finally:
-                os.close(fd)
-            with contextlib.suppress(OSError):  # not empty: the user put files there
-                os.rmdir(name, dir_fd=parent)
-        finally:
-            os.close(parent)
-
-    def check(self) -> None:
-        """Raise :class:`UnsafePath` when a directory from the anchor down is a
-        symlink or not a directory (absent ones are fine)."""
-        fd = self._open_dirs(self.parts, create=False)
-        if fd is not None:
-            os.close(fd)
-
-    def _open_dirs(self, parts: tuple[str, ...], *, create: bool) -> int | None:
-        try:
-            fd = os.open(self.anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            if not create:
-                return None
-            self.anchor.mkdir(parents=True, exist_ok=True)  # the anchor is trusted
-            fd = os.open(self.anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        path = self.anchor
-        try:
-            for part in parts:
-                path = path / part
-                nxt = self._open_dir_at(fd, part, path)
-                if nxt is None:
-                    if not create:
-                        return None
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(part, 0o777, dir_fd=fd)
-                    nxt = self._open_dir_at(fd, part, path)
-                    if nxt is None:
-                        raise UnsafePath(path, "vanished while being created")
-                os.close(fd)
-                fd = nxt
-            result, fd = fd, -1
-            return result
-        finally:
-            if fd >= 0:
-                os.close(fd)
-
-    def _open_dir_at(self, fd: int, part: str, path: Path) -> int | None:
-        try:
-            return os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                           dir_fd=fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                raise
-            try:
-                is_link = stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
-            except OSError:
-                is_link = exc.errno == errno.ELOOP
-            raise UnsafePath(path, "is a symlink" if is_link else "is not a directory") from None
-
-    @staticmethod
-    def _unsafe(exc: OSError, path: Path) -> Exception:
-        if exc.errno == errno.ELOOP:
-            return UnsafePath(path, "is a symlink")
-        return exc
 
 
 # --------------------------------------------------------------------------- state
@@ -436,60 +273,88 @@ class SyncReport:
         return {name: len(getattr(self, name)) for name in self.__dataclass_fields__}
 
 
+def vet_skills(skills: Mapping[str, PublishedSkill | None], *, workspace_id: str,
+               agent_id: str, holdout: PeriodAssignment | None = None,
+               version: str | None = None) -> tuple[dict[str, dict | None], SyncReport]:
+    """The vetted set for this agent (``producers.skill_disk`` entries) of ``skills``
+    (name -> live skill, or None for a tombstone), and a report of the names held out,
+    invalid or refused by the guards. What :func:`apply_skills` writes, and what the
+    sync caches for the SessionStart pull (``producers.skill_pull``): each live skill is
+    checked (name, workspace, description), left out for a held-out agent, re-checked by
+    the guards, and rendered once."""
+    holdout = holdout or current_assignment()
+    report = SyncReport()
+    entries: dict[str, dict | None] = {}
+    for name, published in sorted(skills.items()):
+        if not is_valid_skill_name(name):
+            report.invalid.append(name)  # never build a path from an invalid name
+            continue
+        if published is None:
+            entries[name] = None
+            continue
+        reason = invalid_reason(published.skill, workspace_id, name)
+        if reason is not None:
+            log.warning("skipping skill name=%s: %s", name, reason)
+            report.invalid.append(name)
+            entries[name] = {"version": published.skill.version, "skip": "invalid"}
+            continue
+        if holdout.held_out(name, agent_id):
+            report.held_out.append(name)
+            entries[name] = {"version": published.skill.version, "cohort": Cohort.HELD_OUT.value}
+            continue
+        rejection = _body_rejection_cached(published.skill.name, published.skill.description,
+                                           published.skill.body)
+        if rejection:
+            log.warning("skill name=%s version=%d refused by the guards: %s; disk left "
+                        "as it was", name, published.skill.version, "; ".join(rejection))
+            report.rejected.append(name)
+            entries[name] = {"version": published.skill.version, "skip": "rejected"}
+            continue
+        content = render_skill_md(published, version=version)
+        entries[name] = {"version": published.skill.version, "cohort": Cohort.PRESENT.value,
+                         "content": content, "sha256": content_hash(content.encode())}
+    return entries, report
+
+
+def apply_entries(entries: Mapping[str, dict | None], skills_dir: Path, state: SyncState, *,
+                  complete: bool, anchor: Path | None = None) -> SyncReport:
+    """Bring ``skills_dir`` in line with the vetted ``entries`` (:func:`vet_skills`):
+    :func:`producers.skill_disk.materialize`, the rules the SessionStart pull applies
+    too, reported (and logged) as a :class:`SyncReport`."""
+    done = materialize(entries, skills_dir, state, complete=complete, anchor=anchor,
+                       now=datetime.now(UTC).isoformat())
+    report = SyncReport(created=done.created, updated=done.updated, removed=done.removed,
+                        unchanged=done.unchanged, kept_deleted=done.kept_deleted,
+                        invalid=done.invalid)
+    report.conflicts = [Conflict(*c) for c in done.conflicts]
+    report.new_conflicts = [Conflict(*c) for c in done.new_conflicts]
+    for c in report.new_conflicts:
+        log.warning("skill name=%s path=%s is %s; left untouched", c.name, c.path, c.reason)
+    for path, name, reason in done.refused:
+        if name == "*":
+            log.warning("skills directory refused path=%s: %s; nothing synced into it",
+                        path, reason)
+        else:
+            log.warning("skill name=%s refused path=%s: %s", name, path, reason)
+        report.refused.append(Refusal(path, name, reason))
+    return report
+
+
 def apply_skills(skills: Mapping[str, PublishedSkill | None], skills_dir: Path,
                  state: SyncState, *, workspace_id: str, agent_id: str,
                  complete: bool, holdout: PeriodAssignment | None = None,
                  version: str | None = None, anchor: Path | None = None) -> SyncReport:
     """Bring ``skills_dir`` in line with ``skills`` (name -> live skill, or None for a
-    tombstone) under the rules in the module docstring. ``complete`` says ``skills`` is
-    the whole workspace set (a full read), so a skill Hivemind wrote earlier that is
-    missing from it was retired while this machine was away and is removed too.
-    ``anchor``: where symlinks stop being followed (see :class:`SkillsDir`; default
-    ``skills_dir``'s parent). ``holdout``: the switchback period to apply
-    (schemas.holdout; default: the current period of the default design). Updates
-    ``state`` in memory; the caller saves it."""
-    holdout = holdout or current_assignment()
-    report = SyncReport()
-    fs = SkillsDir(skills_dir, anchor)
-    try:
-        fs.check()
-    except UnsafePath as exc:
-        log.warning("skills directory refused path=%s: %s; nothing synced into it",
-                    exc.path, exc.reason)
-        report.refused.append(Refusal(str(exc.path), "*", exc.reason))
-        return report
-    wanted: dict[str, PublishedSkill | None] = dict(skills)
-    if complete:
-        for name in state.names_in(skills_dir):
-            wanted.setdefault(name, None)
-    for name, published in sorted(wanted.items()):
-        if not is_valid_skill_name(name):
-            report.invalid.append(name)  # never build a path from an invalid name
-            continue
-        path = skills_dir / name / SKILL_FILE
-        if published is not None:
-            reason = invalid_reason(published.skill, workspace_id, name)
-            if reason is not None:
-                log.warning("skipping skill name=%s: %s", name, reason)
-                report.invalid.append(name)
-                continue
-            if holdout.held_out(name, agent_id):
-                report.held_out.append(name)
-                published = None
-        if published is not None:
-            rejection = _body_rejection_cached(published.skill.name,
-                                               published.skill.description,
-                                               published.skill.body)
-            if rejection:
-                log.warning("skill name=%s version=%d refused by the guards: %s; disk left "
-                            "as it was", name, published.skill.version, "; ".join(rejection))
-                report.rejected.append(name)
-                continue
-        try:
-            _apply_one(name, published, fs, path, state, report, version)
-        except UnsafePath as exc:
-            log.warning("skill name=%s refused path=%s: %s", name, exc.path, exc.reason)
-            report.refused.append(Refusal(str(exc.path), name, exc.reason))
+    tombstone) under the rules in the module docstring: :func:`vet_skills` then
+    :func:`apply_entries`. ``complete`` says ``skills`` is the whole workspace set (a
+    full read), so a skill Hivemind wrote earlier that is missing from it was retired
+    while this machine was away and is removed too. ``anchor``: where symlinks stop
+    being followed (see :class:`SkillsDir`; default ``skills_dir``'s parent).
+    ``holdout``: the switchback period to apply (schemas.holdout; default: the current
+    period of the default design). Updates ``state`` in memory; the caller saves it."""
+    entries, report = vet_skills(skills, workspace_id=workspace_id, agent_id=agent_id,
+                                 holdout=holdout, version=version)
+    report.merge(apply_entries(entries, skills_dir, state, complete=complete, anchor=anchor))
     return report
 
 
@@ -497,70 +362,6 @@ def apply_skills(skills: Mapping[str, PublishedSkill | None], skills_dir: Path,
 def _body_rejection_cached(name: str, description: str, body: str) -> tuple[str, ...]:
     # A sync pass (every 30 s, per project) sees the same skill texts every time.
     return tuple(body_rejection(name, description, body))
-
-
-def _apply_one(name: str, published: PublishedSkill | None, fs: SkillsDir, path: Path,
-               state: SyncState, report: SyncReport, version: str | None) -> None:
-    key = str(path)
-    recorded = state.files.get(key)
-    current = fs.read(name)
-    desired = render_skill_md(published, version=version).encode() if published else None
-    skill_version = published.skill.version if published else None
-
-    if current is None:
-        state.conflicts.pop(key, None)
-        if desired is None:
-            state.files.pop(key, None)
-            return
-        if recorded is not None and state.deleted.get(key) == skill_version:
-            report.kept_deleted.append(name)
-            return
-        if recorded is not None and skill_version is not None \
-                and recorded.get("version") == skill_version:
-            # The user deleted the file Hivemind wrote: respect it for this version.
-            state.deleted[key] = skill_version
-            report.kept_deleted.append(name)
-            return
-        fs.write(name, desired)
-        _record(state, key, name, skill_version, desired)
-        report.created.append(name)
-        return
-
-    current_hash = content_hash(current)
-    if desired is not None and current_hash == content_hash(desired):
-        _record(state, key, name, skill_version, desired)
-        state.conflicts.pop(key, None)
-        report.unchanged.append(name)
-        return
-    if recorded is None or recorded.get("hash") != current_hash:
-        conflict = Conflict(path=key, name=name, version=skill_version,
-                            reason="edited" if recorded else "not_written_by_hivemind")
-        report.conflicts.append(conflict)
-        previous = state.conflicts.get(key)
-        if previous is None or previous.get("version") != skill_version:
-            report.new_conflicts.append(conflict)
-            log.warning("skill name=%s path=%s is %s; left untouched", name, key,
-                        conflict.reason)
-        state.conflicts[key] = {"name": name, "version": skill_version,
-                                "reason": conflict.reason,
-                                "since": (previous or {}).get("since")
-                                or datetime.now(UTC).isoformat()}
-        return
-    state.conflicts.pop(key, None)
-    if desired is None:
-        fs.remove(name)
-        state.files.pop(key, None)
-        state.deleted.pop(key, None)
-        report.removed.append(name)
-        return
-    fs.write(name, desired)
-    _record(state, key, name, skill_version, desired)
-    report.updated.append(name)
-
-
-def _record(state: SyncState, key: str, name: str, version: int | None, data: bytes) -> None:
-    state.files[key] = {"hash": content_hash(data), "name": name, "version": version}
-    state.deleted.pop(key, None)
 
 
 def skill_status(name: str, version: int, skills_dir: Path | None, state: SyncState,

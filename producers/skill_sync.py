@@ -13,7 +13,14 @@ that is not UTF-8 or not ``<workspace>/<name>`` is skipped and counted
 (``bad_keys``), so is a value that does not decode (``undecodable``) or an absurd record
 timestamp; skills whose bodies the guards refuse, and skills directories reached through
 a symlink, are reported (:mod:`producers.skill_files`) and nothing is written for them. One sync at a time per Hivemind home
-(``<home>/sync.lock``), so agentd and a SessionStart sync never interleave.
+(``<home>/sync.lock``), so agentd, ``hivemind sync`` and the SessionStart pull never
+interleave.
+
+The vetted set (``producers.skill_files.vet_skills``: this agent's holdout applied, guards
+re-checked, ``SKILL.md`` rendered) is computed once per pass, written to
+``<home>/skills-cache.json`` (``producers.skill_pull``: each SessionStart hook
+materializes its project from it) and applied to every target with the same code the
+hook runs (``producers.skill_disk.materialize``).
 
 Exposures (``<home>/exposures.jsonl``, read by the measurement side): when a sync runs
 for a session (``session_id`` given), one line per live skill of the workspace, each a
@@ -26,8 +33,8 @@ for a session (``session_id`` given), one line per live skill of the workspace, 
 ``present``: Hivemind's file of exactly that version was on disk for the session's
 project when the session started; ``held_out``: the agent is held out of the skill for
 the period of this sync (schemas.holdout: a switchback, re-drawn every period). A skill
-that is neither (a user-edited file stands in its place, or the user deleted it) gets
-no row: the session belongs to neither cohort.
+that is neither (a user-edited file stands in its
+place, or the user deleted it) gets no row: the session belongs to neither cohort.
 Rows are append-only; a re-run for the same session repeats the same ``exposure_id``.
 This file stays local (``hivemind measure --exposures`` checks it against the assignment).
 
@@ -68,10 +75,12 @@ from producers.skill_files import (
     PublishedSkill,
     SyncReport,
     SyncState,
-    apply_skills,
+    apply_entries,
     atomic_write,
     skill_status,
+    vet_skills,
 )
+from producers.skill_pull import write_cache
 from runtime.errors import BrokerUnavailable
 from runtime.settings import Settings
 from schemas.holdout import PeriodAssignment
@@ -321,7 +330,8 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
 
     ``holdout``: the switchback period applied to every skill of this pass (default: the
     period holding now under the workspace's design in ``settings.measure``,
-    schemas.holdout), so one pass never mixes two periods.
+    schemas.holdout), so one pass never mixes two periods; the pull cache it writes
+    expires with the period.
 
     Never raises for an unreachable broker: the result carries ``error`` and the files
     on disk stay as they were (exposures then use the last complete read's skill set)."""
@@ -341,13 +351,20 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
         error = str(exc)
         view = WorkspaceSkills()
     report = SyncReport()
+    # The vetted set, once per pass: what every target gets and what the SessionStart
+    # pull materializes from the cache (producers.skill_pull).
+    entries, vetted = vet_skills(view.skills, workspace_id=workspace_id, agent_id=agent_id,
+                                 holdout=holdout)
     with sync_lock(home):
         state = SyncState.load(home)
-        for target in targets:
-            if view.skills or view.complete:
-                report.merge(apply_skills(view.skills, target, state, workspace_id=workspace_id,
-                                          agent_id=agent_id, complete=view.complete,
-                                          holdout=holdout, anchor=anchors[target]))
+        if view.skills or view.complete:
+            write_cache(str(home), entries, workspace_id=workspace_id, agent_id=agent_id,
+                        complete=view.complete,
+                        holdout_until=holdout.ends_at().timestamp())
+            for target in targets:
+                report.merge(vetted)
+                report.merge(apply_entries(entries, target, state, complete=view.complete,
+                                           anchor=anchors[target]))
         if view.complete:
             state.live = {name: p.skill.version for name, p in view.skills.items()
                           if p is not None}
@@ -409,6 +426,25 @@ def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
             exposure_id=f"{session_id}/{name}/assigned"[:256], workspace_id=workspace_id,
             session_id=session_id, agent_id=agent_id, skill_name=name,
             skill_version=version, cohort=Cohort(status), ts=now)))
+    if lines:
+        fd = private.open_file(home / "exposures.jsonl", os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"\n".join(lines) + b"\n")
+        finally:
+            os.close(fd)
+    return len(lines)
+
+
+def record_scope_exposures(home: Path, scope: Sequence[dict], *, session_id: str,
+                           agent_id: str, workspace_id: str) -> int:
+    """Append the session's exposure rows (same format and ids as
+    :func:`record_exposures`) from the ``skills_in_scope`` its session_start recorded:
+    the versions on disk as it started and those held out. Returns how many."""
+    now = datetime.now(UTC)
+    lines = [encode_exposure(Exposure(
+        exposure_id=f"{session_id}/{e['name']}/assigned"[:256], workspace_id=workspace_id,
+        session_id=session_id, agent_id=agent_id, skill_name=e["name"],
+        skill_version=e["version"], cohort=Cohort(e["cohort"]), ts=now)) for e in scope]
     if lines:
         fd = private.open_file(home / "exposures.jsonl", os.O_WRONLY | os.O_APPEND)
         try:

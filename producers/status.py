@@ -131,9 +131,28 @@ def collect(settings: Settings, *, user_home: Path | None, broker_timeout_s: flo
         "broker": {"bootstrap": bootstrap, "reachable": broker_error is None,
                    "error": broker_error},
         "sync": {"last": state.last_sync or None, "conflicts": state.conflicts},
+        "cache": _cache_facts(home, settings.edge.workspace_id, agent_id),
         "projects": {str(p): skills_on_disk(p, state) for p in projects},
         "recent_sessions": recent[-10:] if isinstance(recent, list) else [],
     }
+
+
+def _cache_facts(home: Path, workspace_id: str, agent_id: str) -> dict | None:
+    """What the SessionStart pull would materialize (producers.skill_pull), or None."""
+    import time
+
+    from producers.skill_pull import read_cache, usable_skills
+
+    cache = read_cache(str(home))
+    if not isinstance(cache, dict):
+        return None
+    skills, reason = usable_skills(cache, workspace_id=workspace_id, agent_id=agent_id,
+                                   now=time.time())
+    entries = [e for e in (skills or {}).values() if isinstance(e, dict)]
+    return {"written_at": cache.get("written_at"), "complete": cache.get("complete"),
+            "present": sum(e.get("cohort") == "present" for e in entries),
+            "held_out": sum(e.get("cohort") == "held_out" for e in entries),
+            "unusable": reason or None}
 
 
 def _age(iso: str | None) -> str:
@@ -184,6 +203,15 @@ def render(s: dict) -> str:
     sync_note = "" if last.get("complete", True) else " (incomplete read)"
     lines.append(f"  last sync   {_age(last.get('at'))}{sync_note}"
                  + (f", error: {last['error'][:80]}" if last.get("error") else ""))
+    c = s.get("cache")
+    if c is None:
+        lines.append("  pull cache  none yet (agentd's next sync writes it)")
+    elif c["unusable"]:
+        lines.append(f"  pull cache  not used by SessionStart: {c['unusable']}")
+    else:
+        lines.append(f"  pull cache  {c['present']} skills to pull, {c['held_out']} held out, "
+                     f"written {_age(c['written_at'])}"
+                     + ("" if c["complete"] else " (incomplete read)"))
     if not s["projects"]:
         lines.append("  projects    none yet (a session with hooks installed adds its project)")
     for project, skills in s["projects"].items():

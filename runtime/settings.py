@@ -198,6 +198,9 @@ class EdgeSettings(Struct, frozen=True, kw_only=True):
     max_field_bytes: Annotated[int, Meta(ge=256, le=64 * 1024 * 1024)] = 16 * 1024
     linger_ms: Annotated[int, Meta(ge=0, le=60_000)] = 200
     batch_max_events: Annotated[int, Meta(ge=1, le=100_000)] = 200
+    # agentd's full skill sync: reads the skills topic, refreshes the cache the
+    # SessionStart pull materializes from, and syncs every known project.
+    sync_interval_s: Annotated[float, Meta(gt=0, le=86_400)] = 30.0
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()

@@ -107,6 +107,10 @@ class PeriodAssignment(Struct, frozen=True, kw_only=True):
     def held_out(self, skill_name: str, agent_id: str) -> bool:
         return holdout_bucket(skill_name, agent_id, self.period) < self.design.share
 
+    def ends_at(self) -> datetime:
+        """When this period's draws stop holding (the next period's start)."""
+        return self.design.period_start(self.period + 1)
+
 
 def current_assignment(design: HoldoutDesign | None = None) -> PeriodAssignment:
     return (design or HoldoutDesign()).at(datetime.now(UTC))

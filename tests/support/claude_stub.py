@@ -84,6 +84,37 @@ def has_tool_result(body: dict) -> bool:
     return any(b.get("type") == "tool_result" for b in last_user_blocks(body))
 
 
+def last_prompt(body: dict) -> str:
+    """The text of the last user message when it is a prompt (no tool result), else ""."""
+    blocks = last_user_blocks(body)
+    if any(b.get("type") == "tool_result" for b in blocks):
+        return ""
+    return "\n".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+
+
+def last_tool_use(body: dict) -> dict | None:
+    """The last ``tool_use`` block the assistant sent in this conversation, or None."""
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") != "assistant" or not isinstance(message.get("content"), list):
+            continue
+        for block in reversed(message["content"]):
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                return block
+    return None
+
+
+def tool_results(body: dict) -> int:
+    """How many tool results the conversation holds so far."""
+    return sum(1 for m in body.get("messages") or [] if m.get("role") == "user"
+               and isinstance(m.get("content"), list)
+               for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result")
+
+
+def skill_listing(name: str, description: str) -> str:
+    """How Claude Code lists a skill to the model (a system reminder line)."""
+    return f"- {name}: {description}"
+
+
 def bash_then_answer(command: str, answer: str) -> Script:
     """Main-loop requests (they offer the Bash tool): call Bash with ``command`` first,
     answer ``answer`` once the last user message carries a tool result."""

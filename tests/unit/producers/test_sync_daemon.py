@@ -47,7 +47,21 @@ def test_sync_loop_queues_only_its_workspace_session_starts(tmp_path):
     loop.observe(event(EventKind.SESSION_START, extra=cwd, ws="ws-b", session="s2"))
     loop.observe(event(EventKind.PROMPT, extra=cwd, session="s3"))
     assert loop._starts.qsize() == 1
-    assert loop._starts.get_nowait() == ("s1", tmp_path.resolve(), TS)
+    assert loop._starts.get_nowait() == ("s1", tmp_path.resolve(), TS, None)
+
+
+def test_sync_loop_keeps_the_scope_the_session_start_recorded(tmp_path):
+    """agentd records a session's exposures from what its session_start saw on disk, not
+    from its own sync afterwards (which the hook's pull may already have changed)."""
+    settings = Settings.from_env({}).replace(edge={"home": str(tmp_path), "workspace_id": "ws-a"})
+    loop = SyncLoop(settings, "agent", interval_s=30)
+    scope = [{"name": "lint", "version": 2, "cohort": "held_out"},
+             {"name": "run-tests", "version": 3, "cohort": "present"}]
+    loop.observe(event(EventKind.SESSION_START, session="with",
+                       extra=json.dumps({"cwd": str(tmp_path), "skills_in_scope": scope})))
+    loop.observe(event(EventKind.SESSION_START, session="empty",
+                       extra=json.dumps({"cwd": str(tmp_path), "skills_in_scope": []})))
+    assert [loop._starts.get_nowait()[3] for _ in range(2)] == [scope, []]
 
 
 def test_registry_remembers_projects_and_skips_vanished_ones(tmp_path):
@@ -137,3 +151,16 @@ def test_status_screen_names_the_problems():
     assert "none installed" in text and "hivemind agentd --detach" in text
     assert "7 unsent events" in text and "oldest unsent 3600s old" in text
     assert "UNREACHABLE (no answer)" in text and "CONFLICT    x: edited" in text
+    assert "pull cache  none yet" in text
+
+
+def test_status_screen_says_why_the_pull_cache_is_not_used(tmp_path):
+    from producers.skill_pull import write_cache
+    from producers.status import _cache_facts
+
+    write_cache(str(tmp_path), {"a": {"version": 1, "cohort": "held_out"}},
+                workspace_id="ws-a", agent_id="agent-1", complete=True)
+    assert _cache_facts(tmp_path, "ws-a", "agent-1") == {
+        "written_at": _cache_facts(tmp_path, "ws-a", "agent-1")["written_at"],
+        "complete": True, "present": 0, "held_out": 1, "unusable": None}
+    assert _cache_facts(tmp_path, "ws-b", "agent-1")["unusable"] == "cache-of-another-workspace"
