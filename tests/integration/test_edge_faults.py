@@ -186,7 +186,7 @@ def _poison_topic(settings) -> None:
         (b"no-slash-at-all", encode_skill(_skill("run-tests")), None),      # not ws/name
         (skill_key("ws-test", "lint"), b"\x00not a skill", None),           # value
         (skill_key("ws-test", "leak"),
-         encode_skill(_skill("leak", body="Log in with ghp_" + "a1B2" * 9)), None),
+         encode_skill(_skill("leak", body="Log in with ghp_Qm3vT8xLp2RzK9wYc4NbH7sJdF6gA1eU5oVi")), None),
         (skill_key("ws-test", "evil"), encode_skill(_skill("evil")), None),  # symlinked dir
         (skill_key("ws-test", "run-tests"), encode_skill(_skill("run-tests")), None),
         (skill_key("ws-test", "deploy-preview"), encode_skill(_skill("deploy-preview")),
