@@ -29,6 +29,7 @@ from streams.codifier.provenance import (
     HOMOGLYPHS,
     Citation,
     invisible_chars,
+    is_invisible,
     span_id,
     strip_invisible,
 )
@@ -135,11 +136,44 @@ _DELIMITER = re.compile(r"<(?=\s*/?\s*(?:untrusted|source|agent|system|instructi
 _TAGS = {"instruction": "source", "data": "untrusted", "agent": "agent"}
 
 
+# A \\uXXXX / \\UXXXXXXXX escape, or a JSON surrogate pair (how ``ensure_ascii`` JSON and
+# Python write a Unicode tag character), with any number of backslashes (double-encoded JSON).
+_ESCAPE = re.compile(r"\\+(?:u([dD][89abAB][0-9a-fA-F]{2})\\+u([dD][c-fC-F][0-9a-fA-F]{2})"
+                     r"|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8}))")
+
+
+def drop_escaped_invisibles(text: str) -> tuple[str, int]:
+    """``text`` without the escapes that spell an invisible character (a model decodes
+    ``\\udb40\\udc41`` as easily as the raw tag character), and how many were dropped. An
+    escaped ``<`` becomes ``&lt;`` so it cannot spell a prompt element either; every other
+    escape is left as written."""
+    dropped = 0
+
+    def one(m: re.Match[str]) -> str:
+        nonlocal dropped
+        high, low, bmp, wide = m.groups()
+        if high:
+            cp = 0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+        else:
+            cp = int(bmp or wide, 16)
+        if cp > 0x10FFFF:
+            return m.group(0)
+        ch = chr(cp)
+        if is_invisible(ch):
+            dropped += 1
+            return ""
+        return "&lt;" if ch == "<" else m.group(0)
+
+    return _ESCAPE.sub(one, text), dropped
+
+
 def escape_span(text: str) -> str:
     """Span text as the model sees it: NFKC-normalized (full-width brackets become
-    ``<``), invisible characters removed with a visible note, and every ``<`` that could
-    open or close a prompt element (any case, any spacing) escaped as ``&lt;``."""
-    hidden = invisible_chars(text)
+    ``<``), invisible characters removed with a visible note (raw or written as escapes),
+    and every ``<`` that could open or close a prompt element (any case, any spacing, or
+    escaped) escaped as ``&lt;``."""
+    text, escaped = drop_escaped_invisibles(text)
+    hidden = invisible_chars(text) + escaped
     text = unicodedata.normalize("NFKC", strip_invisible(text))
     # look-alike letters fold 1:1, so positions found on the folded copy hold in the text
     cuts = {m.start() for m in _DELIMITER.finditer(text.translate(HOMOGLYPHS))}
