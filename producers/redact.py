@@ -48,8 +48,6 @@ rule's ``_sre`` code is built only when its keyword occurs.
 
 from __future__ import annotations
 
-from producers.secret_rules import GLOBAL_ALLOW_REGEXES, GLOBAL_STOPWORDS, UPSTREAM
-from producers.secret_rules import RULES as GITLEAKS_RULES
 from producers.secret_rules_local import LOCAL_RULES
 from producers.secret_values import (
     ALLOW_BEFORE,
@@ -75,20 +73,16 @@ from producers.secret_values import (
     shannon_entropy,
 )
 
-__all__ = ["LOCAL_RULES", "UPSTREAM", "Finding", "Redactor", "default_redactor",
+__all__ = ["LOCAL_RULES", "Finding", "Redactor", "default_redactor",
            "find_secrets", "is_secret_assignment", "is_secret_name", "looks_random",
            "prints_secret", "redact", "redact_tree", "shannon_entropy"]
 
 # Rules in priority order (overlapping findings merge; the earlier kind names them).
-_RULES: tuple[tuple, ...] = (
-    LOCAL_RULES[:1]
-    + tuple((*r, "", False) for r in GITLEAKS_RULES)
-    + LOCAL_RULES[1:]
-)
+_RULES: tuple[tuple, ...] = LOCAL_RULES
 # Those that find a secret by the name it is assigned to (public names exempt them).
 _NAMED_RULES = frozenset(
     i for i, r in enumerate(_RULES)
-    if r[8] in ("assignment", "named", "table") or r"(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)" in r[1])
+    if r[8] in ("assignment", "named", "table"))
 # Runs of token characters the entropy pass judges (after the rules in the pattern list).
 _RUN_PATTERN = r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{20,}={0,2}(?![A-Za-z0-9+/_\-=])"
 _MARK = "[REDACTED:"
@@ -136,8 +130,6 @@ def _static_sources() -> list[str]:
     if not _static:
         _static.extend(r[1] for r in _RULES)
         _static.extend(rx for r in _RULES for _, regexes, _ in r[7] for rx in regexes)
-        _static.append("|".join(f"(?i:{rx[4:]})" if rx.startswith("(?i)") else f"(?:{rx})"
-                                for rx in GLOBAL_ALLOW_REGEXES) or "(?!)")
     return _static
 
 
@@ -180,8 +172,8 @@ class Redactor:
         self._code = code
         count = len(sources) if sources is not None else len(code[1]) - 1 if code else 0
         self._compiled: list = [None] * count
-        (self._lead_for, self._window_for, self._allow_index, self._i_global_allow,
-         self._i_keywords, self._i_token) = index or _build_index()
+        (self._lead_for, self._window_for, self._allow_index, self._i_keywords,
+         self._i_token) = index or _build_index()
 
     @classmethod
     def compile(cls) -> Redactor:
@@ -271,7 +263,7 @@ class Redactor:
 
         try:
             key, packed, index = marshal.loads(blob)  # noqa: S302 - our own cache file
-            if key != _blob_key(sys, _sre) or len(packed[1]) != len(_RULES) + _n_allow() + 4:
+            if key != _blob_key(sys, _sre) or len(packed[1]) != len(_RULES) + _n_allow() + 3:
                 return None
             redactor = cls(code=packed, index=index)
             for i in (redactor._i_keywords, redactor._i_token):  # refuse damaged code
@@ -329,7 +321,7 @@ class Redactor:
     def _consider(self, ri: int, m, text: str, low: str, found: list) -> None:
         rule = _RULES[ri]
         group = rule[2]
-        if group < 0:  # gitleaks: the first non-empty group, else the match
+        if group < 0:  # the first non-empty group, else the match
             group = next((g for g in range(1, (m.re.groups or 0) + 1) if m.group(g)), 0)
             if group and len(m.group(group)) < 12:
                 group = 0  # a repeated sub-group (uuid parts), not the secret: mask it all
@@ -355,8 +347,6 @@ class Redactor:
             return  # ALGOLIA_SEARCH_KEY, STRIPE_PUBLISHABLE_KEY: public by design
         if rule[7] and self._allowed_by_rule(ri, m, value, text):
             return
-        if self._globally_allowed(value):
-            return
         found.append((start, end, ri))
 
     def _allowed_by_rule(self, ri: int, m, value: str, text: str) -> bool:
@@ -377,13 +367,6 @@ class Redactor:
                 if self._pattern(first + k).search(subject):
                     return True
         return False
-
-    def _globally_allowed(self, value: str) -> bool:
-        if GLOBAL_STOPWORDS:
-            lowered = value.lower()
-            if any(w in lowered for w in GLOBAL_STOPWORDS):
-                return True
-        return self._pattern(self._i_global_allow).search(value) is not None
 
     def _entropy(self, text: str, low: str, found: list, depth: int) -> None:
         """Random-looking tokens (and wrapped base64 blocks), minus the look-alikes."""
@@ -460,7 +443,7 @@ _ENTROPY_KINDS = {"high_entropy": -1, "base64_wrapped": -2}
 
 def _build_index() -> tuple:
     """``(rules for each keyword, allowlist pattern positions per rule, position of the
-    global allowlist, of the keyword trie, of the token pattern)`` in the pattern list."""
+    keyword trie, of the token pattern)`` in the pattern list."""
     allow_index: list[list[tuple[str, int, tuple]]] = []
     i = len(_RULES)
     for rule in _RULES:
@@ -487,7 +470,7 @@ def _build_index() -> tuple:
             lead_for[kw] = lead
         if window:
             window_for[kw] = window
-    return lead_for, window_for, allow_index, i, i + 1, i + 2
+    return lead_for, window_for, allow_index, i, i + 1
 
 
 def _n_allow() -> int:
@@ -646,14 +629,14 @@ def _fold(text: str) -> str:
 _ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
 
 
-_ENGINE_VERSION = 2  # bump when _keyword_regex changes (cached blobs are then refused)
+_ENGINE_VERSION = 3  # bump when _keyword_regex changes (cached blobs are then refused)
 
 
 def _blob_key(sys_module, sre_module) -> tuple:
-    """What the cached index depends on: interpreter, ``_sre``, upstream rules, and each
-    rule's keywords and shape (lead, width, folded)."""
+    """What the cached index depends on: interpreter, ``_sre``, the engine, and each
+    rule's keywords and shape (lead, width, folded); patterns are checked by source."""
     shapes = tuple((r[3], r[5], r[6], r[9]) for r in _RULES)
-    return (sys_module.version, sre_module.MAGIC, sre_module.CODESIZE, UPSTREAM.get("sha256", ""),
+    return (sys_module.version, sre_module.MAGIC, sre_module.CODESIZE,
             _ENGINE_VERSION, shapes)
 
 
@@ -668,6 +651,17 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
         # a password has a digit or a symbol, or is long and mixed-case (not "basic")
         return any(c in DIGIT or not c.isalnum() for c in v) or (
             len(v) >= 12 and not v.islower() and not v.isupper())
+    if check == "url":  # "host:8443/path@x" is a port and a path, not user:password
+        return is_secret_value(value) and not ("/" in value and
+                                               value.split("/", 1)[0].isdigit())
+    if check == "prose":  # "the password is X": X reads like a password, not a word
+        v = value.rstrip(".,;:!?)")
+        if v.replace("_", "").replace("-", "").isalpha() and v.islower():
+            return False  # "password is required_field", "password: see-below"
+        return _value_ok("flag", m, start, end, v, text) and is_secret_value(v)
+    if check == "xml_key":  # <D>, <P>... only inside an RSA key (<P> is also HTML)
+        around = text[max(0, start - 4096):end + 4096].lower()
+        return "rsakeyvalue" in around or "<modulus>" in around
     if check == "bearer":
         return any(c in DIGIT for c in value) or looks_random(value)
     if check == "basic":

@@ -21,6 +21,8 @@ BENIGN_VALUES = frozenset({
     "true", "false", "null", "none", "nil", "undefined", "yes", "no", "on", "off",
     "required", "optional", "string", "str", "bytes", "int", "bool", "include", "omit",
     "same-origin", "redacted", "masked", "hidden", "<redacted>", "stdin", "prompt",
+    # HTTP auth schemes ("Authorization: Bearer <token>": the bearer rule judges the token)
+    "bearer", "basic", "digest", "negotiate", "ntlm",
     # placeholders and well-known defaults in docs and examples, not anybody's secret
     "password", "passwd", "pass", "pwd", "secret", "token", "user", "username", "...",
     "admin", "root", "guest", "test", "changeme", "changeit", "example", "dummy", "foo",
@@ -47,6 +49,10 @@ _BENIGN_NAME_SUFFIXES = frozenset((
     "board", "code", "frame", "press", "pressed", "stroke", "word", "up", "down", "left",
     "right", "event", "events", "map", "vault", "manager", "secretname", "min", "max",
 ))
+
+# Words before "token" that make it a pagination or cancellation cursor, not a credential.
+_CURSOR_WORDS = frozenset(("next", "page", "continuation", "sync", "cancellation", "resume",
+                           "pagination", "prev", "previous", "start", "end", "cursor"))
 
 # Names that say what the key is for when the only secret word is "key".
 _KEY_QUALIFIERS = ("api", "app", "application", "secret", "private", "access", "signing",
@@ -280,6 +286,8 @@ def is_secret_name(name: str) -> bool:
         return False
     if n == "pass" or n.endswith(("_pass", "-pass", ".pass")):
         return True
+    if words[-1] == "token" and len(words) >= 2 and words[-2] in _CURSOR_WORDS:
+        return False  # nextPageToken, continuation_token: a pagination cursor
     for word in _SECRET_WORDS:
         at = n.find(word)
         while at >= 0:

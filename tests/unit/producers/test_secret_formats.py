@@ -1,0 +1,199 @@
+"""Secret classes the detector must find from first principles (token formats, key
+structure, the name a value is given, prose that announces a password), and a separate
+list of look-alikes it must leave alone. Written before the rules they exercise; every
+token is generated from a fixed seed (nothing here is a real credential, and no case is
+taken from an outside rule set or corpus)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import string
+
+import pytest
+
+from producers.redact import find_secrets, redact
+
+_rng = random.Random(61307)
+B62 = string.ascii_letters + string.digits
+HEX = "0123456789abcdef"
+UD = string.ascii_uppercase + string.digits
+B64 = B62 + "+/"
+URLSAFE = B62 + "-_"
+
+
+def _r(n: int, alphabet: str = B62) -> str:
+    return "".join(_rng.choice(alphabet) for _ in range(n))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _pem(label: str, lines: int = 6) -> str:
+    body = "\n".join(_b64(_rng.randbytes(48)) for _ in range(lines))
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----"
+
+
+def _case(name: str, text: str, *secrets: str):
+    return pytest.param(text, secrets, id=name)
+
+
+_PG_PW = _r(10, B62) + "/" + _r(6, B62)
+_PUTTY_PRIV = [_b64(_rng.randbytes(48)) for _ in range(3)]
+_DOCKER_AUTH = _b64(b"deploy:" + _r(24).encode())
+_IDENTITY_TOKEN = _r(40, URLSAFE)
+_JWK_D = base64.urlsafe_b64encode(_rng.randbytes(32)).decode().rstrip("=")
+_XML_D = _b64(_rng.randbytes(64))
+_XML_P = _b64(_rng.randbytes(32))
+_NETRC_PW = f"{_r(8, HEX)}-{_r(4, HEX)}-{_r(4, HEX)}-{_r(4, HEX)}-{_r(12, HEX)}"
+_HEROKU_UUID = f"{_r(8, HEX)}-{_r(4, HEX)}-4{_r(3, HEX)}-a{_r(3, HEX)}-{_r(12, HEX)}"
+_TENCENT_ID = "AKID" + _r(32)
+_TENCENT_KEY = _r(32)
+_ASANA = f"2/{_r(16, '0123456789')}/{_r(16, '0123456789')}:{_r(32, HEX)}"
+_ASANA_OLD = f"1/{_r(16, '0123456789')}:{_r(32, HEX)}"
+_TWILIO_SK = "SK" + _r(32, HEX)
+_TWILIO_TOKEN = _r(32, HEX)
+_PULUMI = "pul-" + _r(40, HEX)
+_ALIBABA = "LTAI" + _r(20)
+_TELEGRAM = f"{_r(10, '0123456789')}:AA{_r(33, URLSAFE)}"
+_HRKU = "HRKU-AA" + _r(58, URLSAFE)
+_RSA_PEM = _pem("RSA PRIVATE KEY")
+_SSH_PEM = _pem("OPENSSH PRIVATE KEY")
+_PKCS8_PEM = _pem("PRIVATE KEY")
+_SSH2_BODY = [_b64(_rng.randbytes(51)) for _ in range(4)]
+
+POSITIVES = [
+    # private keys: PEM labels, the ssh.com (SSH2) armour, PuTTY, .NET XML, JWK
+    _case("pem-rsa", _RSA_PEM, *_RSA_PEM.splitlines()[1:-1]),
+    _case("pem-openssh-in-json", json.dumps({"key": _SSH_PEM}), *_SSH_PEM.splitlines()[1:-1]),
+    _case("pem-pkcs8-crlf", _PKCS8_PEM.replace("\n", "\r\n"), *_PKCS8_PEM.splitlines()[1:-1]),
+    _case("pem-encrypted-headers",
+          "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,"
+          + _r(32, "0123456789ABCDEF") + "\n\n" + "\n".join(_SSH2_BODY)
+          + "\n-----END RSA PRIVATE KEY-----", *_SSH2_BODY),
+    _case("ssh2-armour",
+          "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"rsa-key-20261207\"\n"
+          + "\n".join(_SSH2_BODY) + "\n---- END SSH2 ENCRYPTED PRIVATE KEY ----", *_SSH2_BODY),
+    _case("putty-private-lines",
+          "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: dev\n"
+          "Public-Lines: 2\nAAAAC3NzaC1lZDI1NTE5AAAAI\nAAAA\nPrivate-Lines: 3\n"
+          + "\n".join(_PUTTY_PRIV) + "\nPrivate-MAC: " + _r(64, HEX), *_PUTTY_PRIV),
+    _case("dotnet-xml-rsa-key",
+          f"<RSAKeyValue><Modulus>{_b64(_rng.randbytes(64))}</Modulus><Exponent>AQAB"
+          f"</Exponent><P>{_XML_P}</P><D>{_XML_D}</D></RSAKeyValue>", _XML_D, _XML_P),
+    _case("jwk-private-d",
+          json.dumps({"kty": "OKP", "crv": "Ed25519", "x": _r(43, URLSAFE), "d": _JWK_D}),
+          _JWK_D),
+    # docker's config.json: auth is base64 "user:password"; identity tokens by name
+    _case("docker-config-auth",
+          json.dumps({"auths": {"registry.example.com": {"auth": _DOCKER_AUTH}}}, indent=2),
+          _DOCKER_AUTH),
+    _case("docker-identitytoken",
+          json.dumps({"auths": {"myacr.azurecr.io": {"identitytoken": _IDENTITY_TOKEN}}}),
+          _IDENTITY_TOKEN),
+    # passwords said in prose or typed at a prompt
+    _case("prose-password-is", "the staging db password is Kq7!vR2mZp, rotate it monthly",
+          "Kq7!vR2mZp"),
+    _case("prose-pw-colon", "admin login -- user: ops, pw: Tr0ub4dor&3", "Tr0ub4dor&3"),
+    _case("prose-password-set-to", "I set the root password to 'w1nter-Sun-88' for now",
+          "w1nter-Sun-88"),
+    _case("git-credential-prompt",
+          "Password for 'https://ops@git.example.com': G1tP4ss-2026", "G1tP4ss-2026"),
+    # netrc spread over lines (Heroku's CLI writes it so), Heroku API keys (UUIDs) by name
+    _case("netrc-multiline",
+          f"machine api.heroku.com\n  login ops@example.com\n  password {_NETRC_PW}\n",
+          _NETRC_PW),
+    _case("heroku-api-key-env", f"export HEROKU_API_KEY={_HEROKU_UUID}", _HEROKU_UUID),
+    _case("heroku-new-token", f"token {_HRKU}", _HRKU),
+    # database URLs: password in the authority (also with '/'), or as a query parameter
+    _case("postgres-url-slash-in-password",
+          f"DATABASE_URL=postgres://app:{_PG_PW}@db.internal:5432/app", _PG_PW),
+    _case("postgres-url-query-password",
+          "psql 'postgresql://db.internal/app?user=app&password=Zq8vN3kLp2Xw'", "Zq8vN3kLp2Xw"),
+    _case("jdbc-password-param",
+          "jdbc:postgresql://db:5432/app?user=svc&password=Hn4!pW9qz&ssl=true", "Hn4!pW9qz"),
+    # provider formats: prefixes and fixed shapes
+    _case("tencent-secret-id", f"SecretId: {_TENCENT_ID}", _TENCENT_ID),
+    _case("tencent-secret-id-bare", f"using {_TENCENT_ID} for cos upload", _TENCENT_ID),
+    _case("tencent-secret-key", f"TENCENTCLOUD_SECRET_KEY={_TENCENT_KEY}", _TENCENT_KEY),
+    _case("asana-pat", f"curl -H 'Authorization: Bearer {_ASANA}' https://app.asana.com/api/1.0/users/me",
+          _ASANA),
+    _case("asana-pat-v1", f"ASANA_TOKEN={_ASANA_OLD}", _ASANA_OLD),
+    _case("asana-pat-bare", f"| asana | {_ASANA} |", _ASANA),
+    _case("twilio-api-key-sid-bare", f"| prod | {_TWILIO_SK} | rotated |", _TWILIO_SK),
+    _case("twilio-auth-token", f"TWILIO_AUTH_TOKEN={_TWILIO_TOKEN}", _TWILIO_TOKEN),
+    _case("pulumi-token-bare", f"| prod | {_PULUMI} |", _PULUMI),
+    _case("alibaba-access-key-id", f"init client access_key_id={_ALIBABA} host=ecs", _ALIBABA),
+    _case("alibaba-bare", f"using {_ALIBABA}", _ALIBABA),
+    _case("telegram-bot-token", f"https://api.telegram.org/bot{_TELEGRAM}/getMe", _TELEGRAM),
+]
+
+
+@pytest.mark.parametrize(("text", "secrets"), POSITIVES)
+def test_secret_class_is_redacted(text, secrets):
+    out, count = redact(text)
+    assert count >= 1, text
+    for secret in secrets:
+        for i in range(0, max(1, len(secret) - 11)):
+            piece = secret[i:i + 12]
+            assert piece not in out, (piece, out)
+
+
+# Look-alikes: long, random-ish, or named like a secret, yet public or an identifier.
+_SHA = _r(40, HEX)
+LOOKALIKES = [
+    pytest.param(f"id: {_r(8, HEX)}-{_r(4, HEX)}-4{_r(3, HEX)}-8{_r(3, HEX)}-{_r(12, HEX)}",
+                 id="uuid"),
+    pytest.param(f"request_id={_r(8, HEX)}-{_r(4, HEX)}-{_r(4, HEX)}-{_r(4, HEX)}-{_r(12, HEX)}",
+                 id="uuid-request-id"),
+    pytest.param(f"commit {_SHA}\nAuthor: Dev <dev@example.com>", id="git-sha"),
+    pytest.param(f"HEAD is now at {_SHA[:12]} fix flaky test", id="git-short-sha"),
+    pytest.param(f"Merge: {_r(7, HEX)} {_r(7, HEX)}", id="git-merge-line"),
+    pytest.param(f'"integrity": "sha512-{_b64(_rng.randbytes(64))}"', id="npm-lock-integrity"),
+    pytest.param(f'resolved "https://registry.yarnpkg.com/left-pad/-/left-pad-1.3.0.tgz#{_r(40, HEX)}"',
+                 id="yarn-lock-resolved"),
+    pytest.param(f'checksum = "{_r(64, HEX)}"', id="cargo-lock-checksum"),
+    pytest.param(f'requests==2.32.3 \\\n    --hash=sha256:{_r(64, HEX)}', id="pip-hash"),
+    pytest.param(f"github.com/pkg/errors v0.9.1 h1:{_b64(_rng.randbytes(32))}", id="go-sum"),
+    pytest.param(f'content-hash = "{_r(64, HEX)}"', id="poetry-lock"),
+    pytest.param('<img src="data:image/png;base64,'
+                 + _b64(b"\x89PNG\r\n\x1a\n" + _rng.randbytes(90)) + '">', id="base64-image"),
+    pytest.param(_b64(b"\x89PNG\r\n\x1a\n" + _rng.randbytes(120)), id="bare-base64-png"),
+    pytest.param(".btn { color: #1a2b3c; background: #FFEEDD; border-color: #abc; }",
+                 id="css-colours"),
+    pytest.param("--color-brand-primary-500: #3b82f6; --shadow: 0 1px 2px #0000000d;",
+                 id="css-vars"),
+    pytest.param("AbstractSingletonProxyFactoryBeanDefinitionRegistryPostProcessor2",
+                 id="long-camel-identifier"),
+    pytest.param("test_password_reset_token_expires_after_24_hours_even_if_unused",
+                 id="long-snake-identifier"),
+    pytest.param("def get_secret_key_from_environment_or_default(settings_v2):", id="def-line"),
+    pytest.param("passwordResetTokenExpiryInMinutes = 30", id="camel-setting"),
+    pytest.param("password_min_length: 12\ntoken_ttl_seconds: 3600", id="numeric-settings"),
+    pytest.param("The password is required and must be at least 12 characters.",
+                 id="prose-password-rule"),
+    pytest.param("password is incorrect. Try again.", id="prose-password-error"),
+    pytest.param("Enter your password to continue", id="prose-password-prompt"),
+    pytest.param("--password-stdin < ~/.docker/pass.txt", id="password-stdin"),
+    pytest.param("postgres://app@db.internal:5432/app?sslmode=require", id="pg-url-no-pw"),
+    pytest.param("https://example.com:8443/api/v2@latest/docs", id="url-port-path"),
+    pytest.param("nextPageToken: CAUQAA", id="page-token"),
+    pytest.param(f'"nextToken": "{_r(24, B62)}"', id="pagination-next-token"),
+    pytest.param("SK-1042 ticket: twilio key rotation", id="ticket-id"),
+    pytest.param("AKIDOS is a fine name for a cat", id="akid-word"),
+    pytest.param(f"trace_id={_r(32, HEX)} span_id={_r(16, HEX)}", id="trace-ids"),
+    pytest.param("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA" + _r(44 - 16, B64)
+                 + "\n-----END PUBLIC KEY-----", id="pem-public-key"),
+    pytest.param(json.dumps({"kty": "RSA", "e": "AQAB", "n": _r(86, URLSAFE), "kid": "k1"}),
+                 id="jwk-public"),
+    pytest.param("10.0.0.1:5432:*:app:*", id="pgpass-wildcard"),
+    pytest.param("Page 2/3: 1/1204567890 items", id="slashes-and-digits"),
+    pytest.param(f"build 1234567890:{_r(8, HEX)} ok", id="build-number-colon"),
+]
+
+
+@pytest.mark.parametrize("text", LOOKALIKES)
+def test_lookalike_is_left_alone(text):
+    assert find_secrets(text) == [], redact(text)[0]
