@@ -11,21 +11,21 @@ any ``str``, and is idempotent (redacting redacted text changes nothing).
 The one detector: the Claude Code hook, the SDK (:mod:`producers.sdk`) and the
 codifier's secrets guard (:mod:`streams.codifier.guards`) all call this module.
 
-Rule set (maintained, not invented here)
-----------------------------------------
-1. **gitleaks' rules**: :mod:`producers.secret_rules` is *generated* from gitleaks'
-   published ``config/gitleaks.toml`` (MIT; version, commit and SHA-256 recorded in
-   ``secret_rules.UPSTREAM``) by ``python -m producers.gitleaks_sync`` (``make
-   secret-rules``), which translates RE2 to Python ``re`` and lists every upstream rule it
-   leaves out, and why, in ``secret_rules.SKIPPED``. To update: regenerate from a newer
-   tag, run ``make test`` and ``python -m bench.eval_secrets``, commit both files.
-2. **Our rules** (:mod:`producers.secret_rules_local`): private keys (also cut-off ones
-   and ``openssl -text`` dumps), JWTs, URL passwords, auth headers, ``NAME=value`` /
-   ``"name": "value"`` / table rows / XML judged by the name (:func:`is_secret_name`) and
-   the value, passwords on command lines (``az login -p``, ``mysql -p<pw>``, ``sshpass
-   -p``, ``--password x``, ``pass:x``...), SQL, netrc and pgpass lines, Azure SAS
-   signatures, the line a secret-reading command prints, and newer provider prefixes.
-3. **Entropy** over every long token, with look-alike allowances
+Rule set (written here; nothing generated or copied from an outside rule set)
+------------------------------------------------------------------------------
+1. **Structure** (:mod:`producers.secret_rules_local`): private keys (PEM and SSH2
+   armour, also cut off before their END line; PuTTY ``Private-Lines``; .NET XML
+   ``<D>``/``<P>``...; ``openssl -text`` dumps), JWTs, URL passwords (authority and
+   query string), auth headers, netrc and pgpass lines, Azure SAS signatures.
+2. **Names and context**: ``NAME=value`` / ``"name": "value"`` / table rows / XML judged
+   by the name (:func:`is_secret_name`) and the value, passwords on command lines
+   (``az login -p``, ``mysql -p<pw>``, ``sshpass -p``, ``--password x``, ``pass:x``...),
+   in prose ("the password is X", git's credential prompt), SQL, the line a
+   secret-reading command prints.
+3. **Provider formats**: a table of documented token prefixes with each body's alphabet
+   and shortest length, and fixed shapes (AWS ``AKIA``/``ASIA`` + 16, Tencent ``AKID`` +
+   32, Twilio ``SK`` + 32 hex, Asana ``2/<id>/<id>:<32 hex>``...).
+4. **Entropy** over every long token, with look-alike allowances
    (:mod:`producers.secret_values`): hex digests, git SHAs, UUIDs and trace ids (hex),
    ULIDs, go.sum / SRI / ``sha256:`` digests, SSH public keys and fingerprints, X.509
    certificates (PEM blocks and DER), nix store paths, Stripe object ids (``evt_``,
@@ -33,13 +33,13 @@ Rule set (maintained, not invented here)
    ``chatcmpl-``...), IPFS CIDs, addresses, images, data: URIs, PKCE challenges, CSP
    nonces, values named as ids or public keys, placeholders (``sk-...``, ``EXAMPLE``),
    and bare tokens under 28 characters (only a name or a prefix can tell those).
-4. **Base64 wraps**: a base64 token (or a block of wrapped base64 lines) that decodes to
+5. **Base64 wraps**: a base64 token (or a block of wrapped base64 lines) that decodes to
    text is judged by what it decodes to: it is masked whole if the text holds a
    secret (a service-account JSON, a kubeconfig key, ``user:password``), kept if not.
 
 Speed: the hook runs this on every tool call (budget: the whole hook within 2x the
 start-up of ``python -c pass`` at p50). One pass of a keyword trie over the lower-cased
-text finds where rules can match (gitleaks' keyword pre-filter); a rule whose matches
+text finds where rules can match (a keyword pre-filter); a rule whose matches
 start with a keyword is tried only at those positions (``lead``), others only in a window
 around them. Nothing is compiled at import: patterns compile on first use with :mod:`re`,
 or load pre-compiled from :meth:`Redactor.compiled_blob` (the hook's cache), where each
@@ -659,6 +659,10 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
         if v.replace("_", "").replace("-", "").isalpha() and v.islower():
             return False  # "password is required_field", "password: see-below"
         return _value_ok("flag", m, start, end, v, text) and is_secret_value(v)
+    if check == "directive":  # the directive starts its line
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        return text[line_start:m.start()].strip() == "" and \
+            _value_ok("flag", m, start, end, value, text)
     if check == "xml_key":  # <D>, <P>... only inside an RSA key (<P> is also HTML)
         around = text[max(0, start - 4096):end + 4096].lower()
         return "rsakeyvalue" in around or "<modulus>" in around
@@ -684,9 +688,14 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
     if check == "named":
         return is_secret_name(m.group(1)) and is_secret_value(value)
     if check == "assignment":
+        at = name_start(text, m.start())
+        if text[max(0, at - 2):at].endswith(("${", "$")):
+            return False  # ${DB_PASSWORD:?missing}, $SECRET: a shell reference
         name = assigned_name(text, m.start(), start)
         if not is_secret_name(name):
             return False
+        if name.lower().endswith("psk") and len(value) < 8:
+            return False  # a WPA pre-shared key has 8 to 63 characters
         rest = text[end:end + 4].lstrip(" \t")
         if rest[:1] == "=" and rest[1:2] != "=":
             return False  # password: Secret = Secret("") is a type annotation

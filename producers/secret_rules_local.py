@@ -25,9 +25,12 @@ from __future__ import annotations
 # ``check`` names the value test in _accept. tests/unit/producers/test_secret_rules.py
 # verifies ``lead`` and ``width`` against the patterns themselves.
 _NAMES = (  # secret words an assignment's name is found by (is_secret_name decides)
-    r"(?:passw(?:or)?d|passphrase|pass|pwd|secret|token|key|auth|credentials?|creds|dsn"
-    r"|cookie)"
+    r"(?:passw(?:or)?d|passphrase|pass|pwd|pw|psk|secret|token|key|auth|credentials?|creds"
+    r"|dsn|cookie)"
 )
+# Where the rules judged by the name are tried (every word of _NAMES starts with one).
+_NAME_KEYWORDS = ("pass", "pw", "psk", "secret", "token", "key", "auth", "credential", "creds",
+                  "dsn", "cookie")
 
 _ASSIGN_HEAD = _NAMES + r"[a-z0-9_.\-]{0,41}+"  # possessive: no backtracking into the name
 
@@ -200,13 +203,11 @@ LOCAL_RULES: tuple[tuple, ...] = (
     # "password": "x y z" (JSON/YAML/Python, quoted: the value may hold spaces).
     ("secret_assignment",
      _ASSIGN_HEAD + r"""(\\?["']?)[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}(\\?["'])((?:(?!\2).){1,4096}?)\2""",
-     3, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn",
-         "cookie"), 0.0, True, -1, (), "assignment", True),
+     3, _NAME_KEYWORDS, 0.0, True, -1, (), "assignment", True),
     # PASSWORD=x, --password=x, password: x, \"password\": \"x\" (the value ends at white
     # space, a quote or a separator).
     ("secret_assignment", _ASSIGN_HEAD + _OPEN + r"(?:\\?[\"'])?" + _VALUE_UNQUOTED, 1,
-     ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn",
-      "cookie"), 0.0, True, -1, (), "assignment", True),
+     _NAME_KEYWORDS, 0.0, True, -1, (), "assignment", True),
     # curl -u user:pass, --user user:pass, wget --user=x --password=y
     ("cli_password",
      r"(?:-u[ \t]{1,3}|--user[= ])[\"']?[^\s:\"']{1,64}:([^\s@\"']{3,})", 1,
@@ -251,6 +252,31 @@ LOCAL_RULES: tuple[tuple, ...] = (
      ("passw", "passphrase", "pw"), 0.0, True, -1, (), "prose", True),
     ("prose_password", r"password for '[^'\r\n]{1,200}':[ \t]*(\S{3,})", 1,
      ("password for '",), 0.0, True, -1, (), "flag", True),
+    # "the api key is X", "my token was X": only a long value with letters and digits
+    ("prose_password",
+     r"(?<![a-z0-9])(?:api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key|(?:auth|access|bearer)"
+     r"[ _\-]?token|token|secret)[ \t]+(?:is|was|=)[ \t]+([\"'`]?)([^\s\"'`]{16,})\1", 2,
+     ("api", "access", "secret", "auth", "bearer", "token"), 0.0, True, -1, (), "prose", True),
+    # a config file's "directive value" line (redis, OpenLDAP, keepalived, ...)
+    ("config_password",
+     r"(?<!\S)(?:requirepass|masterauth|rootpw|bindpw|auth_pass|password|passwd)[ \t]+"
+     r"([\"']?)([^\s\"']{3,})\1[ \t]*(?:\r?\n|\Z)", 2,
+     ("requirepass", "masterauth", "rootpw", "bindpw", "auth_pass", "passw"), 0.0, True, -1,
+     (), "directive", True),
+    # Windows and PowerShell: net user <name> <password>, ConvertTo-SecureString "x"
+    ("cli_password", r"net user[ \t]+\S+[ \t]+([\"']?)([^\s\"'/*][^\s\"']*)\1", 2,
+     ("net user",), 0.0, True, -1, (), "flag", True),
+    ("cli_password",
+     r"convertto-securestring[ \t]+(?:-string[ \t]+)?([\"'])([^\"'\r\n]{3,})\1", 2,
+     ("convertto-securestring",), 0.0, True, -1, (), "value", True),
+    # echo 'user:password' | chpasswd
+    ("cli_password",
+     r"[\"']?[a-z_][a-z0-9_.\-]{0,31}:([^\s:\"']{3,128})[\"']?[ \t]{0,8}\|[ \t]{0,8}(?:sudo[ \t]{1,8})?"
+     r"chpasswd", 1, ("chpasswd",), 0.0, False, 200, (), "value", True),
+    # IMAP: <tag> LOGIN <user@host> <password>
+    ("cli_password",
+     r"login[ \t]+(\"?)[^\s\"@]+@[^\s\"]+\1[ \t]+(\"?)([^\s\"]{3,})\2[ \t]*(?:\r?\n|\Z)", 3,
+     ("login",), 0.0, True, -1, (), "flag", True),
     # .netrc: machine host login user password secret
     ("netrc_password",
      r"machine[ \t]+\S+(?:\s+login\s+\S+)?(?:\s+account\s+\S+)?\s+password[ \t]+(\S+)", 1,
@@ -272,8 +298,7 @@ LOCAL_RULES: tuple[tuple, ...] = (
     # A table row of a secret manager's output: "password    s3cr3t" (two or more spaces)
     ("secret_assignment",
      _NAMES + r"[a-z0-9_.\-]{0,41}+[ \t]{2,}([^\s]{3,})[ \t]*(?:\r?\n|\Z)", 1,
-     ("pass", "pwd", "secret", "token", "key", "auth", "credential", "creds", "dsn", "cookie"),
-     0.0, True, -1, (), "table", True),
+     _NAME_KEYWORDS, 0.0, True, -1, (), "table", True),
     # <password>s3cr3t</password>, <add key="ApiKey" value="..."/>
     ("secret_assignment",
      r"(?<=<)([a-z0-9_:.\-]{0,40}(?:pass|pwd|secret|token|key|auth|credential)[a-z0-9_:.\-]{0,40})"

@@ -273,7 +273,7 @@ _SECRET_WORDS = (
     "accesskey", "access_key", "access-key", "privatekey", "private_key", "private-key",
     "credential", "authorization", "auth", "dsn", "pwd", "signing_key", "session_key",
     "encryption_key", "accountkey", "account_key", "masterkey", "master_key", "cookie",
-    "creds",
+    "creds", "pw", "psk",
 )
 
 def is_secret_name(name: str) -> bool:
@@ -295,7 +295,7 @@ def is_secret_name(name: str) -> bool:
             after = n[at + len(word):]
             starts = not before or before in "_-."
             ends = after in ("", "s") or after[0] in "_-." or (after[0] == "s" and after[1] in "_-.")
-            if ends and (starts or word not in ("auth", "sig", "dsn", "pwd", "token")) and \
+            if ends and (starts or word not in ("auth", "sig", "dsn", "pwd", "pw", "psk", "token")) and \
                     (word != "auth" or after in ("", "s")):  # AUTH_ANONYMOUS_ROLE: a setting
                 return True
             at = n.find(word, at + 1)

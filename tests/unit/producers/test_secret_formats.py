@@ -130,6 +130,43 @@ POSITIVES = [
     _case("telegram-bot-token", f"https://api.telegram.org/bot{_TELEGRAM}/getMe", _TELEGRAM),
 ]
 
+_HEADLESS_PEM = _pem("RSA PRIVATE KEY", 8)
+_DOCKER_AUTH2 = _b64(b"admin:" + _r(12).encode())
+_DOCKERCONFIG = _b64(json.dumps({"auths": {"ghcr.io": {"auth": _DOCKER_AUTH2}}}).encode())
+_SMTP_PLAIN = _b64(b"\0ops@example.com\0" + _r(14).encode())
+_PG_ENC_PW = _r(14)
+_WIN_PW = "P@" + _r(10) + "!"
+_API_HEX = _r(32, HEX)
+
+# Second batch (written before the rules that pass it): the same classes in other places.
+POSITIVES += [
+    _case("pem-without-its-begin-line",
+          "\n".join(_HEADLESS_PEM.splitlines()[3:]), *_HEADLESS_PEM.splitlines()[4:-1]),
+    _case("pem-url-encoded",
+          "key=" + _RSA_PEM.replace("-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN%20RSA%20PRIVATE%20KEY-----")
+          .replace("\n", "%0A"), *_RSA_PEM.splitlines()[1:-1]),
+    _case("dockerconfigjson-base64", f".dockerconfigjson: {_DOCKERCONFIG}", _DOCKERCONFIG[:40]),
+    _case("docker-auth-json-escaped",
+          'DOCKER_AUTH_CONFIG="{\\"auths\\":{\\"r.io\\":{\\"auth\\":\\"' + _DOCKER_AUTH2 + '\\"}}}"',
+          _DOCKER_AUTH2),
+    _case("redis-conf-requirepass", f"requirepass {_WIN_PW}\nmaxmemory 2gb", _WIN_PW),
+    _case("windows-net-user", f"net user deploy {_WIN_PW} /add", _WIN_PW),
+    _case("windows-slash-pass", f"cmdkey /add:fileserver /user:ops /pass:{_WIN_PW}", _WIN_PW),
+    _case("powershell-securestring",
+          f'$pw = ConvertTo-SecureString "{_WIN_PW}" -AsPlainText -Force', _WIN_PW),
+    _case("chpasswd", f"echo 'deploy:{_WIN_PW}' | sudo chpasswd", _WIN_PW),
+    _case("smtp-auth-plain", f"> AUTH PLAIN {_SMTP_PLAIN}\n< 235 2.7.0 Authentication successful",
+          _SMTP_PLAIN),
+    _case("imap-login", f'a1 LOGIN ops@example.com "{_WIN_PW}"', _WIN_PW),
+    _case("pw-equals", f"db_pw={_WIN_PW}", _WIN_PW),
+    _case("wifi-psk", f'network={{\n  ssid="office"\n  psk="{_WIN_PW}"\n}}', _WIN_PW),
+    _case("sqlserver-connection-string",
+          f"Server=tcp:db.example.net,1433;Database=app;Uid=sa;Pwd={_WIN_PW};Encrypt=yes", _WIN_PW),
+    _case("url-encoded-postgres-url",
+          f"?dsn=postgresql%3A%2F%2Fapp%3A{_PG_ENC_PW}%40db.internal%3A5432%2Fapp", _PG_ENC_PW),
+    _case("prose-api-key-is", f"fyi the datadog api key is {_API_HEX} (prod)", _API_HEX),
+]
+
 
 @pytest.mark.parametrize(("text", "secrets"), POSITIVES)
 def test_secret_class_is_redacted(text, secrets):
@@ -191,6 +228,19 @@ LOOKALIKES = [
     pytest.param("10.0.0.1:5432:*:app:*", id="pgpass-wildcard"),
     pytest.param("Page 2/3: 1/1204567890 items", id="slashes-and-digits"),
     pytest.param(f"build 1234567890:{_r(8, HEX)} ok", id="build-number-colon"),
+]
+
+LOOKALIKES += [
+    pytest.param("requirepass yes\n# requirepass <your-password>", id="redis-conf-placeholder"),
+    pytest.param("net user deploy /delete", id="net-user-delete"),
+    pytest.param("net user deploy * /add", id="net-user-prompt"),
+    pytest.param("Usage: cmdkey /add:<target> /user:<name> /pass:<password>", id="cmdkey-usage"),
+    pytest.param("the api key is stored in Vault under secret/data/app", id="prose-api-key-where"),
+    pytest.param("the token is valid for 3600 seconds", id="prose-token-validity"),
+    pytest.param("psk=wpa2 mode selected", id="psk-word"),
+    pytest.param("password=${DB_PASSWORD:?missing}", id="shell-reference"),
+    pytest.param("?redirect=https%3A%2F%2Fexample.com%2Fcallback%3Fa%3D1", id="url-encoded-redirect"),
+    pytest.param("a1 LOGIN user password", id="imap-usage"),
 ]
 
 
