@@ -115,13 +115,13 @@ def _provider_regex() -> str:
                     for (chars, shortest), prefixes in groups.items())
 
 
+# Private key armour: PEM (5 dashes), ssh.com's SSH2 (4 dashes and spaces), PGP's "SECRET
+# KEY BLOCK", and hand-mangled dashes; up to the END line, or to the end of the text.
+_ARMOUR = r"-{2,5}[ \t]?%s[a-z0-9 _\-]{0,40} (?:private|secret) key(?: block)?[ \t]?-{2,5}"
+
 LOCAL_RULES: tuple[tuple, ...] = (
-    ("private_key",
-     r"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-     r"(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\Z)"
-     r"|---- BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY ----[\s\S]*?"
-     r"(?:---- END[A-Z0-9 ]{0,40} PRIVATE KEY ----|\Z)",
-     0, ("-----begin", "---- begin"), 0.0, True, -1, (), "", False),
+    ("private_key", _ARMOUR % "begin" + r"[\s\S]*?(?:" + _ARMOUR % "end" + r"|\Z)", 0,
+     ("private key", "secret key"), 0.0, False, -1, (), "", True),
     # PuTTY .ppk: the base64 lines after "Private-Lines: N" (and the MAC line after them)
     ("private_key",
      r"private-lines:[ \t]*\d+[ \t]*\r?\n((?:[ \t]*[a-z0-9+/]+={0,2}[ \t]*(?:\r?\n|\Z))+)",

@@ -212,7 +212,7 @@ def public_pem_blocks(low: str) -> list[tuple[int, int]]:
         label = low[at + 10:label_end]
         end = low.find("-----end", label_end)
         stop = len(low) if end < 0 else end
-        if "private" not in label:
+        if "private" not in label and "secret" not in label:
             out.append((at, stop))
         at = low.find("-----begin", stop if end >= 0 else label_end)
     return out

@@ -167,6 +167,18 @@ POSITIVES += [
     _case("prose-api-key-is", f"fyi the datadog api key is {_API_HEX} (prod)", _API_HEX),
 ]
 
+_PGP = _pem("PGP SECRET KEY BLOCK")
+_FOUR = _pem("RSA PRIVATE KEY").replace("-----", "----")
+_PSS = _pem("RSA-PSS PRIVATE KEY")
+_LOWER_ARMOUR = _pem("PRIVATE KEY").lower().replace("private key", "PRIVATE KEY")
+
+# Third batch (written before the rule change): armour variants of private keys.
+POSITIVES += [
+    _case("pgp-secret-key-block", _PGP, *_PGP.splitlines()[1:-1]),
+    _case("pem-four-dashes", _FOUR, *_FOUR.splitlines()[1:-1]),
+    _case("pem-label-with-hyphen", _PSS, *_PSS.splitlines()[1:-1]),
+]
+
 
 @pytest.mark.parametrize(("text", "secrets"), POSITIVES)
 def test_secret_class_is_redacted(text, secrets):
@@ -241,6 +253,14 @@ LOOKALIKES += [
     pytest.param("password=${DB_PASSWORD:?missing}", id="shell-reference"),
     pytest.param("?redirect=https%3A%2F%2Fexample.com%2Fcallback%3Fa%3D1", id="url-encoded-redirect"),
     pytest.param("a1 LOGIN user password", id="imap-usage"),
+]
+
+LOOKALIKES += [
+    pytest.param("Keep the secret key out of git ---- see docs/secrets.md ----", id="prose-secret-key"),
+    pytest.param("-----BEGIN PGP PUBLIC KEY BLOCK-----\nmQINBGX" + _r(60, B64)
+                 + "\n-----END PGP PUBLIC KEY BLOCK-----", id="pgp-public-key"),
+    pytest.param("-----BEGIN PGP SIGNATURE-----\niQIzBAEB" + _r(60, B64)
+                 + "\n-----END PGP SIGNATURE-----", id="pgp-signature"),
 ]
 
 
