@@ -659,6 +659,15 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
         if v.replace("_", "").replace("-", "").isalpha() and v.islower():
             return False  # "password is required_field", "password: see-below"
         return _value_ok("flag", m, start, end, v, text) and is_secret_value(v)
+    if check == "config_named":  # npm config set //host/:_authToken x: the last part names it
+        name = text[m.start(1):m.end(1)]  # the original case (a folded rule sees lower case)
+        for sep in "/:.":
+            name = name.rsplit(sep, 1)[-1]
+        return is_secret_name(name) and is_secret_value(value)
+    if check == "snmp":  # the flag on an snmp* command line
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        return "snmp" in text[line_start:m.start()].lower() and \
+            _value_ok("flag", m, start, end, value, text)
     if check == "directive":  # the directive starts its line
         line_start = text.rfind("\n", 0, m.start()) + 1
         return text[line_start:m.start()].strip() == "" and \
@@ -686,7 +695,7 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
         prompt = text[line_start:m.start()].strip()
         return prompt in ("", "$", "#", ">", "%", "PS>") or prompt.endswith(("$", "#", ">"))
     if check == "named":
-        return is_secret_name(m.group(1)) and is_secret_value(value)
+        return is_secret_name(text[m.start(1):m.end(1)]) and is_secret_value(value)
     if check == "assignment":
         at = name_start(text, m.start())
         if text[max(0, at - 2):at].endswith(("${", "$")):

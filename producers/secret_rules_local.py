@@ -34,7 +34,7 @@ _NAME_KEYWORDS = ("pass", "pw", "psk", "secret", "token", "key", "auth", "creden
 
 _ASSIGN_HEAD = _NAMES + r"[a-z0-9_.\-]{0,41}+"  # possessive: no backtracking into the name
 
-_OPEN = r"""(?:\\?["'])?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}"""
+_OPEN = r"""(?:\\?["'])?\]?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}"""  # ENV['X'] = ... too
 
 _VALUE_UNQUOTED = r"""([^\s"'`,;&|<>(){}\[\]\\]+)"""
 
@@ -42,6 +42,7 @@ _PROGRAMS_P = (  # programs whose short -p/-P/-a flag takes a password as its ne
     "sshpass", "az login", "az ad", "docker login", "podman login", "nerdctl login",
     "helm registry login", "mongo", "twine", "sqlcmd", "bcp", "redis-cli", "zip",
     "oc login", "cf login", "ldapsearch", "ldapmodify", "ldapadd", "rabbitmqadmin",
+    "mongosh", "mongodump", "mongorestore", "mongoexport", "mongoimport", "unzip",
 )
 
 _FLAG_NAMES = (  # --<name> <value> (the --name=value form is an assignment)
@@ -49,7 +50,7 @@ _FLAG_NAMES = (  # --<name> <value> (the --name=value form is an assignment)
     "auth-token", "access-token", "client-secret", "passphrase", "http-password",
     "ftp-password", "proxy-password", "db-password", "admin-password", "root-password",
     "master-password", "secret-key", "access-key", "account-key", "sas-token",
-    "private-key", "with-token", "auth",
+    "private-key", "with-token", "auth", "secret-string", "oauth2-bearer",
 )
 
 # Commands whose output is a secret (kubectl ... | base64 -d, vault kv get -field=...).
@@ -63,7 +64,7 @@ _QUERY_NAMES = ("password", "passwd", "pwd", "pass", "secret", "token", "access_
                 "api_key", "apikey")
 
 _SINGLE_DASH_FLAGS = ("storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass",
-                      "destkeypass", "passin", "passout")
+                      "destkeypass", "passin", "passout", "password", "passwd")
 
 _TOK = "A-Za-z0-9_\\-"  # base62 plus '-' and '_'
 _DOTTED = "A-Za-z0-9_\\-.="  # tokens whose body holds '.' (macaroons, versions) or padding
@@ -202,7 +203,7 @@ LOCAL_RULES: tuple[tuple, ...] = (
      True, -1, (), "basic", True),
     # "password": "x y z" (JSON/YAML/Python, quoted: the value may hold spaces).
     ("secret_assignment",
-     _ASSIGN_HEAD + r"""(\\?["']?)[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}(\\?["'])((?:(?!\2).){1,4096}?)\2""",
+     _ASSIGN_HEAD + r"""(\\?["']?)\]?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}(\\?["'])((?:(?!\2).){1,4096}?)\2""",
      3, _NAME_KEYWORDS, 0.0, True, -1, (), "assignment", True),
     # PASSWORD=x, --password=x, password: x, \"password\": \"x\" (the value ends at white
     # space, a quote or a separator).
@@ -277,6 +278,39 @@ LOCAL_RULES: tuple[tuple, ...] = (
     ("cli_password",
      r"login[ \t]+(\"?)[^\s\"@]+@[^\s\"]+\1[ \t]+(\"?)([^\s\"]{3,})\2[ \t]*(?:\r?\n|\Z)", 3,
      ("login",), 0.0, True, -1, (), "flag", True),
+    # shells without '=': fish "set -gx NAME value", csh "setenv NAME value"
+    ("secret_assignment",
+     r"(?:setenv|set[ \t]+-[gxuUl]{1,4})[ \t]+([A-Za-z_][A-Za-z0-9_]{1,80})[ \t]+([\"']?)"
+     r"([^\s\"']+)\2", 3, ("set",), 0.0, True, -1, (), "named", False),
+    # tools' "config set NAME VALUE" (aws configure set, npm/yarn/pnpm config set, heroku
+    # config:set NAME VALUE, gh secret set NAME): judged by the name's last part
+    ("secret_assignment",
+     r"(?:configure|config)(?:[ \t]+set|:set)?(?:[ \t]+--?[a-z\-]+)*[ \t]+([^\s=\"']{2,160})"
+     r"[ \t]+([\"']?)([^\s\"'-][^\s\"']*)\2", 3, ("config",), 0.0, True, -1, (),
+     "config_named", True),
+    # gh secret set NAME --body <value> (--body is prose anywhere else)
+    ("cli_password",
+     r"secret[ \t]+set[ \t]+\S+(?:[ \t]+--?[a-z\-]+(?:[ \t]+\S+)?)*?[ \t]+(?:--body|-b)[ \t]+"
+     r"([\"']?)([^\s\"']+)\1", 2, ("secret",), 0.0, True, -1, (), "value", True),
+    # poetry/composer "config http-basic.<repo> <user> <password>"
+    ("cli_password",
+     r"http-basic\.\S+[ \t]+[\"']?[^\s\"']+[\"']?[ \t]+([\"']?)([^\s\"']{3,})\1", 2,
+     ("http-basic.",), 0.0, True, -1, (), "flag", True),
+    # Oracle: sqlplus user/password@db (also expdp, impdp, rman target, sqlldr, dgmgrl)
+    ("cli_password",
+     r"(?:sqlplus|sqlldr|expdp|impdp|rman|dgmgrl)\b[^\n|;&]{0,60}?[ \t][\"']?[a-z0-9_$#]{1,30}"
+     r"/([^\s@/\"']{3,})(?=@|[\"']?(?:\s|\Z))", 1,
+     ("sqlplus", "sqlldr", "expdp", "impdp", "rman", "dgmgrl"), 0.0, True, -1, (), "flag", True),
+    # ssh-keygen -N/-P <passphrase>
+    ("cli_password",
+     r"ssh-keygen\b[^\n|;&]{0,300}?[ \t]-[NP][ \t]+([\"']?)([^\s\"']+)\1", 2, ("ssh-keygen",),
+     0.0, True, -1, (), "flag", False),
+    # Windows-style /p:<password> (xfreerdp, msdeploy, cmdkey, net use)
+    ("cli_password", r"(?<![^\s])/(?:p|pwd|pass|password):([^\s\"']{3,})", 1,
+     ("/p:", "/pwd:", "/pass:", "/password:"), 0.0, True, -1, (), "flag", True),
+    # SNMP: -c <community>, v3 -A <auth pass> -X <priv pass> on an snmp* command line
+    ("cli_password", r"-[AXc][ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2, ("-a", "-x", "-c"),
+     0.0, True, -1, (), "snmp", False),
     # .netrc: machine host login user password secret
     ("netrc_password",
      r"machine[ \t]+\S+(?:\s+login\s+\S+)?(?:\s+account\s+\S+)?\s+password[ \t]+(\S+)", 1,

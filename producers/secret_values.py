@@ -64,6 +64,13 @@ _KEY_QUALIFIERS = ("api", "app", "application", "secret", "private", "access", "
                    "cloudflare", "algolia", "segment", "gcp", "google", "azure", "aws",
                    "mistral", "cohere", "groq", "vercel", "pagerduty", "elevenlabs")
 
+# What glued before "token" or "key" makes the name a credential's.
+_GLUED_QUALIFIERS = frozenset(("access", "refresh", "api", "auth", "bot", "id", "identity",
+                               "private", "session", "personal", "secret", "app", "license",
+                               "licence", "signing", "encryption", "registry", "bearer", "oauth",
+                               "service", "client", "deploy", "user", "master", "account",
+                               "webhook", "sas", "csrf"))
+
 _BENIGN_KEY_WORDS = ("primary", "foreign", "public", "sort", "partition", "cache", "idempotency",
                      "dedup", "hash", "lookup", "i18n", "translation", "unique", "composite",
                      "index", "row", "range", "routing", "message", "shard", "group", "dict",
@@ -299,6 +306,11 @@ def is_secret_name(name: str) -> bool:
                     (word != "auth" or after in ("", "s")):  # AUTH_ANONYMOUS_ROLE: a setting
                 return True
             at = n.find(word, at + 1)
+    # glued: accesstoken, refreshtoken, secretkey, licensekey (not monkey, hotkey, sortkey)
+    for tail in ("token", "key"):
+        head = words[-1][:-len(tail)]
+        if words[-1].endswith(tail) and head in _GLUED_QUALIFIERS:
+            return True
     # "...key" names: a credential only when qualified (api, app, secret, signing...)
     if words[-1] in ("key", "keys"):
         qualifiers = words[:-1]

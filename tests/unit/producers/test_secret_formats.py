@@ -179,6 +179,39 @@ POSITIVES += [
     _case("pem-label-with-hyphen", _PSS, *_PSS.splitlines()[1:-1]),
 ]
 
+_PW4 = "Qv3" + _r(9) + "#x"
+_KEY4 = _r(40, B64)
+_TOK4 = _r(36)
+
+# Fourth batch (written before the rules): credentials passed positionally or without '='.
+POSITIVES += [
+    _case("fish-set-gx", f"set -gx GITHUB_TOKEN {_TOK4}", _TOK4),
+    _case("csh-setenv", f"setenv DB_PASSWORD {_PW4}", _PW4),
+    _case("python-environ-subscript", f'os.environ["API_TOKEN"] = "{_TOK4}"', _TOK4),
+    _case("ruby-env-subscript", f"ENV['DB_PASSWORD'] = '{_PW4}'", _PW4),
+    _case("dotnet-setenv-call",
+          f'[Environment]::SetEnvironmentVariable("API_TOKEN", "{_TOK4}", "User")', _TOK4),
+    _case("gh-secret-set-body", f'gh secret set NPM_TOKEN --body "{_TOK4}"', _TOK4),
+    _case("aws-configure-set", f"aws configure set aws_secret_access_key {_KEY4}", _KEY4),
+    _case("npm-config-set", f"npm config set //npm.example.com/:_authToken {_TOK4}", _TOK4),
+    _case("poetry-http-basic", f"poetry config http-basic.internal deploy {_PW4}", _PW4),
+    _case("mc-alias-set", f"mc alias set prod https://s3.example.com AKIAEXAMPLEKEYID12 {_KEY4}",
+          _KEY4),
+    _case("sqlplus-user-pass", f"sqlplus system/{_PW4}@//db.example.com:1521/ORCL", _PW4),
+    _case("ssh-keygen-passphrase", f'ssh-keygen -t ed25519 -N "{_PW4}" -f ~/.ssh/deploy', _PW4),
+    _case("unzip-password", f"unzip -P {_PW4} backup.zip", _PW4),
+    _case("mongosh-password", f"mongosh --host db -u admin -p {_PW4} --authenticationDatabase admin",
+          _PW4),
+    _case("influx-single-dash", f"influx -username admin -password {_PW4}", _PW4),
+    _case("xfreerdp-slash-p", f"xfreerdp /v:10.0.0.5 /u:admin /p:{_PW4}", _PW4),
+    _case("aws-secret-string", f"aws secretsmanager create-secret --name db --secret-string {_PW4}",
+          _PW4),
+    _case("snmpv3-auth", f"snmpwalk -v3 -u ops -l authPriv -a SHA -A {_PW4} -x AES -X {_PW4} 10.0.0.1",
+          _PW4),
+    _case("glued-accesstoken", f'{{"accesstoken": "{_TOK4}"}}', _TOK4),
+    _case("glued-secretkey", f"SECRETKEY={_TOK4}", _TOK4),
+]
+
 
 @pytest.mark.parametrize(("text", "secrets"), POSITIVES)
 def test_secret_class_is_redacted(text, secrets):
@@ -263,7 +296,37 @@ LOOKALIKES += [
                  + "\n-----END PGP SIGNATURE-----", id="pgp-signature"),
 ]
 
+LOOKALIKES += [
+    pytest.param("set -gx EDITOR nvim\nset -gx TOKEN_URL https://auth.example.com/token",
+                 id="fish-set-benign"),
+    pytest.param("npm config set registry https://registry.npmjs.org/", id="npm-config-registry"),
+    pytest.param("poetry config virtualenvs.in-project true", id="poetry-config"),
+    pytest.param('os.environ["API_TOKEN"] = token', id="environ-from-variable"),
+    pytest.param("sqlplus /nolog @scripts/setup.sql", id="sqlplus-nolog"),
+    pytest.param('ssh-keygen -t ed25519 -N "" -f ~/.ssh/id_ed25519', id="ssh-keygen-empty"),
+    pytest.param("mc alias set local http://localhost:9000 minioadmin minioadmin", id="mc-defaults"),
+    pytest.param('{"monkey": "banana42", "hotkey": "ctrl+shift+p", "sortkey": "created_at"}',
+                 id="glued-key-words"),
+    pytest.param('{"nexttoken": "eyJvZmZzZXQiOjIwfQ", "maxtokens": 4096}', id="glued-cursor"),
+]
+
 
 @pytest.mark.parametrize("text", LOOKALIKES)
 def test_lookalike_is_left_alone(text):
     assert find_secrets(text) == [], redact(text)[0]
+
+
+# Names written without separators (JSON keys, flags, lower-cased env dumps).
+@pytest.mark.parametrize(("name", "secret"), [
+    ("accesstoken", True), ("refreshtoken", True), ("apitoken", True), ("authtoken", True),
+    ("bottoken", True), ("identitytoken", True), ("privatetoken", True), ("sessiontoken", True),
+    ("secretkey", True), ("appkey", True), ("licensekey", True), ("signingkey", True),
+    ("encryptionkey", True), ("_authToken", True), ("npmAuthToken", True),
+    ("nexttoken", False), ("pagetoken", False), ("maxtokens", False), ("monkey", False),
+    ("turkey", False), ("hotkey", False), ("sortkey", False), ("primarykey", False),
+    ("cachekey", False), ("tokenizer", False), ("keyboard", False),
+])
+def test_glued_secret_names(name, secret):
+    from producers.redact import is_secret_name
+
+    assert is_secret_name(name) is secret
