@@ -59,6 +59,7 @@ from producers.secret_values import (
     assigned_name,
     decode_base64,
     is_address,
+    is_identifier,
     is_path,
     is_placeholder,
     is_public_binary,
@@ -337,6 +338,8 @@ class Redactor:
         if check == "token_start":
             if m.start() > 0 and text[m.start() - 1] in _TOKEN_CHARS:
                 return
+            if is_identifier(value):
+                return  # npm_package_dependencies_typescript: words, not a token
         elif check and not _value_ok(check, m, start, end, value, text):
             return
         if rule[4] and shannon_entropy(value) < rule[4]:
@@ -671,7 +674,7 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
     if check == "directive":  # the directive starts its line
         line_start = text.rfind("\n", 0, m.start()) + 1
         return text[line_start:m.start()].strip() == "" and \
-            _value_ok("flag", m, start, end, value, text)
+            _value_ok("prose", m, start, end, value, text)
     if check == "xml_key":  # <D>, <P>... only inside an RSA key (<P> is also HTML)
         around = text[max(0, start - 4096):end + 4096].lower()
         return "rsakeyvalue" in around or "<modulus>" in around

@@ -305,8 +305,9 @@ LOCAL_RULES: tuple[tuple, ...] = (
     ("cli_password",
      r"ssh-keygen\b[^\n|;&]{0,300}?[ \t]-[NP][ \t]+([\"']?)([^\s\"']+)\1", 2, ("ssh-keygen",),
      0.0, True, -1, (), "flag", False),
-    # Windows-style /p:<password> (xfreerdp, msdeploy, cmdkey, net use)
-    ("cli_password", r"(?<![^\s])/(?:p|pwd|pass|password):([^\s\"']{3,})", 1,
+    # Windows-style /p:<password> (xfreerdp, cmdkey, net use; msbuild's /p:Name=value is a
+    # property, not a password)
+    ("cli_password", r"(?<![^\s])/(?:p|pwd|pass|password):([^\s\"'=]{3,})(?![^\s\"'])", 1,
      ("/p:", "/pwd:", "/pass:", "/password:"), 0.0, True, -1, (), "flag", True),
     # SNMP: -c <community>, v3 -A <auth pass> -X <priv pass> on an snmp* command line
     ("cli_password", r"-[AXc][ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2, ("-a", "-x", "-c"),

@@ -349,6 +349,17 @@ def prints_secret(command: str) -> bool:
                 return True
     return False
 
+def is_identifier(token: str) -> bool:
+    """Words joined by ``_``, ``-`` or ``.`` (``npm_package_dependencies_typescript``,
+    ``hf_hub_download``): at least three word-like pieces (lower-case words, short
+    numbers or versions) and at most one other piece (a token's prefix). A random token
+    body gives several pieces that are no words."""
+    pieces = [p for p in token.replace("-", "_").replace(".", "_").split("_") if p]
+    words = sum(1 for p in pieces if (p.isalpha() and p.islower() and len(p) >= 2) or (
+        len(p) <= 4 and p.isalnum() and (p.islower() or p.isdigit())))
+    return words >= 3 and len(pieces) - words <= 1
+
+
 def is_secret_assignment(name: str, value: object) -> bool:
     """Is ``value`` a secret because of the name it is assigned to (JSON keys, kwargs)?"""
     return isinstance(value, str) and is_secret_name(name) and is_secret_value(value)
