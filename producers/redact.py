@@ -48,7 +48,7 @@ rule's ``_sre`` code is built only when its keyword occurs.
 
 from __future__ import annotations
 
-from producers.secret_rules_local import LOCAL_RULES
+from producers.secret_rules_local import LOCAL_RULES, STDIN_PASSWORD_READERS
 from producers.secret_values import (
     ALLOW_BEFORE,
     B64_CHARS,
@@ -670,6 +670,12 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
     if check == "snmp":  # the flag on an snmp* command line
         line_start = text.rfind("\n", 0, m.start()) + 1
         return "snmp" in text[line_start:m.start()].lower() and \
+            _value_ok("flag", m, start, end, value, text)
+    if check == "stdin_password":  # the same line holds a command reading it from stdin
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = text.find("\n", m.end())
+        line = text[line_start:line_end if line_end >= 0 else len(text)].lower()
+        return any(r in line for r in STDIN_PASSWORD_READERS) and \
             _value_ok("flag", m, start, end, value, text)
     if check == "directive":  # the directive starts its line
         line_start = text.rfind("\n", 0, m.start()) + 1

@@ -59,6 +59,10 @@ SECRET_READERS = ("kubectl get secret", "secretsmanager get-secret-value", "keyv
                    "find-generic-password", "gh auth token", "auth:token", "print-access-token",
                    "secrets versions access", "doppler secrets get", "cat ~/.git-credentials")
 
+# What reads a password from stdin (the value piped or fed to it is one).
+STDIN_PASSWORD_READERS = ("--password-stdin", "sudo -s", "passwd --stdin", "-passin stdin",
+                          "--passphrase-fd 0", "chpasswd", "--stdin-password")
+
 # Query-string parameters whose value is a credential.
 _QUERY_NAMES = ("password", "passwd", "pwd", "pass", "secret", "token", "access_token",
                 "api_key", "apikey")
@@ -218,6 +222,20 @@ LOCAL_RULES: tuple[tuple, ...] = (
      r"--(?:" + "|".join(f.replace("-", r"\-") for f in _FLAG_NAMES) + r")"
      r"[ \t]+([\"']?)([^\s\"'`-][^\s\"'`]*)\1", 2, tuple(sorted("--" + f for f in _FLAG_NAMES)),
      0.0, True, -1, (), "flag", True),
+    # --password "a quoted value with spaces"
+    ("cli_password",
+     r"--(?:" + "|".join(f.replace("-", r"\-") for f in _FLAG_NAMES) + r")"
+     r"[ \t]+([\"'])([^\"'\r\n$`]{3,256})\1", 2, tuple(sorted("--" + f for f in _FLAG_NAMES)),
+     0.0, True, -1, (), "value", True),
+    # a password piped or fed to a command reading it from stdin:
+    # echo 'pw' | docker login --password-stdin, printf '%s\n' 'pw' | sudo -S ...
+    ("cli_password",
+     r"(?:echo|printf)(?:[ \t]+-[a-z]{1,3})*(?:[ \t]+'%s(?:\\n)?'|[ \t]+\"%s(?:\\n)?\")?[ \t]+"
+     r"([\"']?)([^\s\"'|;&$`][^\s\"'|;&`]*)\1[ \t]*\|", 2, ("echo", "printf"), 0.0, True, -1,
+     (), "stdin_password", True),
+    # sudo -S ... <<< 'pw', docker login --password-stdin <<< "pw"
+    ("cli_password", r"<<<[ \t]*([\"']?)([^\s\"'$`][^\s\"']*)\1", 2, ("<<<",), 0.0, True, -1,
+     (), "stdin_password", False),
     # -storepass x, -passout x (Java keytool, openssl)
     ("cli_password",
      r"-(?:" + "|".join(_SINGLE_DASH_FLAGS) + r")[ \t]+([\"']?)([^\s\"'`-][^\s\"'`]*)\1", 2,
@@ -340,8 +358,12 @@ LOCAL_RULES: tuple[tuple, ...] = (
      r">([^<\s]{3,256})</", 2, ("pass", "pwd", "secret", "token", "key", "auth", "credential"),
      0.0, False, 360, (), "named", True),
     ("secret_assignment",
-     r"key[ \t]*=[ \t]*[\"']([A-Za-z0-9_.\-]{2,80})[\"'][ \t]+value[ \t]*=[ \t]*[\"']"
-     r"([^\"'\r\n]{3,})[\"']", 2, ("key",), 0.0, True, -1, (), "named", True),
+     r"(?:key|name)[ \t]*=[ \t]*[\"']([A-Za-z0-9_.\-]{2,80})[\"'][ \t]+value[ \t]*=[ \t]*[\"']"
+     r"([^\"'\r\n]{3,})[\"']", 2, ("key", "name"), 0.0, True, -1, (), "named", True),
+    # <entry key="db.password">x</entry>, <property name="password">x</property>
+    ("secret_assignment",
+     r"(?:key|name)[ \t]*=[ \t]*[\"']([A-Za-z0-9_.\-]{2,80})[\"'][^<>\r\n]{0,80}>[ \t]*"
+     r"([^<\s]{3,256})[ \t]*</", 2, ("key", "name"), 0.0, True, -1, (), "named", True),
     # requests auth=("user", "pw"), HTTPBasicAuth("user", "pw"), aiohttp BasicAuth("u", "pw")
     ("cli_password",
      r"(?:auth[ \t]*=[ \t]*\(?|basicauth\()[ \t]*[\"'][^\"'\r\n]{1,64}[\"'][ \t]*,[ \t]*"

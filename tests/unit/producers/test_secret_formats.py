@@ -212,6 +212,21 @@ POSITIVES += [
     _case("glued-secretkey", f"SECRETKEY={_TOK4}", _TOK4),
 ]
 
+_PW5 = "Lm4" + _r(8) + "%q"
+# Fifth batch (written before the rules): passwords piped to a command, quoted with
+# spaces after a flag, and Java/.NET XML properties.
+POSITIVES += [
+    _case("echo-pipe-password-stdin", f'echo "{_PW5}" | docker login -u ci --password-stdin ghcr.io',
+          _PW5),
+    _case("printf-pipe-sudo-S", f"printf '%s\\n' '{_PW5}' | sudo -S apt-get update", _PW5),
+    _case("here-string-sudo-S", f"sudo -S systemctl restart app <<< '{_PW5}'", _PW5),
+    _case("flag-quoted-with-spaces", f'vault login -method=userpass username=ops password="x {_PW5} y"',
+          _PW5),
+    _case("double-dash-quoted-spaces", f'mytool --password "correct {_PW5} staple"', _PW5),
+    _case("spring-xml-property", f'<property name="password" value="{_PW5}"/>', _PW5),
+    _case("xml-entry-key", f'<entry key="db.password">{_PW5}</entry>', _PW5),
+]
+
 
 @pytest.mark.parametrize(("text", "secrets"), POSITIVES)
 def test_secret_class_is_redacted(text, secrets):
@@ -337,6 +352,14 @@ LOOKALIKES += [
     pytest.param("dotnet publish -c Release /p:PublishSingleFile=true", id="dotnet-props"),
     pytest.param("Password reset-link\nPassword expiry-policy", id="password-table-words"),
     pytest.param("PWD=/home/dev/src/app\nOLDPWD=/home/dev", id="env-pwd"),
+]
+
+LOOKALIKES += [
+    pytest.param('echo "$REGISTRY_TOKEN" | docker login -u ci --password-stdin ghcr.io',
+                 id="echo-variable-password-stdin"),
+    pytest.param('echo "deploying" | tee -a log.txt', id="echo-pipe-benign"),
+    pytest.param('<property name="username" value="app_user"/>', id="xml-property-benign"),
+    pytest.param('mytool --password "$(cat /run/secrets/db)"', id="flag-command-substitution"),
 ]
 
 
