@@ -34,7 +34,8 @@ _NAME_KEYWORDS = ("pass", "pw", "psk", "secret", "token", "key", "auth", "creden
 
 _ASSIGN_HEAD = _NAMES + r"[a-z0-9_.\-]{0,41}+"  # possessive: no backtracking into the name
 
-_OPEN = r"""(?:\\?["'])?\]?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}"""  # ENV['X'] = ... too
+# the operator after a name: quotes escaped up to twice (JSON in JSON in JSON), ENV['X'] =
+_OPEN = r"""(?:\\{0,3}["'])?\]?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}"""
 
 _VALUE_UNQUOTED = r"""([^\s"'`,;&|<>(){}\[\]\\]+)"""
 
@@ -207,11 +208,11 @@ LOCAL_RULES: tuple[tuple, ...] = (
      True, -1, (), "basic", True),
     # "password": "x y z" (JSON/YAML/Python, quoted: the value may hold spaces).
     ("secret_assignment",
-     _ASSIGN_HEAD + r"""(\\?["']?)\]?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}(\\?["'])((?:(?!\2).){1,4096}?)\2""",
+     _ASSIGN_HEAD + r"""(\\{0,3}["']?)\]?[ \t]{0,3}(?::|=|:=|=>)[ \t]{0,3}(\\{0,3}["'])((?:(?!\2).){1,4096}?)\2""",
      3, _NAME_KEYWORDS, 0.0, True, -1, (), "assignment", True),
     # PASSWORD=x, --password=x, password: x, \"password\": \"x\" (the value ends at white
     # space, a quote or a separator).
-    ("secret_assignment", _ASSIGN_HEAD + _OPEN + r"(?:\\?[\"'])?" + _VALUE_UNQUOTED, 1,
+    ("secret_assignment", _ASSIGN_HEAD + _OPEN + r"(?:\\{0,3}[\"'])?" + _VALUE_UNQUOTED, 1,
      _NAME_KEYWORDS, 0.0, True, -1, (), "assignment", True),
     # curl -u user:pass, --user user:pass, wget --user=x --password=y
     ("cli_password",
@@ -330,6 +331,11 @@ LOCAL_RULES: tuple[tuple, ...] = (
     # SNMP: -c <community>, v3 -A <auth pass> -X <priv pass> on an snmp* command line
     ("cli_password", r"-[AXc][ \t]+([\"']?)([^\s\"'-][^\s\"']*)\1", 2, ("-a", "-x", "-c"),
      0.0, True, -1, (), "snmp", False),
+    # a wallet's recovery phrase: 12 to 24 short lower-case words after its name
+    ("secret_assignment",
+     r"(?:mnemonic|seed[ _\-]?phrase|recovery[ _\-]?phrase|seed[ _\-]?words)[\"']?[ \t]*[:=]"
+     r"[ \t]*[\"']?((?:[a-z]{3,8}[ \t]+){11,23}[a-z]{3,8})(?=[\"'\r\n]|\Z)", 1,
+     ("mnemonic", "seed", "recovery"), 0.0, True, -1, (), "", True),
     # .netrc: machine host login user password secret
     ("netrc_password",
      r"machine[ \t]+\S+(?:\s+login\s+\S+)?(?:\s+account\s+\S+)?\s+password[ \t]+(\S+)", 1,

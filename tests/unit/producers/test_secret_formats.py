@@ -227,6 +227,20 @@ POSITIVES += [
     _case("xml-entry-key", f'<entry key="db.password">{_PW5}</entry>', _PW5),
 ]
 
+_PW6 = "Hx7" + _r(7) + "q2"
+_AZ = _r(3) + "8Q~" + _r(34, B62 + "_.-~")
+_WORDS = " ".join(_rng.choice(["abandon", "ability", "orbit", "canyon", "mango", "velvet",
+                               "ripple", "saddle", "thunder", "pistol", "wagon", "lunar"])
+                  for _ in range(12))
+# Sixth batch (written before the rules): escaping depth, Azure AD client secrets, seeds.
+POSITIVES += [
+    _case("json-double-escaped",
+          '{"log": "{\\\\\"password\\\\\": \\\\\"' + _PW6 + '\\\\\"}"}', _PW6),
+    _case("azure-client-secret-bare", f"created credential {_AZ} (expires 2027-06-01)", _AZ),
+    _case("wallet-mnemonic-yaml", f"mnemonic: {_WORDS}\nnetwork: mainnet", _WORDS),
+    _case("wallet-seed-phrase-json", json.dumps({"seed_phrase": _WORDS}), _WORDS),
+]
+
 
 @pytest.mark.parametrize(("text", "secrets"), POSITIVES)
 def test_secret_class_is_redacted(text, secrets):
@@ -360,6 +374,11 @@ LOOKALIKES += [
     pytest.param('echo "deploying" | tee -a log.txt', id="echo-pipe-benign"),
     pytest.param('<property name="username" value="app_user"/>', id="xml-property-benign"),
     pytest.param('mytool --password "$(cat /run/secrets/db)"', id="flag-command-substitution"),
+]
+
+LOOKALIKES += [
+    pytest.param("mnemonic: see the wallet setup guide", id="mnemonic-prose"),
+    pytest.param("Use the ~/.config path or C:~1 short names", id="tilde-paths"),
 ]
 
 
