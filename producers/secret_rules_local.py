@@ -179,6 +179,9 @@ LOCAL_RULES: tuple[tuple, ...] = (
      "token_start", False),
     ("aws_access_key", r"A(?:KI|SI)A[A-Z0-9]{16}(?![A-Za-z0-9])", 0, ("akia", "asia"), 2.5,
      True, 20, (), "token_start", False),
+    # Mailchimp API keys: <32 hex>-<datacenter> (us1..us21); the hex alone is a digest
+    ("api_token", r"(?<![A-Za-z0-9_\-])[0-9a-f]{32}-us\d{1,2}(?![A-Za-z0-9_\-])", 0, ("-us",),
+     0.0, False, 48, (), "", False),
     # Asana personal access tokens: <version>/<user id>[/<app id>]:<32 hex>
     ("api_token", r"[12]/\d{6,20}(?:/\d{6,20})?:[0-9a-f]{32}(?![A-Za-z0-9])", 0, ("1/", "2/"),
      0.0, True, 80, (), "token_start", False),

@@ -241,6 +241,12 @@ POSITIVES += [
     _case("wallet-seed-phrase-json", json.dumps({"seed_phrase": _WORDS}), _WORDS),
 ]
 
+_MC = _r(32, HEX) + "-us21"
+# Seventh batch (written before the rule): Mailchimp's <32 hex>-<datacenter> keys.
+POSITIVES += [
+    _case("mailchimp-key-bare", f"mc.setConfig({{ apiKey: cfg.key, server: 'us21' }}) // {_MC}", _MC),
+]
+
 
 @pytest.mark.parametrize(("text", "secrets"), POSITIVES)
 def test_secret_class_is_redacted(text, secrets):
@@ -379,6 +385,10 @@ LOOKALIKES += [
 LOOKALIKES += [
     pytest.param("mnemonic: see the wallet setup guide", id="mnemonic-prose"),
     pytest.param("Use the ~/.config path or C:~1 short names", id="tilde-paths"),
+]
+
+LOOKALIKES += [
+    pytest.param(f"s3://logs-{_r(32, HEX)}-us-east-1/2026/", id="hex-bucket-region"),
 ]
 
 
