@@ -10,7 +10,7 @@ BENCH_STAMP = $(VENV)/.installed-bench
 CLAUDE_DIR ?= .cache/claude-code
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo up test tools test-unit test-integration bench eval check lint typecheck schemas secret-rules claude-code promtool clean
+.PHONY: help venv demo up test tools test-unit test-integration bench eval check lint typecheck schemas claude-code promtool clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,12 +52,6 @@ bench: $(BENCH_STAMP) ## throughput and latency figures, printed as ratios from 
 
 eval: $(STAMP) ## guard-corpus, attribution-simulator and red-team corpus rates
 	$(PY) -m bench.eval
-
-GITLEAKS_VERSION ?= v8.30.1
-GITLEAKS_TOML ?= https://raw.githubusercontent.com/gitleaks/gitleaks/$(GITLEAKS_VERSION)/config/gitleaks.toml
-secret-rules: $(STAMP) ## regenerate producers/secret_rules.py from gitleaks (GITLEAKS_VERSION=vX.Y.Z or GITLEAKS_TOML=path)
-	$(PY) -m producers.gitleaks_sync "$(GITLEAKS_TOML)" --version $(GITLEAKS_VERSION)
-	$(PY) -m pytest -q tests/unit/producers/test_secret_rules.py tests/unit/producers/test_secret_corpus.py
 
 schemas: $(STAMP) ## regenerate schemas/generated/*.json from the contracts
 	$(BIN)/hivemind schemas --write schemas/generated

@@ -55,7 +55,7 @@ STATE_DIR = "install"
 # agent's environment sets PYTHONDONTWRITEBYTECODE.
 HOOK_MODULES = ("cli/__init__.py", "cli/main.py", "producers/__init__.py",
                 "producers/capture.py", "producers/hook_events.py", "producers/redact.py",
-                "producers/secret_rules.py", "producers/secret_rules_local.py",
+                "producers/secret_rules_local.py",
                 "producers/secret_values.py", "producers/spool.py", "producers/jsonlite.py",
                 "producers/agentd.py", "producers/private.py")
 # What Hivemind keeps in its home: tightened by ``hivemind install`` (never anything else,

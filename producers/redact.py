@@ -11,21 +11,21 @@ any ``str``, and is idempotent (redacting redacted text changes nothing).
 The one detector: the Claude Code hook, the SDK (:mod:`producers.sdk`) and the
 codifier's secrets guard (:mod:`streams.codifier.guards`) all call this module.
 
-Rule set (maintained, not invented here)
-----------------------------------------
-1. **gitleaks' rules**: :mod:`producers.secret_rules` is *generated* from gitleaks'
-   published ``config/gitleaks.toml`` (MIT; version, commit and SHA-256 recorded in
-   ``secret_rules.UPSTREAM``) by ``python -m producers.gitleaks_sync`` (``make
-   secret-rules``), which translates RE2 to Python ``re`` and lists every upstream rule it
-   leaves out, and why, in ``secret_rules.SKIPPED``. To update: regenerate from a newer
-   tag, run ``make test`` and ``python -m bench.eval_secrets``, commit both files.
-2. **Our rules** (:mod:`producers.secret_rules_local`): private keys (also cut-off ones
-   and ``openssl -text`` dumps), JWTs, URL passwords, auth headers, ``NAME=value`` /
-   ``"name": "value"`` / table rows / XML judged by the name (:func:`is_secret_name`) and
-   the value, passwords on command lines (``az login -p``, ``mysql -p<pw>``, ``sshpass
-   -p``, ``--password x``, ``pass:x``...), SQL, netrc and pgpass lines, Azure SAS
-   signatures, the line a secret-reading command prints, and newer provider prefixes.
-3. **Entropy** over every long token, with look-alike allowances
+Rule set (written here; nothing generated or copied from an outside rule set)
+------------------------------------------------------------------------------
+1. **Structure** (:mod:`producers.secret_rules_local`): private keys (PEM and SSH2
+   armour, also cut off before their END line; PuTTY ``Private-Lines``; .NET XML
+   ``<D>``/``<P>``...; ``openssl -text`` dumps), JWTs, URL passwords (authority and
+   query string), auth headers, netrc and pgpass lines, Azure SAS signatures.
+2. **Names and context**: ``NAME=value`` / ``"name": "value"`` / table rows / XML judged
+   by the name (:func:`is_secret_name`) and the value, passwords on command lines
+   (``az login -p``, ``mysql -p<pw>``, ``sshpass -p``, ``--password x``, ``pass:x``...),
+   in prose ("the password is X", git's credential prompt), SQL, the line a
+   secret-reading command prints.
+3. **Provider formats**: a table of documented token prefixes with each body's alphabet
+   and shortest length, and fixed shapes (AWS ``AKIA``/``ASIA`` + 16, Tencent ``AKID`` +
+   32, Twilio ``SK`` + 32 hex, Asana ``2/<id>/<id>:<32 hex>``...).
+4. **Entropy** over every long token, with look-alike allowances
    (:mod:`producers.secret_values`): hex digests, git SHAs, UUIDs and trace ids (hex),
    ULIDs, go.sum / SRI / ``sha256:`` digests, SSH public keys and fingerprints, X.509
    certificates (PEM blocks and DER), nix store paths, Stripe object ids (``evt_``,
@@ -33,13 +33,13 @@ Rule set (maintained, not invented here)
    ``chatcmpl-``...), IPFS CIDs, addresses, images, data: URIs, PKCE challenges, CSP
    nonces, values named as ids or public keys, placeholders (``sk-...``, ``EXAMPLE``),
    and bare tokens under 28 characters (only a name or a prefix can tell those).
-4. **Base64 wraps**: a base64 token (or a block of wrapped base64 lines) that decodes to
+5. **Base64 wraps**: a base64 token (or a block of wrapped base64 lines) that decodes to
    text is judged by what it decodes to: it is masked whole if the text holds a
    secret (a service-account JSON, a kubeconfig key, ``user:password``), kept if not.
 
 Speed: the hook runs this on every tool call (budget: the whole hook within 2x the
 start-up of ``python -c pass`` at p50). One pass of a keyword trie over the lower-cased
-text finds where rules can match (gitleaks' keyword pre-filter); a rule whose matches
+text finds where rules can match (a keyword pre-filter); a rule whose matches
 start with a keyword is tried only at those positions (``lead``), others only in a window
 around them. Nothing is compiled at import: patterns compile on first use with :mod:`re`,
 or load pre-compiled from :meth:`Redactor.compiled_blob` (the hook's cache), where each
@@ -48,9 +48,7 @@ rule's ``_sre`` code is built only when its keyword occurs.
 
 from __future__ import annotations
 
-from producers.secret_rules import GLOBAL_ALLOW_REGEXES, GLOBAL_STOPWORDS, UPSTREAM
-from producers.secret_rules import RULES as GITLEAKS_RULES
-from producers.secret_rules_local import LOCAL_RULES
+from producers.secret_rules_local import LOCAL_RULES, STDIN_PASSWORD_READERS
 from producers.secret_values import (
     ALLOW_BEFORE,
     B64_CHARS,
@@ -61,6 +59,7 @@ from producers.secret_values import (
     assigned_name,
     decode_base64,
     is_address,
+    is_identifier,
     is_path,
     is_placeholder,
     is_public_binary,
@@ -75,20 +74,16 @@ from producers.secret_values import (
     shannon_entropy,
 )
 
-__all__ = ["LOCAL_RULES", "UPSTREAM", "Finding", "Redactor", "default_redactor",
+__all__ = ["LOCAL_RULES", "Finding", "Redactor", "default_redactor",
            "find_secrets", "is_secret_assignment", "is_secret_name", "looks_random",
            "prints_secret", "redact", "redact_tree", "shannon_entropy"]
 
 # Rules in priority order (overlapping findings merge; the earlier kind names them).
-_RULES: tuple[tuple, ...] = (
-    LOCAL_RULES[:1]
-    + tuple((*r, "", False) for r in GITLEAKS_RULES)
-    + LOCAL_RULES[1:]
-)
+_RULES: tuple[tuple, ...] = LOCAL_RULES
 # Those that find a secret by the name it is assigned to (public names exempt them).
 _NAMED_RULES = frozenset(
     i for i, r in enumerate(_RULES)
-    if r[8] in ("assignment", "named", "table") or r"(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)" in r[1])
+    if r[8] in ("assignment", "named", "table"))
 # Runs of token characters the entropy pass judges (after the rules in the pattern list).
 _RUN_PATTERN = r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{20,}={0,2}(?![A-Za-z0-9+/_\-=])"
 _MARK = "[REDACTED:"
@@ -136,8 +131,6 @@ def _static_sources() -> list[str]:
     if not _static:
         _static.extend(r[1] for r in _RULES)
         _static.extend(rx for r in _RULES for _, regexes, _ in r[7] for rx in regexes)
-        _static.append("|".join(f"(?i:{rx[4:]})" if rx.startswith("(?i)") else f"(?:{rx})"
-                                for rx in GLOBAL_ALLOW_REGEXES) or "(?!)")
     return _static
 
 
@@ -180,8 +173,8 @@ class Redactor:
         self._code = code
         count = len(sources) if sources is not None else len(code[1]) - 1 if code else 0
         self._compiled: list = [None] * count
-        (self._lead_for, self._window_for, self._allow_index, self._i_global_allow,
-         self._i_keywords, self._i_token) = index or _build_index()
+        (self._lead_for, self._window_for, self._allow_index, self._i_keywords,
+         self._i_token) = index or _build_index()
 
     @classmethod
     def compile(cls) -> Redactor:
@@ -271,7 +264,7 @@ class Redactor:
 
         try:
             key, packed, index = marshal.loads(blob)  # noqa: S302 - our own cache file
-            if key != _blob_key(sys, _sre) or len(packed[1]) != len(_RULES) + _n_allow() + 4:
+            if key != _blob_key(sys, _sre) or len(packed[1]) != len(_RULES) + _n_allow() + 3:
                 return None
             redactor = cls(code=packed, index=index)
             for i in (redactor._i_keywords, redactor._i_token):  # refuse damaged code
@@ -329,7 +322,7 @@ class Redactor:
     def _consider(self, ri: int, m, text: str, low: str, found: list) -> None:
         rule = _RULES[ri]
         group = rule[2]
-        if group < 0:  # gitleaks: the first non-empty group, else the match
+        if group < 0:  # the first non-empty group, else the match
             group = next((g for g in range(1, (m.re.groups or 0) + 1) if m.group(g)), 0)
             if group and len(m.group(group)) < 12:
                 group = 0  # a repeated sub-group (uuid parts), not the secret: mask it all
@@ -345,6 +338,8 @@ class Redactor:
         if check == "token_start":
             if m.start() > 0 and text[m.start() - 1] in _TOKEN_CHARS:
                 return
+            if is_identifier(value):
+                return  # npm_package_dependencies_typescript: words, not a token
         elif check and not _value_ok(check, m, start, end, value, text):
             return
         if rule[4] and shannon_entropy(value) < rule[4]:
@@ -354,8 +349,6 @@ class Redactor:
         if ri in _NAMED_RULES and name_words_before(text, start) & PUBLIC_NAME_WORDS:
             return  # ALGOLIA_SEARCH_KEY, STRIPE_PUBLISHABLE_KEY: public by design
         if rule[7] and self._allowed_by_rule(ri, m, value, text):
-            return
-        if self._globally_allowed(value):
             return
         found.append((start, end, ri))
 
@@ -377,13 +370,6 @@ class Redactor:
                 if self._pattern(first + k).search(subject):
                     return True
         return False
-
-    def _globally_allowed(self, value: str) -> bool:
-        if GLOBAL_STOPWORDS:
-            lowered = value.lower()
-            if any(w in lowered for w in GLOBAL_STOPWORDS):
-                return True
-        return self._pattern(self._i_global_allow).search(value) is not None
 
     def _entropy(self, text: str, low: str, found: list, depth: int) -> None:
         """Random-looking tokens (and wrapped base64 blocks), minus the look-alikes."""
@@ -460,7 +446,7 @@ _ENTROPY_KINDS = {"high_entropy": -1, "base64_wrapped": -2}
 
 def _build_index() -> tuple:
     """``(rules for each keyword, allowlist pattern positions per rule, position of the
-    global allowlist, of the keyword trie, of the token pattern)`` in the pattern list."""
+    keyword trie, of the token pattern)`` in the pattern list."""
     allow_index: list[list[tuple[str, int, tuple]]] = []
     i = len(_RULES)
     for rule in _RULES:
@@ -487,7 +473,7 @@ def _build_index() -> tuple:
             lead_for[kw] = lead
         if window:
             window_for[kw] = window
-    return lead_for, window_for, allow_index, i, i + 1, i + 2
+    return lead_for, window_for, allow_index, i, i + 1
 
 
 def _n_allow() -> int:
@@ -646,14 +632,14 @@ def _fold(text: str) -> str:
 _ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
 
 
-_ENGINE_VERSION = 2  # bump when _keyword_regex changes (cached blobs are then refused)
+_ENGINE_VERSION = 3  # bump when _keyword_regex changes (cached blobs are then refused)
 
 
 def _blob_key(sys_module, sre_module) -> tuple:
-    """What the cached index depends on: interpreter, ``_sre``, upstream rules, and each
-    rule's keywords and shape (lead, width, folded)."""
+    """What the cached index depends on: interpreter, ``_sre``, the engine, and each
+    rule's keywords and shape (lead, width, folded); patterns are checked by source."""
     shapes = tuple((r[3], r[5], r[6], r[9]) for r in _RULES)
-    return (sys_module.version, sre_module.MAGIC, sre_module.CODESIZE, UPSTREAM.get("sha256", ""),
+    return (sys_module.version, sre_module.MAGIC, sre_module.CODESIZE,
             _ENGINE_VERSION, shapes)
 
 
@@ -668,6 +654,36 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
         # a password has a digit or a symbol, or is long and mixed-case (not "basic")
         return any(c in DIGIT or not c.isalnum() for c in v) or (
             len(v) >= 12 and not v.islower() and not v.isupper())
+    if check == "url":  # "host:8443/path@x" is a port and a path, not user:password
+        return is_secret_value(value) and not ("/" in value and
+                                               value.split("/", 1)[0].isdigit())
+    if check == "prose":  # "the password is X": X reads like a password, not a word
+        v = value.rstrip(".,;:!?)")
+        if v.replace("_", "").replace("-", "").isalpha() and v.islower():
+            return False  # "password is required_field", "password: see-below"
+        return _value_ok("flag", m, start, end, v, text) and is_secret_value(v)
+    if check == "config_named":  # npm config set //host/:_authToken x: the last part names it
+        name = text[m.start(1):m.end(1)]  # the original case (a folded rule sees lower case)
+        for sep in "/:.":
+            name = name.rsplit(sep, 1)[-1]
+        return is_secret_name(name) and is_secret_value(value)
+    if check == "snmp":  # the flag on an snmp* command line
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        return "snmp" in text[line_start:m.start()].lower() and \
+            _value_ok("flag", m, start, end, value, text)
+    if check == "stdin_password":  # the same line holds a command reading it from stdin
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = text.find("\n", m.end())
+        line = text[line_start:line_end if line_end >= 0 else len(text)].lower()
+        return any(r in line for r in STDIN_PASSWORD_READERS) and \
+            _value_ok("flag", m, start, end, value, text)
+    if check == "directive":  # the directive starts its line
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        return text[line_start:m.start()].strip() == "" and \
+            _value_ok("prose", m, start, end, value, text)
+    if check == "xml_key":  # <D>, <P>... only inside an RSA key (<P> is also HTML)
+        around = text[max(0, start - 4096):end + 4096].lower()
+        return "rsakeyvalue" in around or "<modulus>" in around
     if check == "bearer":
         return any(c in DIGIT for c in value) or looks_random(value)
     if check == "basic":
@@ -688,11 +704,16 @@ def _value_ok(check: str, m, start: int, end: int, value: str, text: str) -> boo
         prompt = text[line_start:m.start()].strip()
         return prompt in ("", "$", "#", ">", "%", "PS>") or prompt.endswith(("$", "#", ">"))
     if check == "named":
-        return is_secret_name(m.group(1)) and is_secret_value(value)
+        return is_secret_name(text[m.start(1):m.end(1)]) and is_secret_value(value)
     if check == "assignment":
+        at = name_start(text, m.start())
+        if text[max(0, at - 2):at].endswith(("${", "$")):
+            return False  # ${DB_PASSWORD:?missing}, $SECRET: a shell reference
         name = assigned_name(text, m.start(), start)
         if not is_secret_name(name):
             return False
+        if name.lower().endswith("psk") and len(value) < 8:
+            return False  # a WPA pre-shared key has 8 to 63 characters
         rest = text[end:end + 4].lstrip(" \t")
         if rest[:1] == "=" and rest[1:2] != "=":
             return False  # password: Secret = Secret("") is a type annotation

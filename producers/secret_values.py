@@ -21,6 +21,8 @@ BENIGN_VALUES = frozenset({
     "true", "false", "null", "none", "nil", "undefined", "yes", "no", "on", "off",
     "required", "optional", "string", "str", "bytes", "int", "bool", "include", "omit",
     "same-origin", "redacted", "masked", "hidden", "<redacted>", "stdin", "prompt",
+    # HTTP auth schemes ("Authorization: Bearer <token>": the bearer rule judges the token)
+    "bearer", "basic", "digest", "negotiate", "ntlm",
     # placeholders and well-known defaults in docs and examples, not anybody's secret
     "password", "passwd", "pass", "pwd", "secret", "token", "user", "username", "...",
     "admin", "root", "guest", "test", "changeme", "changeit", "example", "dummy", "foo",
@@ -48,6 +50,10 @@ _BENIGN_NAME_SUFFIXES = frozenset((
     "right", "event", "events", "map", "vault", "manager", "secretname", "min", "max",
 ))
 
+# Words before "token" that make it a pagination or cancellation cursor, not a credential.
+_CURSOR_WORDS = frozenset(("next", "page", "continuation", "sync", "cancellation", "resume",
+                           "pagination", "prev", "previous", "start", "end", "cursor"))
+
 # Names that say what the key is for when the only secret word is "key".
 _KEY_QUALIFIERS = ("api", "app", "application", "secret", "private", "access", "signing",
                    "sign", "encryption", "encrypt", "master", "account", "license", "licence",
@@ -57,6 +63,13 @@ _KEY_QUALIFIERS = ("api", "app", "application", "secret", "private", "access", "
                    "datadog", "sendgrid", "stripe", "openai", "anthropic", "mailgun", "x-api",
                    "cloudflare", "algolia", "segment", "gcp", "google", "azure", "aws",
                    "mistral", "cohere", "groq", "vercel", "pagerduty", "elevenlabs")
+
+# What glued before "token" or "key" makes the name a credential's.
+_GLUED_QUALIFIERS = frozenset(("access", "refresh", "api", "auth", "bot", "id", "identity",
+                               "private", "session", "personal", "secret", "app", "license",
+                               "licence", "signing", "encryption", "registry", "bearer", "oauth",
+                               "service", "client", "deploy", "user", "master", "account",
+                               "webhook", "sas", "csrf"))
 
 _BENIGN_KEY_WORDS = ("primary", "foreign", "public", "sort", "partition", "cache", "idempotency",
                      "dedup", "hash", "lookup", "i18n", "translation", "unique", "composite",
@@ -206,7 +219,7 @@ def public_pem_blocks(low: str) -> list[tuple[int, int]]:
         label = low[at + 10:label_end]
         end = low.find("-----end", label_end)
         stop = len(low) if end < 0 else end
-        if "private" not in label:
+        if "private" not in label and "secret" not in label:
             out.append((at, stop))
         at = low.find("-----begin", stop if end >= 0 else label_end)
     return out
@@ -267,7 +280,7 @@ _SECRET_WORDS = (
     "accesskey", "access_key", "access-key", "privatekey", "private_key", "private-key",
     "credential", "authorization", "auth", "dsn", "pwd", "signing_key", "session_key",
     "encryption_key", "accountkey", "account_key", "masterkey", "master_key", "cookie",
-    "creds",
+    "creds", "pw", "psk",
 )
 
 def is_secret_name(name: str) -> bool:
@@ -280,6 +293,8 @@ def is_secret_name(name: str) -> bool:
         return False
     if n == "pass" or n.endswith(("_pass", "-pass", ".pass")):
         return True
+    if words[-1] == "token" and len(words) >= 2 and words[-2] in _CURSOR_WORDS:
+        return False  # nextPageToken, continuation_token: a pagination cursor
     for word in _SECRET_WORDS:
         at = n.find(word)
         while at >= 0:
@@ -287,10 +302,15 @@ def is_secret_name(name: str) -> bool:
             after = n[at + len(word):]
             starts = not before or before in "_-."
             ends = after in ("", "s") or after[0] in "_-." or (after[0] == "s" and after[1] in "_-.")
-            if ends and (starts or word not in ("auth", "sig", "dsn", "pwd", "token")) and \
+            if ends and (starts or word not in ("auth", "sig", "dsn", "pwd", "pw", "psk", "token")) and \
                     (word != "auth" or after in ("", "s")):  # AUTH_ANONYMOUS_ROLE: a setting
                 return True
             at = n.find(word, at + 1)
+    # glued: accesstoken, refreshtoken, secretkey, licensekey (not monkey, hotkey, sortkey)
+    for tail in ("token", "key"):
+        head = words[-1][:-len(tail)]
+        if words[-1].endswith(tail) and head in _GLUED_QUALIFIERS:
+            return True
     # "...key" names: a credential only when qualified (api, app, secret, signing...)
     if words[-1] in ("key", "keys"):
         qualifiers = words[:-1]
@@ -328,6 +348,17 @@ def prints_secret(command: str) -> bool:
             if (arg.lstrip("\"'").startswith("$") or verb == "printenv") and is_secret_name(name):
                 return True
     return False
+
+def is_identifier(token: str) -> bool:
+    """Words joined by ``_``, ``-`` or ``.`` (``npm_package_dependencies_typescript``,
+    ``hf_hub_download``): at least three word-like pieces (lower-case words, short
+    numbers or versions) and at most one other piece (a token's prefix). A random token
+    body gives several pieces that are no words."""
+    pieces = [p for p in token.replace("-", "_").replace(".", "_").split("_") if p]
+    words = sum(1 for p in pieces if (p.isalpha() and p.islower() and len(p) >= 2) or (
+        len(p) <= 4 and p.isalnum() and (p.islower() or p.isdigit())))
+    return words >= 3 and len(pieces) - words <= 1
+
 
 def is_secret_assignment(name: str, value: object) -> bool:
     """Is ``value`` a secret because of the name it is assigned to (JSON keys, kwargs)?"""

@@ -18,18 +18,17 @@ from producers.redact import (
     looks_random,
     redact,
 )
-from producers.secret_rules import RULES as GITLEAKS_RULES
 from producers.spool import spool_dir
 from tests.unit.producers.corpus import benign_cases, secret_cases
 
 SECRETS = secret_cases()
 BENIGN = benign_cases()
-# The kinds the first corpus was labelled with (our rule names before gitleaks' joined).
+# The kinds the first corpus was labelled with.
 KINDS = {"anthropic_key", "openai_key", "aws_access_key", "aws_secret_key", "github_token",
          "slack_token", "slack_webhook", "stripe_key", "google_api_key", "bearer_token",
          "basic_auth", "private_key", "jwt", "url_password", "secret_assignment",
          "high_entropy", "api_token"}
-ALL_KINDS = {r[0] for r in LOCAL_RULES} | {r[0] for r in GITLEAKS_RULES} | {
+ALL_KINDS = {r[0] for r in LOCAL_RULES} | {
     "high_entropy", "base64_wrapped"}
 
 
@@ -181,7 +180,7 @@ GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 def _blob_parts():
     key, (data, offsets), index = marshal.loads(Redactor.compiled_blob())
     packed = [data[a:b] for a, b in itertools.pairwise(offsets)]
-    ri = next(i for i, e in enumerate(packed) if marshal.loads(e)[0].startswith("ghp_"))
+    ri = next(i for i, r in enumerate(LOCAL_RULES) if r[0] == "github_token")
     return key, packed, index, ri
 
 

@@ -1,6 +1,6 @@
-"""The rule set: gitleaks' rules translated faithfully (producers/gitleaks_sync.py), the
-generated module consistent with its upstream record, and every rule's ``lead``/``width``
-(what lets the detector try it only at keyword positions) true of its pattern."""
+"""The rule set (producers/secret_rules_local.py): every rule compiles, its ``lead`` and
+``width`` (what lets the detector try it only at or near its keywords) are true of its
+pattern, and the pre-compiled cache the hook loads holds the same patterns."""
 
 from __future__ import annotations
 
@@ -8,56 +8,62 @@ import re
 
 import pytest
 
-from producers import gitleaks_sync, secret_rules
-from producers.gitleaks_sync import convert_rule, literal_prefixes, max_width, translate
 from producers.redact import LOCAL_RULES, Redactor
 
-ALL_RULES = [(*r, "", False) for r in secret_rules.RULES] + list(LOCAL_RULES)
+MAX_WIDTH = 4096  # a rule that can match more is "unbounded" (searched over the whole text)
 
 
-def test_mid_pattern_case_flag_scopes_to_the_end_of_its_group():
-    rx = translate(r"\b(p8e-(?i)[a-z0-9]{4})(?:x|y)")
-    assert rx == r"\b(p8e-(?i:[a-z0-9]{4}))(?:x|y)"
-    assert re.fullmatch(rx, "p8e-AbC1x") and not re.fullmatch(rx, "P8E-abc1x")
+def literal_prefixes(src: str) -> set[str] | None:
+    """Every literal text a match of ``src`` can start with (lower-cased), or ``None``
+    when some match starts with a non-literal (a class, a repeat)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    def walk(items, prefixes: set[str]) -> tuple[set[str], bool]:
+        for op, av in items:
+            if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+                continue
+            if op is c.LITERAL:
+                prefixes = {p + chr(av).lower() for p in prefixes}
+            elif op is c.IN and len(av) <= 8 and all(o is c.LITERAL for o, _ in av):
+                prefixes = {p + chr(v).lower() for p in prefixes for _, v in av}
+            elif op is c.SUBPATTERN:
+                prefixes, complete = walk(av[-1], prefixes)
+                if not complete:
+                    return prefixes, False
+            elif op is c.BRANCH:
+                merged: set[str] = set()
+                complete = True
+                for alt in av[1]:
+                    got, done = walk(alt, set(prefixes))
+                    merged |= got
+                    complete = complete and done
+                prefixes = merged
+                if not complete:
+                    return prefixes, False
+            else:
+                return prefixes, False
+        return prefixes, True
+
+    found, _ = walk(_parser.parse(src), {""})
+    return None if "" in found else found
 
 
-def test_mid_pattern_case_flag_is_reopened_after_each_alternative():
-    # Go: flags set inside a group hold across '|' until the group closes.
-    rx = translate(r"(a(?i)b|c)d")
-    assert re.fullmatch(rx, "aBd") and re.fullmatch(rx, "Cd") and not re.fullmatch(rx, "aBD")
+def max_width(src: str) -> int:
+    from re import _parser  # type: ignore[attr-defined]
+
+    hi = _parser.parse(src).getwidth()[1]
+    return -1 if hi > MAX_WIDTH else int(hi)
 
 
-def test_re2_only_syntax_is_spelled_out_for_python():
-    assert translate(r"x\z") == r"x\Z"
-    assert translate(r"[[:alnum:]]{3}") == "[A-Za-z0-9]{3}"
-    assert re.fullmatch(translate(r"[[\]a]+"), "[a]")  # a literal '[' inside a class
+def test_no_rule_is_generated_from_an_outside_rule_set():
+    import importlib.util
+
+    assert importlib.util.find_spec("producers.secret_rules") is None
+    assert importlib.util.find_spec("producers.gitleaks_sync") is None
 
 
-def test_semi_generic_rule_loses_its_left_context_and_leads_with_its_keyword():
-    # gitleaks' generated shape (cmd/generate/config/utils.GenerateSemiGenericRegex)
-    regex = (r"""(?i)[\w.-]{0,50}?(?:acme)(?:[ \t\w.-]{0,20})[\s'"]{0,3}"""
-             r"""(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)[\x60'"\s=]{0,5}([a-z0-9]{32})"""
-             r"""(?:[\x60'"\s;]|\\[nr]|$)""")
-    rule = {"id": "acme", "regex": regex, "keywords": ["acme"], "entropy": 3}
-    rid, src, group, keywords, entropy, lead, width, _ = convert_rule(rule)
-    assert (rid, keywords, entropy, lead, group) == ("acme", ("acme",), 3.0, True, -1)
-    assert 0 < width < 200
-    token = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
-    m = re.compile(src).match(f"ACME_KEY={token},next")
-    assert m and m.group(1) == token  # a token ended by ',' is still one
-
-
-def test_generated_module_records_its_upstream_and_every_rule_left_out():
-    up = secret_rules.UPSTREAM
-    assert up["project"] == "gitleaks" and up["version"] and len(up["sha256"]) == 64
-    assert len(secret_rules.RULES) >= 200
-    ids = {r[0] for r in secret_rules.RULES}
-    assert not ids & set(secret_rules.SKIPPED)
-    for rid in gitleaks_sync.REPLACED:
-        assert rid in secret_rules.SKIPPED  # a replaced rule says which of ours covers it
-
-
-@pytest.mark.parametrize("rule", ALL_RULES, ids=[f"{r[0]}-{i}" for i, r in enumerate(ALL_RULES)])
+@pytest.mark.parametrize("rule", LOCAL_RULES, ids=[f"{r[0]}-{i}" for i, r in enumerate(LOCAL_RULES)])
 def test_rule_compiles_and_its_lead_and_width_hold(rule):
     _, src, group, keywords, _, lead, width = rule[:7]
     compiled = re.compile(src)
