@@ -1,34 +1,58 @@
-"""``hivemind demo``: the whole loop on a laptop, with a simulated fleet, in about a minute.
+"""``hivemind demo``: the whole loop over simulated weeks, on a laptop, in a few minutes.
 
-It starts its own fresh embedded broker (unless HIVEMIND_BOOTSTRAP is set, when it uses
-run-tagged topic names on that Kafka), runs the sessionizer, sink and codifier, replays a
-simulated fleet of coding, support and SDR agents (with corrections, outcomes, abandoned
-sessions and malformed records), waits until every event and session is in Delta, then
-prints what happened and how to query it. The lake is ``.hivemind/demo/lake`` (recreated
-on every run) unless --lake says otherwise.
+A fresh embedded broker (or run-tagged topics on HIVEMIND_BOOTSTRAP), the sessionizer, the
+Delta sink and the (offline) codifier as worker processes, and a simulated fleet working
+in *simulated time* (HIVEMIND_CLOCK=sim, runtime.clock) over --weeks weeks ending at the
+last Monday:
+
+  week 1   no skills: agents make their workspace's mistakes, humans correct them
+           (one workspace, hooli, has no correction signal at all);
+  then     the codifier turns the corrections into skills on the skills topic; every
+           simulated day each agent reads its workspace's skills from that topic (the
+           sync's reader) and draws its cohort per skill with the SDK's switchback
+           holdout (Fleet.assign_skills): a held-out agent does not get the skill that
+           day. Agents with a skill make its mistake less often; one planted skill
+           makes them worse. Outcomes arrive with the session, later, or never.
+  finally  `hivemind report` over the lake: success per week with intervals, the
+           headline before/after, each skill's treated vs held-out effect beside the
+           simulated truth, and --retire, which tombstones the harmful skill; the
+           agents' next read no longer has it in scope.
+
+The estimates are what the report measured; the planted effects are printed only as
+"simulated truth". --no-skills runs the same weeks with agents that never receive a
+skill (the control: no change to detect). The lake is <dir>/lake (recreated); the
+report's HTML and PNGs go to <dir>/report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo", help="run the full pipeline on a simulated fleet and print a summary",
+        "demo", help="run the full loop over simulated weeks and print what it measured",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--sessions", type=int, default=300, help="simulated sessions (default 300)")
+    p.add_argument("--weeks", type=int, default=4,
+                   help="simulated weeks, the first without skills (default 4, at least 2)")
+    p.add_argument("--sessions", type=int, default=480,
+                   help="sessions per simulated week across the fleet (default 480)")
     p.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    p.add_argument("--no-skills", action="store_true",
+                   help="control run: agents never receive a skill (expect no change)")
     p.add_argument("--dir", default=".hivemind/demo", help="demo state directory (default .hivemind/demo)")
     p.add_argument("--lake", default=None, help="lake URI (default <dir>/lake, recreated)")
-    p.add_argument("--timeout", type=float, default=150.0, help="give up waiting after this many seconds")
+    p.add_argument("--timeout", type=float, default=240.0,
+                   help="give up waiting for the lake after this many seconds (default 240)")
     p.set_defaults(run=run)
 
 
@@ -36,10 +60,22 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
+def sim_start(now: datetime, weeks: int) -> datetime:
+    """Monday 00:00 UTC ``weeks`` weeks before the Monday of ``now``'s week: the
+    simulated weeks are whole calendar weeks that end before ``now``."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday() + 7 * weeks)
+
+
 def run(args: argparse.Namespace, settings) -> int:
     from cli.up import start_pipeline
     from runtime.broker import BrokerState
+    from runtime.errors import HivemindError
 
+    if args.weeks < 2:
+        raise HivemindError(f"--weeks {args.weeks}: give at least 2 (week 1 has no skills)")
+    if args.sessions < 14:
+        raise HivemindError(f"--sessions {args.sessions}: give at least 14 per week")
     root = Path(args.dir).resolve()
     lake = args.lake or str(root / "lake")
     if args.lake is None and Path(lake).exists():
@@ -50,6 +86,7 @@ def run(args: argparse.Namespace, settings) -> int:
         # Short gaps so abandoned sessions close while you watch.
         "sessionizer": {"idle_gap_s": 4, "arrival_grace_s": 2, "tick_interval_s": 1.0},
         "kafka": {"partitions": 3},
+        "clock": "sim",
     }
     if settings.kafka.bootstrap:
         tag = f"hivemind-demo-{int(time.time())}"
@@ -58,25 +95,96 @@ def run(args: argparse.Namespace, settings) -> int:
     settings = settings.replace(**overrides)
     state = BrokerState(settings.edge.home_path())
     state.stop()  # a fresh broker per demo: the numbers below are this run's alone
+    shutil.rmtree(settings.edge.home_path() / "codifier", ignore_errors=True)
+    (settings.edge.home_path() / "exposures.jsonl").unlink(missing_ok=True)
 
     t0 = time.monotonic()
-    say("== Hivemind demo ==")
-    shutil.rmtree(settings.edge.home_path() / "codifier", ignore_errors=True)
+    say("== Hivemind demo: a fleet over simulated weeks ==")
     sup, settings, started = start_pipeline(settings)
     say(f"kafka   {settings.kafka.bootstrap} ({'embedded tansu, fresh' if started else 'external'})")
     say(f"lake    {lake}")
     say(f"workers {', '.join(sup.components)} (logs in {settings.edge.home_path() / 'logs'})")
+    counts: dict = {}
     try:
-        report = _simulate(settings, args)
-        counts = _wait_for_lake(settings, report, sup, args.timeout, t0)
-        _summary(settings, report, counts, lake, time.monotonic() - t0)
+        sim, plan = _simulate(settings, args, sup, t0)
+        counts = _wait_for_lake(settings, sim, sup, args.timeout, t0)
+        _pipeline_summary(settings, sim, counts)
+        report = _measure(settings, sim, plan, root / "report", retire=True)
+        _after_retirement(settings, sim, report)
     finally:
         say("stopping workers (flush + commit)...")
         sup.stop()
         if started:
             state.stop()
     _codifier_decisions(settings.edge.home_path() / "codifier")
+    say()
+    say(f"done in {time.monotonic() - t0:.0f}s. The lake is at {lake}; query it yourself:")
+    say(f"  HIVEMIND_LAKE={lake} .venv/bin/hivemind report --period week")
+    query = "SELECT workspace_id, count(*) FROM sessions GROUP BY ALL ORDER BY ALL"
+    say(f'  HIVEMIND_LAKE={lake} .venv/bin/hivemind sql "{query}"')
     return 0 if counts.get("complete") else 1
+
+
+def _simulate(settings, args, sup, t0: float):
+    from producers.sdk import Fleet
+    from producers.simulated_fleet import WeeksPlan, simulate_weeks
+    from producers.skill_sync import read_workspace_skills
+
+    plan = WeeksPlan(weeks=args.weeks, sessions_per_week=args.sessions, seed=args.seed,
+                     skills=not args.no_skills)
+    start = sim_start(datetime.now(UTC), args.weeks)
+
+    def connect(**kw):
+        return Fleet(settings, source="simulator", **kw)
+
+    def read_skills(ws: str) -> dict[str, tuple[int, str]]:
+        view = read_workspace_skills(settings.replace(edge={"workspace_id": ws}), ws,
+                                     timeout_s=10.0)
+        return {name: (p.skill.version, f"{p.skill.description}\n{p.skill.body}")
+                for name, p in view.skills.items() if p is not None}
+
+    def before_week(week: int) -> None:
+        if week == 2:
+            _wait_for_skills(settings, plan, read_skills, sup, t0)
+        say(f"  [{time.monotonic() - t0:5.1f}s] simulated week {week}: "
+            f"{start + timedelta(days=7 * (week - 1)):%Y-%m-%d} ...")
+
+    say(f"simulating {args.weeks} weeks from {start:%Y-%m-%d} (Monday), {args.sessions} "
+        f"sessions a week, {len(plan.workspaces)} workspaces x {plan.agents_per_workspace} "
+        f"agents{'; CONTROL RUN: agents receive no skill' if args.no_skills else ''}")
+    sim = simulate_weeks(connect, plan, start=start, read_skills=read_skills,
+                         before_week=before_week, progress=lambda m: say("  " + m))
+    say(f"  produced {sim.events} events in {sim.sessions} sessions "
+        f"({sim.corrected_sessions} corrected by a human; outcomes: "
+        f"{sim.late_outcomes} late, {sim.beyond_horizon} beyond the horizon, "
+        f"{sim.missing_outcomes} never); {sim.syncs} skill reads by the agents")
+    return sim, plan
+
+
+def _wait_for_skills(settings, plan, read_skills, sup, t0: float, timeout: float = 120.0) -> None:
+    """Week 1 is in Kafka: wait until the codifier has published skills for every
+    workspace with a correction signal and nothing new arrived for a few seconds."""
+    say(f"  [{time.monotonic() - t0:5.1f}s] week 1 replayed; waiting for the codifier to "
+        "publish skills from its corrections...")
+    wanted = [ws for ws, _, signal in plan.workspaces if signal]
+    deadline = time.monotonic() + timeout
+    last, stable_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        for line in sup.poll():
+            say("  " + line)
+        got = {ws: sorted(read_skills(ws)) for ws in wanted}
+        if got != last:
+            last, stable_since = got, time.monotonic()
+            say(f"  [{time.monotonic() - t0:5.1f}s] skills: " +
+                "  ".join(f"{ws}={len(names)}" for ws, names in got.items()))
+        if all(got.values()) and time.monotonic() - stable_since > 6:
+            break
+        time.sleep(1.0)
+    else:
+        say("  (timed out waiting for skills: the agents go on with what is published)")
+    for ws, names in (last or {}).items():
+        for name in names:
+            say(f"    published {ws}/{name}")
 
 
 def _codifier_decisions(directory: Path) -> None:
@@ -103,33 +211,6 @@ def _codifier_decisions(directory: Path) -> None:
 
 def _fmt(counter: Counter) -> str:
     return "  ".join(f"{k}={v}" for k, v in sorted(counter.items()))
-
-
-def _simulate(settings, args):
-    from confluent_kafka import Producer
-
-    from producers.sdk import Fleet
-    from producers.simulated_fleet import FleetPlan, simulate
-    from runtime.kafka import producer_config
-
-    raw = Producer(producer_config(settings))
-
-    def connect(**kw):
-        return Fleet(settings, source="simulator", **kw)
-
-    def send_raw(value: bytes) -> None:
-        raw.produce(settings.topics.turns, key=b"acme", value=value)
-
-    def progress(done: int, total: int) -> None:
-        say(f"  fleet: {done}/{total} sessions replayed")
-
-    say(f"replaying {args.sessions} sessions from 3 workspaces x (coding, support, sdr) agents...")
-    report = simulate(connect, FleetPlan(sessions=args.sessions, seed=args.seed),
-                      send_raw=send_raw, progress=progress)
-    raw.flush(30)
-    say(f"  produced {report.events} events in {report.sessions} sessions "
-        f"({report.corrected_sessions} with a human correction) + {report.malformed_records} malformed records")
-    return report
 
 
 def _table_rows(settings, name: str):
@@ -208,32 +289,94 @@ def _count_topic(settings, topic: str) -> tuple[int, Counter]:
     return total, reasons
 
 
-def _summary(settings, report, counts: dict, lake: str, elapsed: float) -> None:
+def _pipeline_summary(settings, sim, counts: dict) -> None:
     sessions = _table_rows(settings, "sessions")
-    events = _table_rows(settings, "events")
-    skills = _table_rows(settings, "skills")
     n_cand, _ = _count_topic(settings, settings.topics.candidates)
     n_dlq, dlq_reasons = _count_topic(settings, settings.topics.dlq)
     say()
-    say(f"== Summary ({elapsed:.0f}s) ==")
-    say(f"events produced          {report.events}  (+{report.malformed_records} malformed records)")
-    say(f"events in Delta          {counts.get('events', 0)}  (rows: {0 if events is None else events.num_rows})")
+    say("== Pipeline ==")
+    say(f"events produced / in Delta   {sim.events} / {counts.get('events', 0)}")
     if sessions is not None:
         by_reason = Counter(sessions.column("close_reason").to_pylist())
-        say(f"sessions closed          {sessions.num_rows}  " +
+        say(f"sessions closed              {sessions.num_rows}  " +
             "  ".join(f"{k}={v}" for k, v in sorted(by_reason.items())))
-        say(f"  expected               {report.sessions}  " +
-            "  ".join(f"{k}={v}" for k, v in sorted(report.expected_close.items())))
-    say(f"candidates               {n_cand}")
-    say(f"dead letters             {n_dlq}  " + "  ".join(f"{k}={v}" for k, v in sorted(dlq_reasons.items())))
-    for name, table in (("events", events), ("sessions", sessions), ("skills", skills)):
-        say(f"delta table {name:<12} {'-' if table is None else table.num_rows} rows")
-    _codify_summary(skills)
+    say(f"candidates                   {n_cand}")
+    say(f"dead letters                 {n_dlq}  " +
+        "  ".join(f"{k}={v}" for k, v in sorted(dlq_reasons.items())))
+    _codify_summary(_table_rows(settings, "skills"))
+
+
+def _measure(settings, sim, plan, outdir: Path, *, retire: bool):
+    """`hivemind report --period week --retire` over the lake, plus the simulated truth
+    beside each estimate."""
+    from analytics.lake import read_measure_tables
+    from analytics.report import build_report, render_html, render_text, write_pngs
+    from cli.measure import _retire
+
+    measure = settings.measure
+    tables = read_measure_tables(settings)
+    report = build_report(tables, period="week", design=measure.holdout_design(),
+                          shares=measure.share_overrides(), confidence=measure.confidence,
+                          min_clusters=measure.min_clusters, fdr=measure.fdr,
+                          planning_effect=measure.planning_effect,
+                          horizon_s=settings.sessionizer.outcome_horizon_s)
     say()
-    say(f"the lake is at {lake}; query it with SQL:")
-    query = "SELECT workspace_id, close_reason, count(*) FROM sessions GROUP BY ALL ORDER BY ALL"
-    say(f'  HIVEMIND_LAKE={lake} .venv/bin/hivemind sql "{query}"')
-    say("or from Python: deltalake.DeltaTable('<lake>/sessions').to_pyarrow_table()")
+    say("== hivemind report --period week (what the lake says) ==")
+    say(render_text(report, max_periods=plan.weeks + 3).rstrip())
+    say()
+    say("== Estimates beside the simulated truth (the truth is the simulator's own success "
+        "chances; the analysis never reads it) ==")
+    truth = sim.true_effects()
+    say(f"{'workspace/skill v':<44} {'estimate [95% sequence]':<28} {'verdict':<21} "
+        f"{'simulated truth':>15}  planted")
+    for e in report.effects:
+        true, _, _ = truth.get((e.workspace_id, e.skill_name, e.version),
+                                   (math.nan, 0, 0))
+        lessons = sorted(sim.skill_lessons.get((e.workspace_id, e.skill_name), ()))
+        planted = "; ".join(_planted(plan, k) for k in lessons) or "teaches no lesson"
+        if not plan.skills:
+            planted = "no agent received it"
+        est = e.effect
+        shown = ("insufficient data" if math.isnan(est.estimate) else
+                 f"{est.estimate * 100:+5.1f}pp [{est.low * 100:+.1f}, {est.high * 100:+.1f}]")
+        covered = "" if math.isnan(true) or math.isnan(est.estimate) else \
+            ("" if est.low <= true <= est.high else "  (interval misses the truth)")
+        true_s = "n/a" if math.isnan(true) else f"{true * 100:+.1f}pp"
+        say(f"{e.workspace_id + '/' + e.skill_name + ' v' + str(e.version):<44} "
+            f"{shown:<28} {e.verdict.value:<21} {true_s:>15}  {planted}{covered}")
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "report.html").write_text(render_html(report), encoding="utf-8")
+    pngs = write_pngs(report, outdir)
+    say(f"wrote {outdir / 'report.html'} and {len(pngs)} PNG charts in {outdir}")
+    if retire:
+        say()
+        say("== hivemind report --retire ==")
+        _retire(report, settings)
+    return report
+
+
+def _planted(plan, lesson: str) -> str:
+    plant = plan.plants.get(lesson)
+    if plant is None:
+        return f"{lesson}: no effect"
+    if plant.success_shift:
+        return f"{lesson}: HARMFUL, {plant.success_shift * 100:+.0f}pp on every session"
+    return f"{lesson}: its mistake x{plant.mistake_factor:g}"
+
+
+def _after_retirement(settings, sim, report) -> None:
+    """What the agents read from the skills topic now: a retired skill is gone."""
+    from analytics.attribution import Verdict
+    from producers.skill_sync import read_workspace_skills
+
+    harmful = [e for e in report.effects if e.verdict == Verdict.HARMFUL and e.retired_at is None]
+    for e in harmful:
+        view = read_workspace_skills(settings.replace(edge={"workspace_id": e.workspace_id}),
+                                     e.workspace_id, timeout_s=10.0)
+        live = sorted(n for n, p in view.skills.items() if p is not None)
+        gone = e.skill_name not in live
+        say(f"{e.workspace_id} agents' next sync: {', '.join(live) or 'no skills'}; "
+            f"{e.skill_name} {'gone from their scope' if gone else 'STILL LIVE'}")
 
 
 def _codify_summary(skills) -> None:
