@@ -33,8 +33,15 @@ import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI registers every command: keep numpy & co. off its import path
+    from analytics.report import MeasureReport
+    from producers.simulated_fleet import WeeksPlan, WeeksReport
+    from runtime.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weeks", type=int, default=4,
                    help="simulated weeks, the first without skills (default 4, at least 2)")
-    p.add_argument("--sessions", type=int, default=480,
-                   help="sessions per simulated week across the fleet (default 480)")
+    p.add_argument("--sessions", type=int, default=720,
+                   help="sessions per simulated week across the fleet (default 720)")
     p.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
     p.add_argument("--no-skills", action="store_true",
                    help="control run: agents never receive a skill (expect no change)")
@@ -67,9 +74,22 @@ def sim_start(now: datetime, weeks: int) -> datetime:
     return day - timedelta(days=day.weekday() + 7 * weeks)
 
 
+@dataclass
+class DemoResult:
+    """What one demo run produced and measured (the integration test reads it)."""
+
+    sim: WeeksReport
+    plan: WeeksPlan
+    settings: Settings
+    report: MeasureReport | None = None  # the final report over the whole lake
+    looks: list[tuple[datetime, MeasureReport]] = field(default_factory=list)
+    retired: list[tuple[str, str, datetime]] = field(default_factory=list)  # ws, skill, when
+    live_after: dict[str, list[str]] = field(default_factory=dict)  # ws -> skills at the end
+    counts: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
 def run(args: argparse.Namespace, settings) -> int:
-    from cli.up import start_pipeline
-    from runtime.broker import BrokerState
     from runtime.errors import HivemindError
 
     if args.weeks < 2:
@@ -80,6 +100,26 @@ def run(args: argparse.Namespace, settings) -> int:
     lake = args.lake or str(root / "lake")
     if args.lake is None and Path(lake).exists():
         shutil.rmtree(lake)
+    from producers.simulated_fleet import WeeksPlan
+
+    plan = WeeksPlan(weeks=args.weeks, sessions_per_week=args.sessions, seed=args.seed,
+                     skills=not args.no_skills)
+    result = run_demo(settings, plan, root=root, lake=lake, timeout=args.timeout)
+    say()
+    say(f"done in {result.elapsed_s:.0f}s. The lake is at {lake}; query it yourself:")
+    say(f"  HIVEMIND_LAKE={lake} .venv/bin/hivemind report --period week")
+    query = "SELECT workspace_id, count(*) FROM sessions GROUP BY ALL ORDER BY ALL"
+    say(f'  HIVEMIND_LAKE={lake} .venv/bin/hivemind sql "{query}"')
+    return 0 if result.counts.get("complete") else 1
+
+
+def run_demo(settings: Settings, plan: WeeksPlan, *, root: Path, lake: str,
+             timeout: float = 240.0) -> DemoResult:
+    """The whole demo: pipeline up, the simulated weeks with a measure look (and
+    retirement) before each week from the third on, the final report, pipeline down."""
+    from cli.up import start_pipeline
+    from runtime.broker import BrokerState
+
     overrides: dict = {
         "lake": {"uri": lake, "flush_seconds": 1.0},
         "edge": {"home": str(root / "home"), "linger_ms": 100},
@@ -89,14 +129,14 @@ def run(args: argparse.Namespace, settings) -> int:
         "clock": "sim",
     }
     if settings.kafka.bootstrap:
-        tag = f"hivemind-demo-{int(time.time())}"
+        tag = f"hivemind-demo-{time.time_ns()}"
         overrides["topics"] = {name: f"{tag}.{name}" for name in
                                ("turns", "sessions", "candidates", "skills", "dlq", "ticks")}
     settings = settings.replace(**overrides)
     state = BrokerState(settings.edge.home_path())
     state.stop()  # a fresh broker per demo: the numbers below are this run's alone
     shutil.rmtree(settings.edge.home_path() / "codifier", ignore_errors=True)
-    (settings.edge.home_path() / "exposures.jsonl").unlink(missing_ok=True)
+    (settings.edge.home_path() / "retirements.jsonl").unlink(missing_ok=True)
 
     t0 = time.monotonic()
     say("== Hivemind demo: a fleet over simulated weeks ==")
@@ -104,64 +144,132 @@ def run(args: argparse.Namespace, settings) -> int:
     say(f"kafka   {settings.kafka.bootstrap} ({'embedded tansu, fresh' if started else 'external'})")
     say(f"lake    {lake}")
     say(f"workers {', '.join(sup.components)} (logs in {settings.edge.home_path() / 'logs'})")
-    counts: dict = {}
+    from producers.simulated_fleet import WeeksReport
+
+    result = DemoResult(sim=WeeksReport(), plan=plan, settings=settings)
     try:
-        sim, plan = _simulate(settings, args, sup, t0)
-        counts = _wait_for_lake(settings, sim, sup, args.timeout, t0)
-        _pipeline_summary(settings, sim, counts)
-        report = _measure(settings, sim, plan, root / "report", retire=True)
-        _after_retirement(settings, sim, report)
+        _simulate(settings, plan, sup, t0, result, timeout)
+        result.counts = _wait_for_lake(settings, result.sim, sup, timeout, t0)
+        _pipeline_summary(settings, result.sim, result.counts)
+        end = sim_start(datetime.now(UTC), plan.weeks) + timedelta(weeks=plan.weeks)
+        result.report = _measure(settings, result, root / "report", end=end)
+        for ws in sorted({ws for ws, _, _ in result.retired}):
+            result.live_after[ws] = sorted(_read_skills(settings, ws))
+            gone = [name for w, name, _ in result.retired if w == ws]
+            say(f"{ws} agents' next sync reads: {', '.join(result.live_after[ws]) or 'no skills'}"
+                f"  ({', '.join(gone)} gone from their scope)")
     finally:
         say("stopping workers (flush + commit)...")
         sup.stop()
         if started:
             state.stop()
     _codifier_decisions(settings.edge.home_path() / "codifier")
-    say()
-    say(f"done in {time.monotonic() - t0:.0f}s. The lake is at {lake}; query it yourself:")
-    say(f"  HIVEMIND_LAKE={lake} .venv/bin/hivemind report --period week")
-    query = "SELECT workspace_id, count(*) FROM sessions GROUP BY ALL ORDER BY ALL"
-    say(f'  HIVEMIND_LAKE={lake} .venv/bin/hivemind sql "{query}"')
-    return 0 if counts.get("complete") else 1
+    result.elapsed_s = time.monotonic() - t0
+    return result
 
 
-def _simulate(settings, args, sup, t0: float):
-    from producers.sdk import Fleet
-    from producers.simulated_fleet import WeeksPlan, simulate_weeks
+def _read_skills(settings: Settings, ws: str) -> dict[str, tuple[int, str]]:
+    """The workspace's live skills as an agent's sync reads them from the skills topic."""
     from producers.skill_sync import read_workspace_skills
 
-    plan = WeeksPlan(weeks=args.weeks, sessions_per_week=args.sessions, seed=args.seed,
-                     skills=not args.no_skills)
-    start = sim_start(datetime.now(UTC), args.weeks)
+    view = read_workspace_skills(settings.replace(edge={"workspace_id": ws}), ws, timeout_s=10.0)
+    return {name: (p.skill.version, f"{p.skill.description}\n{p.skill.body}")
+            for name, p in view.skills.items() if p is not None}
+
+
+def _simulate(settings: Settings, plan: WeeksPlan, sup, t0: float, result: DemoResult,
+              timeout: float) -> None:
+    from producers.sdk import Fleet
+    from producers.simulated_fleet import simulate_weeks
+
+    start = sim_start(datetime.now(UTC), plan.weeks)
+    sim = result.sim
 
     def connect(**kw):
         return Fleet(settings, source="simulator", **kw)
 
-    def read_skills(ws: str) -> dict[str, tuple[int, str]]:
-        view = read_workspace_skills(settings.replace(edge={"workspace_id": ws}), ws,
-                                     timeout_s=10.0)
-        return {name: (p.skill.version, f"{p.skill.description}\n{p.skill.body}")
-                for name, p in view.skills.items() if p is not None}
-
     def before_week(week: int) -> None:
+        week_start = start + timedelta(weeks=week - 1)
         if week == 2:
-            _wait_for_skills(settings, plan, read_skills, sup, t0)
-        say(f"  [{time.monotonic() - t0:5.1f}s] simulated week {week}: "
-            f"{start + timedelta(days=7 * (week - 1)):%Y-%m-%d} ...")
+            _wait_for_skills(settings, plan, sup, t0)
+        elif week >= 3:
+            # The measure job's weekly look (anytime-valid: looking often is fine).
+            _wait_for_lake(settings, sim, sup, timeout, t0, quiet=True)
+            _look(settings, result, week_start)
+        say(f"  [{time.monotonic() - t0:5.1f}s] simulated week {week}: {week_start:%Y-%m-%d} ...")
 
-    say(f"simulating {args.weeks} weeks from {start:%Y-%m-%d} (Monday), {args.sessions} "
-        f"sessions a week, {len(plan.workspaces)} workspaces x {plan.agents_per_workspace} "
-        f"agents{'; CONTROL RUN: agents receive no skill' if args.no_skills else ''}")
-    sim = simulate_weeks(connect, plan, start=start, read_skills=read_skills,
-                         before_week=before_week, progress=lambda m: say("  " + m))
+    say(f"simulating {plan.weeks} weeks from {start:%Y-%m-%d} (Monday), "
+        f"{plan.sessions_per_week} sessions a week, {len(plan.workspaces)} workspaces x "
+        f"{plan.agents_per_workspace} agents"
+        f"{'; CONTROL RUN: agents receive no skill' if not plan.skills else ''}")
+    for ws, kind, signal in plan.workspaces:
+        say(f"  {ws:<8} {kind.value:<8} "
+            f"{'humans correct mistakes' if signal else 'NO correction signal: nothing to learn from'}")
+    simulate_weeks(connect, plan, start=start, read_skills=lambda ws: _read_skills(settings, ws),
+                   before_week=before_week, progress=lambda m: say("  " + m), report=sim,
+                   outcomes_until=datetime.now(UTC))
     say(f"  produced {sim.events} events in {sim.sessions} sessions "
         f"({sim.corrected_sessions} corrected by a human; outcomes: "
         f"{sim.late_outcomes} late, {sim.beyond_horizon} beyond the horizon, "
-        f"{sim.missing_outcomes} never); {sim.syncs} skill reads by the agents")
-    return sim, plan
+        f"{sim.missing_outcomes} never, {sim.outcomes_not_yet} dated after now not sent); "
+        f"{sim.syncs} skill reads by the agents")
 
 
-def _wait_for_skills(settings, plan, read_skills, sup, t0: float, timeout: float = 120.0) -> None:
+def _look(settings: Settings, result: DemoResult, at: datetime) -> None:
+    """One weekly look of the measure job as of ``at`` (simulated), retiring what it finds
+    harmful with a tombstone dated ``at``."""
+    report = _build_report(settings, as_of=at)
+    result.looks.append((at, report))
+    counts = report.verdicts()
+    say(f"  measure look {at:%Y-%m-%d}: " + "  ".join(f"{k}={v}" for k, v in counts.items() if v))
+    _retire_harmful(settings, result, report, at)
+
+
+def _build_report(settings: Settings, *, as_of: datetime | None = None,
+                  now: datetime | None = None) -> MeasureReport:
+    from analytics.lake import read_measure_tables
+    from analytics.report import build_report
+
+    measure = settings.measure
+    return build_report(read_measure_tables(settings), period="week",
+                        design=measure.holdout_design(), shares=measure.share_overrides(),
+                        confidence=measure.confidence, min_clusters=measure.min_clusters,
+                        fdr=measure.fdr, planning_effect=measure.planning_effect,
+                        horizon_s=settings.sessionizer.outcome_horizon_s,
+                        as_of=as_of, now=now or as_of)
+
+
+class _DatedRetirer:
+    """analytics.retirement's Retirer: tombstones dated at the (simulated) decision time."""
+
+    def __init__(self, publisher, at: datetime) -> None:
+        self.publisher, self.at = publisher, at
+
+    def retire(self, workspace_id: str, skill_name: str, *, reason: str) -> None:
+        self.publisher.retire(workspace_id, skill_name, reason=reason, at=self.at)
+
+
+def _retire_harmful(settings: Settings, result: DemoResult, report: MeasureReport,
+                    at: datetime) -> None:
+    from analytics.retirement import retire, retirement_decisions
+    from sinks.skills_publisher import SkillsPublisher
+
+    decisions = retirement_decisions(report.effects, decided_at=at,
+                                     confidence=report.confidence)
+    if not decisions:
+        return
+    with SkillsPublisher(settings) as publisher:
+        for d, error in retire(decisions, _DatedRetirer(publisher, at),
+                               evidence_path=settings.edge.home_path() / "retirements.jsonl"):
+            if error:
+                say(f"    retire {d.workspace_id}/{d.skill_name}: FAILED ({error})")
+                continue
+            result.retired.append((d.workspace_id, d.skill_name, at))
+            say(f"    RETIRED {d.workspace_id}/{d.skill_name} v{d.version} (tombstone dated "
+                f"{at:%Y-%m-%d}): {d.reason}")
+
+
+def _wait_for_skills(settings, plan, sup, t0: float, timeout: float = 120.0) -> None:
     """Week 1 is in Kafka: wait until the codifier has published skills for every
     workspace with a correction signal and nothing new arrived for a few seconds."""
     say(f"  [{time.monotonic() - t0:5.1f}s] week 1 replayed; waiting for the codifier to "
@@ -172,7 +280,7 @@ def _wait_for_skills(settings, plan, read_skills, sup, t0: float, timeout: float
     while time.monotonic() < deadline:
         for line in sup.poll():
             say("  " + line)
-        got = {ws: sorted(read_skills(ws)) for ws in wanted}
+        got = {ws: sorted(_read_skills(settings, ws)) for ws in wanted}
         if got != last:
             last, stable_since = got, time.monotonic()
             say(f"  [{time.monotonic() - t0:5.1f}s] skills: " +
@@ -224,8 +332,12 @@ def _table_rows(settings, name: str):
         return None
 
 
-def _wait_for_lake(settings, report, sup, timeout: float, t0: float) -> dict:
-    say("waiting for sessions and events to land in Delta...")
+def _wait_for_lake(settings, report, sup, timeout: float, t0: float, *,
+                   quiet: bool = False) -> dict:
+    """Until every event and session produced so far is in Delta (and, at the end, the
+    skills stopped changing). ``quiet``: no progress lines (the weekly looks)."""
+    if not quiet:
+        say("waiting for sessions and events to land in Delta...")
     deadline = time.monotonic() + timeout
     last = None
     counts: dict = {}
@@ -241,13 +353,15 @@ def _wait_for_lake(settings, report, sup, timeout: float, t0: float) -> dict:
         n_sk = 0 if skills is None else skills.num_rows
         now = (n_ev, n_se, n_sk)
         if now != last:
-            say(f"  [{time.monotonic() - t0:5.1f}s] events {n_ev}/{report.events}  "
-                f"sessions {n_se}/{report.sessions}  skill rows {n_sk}")
+            if not quiet:
+                say(f"  [{time.monotonic() - t0:5.1f}s] events {n_ev}/{report.events}  "
+                    f"sessions {n_se}/{report.sessions}  skill rows {n_sk}")
             last, stable_since = now, time.monotonic()
         counts = {"events": n_ev, "sessions": n_se, "skills": n_sk}
         landed = n_ev >= report.events and n_se >= report.sessions
         # Codification trails the sessions: give it until skills stop changing.
-        settled = "codifier" not in sup.components or time.monotonic() - stable_since > 6
+        settled = ("codifier" not in sup.components
+                   or time.monotonic() - stable_since > (2 if quiet else 6))
         if landed and settled:
             counts["complete"] = True
             break
@@ -306,32 +420,30 @@ def _pipeline_summary(settings, sim, counts: dict) -> None:
     _codify_summary(_table_rows(settings, "skills"))
 
 
-def _measure(settings, sim, plan, outdir: Path, *, retire: bool):
-    """`hivemind report --period week --retire` over the lake, plus the simulated truth
-    beside each estimate."""
-    from analytics.lake import read_measure_tables
-    from analytics.report import build_report, render_html, render_text, write_pngs
-    from cli.measure import _retire
+def _measure(settings: Settings, result: DemoResult, outdir: Path, *,
+             end: datetime) -> MeasureReport:
+    """`hivemind report --period week --retire` over the whole lake, then the simulated
+    truth beside each estimate."""
+    from analytics.report import render_html, render_text, write_pngs
 
-    measure = settings.measure
-    tables = read_measure_tables(settings)
-    report = build_report(tables, period="week", design=measure.holdout_design(),
-                          shares=measure.share_overrides(), confidence=measure.confidence,
-                          min_clusters=measure.min_clusters, fdr=measure.fdr,
-                          planning_effect=measure.planning_effect,
-                          horizon_s=settings.sessionizer.outcome_horizon_s)
+    sim, plan = result.sim, result.plan
+    report = _build_report(settings, now=datetime.now(UTC))
     say()
     say("== hivemind report --period week (what the lake says) ==")
     say(render_text(report, max_periods=plan.weeks + 3).rstrip())
+    quiet = [ws for ws, _, signal in plan.workspaces if not signal]
+    if quiet:
+        say(f"(simulation: {', '.join(quiet)} has no correction signal, so nothing was learned "
+            "there; its line can only move by chance)")
     say()
     say("== Estimates beside the simulated truth (the truth is the simulator's own success "
         "chances; the analysis never reads it) ==")
     truth = sim.true_effects()
-    say(f"{'workspace/skill v':<44} {'estimate [95% sequence]':<28} {'verdict':<21} "
-        f"{'simulated truth':>15}  planted")
+    retired = {(ws, name): at for ws, name, at in result.retired}
+    say(f"{'workspace/skill v':<40} {'estimate [95% sequence]':<27} {'verdict':<21} "
+        f"{'sim. truth':>10}  planted")
     for e in report.effects:
-        true, _, _ = truth.get((e.workspace_id, e.skill_name, e.version),
-                                   (math.nan, 0, 0))
+        true, _, _ = truth.get((e.workspace_id, e.skill_name, e.version), (math.nan, 0, 0))
         lessons = sorted(sim.skill_lessons.get((e.workspace_id, e.skill_name), ()))
         planted = "; ".join(_planted(plan, k) for k in lessons) or "teaches no lesson"
         if not plan.skills:
@@ -339,19 +451,26 @@ def _measure(settings, sim, plan, outdir: Path, *, retire: bool):
         est = e.effect
         shown = ("insufficient data" if math.isnan(est.estimate) else
                  f"{est.estimate * 100:+5.1f}pp [{est.low * 100:+.1f}, {est.high * 100:+.1f}]")
-        covered = "" if math.isnan(true) or math.isnan(est.estimate) else \
-            ("" if est.low <= true <= est.high else "  (interval misses the truth)")
+        missed = not (math.isnan(true) or math.isnan(est.estimate)) and \
+            not est.low <= true <= est.high
         true_s = "n/a" if math.isnan(true) else f"{true * 100:+.1f}pp"
-        say(f"{e.workspace_id + '/' + e.skill_name + ' v' + str(e.version):<44} "
-            f"{shown:<28} {e.verdict.value:<21} {true_s:>15}  {planted}{covered}")
+        when = retired.get((e.workspace_id, e.skill_name))
+        say(f"{e.workspace_id + '/' + e.skill_name + ' v' + str(e.version):<40} "
+            f"{shown:<27} {e.verdict.value:<21} {true_s:>10}  {planted}"
+            f"{'  (the interval MISSES the truth)' if missed else ''}"
+            f"{f'  [retired {when:%Y-%m-%d}]' if when else ''}")
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "report.html").write_text(render_html(report), encoding="utf-8")
     pngs = write_pngs(report, outdir)
     say(f"wrote {outdir / 'report.html'} and {len(pngs)} PNG charts in {outdir}")
-    if retire:
-        say()
-        say("== hivemind report --retire ==")
-        _retire(report, settings)
+    say()
+    say("== hivemind report --retire (at the end of the simulation) ==")
+    before = len(result.retired)
+    _retire_harmful(settings, result, report, end)
+    if len(result.retired) == before:
+        say("no live skill has a harmful verdict now" +
+            (f"; retired during the run: {', '.join(f'{w}/{n}' for w, n, _ in result.retired)}"
+             if result.retired else ""))
     return report
 
 
@@ -362,21 +481,6 @@ def _planted(plan, lesson: str) -> str:
     if plant.success_shift:
         return f"{lesson}: HARMFUL, {plant.success_shift * 100:+.0f}pp on every session"
     return f"{lesson}: its mistake x{plant.mistake_factor:g}"
-
-
-def _after_retirement(settings, sim, report) -> None:
-    """What the agents read from the skills topic now: a retired skill is gone."""
-    from analytics.attribution import Verdict
-    from producers.skill_sync import read_workspace_skills
-
-    harmful = [e for e in report.effects if e.verdict == Verdict.HARMFUL and e.retired_at is None]
-    for e in harmful:
-        view = read_workspace_skills(settings.replace(edge={"workspace_id": e.workspace_id}),
-                                     e.workspace_id, timeout_s=10.0)
-        live = sorted(n for n, p in view.skills.items() if p is not None)
-        gone = e.skill_name not in live
-        say(f"{e.workspace_id} agents' next sync: {', '.join(live) or 'no skills'}; "
-            f"{e.skill_name} {'gone from their scope' if gone else 'STILL LIVE'}")
 
 
 def _codify_summary(skills) -> None:

@@ -254,14 +254,14 @@ class Plant:
 
 # lesson key -> effect; a lesson is keyed "<agent kind>:<index in LESSONS>"
 PLANTS: dict[str, Plant] = {
-    "coding:0": Plant(mistake_factor=0.15),
-    "coding:1": Plant(mistake_factor=0.15),
-    "coding:2": Plant(mistake_factor=0.15),
-    "support:0": Plant(mistake_factor=0.15),
+    "coding:0": Plant(mistake_factor=0.1),
+    "coding:1": Plant(mistake_factor=0.1),
+    "coding:2": Plant(mistake_factor=0.1),
+    "support:0": Plant(mistake_factor=0.1),
     # Harmful: the fraud-flag advice, once an agent has it, is applied to every ticket.
     "support:1": Plant(mistake_factor=1.0, success_shift=-0.35),
-    "sdr:0": Plant(mistake_factor=0.15),
-    "sdr:1": Plant(mistake_factor=0.15),
+    "sdr:0": Plant(mistake_factor=0.1),
+    "sdr:1": Plant(mistake_factor=0.1),
 }
 NO_EFFECT = Plant()
 
@@ -278,11 +278,11 @@ class WeeksPlan:
     )
     agents_per_workspace: int = 6
     weeks: int = 4
-    sessions_per_week: int = 480  # across the fleet
-    lesson_share: float = 0.7  # sessions that meet one of the workspace's lessons
-    mistake_rate: float = 0.6  # chance of the lesson's mistake without its skill
-    success_clean: float = 0.9  # success chance of a session without a mistake
-    success_after_mistake: float = 0.3
+    sessions_per_week: int = 720  # across the fleet
+    lesson_share: float = 0.8  # sessions that meet one of the workspace's lessons
+    mistake_rate: float = 0.7  # chance of the lesson's mistake without its skill
+    success_clean: float = 0.92  # success chance of a session without a mistake
+    success_after_mistake: float = 0.2
     late_outcome_share: float = 0.15  # outcome reported after the close (up to 5 days)
     beyond_horizon_share: float = 0.02  # ... or after the 14-day horizon (left out)
     missing_outcome_share: float = 0.1
@@ -314,6 +314,7 @@ class WeeksReport:
     late_outcomes: int = 0
     beyond_horizon: int = 0
     missing_outcomes: int = 0
+    outcomes_not_yet: int = 0  # late outcomes dated after the end of the replay
     mistakes: Counter = field(default_factory=Counter)  # (workspace, week) -> n
     lesson_sessions: Counter = field(default_factory=Counter)  # (workspace, week) -> n
     p_success: dict = field(default_factory=dict)  # (workspace, week) -> [sum, n]
@@ -394,12 +395,17 @@ def simulate_weeks(connect: Callable[..., object], plan: WeeksPlan, *, start: da
                    read_skills: Callable[[str], dict[str, tuple[int, str]]] | None = None,
                    before_week: Callable[[int], None] | None = None,
                    progress: Callable[[str], None] | None = None,
-                   report: WeeksReport | None = None) -> WeeksReport:
+                   report: WeeksReport | None = None,
+                   outcomes_until: datetime | None = None) -> WeeksReport:
     """Replay ``plan.weeks`` weeks from ``start`` (aware UTC) through SDK fleets.
 
     ``read_skills(workspace)`` -> {name: (version, text)} of the live skills, called once
     per workspace per simulated day (the agents' daily sync); ``before_week(w)`` runs
-    before week ``w`` (1-based) is replayed (the demo waits for the codifier there).
+    before week ``w`` (1-based) is replayed, after the late outcomes dated before it were
+    sent (the demo waits for the codifier and looks at the lake there). ``report``
+    collects the counts as they happen (pass one to read them from ``before_week``).
+    Late outcomes dated after ``outcomes_until`` (the demo: the wall clock) are not sent:
+    they have not happened yet (counted in ``outcomes_not_yet``).
     """
     rng = random.Random(plan.seed)
     report = report or WeeksReport()
@@ -412,6 +418,8 @@ def simulate_weeks(connect: Callable[..., object], plan: WeeksPlan, *, start: da
     late: list[tuple[object, object, str, datetime]] = []  # (fleet, rec, label, ts)
     try:
         for week in range(1, plan.weeks + 1):
+            week_start = start + timedelta(days=7 * (week - 1))
+            late = _send_due(late, week_start, report)
             if before_week is not None:
                 before_week(week)
             for day in range(7):
@@ -431,14 +439,25 @@ def simulate_weeks(connect: Callable[..., object], plan: WeeksPlan, *, start: da
             if progress:
                 progress(f"week {week}: {report.sessions} sessions so far, "
                          f"{report.received.total()} with a skill in scope")
-        for fleet, rec, label, ts in late:
-            rec.outcome(label, ts=ts)  # type: ignore[attr-defined]
-            report.events += 1
-            fleet.flush_session(rec.session_id)  # type: ignore[attr-defined]
+        report.outcomes_not_yet = len(_send_due(late, outcomes_until, report))
     finally:
         for fleet in fleets.values():
             fleet.close()  # type: ignore[attr-defined]
     return report
+
+
+def _send_due(late: list, before: datetime | None, report: WeeksReport) -> list:
+    """Send the late outcomes dated before ``before`` (all with None): an outcome reaches
+    Kafka once simulated time has passed it. Returns the ones still to come."""
+    keep = []
+    for fleet, rec, label, ts in late:
+        if before is not None and ts >= before:
+            keep.append((fleet, rec, label, ts))
+            continue
+        rec.outcome(label, ts=ts)
+        report.events += 1
+        fleet.flush_session(rec.session_id)
+    return keep
 
 
 def _week_session(fleet, rng: random.Random, plan: WeeksPlan, report: WeeksReport, week: int,

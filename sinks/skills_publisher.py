@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 from runtime.errors import BrokerUnavailable, HivemindError
 from runtime.kafka import consumer_config, producer_config
@@ -54,10 +55,13 @@ class SkillsPublisher:
                       timestamp_ms=created_ms)
 
     def retire(self, workspace_id: str, name: str, *, reason: str = "",
-               timeout_s: float = 30.0) -> None:
-        """Tombstone the skill (the reason travels as a header; compaction keeps the key)."""
+               timeout_s: float = 30.0, at: datetime | None = None) -> None:
+        """Tombstone the skill (the reason travels as a header; compaction keeps the key).
+        ``at``: the retirement time the record carries (default: the producer's now; a
+        simulated clock passes its own, runtime.clock)."""
         headers = [("hivemind.retire_reason", reason[:500].encode())] if reason else []
-        self._produce(skill_key(workspace_id, name), None, headers, timeout_s)
+        self._produce(skill_key(workspace_id, name), None, headers, timeout_s,
+                      timestamp_ms=int(at.timestamp() * 1000) if at is not None else 0)
 
     def _produce(self, key: bytes, value: bytes | None, headers: list, timeout_s: float,
                  timestamp_ms: int = 0) -> None:
