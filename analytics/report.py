@@ -486,6 +486,7 @@ def render_html(report: MeasureReport) -> str:
         f"<p class='note'>{escape(design_note(report))}</p>",
         "<p>Skills: " + " · ".join(f"{escape(k)} {v}" for k, v in counts.items()) + "</p>",
         f"<p class='note'>{escape(assignment_note(report))}</p>",
+        _headline_html(report),
         "<h2>Effect per skill version (intention to treat)</h2>",
         "<p class='note'>Effect = success rate of sessions whose agent had the skill minus "
         "that of sessions whose agent was held out of it that period (switchback: every "
@@ -508,6 +509,23 @@ def render_html(report: MeasureReport) -> str:
         "<h2>Cohorts over time</h2>" if cohort_charts else "", *cohort_charts,
         "</body></html>\n",
     ])
+
+
+def _headline_html(report: MeasureReport) -> str:
+    """The before/after table (the text report's headline) with its honest verdicts."""
+    if not report.changes:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(c.workspace_id)}</td><td>{escape(c.metric)}</td>"
+        f"<td>{c.before_period:%Y-%m-%d}: {_pct(c.before.estimate).strip()} (n={c.before_trials})</td>"
+        f"<td>{c.after_period:%Y-%m-%d}: {_pct(c.after.estimate).strip()} (n={c.after_trials})</td>"
+        f"<td>{_pp(c.difference.estimate)} [{_pp(c.difference.low)}, {_pp(c.difference.high)}]</td>"
+        f"<td>{escape(c.verdict.value)}</td></tr>" for c in report.changes)
+    return (f"<h2>Headline: first {report.period} against the last</h2><p class='note'>One "
+            f"fixed-sample {report.confidence:.0%} interval of the difference (Newcombe); "
+            "descriptive: only time separates the two periods. An interval that covers 0 "
+            "reads <i>no detectable change</i>.</p><table><tr><th>workspace</th><th>metric</th>"
+            f"<th>first</th><th>last</th><th>difference</th><th>verdict</th></tr>{rows}</table>")
 
 
 def _disagreements_html(report: MeasureReport) -> str:

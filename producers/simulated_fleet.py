@@ -259,7 +259,7 @@ PLANTS: dict[str, Plant] = {
     "coding:2": Plant(mistake_factor=0.1),
     "support:0": Plant(mistake_factor=0.1),
     # Harmful: the fraud-flag advice, once an agent has it, is applied to every ticket.
-    "support:1": Plant(mistake_factor=1.0, success_shift=-0.35),
+    "support:1": Plant(mistake_factor=1.0, success_shift=-0.45),
     "sdr:0": Plant(mistake_factor=0.1),
     "sdr:1": Plant(mistake_factor=0.1),
 }
@@ -276,7 +276,7 @@ class WeeksPlan:
         ("initech", AgentKind.SDR, True),
         ("hooli", AgentKind.CODING, False),  # no correction signal: nothing to learn from
     )
-    agents_per_workspace: int = 6
+    agents_per_workspace: int = 8
     weeks: int = 4
     sessions_per_week: int = 720  # across the fleet
     lesson_share: float = 0.8  # sessions that meet one of the workspace's lessons

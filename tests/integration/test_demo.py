@@ -18,7 +18,7 @@ from producers.simulated_fleet import WeeksPlan
 
 pytestmark = pytest.mark.integration
 
-WEEKS, SESSIONS = 4, 480
+WEEKS, SESSIONS = 4, 720
 
 
 def lake_rows(settings, name: str) -> list[dict]:
