@@ -13,10 +13,13 @@ last Monday:
            holdout (Fleet.assign_skills): a held-out agent does not get the skill that
            day. Agents with a skill make its mistake less often; one planted skill
            makes them worse. Outcomes arrive with the session, later, or never.
-  finally  `hivemind report` over the lake: success per week with intervals, the
-           headline before/after, each skill's treated vs held-out effect beside the
-           simulated truth, and --retire, which tombstones the harmful skill; the
-           agents' next read no longer has it in scope.
+  weekly   before each week from the third, the measure job looks at the lake as of
+           that simulated Monday (anytime-valid intervals: looking often is fine) and
+           retires what is harmful with a tombstone; the agents' next read no longer
+           has it in scope.
+  finally  `hivemind report --period week` over the lake: the headline (first week
+           against the last, with intervals), success per week, each skill's treated
+           vs held-out effect beside the simulated truth, then --retire.
 
 The estimates are what the report measured; the planted effects are printed only as
 "simulated truth". --no-skills runs the same weeks with agents that never receive a
