@@ -528,6 +528,8 @@ def _week_session(fleet, rng: random.Random, plan: WeeksPlan, report: WeeksRepor
             add(rec.response, "Done: " + lesson.success.splitlines()[0])
     won = rng.random() < p_success
     label = SUCCESS_LABELS[kind][0 if won else 1]
+    if won and kind is AgentKind.SDR and report.sessions % 3 == 0:
+        label = "meeting_booked"  # a third of the replies book a meeting (no draw: same run)
     roll = rng.random()
     add(rec.stop)
     when = "now"
