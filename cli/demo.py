@@ -90,6 +90,7 @@ class DemoResult:
     live_after: dict[str, list[str]] = field(default_factory=dict)  # ws -> skills at the end
     counts: dict = field(default_factory=dict)
     elapsed_s: float = 0.0
+    start: datetime | None = None  # Monday 00:00 UTC of simulated week 1
 
 
 def run(args: argparse.Namespace, settings) -> int:
@@ -149,12 +150,14 @@ def run_demo(settings: Settings, plan: WeeksPlan, *, root: Path, lake: str,
     say(f"workers {', '.join(sup.components)} (logs in {settings.edge.home_path() / 'logs'})")
     from producers.simulated_fleet import WeeksReport
 
-    result = DemoResult(sim=WeeksReport(), plan=plan, settings=settings)
+    result = DemoResult(sim=WeeksReport(), plan=plan, settings=settings,
+                        start=sim_start(datetime.now(UTC), plan.weeks))
     try:
         _simulate(settings, plan, sup, t0, result, timeout)
         result.counts = _wait_for_lake(settings, result.sim, sup, timeout, t0)
         _pipeline_summary(settings, result.sim, result.counts)
-        end = sim_start(datetime.now(UTC), plan.weeks) + timedelta(weeks=plan.weeks)
+        assert result.start is not None
+        end = result.start + timedelta(weeks=plan.weeks)
         result.report = _measure(settings, result, root / "report", end=end)
         for ws in sorted({ws for ws, _, _ in result.retired}):
             result.live_after[ws] = sorted(_read_skills(settings, ws))
@@ -185,7 +188,7 @@ def _simulate(settings: Settings, plan: WeeksPlan, sup, t0: float, result: DemoR
     from producers.sdk import Fleet
     from producers.simulated_fleet import simulate_weeks
 
-    start = sim_start(datetime.now(UTC), plan.weeks)
+    start = result.start or sim_start(datetime.now(UTC), plan.weeks)
     sim = result.sim
 
     def connect(**kw):
