@@ -430,7 +430,7 @@ def _measure(settings: Settings, result: DemoResult, outdir: Path, *,
              end: datetime) -> MeasureReport:
     """`hivemind report --period week --retire` over the whole lake, then the simulated
     truth beside each estimate."""
-    from analytics.report import render_html, render_text, write_pngs
+    from analytics.report import effect_cell, render_html, render_text, write_pngs
 
     sim, plan = result.sim, result.plan
     report = _build_report(settings, now=datetime.now(UTC))
@@ -446,7 +446,7 @@ def _measure(settings: Settings, result: DemoResult, outdir: Path, *,
         "chances; the analysis never reads it) ==")
     truth = sim.true_effects()
     retired = {(ws, name): at for ws, name, at in result.retired}
-    say(f"{'workspace/skill v':<40} {'estimate [95% sequence]':<27} {'verdict':<21} "
+    say(f"{'workspace/skill v':<40} {'estimate [95% sequence]':<31} {'verdict':<21} "
         f"{'sim. truth':>10}  planted")
     for e in report.effects:
         true, _, _ = truth.get((e.workspace_id, e.skill_name, e.version), (math.nan, 0, 0))
@@ -455,14 +455,13 @@ def _measure(settings: Settings, result: DemoResult, outdir: Path, *,
         if not plan.skills:
             planted = "no agent received it"
         est = e.effect
-        shown = ("insufficient data" if math.isnan(est.estimate) else
-                 f"{est.estimate * 100:+5.1f}pp [{est.low * 100:+.1f}, {est.high * 100:+.1f}]")
+        shown = effect_cell(e)  # as the report prints it: in brackets without a verdict
         missed = not (math.isnan(true) or math.isnan(est.estimate)) and \
             not est.low <= true <= est.high
         true_s = "n/a" if math.isnan(true) else f"{true * 100:+.1f}pp"
         when = retired.get((e.workspace_id, e.skill_name))
         say(f"{e.workspace_id + '/' + e.skill_name + ' v' + str(e.version):<40} "
-            f"{shown:<27} {e.verdict.value:<21} {true_s:>10}  {planted}"
+            f"{shown:<31} {e.verdict.value:<21} {true_s:>10}  {planted}"
             f"{'  (the interval MISSES the truth)' if missed else ''}"
             f"{f'  [retired {when:%Y-%m-%d}]' if when else ''}")
     outdir.mkdir(parents=True, exist_ok=True)
