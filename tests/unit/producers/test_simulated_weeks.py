@@ -72,3 +72,36 @@ def test_sim_start_is_a_monday_and_the_weeks_end_before_now():
     assert start == datetime(2026, 11, 9, tzinfo=UTC) and start.weekday() == 0
     sunday = datetime(2026, 12, 6, 23, 59, tzinfo=UTC)
     assert sim_start(sunday, 1) == datetime(2026, 11, 23, tzinfo=UTC)
+
+
+class _Rec:
+    def __init__(self, sid: str) -> None:
+        self.session_id, self.sent = sid, []
+
+    def outcome(self, label, ts):
+        self.sent.append((label, ts))
+
+
+class _Fleet:
+    def __init__(self) -> None:
+        self.flushed: list[str] = []
+
+    def flush_session(self, sid: str) -> None:
+        self.flushed.append(sid)
+
+
+def test_late_outcomes_are_sent_only_once_simulated_time_has_passed_them():
+    from datetime import timedelta
+
+    from producers.simulated_fleet import _send_due
+
+    t = datetime(2026, 11, 16, tzinfo=UTC)
+    fleet, early, due, future = _Fleet(), _Rec("a"), _Rec("b"), _Rec("c")
+    late = [(fleet, early, "resolved", t - timedelta(hours=1)),
+            (fleet, due, "escalated", t),  # exactly at the boundary: not yet
+            (fleet, future, "resolved", t + timedelta(days=3))]
+    report = WeeksReport()
+    kept = _send_due(late, t, report)
+    assert early.sent == [("resolved", t - timedelta(hours=1))] and fleet.flushed == ["a"]
+    assert [entry[1] for entry in kept] == [due, future] and report.events == 1
+    assert _send_due(kept, None, report) == [] and report.events == 3
