@@ -8,7 +8,12 @@ straight to the topic. Every workspace has a handful of recurring *lessons* (the
 failure, the same fix), which is what the codifier should turn into skills.
 
 Deterministic for a given seed; :class:`SimulationReport` says exactly what was produced,
-so tests and the demo can check the pipeline's output against it.
+so tests can check the pipeline's output against it.
+
+:func:`simulate_weeks` is the demo's fleet: the same lessons over simulated weeks, agents
+that read their workspace's skills every simulated day and are helped (or, for one planted
+skill, hurt) by them, with the simulated truth kept in :class:`WeeksReport` apart from
+anything the pipeline sees.
 """
 
 from __future__ import annotations
