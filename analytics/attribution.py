@@ -79,7 +79,13 @@ from analytics.stats import (
     wilson,
 )
 from schemas.holdout import HoldoutDesign, holdout_bucket
-from schemas.outcomes import OutcomeResult, OutcomeSource, result_of
+from schemas.outcomes import (
+    DEFAULT_OUTCOME_HORIZON_S,
+    OutcomeResult,
+    OutcomeSource,
+    is_within_horizon,
+    result_of,
+)
 
 __all__ = [
     "EPOCH", "NO_END", "US", "CohortCounts", "RatePoint", "ScopeFrame", "SessionResult",
@@ -195,12 +201,24 @@ def _col(table: pa.Table, *names: str) -> list | None:
     return None
 
 
-def session_results(sessions: pa.Table, outcomes: pa.Table | None) -> list[SessionResult]:
+def session_results(sessions: pa.Table, outcomes: pa.Table | None, *,
+                    horizon_s: float = DEFAULT_OUTCOME_HORIZON_S) -> list[SessionResult]:
     """One row per (workspace, session id) with its resolved result (see module doc).
 
     Re-opened sessions (several generations) count once, from their earliest start.
-    Outcomes are deduplicated on ``outcome_id``; they may arrive at any time.
+    Outcomes are deduplicated on ``outcome_id``; they join up to ``horizon_s`` after the
+    session's last ``ended_at`` (schemas.outcomes.is_within_horizon, equal is within);
+    later ones are left out. Sessions without ``ended_at`` keep every outcome.
     """
+    ends: dict[tuple[str, str], datetime] = {}
+    ended_col = _col(sessions, "ended_at")
+    if ended_col is not None:
+        for ws, sid, end in zip(sessions.column("workspace_id").to_pylist(),
+                                sessions.column("session_id").to_pylist(), ended_col,
+                                strict=True):
+            if end is not None:
+                end = as_utc(end)
+                ends[(ws, sid)] = max(end, ends.get((ws, sid), end))
     best: dict[tuple[str, str], tuple[int, datetime, OutcomeResult]] = {}
     if outcomes is not None and outcomes.num_rows:
         seen: set[str] = set()
@@ -221,6 +239,10 @@ def session_results(sessions: pa.Table, outcomes: pa.Table | None) -> list[Sessi
                 continue
             rank = 1 if source == OutcomeSource.SIGNAL.value else 0
             key = (ws, sid)
+            end = ends.get(key)
+            if ts is not None and end is not None and \
+                    not is_within_horizon(as_utc(ts), end, horizon_s):
+                continue
             ts = as_utc(ts or FAR_PAST)
             current = best.get(key)
             if current is None or (rank, ts) > (current[0], current[1]):

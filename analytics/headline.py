@@ -249,3 +249,67 @@ def _joined_labels(outcomes: pa.Table | None, spans: dict[tuple[str, str], dict]
         if norm:
             labels[(ws, sid)].add(norm)
     return labels, beyond, unmatched
+
+
+# ---------------------------------------------------------------- before / after
+
+
+class ChangeVerdict(StrEnum):
+    IMPROVED = "improved"
+    WORSE = "worse"
+    NO_DETECTABLE_CHANGE = "no detectable change"
+    INSUFFICIENT_DATA = "insufficient data"
+
+
+class Change(Struct, frozen=True):
+    """One rate in its first period against its last: a single, fixed-sample comparison
+    (``after - before`` with Newcombe's hybrid score interval from the two Wilson
+    intervals). It is descriptive: nothing but time separates the two periods."""
+
+    workspace_id: str  # "all" for the pooled fleet
+    metric: str  # "success" or a Metric
+    before_period: datetime
+    after_period: datetime
+    before: Interval
+    after: Interval
+    before_trials: int
+    after_trials: int
+    difference: Interval
+    verdict: ChangeVerdict
+
+
+def newcombe_difference(before: Interval, after: Interval) -> Interval:
+    """``after - before`` with Newcombe's (1998, method 10) interval built from the two
+    Wilson intervals; (nan, -1, 1) when either rate is unknown."""
+    if math.isnan(before.estimate) or math.isnan(after.estimate):
+        return Interval(math.nan, -1.0, 1.0)
+    d = after.estimate - before.estimate
+    low = d - math.sqrt((after.estimate - after.low) ** 2 + (before.high - before.estimate) ** 2)
+    high = d + math.sqrt((after.high - after.estimate) ** 2 + (before.estimate - before.low) ** 2)
+    return Interval(d, max(-1.0, low), min(1.0, high))
+
+
+def change_between(workspace_id: str, metric: str, before_period: datetime, before: Interval,
+                   before_trials: int, after_period: datetime, after: Interval,
+                   after_trials: int) -> Change:
+    """The verdict says "no detectable change" whenever the interval covers 0."""
+    diff = newcombe_difference(before, after)
+    if not before_trials or not after_trials or math.isnan(diff.estimate):
+        verdict = ChangeVerdict.INSUFFICIENT_DATA
+    elif diff.low > 0:
+        verdict = ChangeVerdict.IMPROVED
+    elif diff.high < 0:
+        verdict = ChangeVerdict.WORSE
+    else:
+        verdict = ChangeVerdict.NO_DETECTABLE_CHANGE
+    return Change(workspace_id, metric, before_period, after_period, before, after,
+                  before_trials, after_trials, diff, verdict)
+
+
+def first_to_last(headline: Headline) -> Change | None:
+    """The headline metric's first period against its last (None with one period)."""
+    if len(headline.points) < 2:
+        return None
+    a, b = headline.points[0], headline.points[-1]
+    return change_between(headline.workspace_id, headline.metric.value, a.period_start, a.rate,
+                          a.trials, b.period_start, b.rate, b.trials)

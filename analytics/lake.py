@@ -22,7 +22,10 @@ from runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 COLUMNS = {
-    "sessions": ["workspace_id", "session_id", "agent_id", "started_at", "outcome"],
+    # agent_kind, generation, ended_at and the edit counts: the headline metrics
+    # (analytics.headline) and the outcome horizon; absent columns (old tables) are skipped.
+    "sessions": ["workspace_id", "session_id", "generation", "agent_id", "agent_kind",
+                 "started_at", "ended_at", "outcome", "edits_accepted", "edits_rejected"],
     "outcomes": ["outcome_id", "workspace_id", "session_id", "label", "result", "source", "ts"],
     "detected_outcomes": ["outcome_id", "workspace_id", "session_id", "label", "result",
                           "source", "ts"],

@@ -48,9 +48,18 @@ from analytics.attribution import (
     skill_windows,
     verdict_counts,
 )
+from analytics.headline import (
+    PERIODS,
+    Change,
+    HeadlineReport,
+    change_between,
+    first_to_last,
+    headline_metrics,
+)
 from analytics.lake import MeasureTables
 from analytics.stats import DEFAULT_CONFIDENCE, MIN_SAMPLE_PER_COHORT, wilson
 from schemas.holdout import HoldoutDesign
+from schemas.outcomes import DEFAULT_OUTCOME_HORIZON_S
 
 MAX_COHORT_CHARTS = 8
 ORDER = {Verdict.HARMFUL: 0, Verdict.SAMPLE_RATIO_MISMATCH: 1, Verdict.EFFECTIVE: 2,
@@ -84,6 +93,12 @@ class MeasureReport(Struct, frozen=True, kw_only=True):
     min_clusters: int = DEFAULT_MIN_CLUSTERS
     fdr: float = DEFAULT_FDR
     planning_effect: float = DEFAULT_PLANNING_EFFECT
+    # The headline: each vertical's metric per period (analytics.headline), and the first
+    # period against the last for the fleet's success ("all"), each workspace's success
+    # and each headline metric. None / empty when the sessions lack the columns.
+    headline: HeadlineReport | None = None
+    changes: list[Change] = []
+    outcomes_beyond_horizon: int = 0  # left out of the join (schemas.outcomes)
 
     def verdicts(self) -> dict[str, int]:
         return verdict_counts(self.effects)
@@ -100,12 +115,14 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
                  min_sample: int = MIN_SAMPLE_PER_COHORT,
                  now: datetime | None = None,
                  as_of: datetime | None = None,
-                 recorded_exposures: pa.Table | None = None) -> MeasureReport:
+                 recorded_exposures: pa.Table | None = None,
+                 horizon_s: float = DEFAULT_OUTCOME_HORIZON_S) -> MeasureReport:
     """The report over ``tables``: ``design`` is the switchback the sync applies
     (``held_out_share`` overrides its share, ``shares`` per workspace); ``as_of`` ignores sessions started and
     outcomes arrived after it (None: everything); ``now`` dates the report and the
     plans. ``recorded_exposures``: the sync's local rows (``<home>/exposures.jsonl``),
-    only checked against the assignment."""
+    only checked against the assignment. ``horizon_s``: outcomes later than this after
+    their session's end are left out (counted in ``outcomes_beyond_horizon``)."""
     now = now or datetime.now(UTC)
     design = design or HoldoutDesign()
     if held_out_share is not None:
@@ -117,7 +134,7 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
     if workspace:
         windows = [w for w in windows if w.workspace_id == workspace]
     frame = ScopeFrame.from_tables(sessions, tables.outcomes, windows, tables.exposures,
-                                   design=design, shares=shares)
+                                   design=design, shares=shares, horizon_s=horizon_s)
     effects = estimate_effects(frame, as_of=as_of, confidence=confidence,
                                min_clusters=min_clusters, fdr=fdr,
                                planning_effect=planning_effect, now=as_of or now)
@@ -143,7 +160,20 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
         if e.assignment_mismatches:
             key = f"{e.workspace_id}/{e.skill_name}"
             mismatches[key] = mismatches.get(key, 0) + e.assignment_mismatches
+    headline = None
+    if period in PERIODS and sessions.num_rows:
+        try:
+            headline = headline_metrics(sessions, tables.outcomes, period=period,
+                                        confidence=confidence, horizon_s=horizon_s,
+                                        workspace=workspace)
+        except ValueError:
+            headline = None  # an old sessions table without the columns it needs
+    changes = _success_changes(ws_series, confidence)
+    if headline is not None:
+        changes += [c for c in map(first_to_last, headline.headlines) if c is not None]
     return MeasureReport(
+        headline=headline, changes=changes,
+        outcomes_beyond_horizon=frame.outcomes_beyond_horizon,
         cohort_disagreements=disagreements,
         recorded_assignments=sum(e.recorded_sessions for e in effects),
         hash_assignments=sum(e.hash_sessions for e in effects),
@@ -157,6 +187,54 @@ def build_report(tables: MeasureTables, *, workspace: str | None = None, period:
         effects=[effects[i] for i in order], workspace_series=ws_series,
         cohort_series=cohorts, missing_tables=tables.missing(),
     )
+
+
+def _success_changes(series: dict[str, list[RatePoint]], confidence: float) -> list[Change]:
+    """Success in the first period against the last: the pooled fleet ("all", periods
+    every workspace shares the calendar of), then each workspace."""
+    out: list[Change] = []
+    pooled: dict[datetime, list[int]] = {}
+    for points in series.values():
+        for p in points:
+            cell = pooled.setdefault(p.period_start, [0, 0])
+            cell[0] += p.successes
+            cell[1] += p.known
+    groups = [("all", [(start, s, k) for start, (s, k) in sorted(pooled.items())])]
+    groups += [(ws, [(p.period_start, p.successes, p.known) for p in pts])
+               for ws, pts in series.items()]
+    for ws, pts in groups:
+        if len(pts) < 2:
+            continue
+        (a_start, a_s, a_k), (b_start, b_s, b_k) = pts[0], pts[-1]
+        out.append(change_between(ws, "success", a_start, wilson(a_s, a_k, confidence), a_k,
+                                  b_start, wilson(b_s, b_k, confidence), b_k))
+    return out
+
+
+def headline_lines(report: MeasureReport) -> list[str]:
+    """The first figures of the report: before/after per workspace, then the vertical
+    metrics per period."""
+    if not report.changes:
+        return []
+    lines = [f"Headline: first {report.period} against the last ({report.confidence:.0%} "
+             "interval of the difference, one fixed-sample comparison; descriptive: only time "
+             "separates the two)"]
+    for c in report.changes:
+        name = f"{c.workspace_id} {c.metric}"
+        lines.append(
+            f"  {name:<28} {c.before_period:%Y-%m-%d} {_pct(c.before.estimate)} (n={c.before_trials})"
+            f"  ->  {c.after_period:%Y-%m-%d} {_pct(c.after.estimate)} (n={c.after_trials})"
+            f"   {_pp(c.difference.estimate)} [{_pp(c.difference.low)}, "
+            f"{_pp(c.difference.high)}]  {c.verdict.value}")
+    if report.headline is not None and report.headline.headlines:
+        lines.append(f"  per {report.period} (Wilson on effective counts):")
+        for h in report.headline.headlines:
+            cells = "  ".join(f"{p.period_start:%m-%d} {_pct(p.rate.estimate).strip()}"
+                              f" [{p.rate.low:.0%},{p.rate.high:.0%}]" for p in h.points)
+            lines.append(f"    {h.workspace_id + ' ' + h.metric.value:<26} {cells}")
+    if report.outcomes_beyond_horizon:
+        lines.append(f"  outcomes beyond the horizon, left out: {report.outcomes_beyond_horizon}")
+    return [*lines, ""]
 
 
 def _label(e: SkillEffect) -> str:
@@ -314,6 +392,7 @@ def render_text(report: MeasureReport, *, max_periods: int = 14) -> str:
     lines.append("skills: " + "  ".join(f"{k}={v}" for k, v in counts.items()))
     lines.append(assignment_note(report))
     lines.append("")
+    lines += headline_lines(report)
     header = (f"{'workspace/skill':<40} {'v':>3} {'present':>16} {'held out':>16} "
               f"{'agent-periods':>13} {'outcomes':>11} {'effect [sequence]':<30} "
               f"{'verdict':<21} plan ({report.planning_effect * 100:.0f}pp)")
@@ -407,6 +486,7 @@ def render_html(report: MeasureReport) -> str:
         f"<p class='note'>{escape(design_note(report))}</p>",
         "<p>Skills: " + " · ".join(f"{escape(k)} {v}" for k, v in counts.items()) + "</p>",
         f"<p class='note'>{escape(assignment_note(report))}</p>",
+        _headline_html(report),
         "<h2>Effect per skill version (intention to treat)</h2>",
         "<p class='note'>Effect = success rate of sessions whose agent had the skill minus "
         "that of sessions whose agent was held out of it that period (switchback: every "
@@ -429,6 +509,23 @@ def render_html(report: MeasureReport) -> str:
         "<h2>Cohorts over time</h2>" if cohort_charts else "", *cohort_charts,
         "</body></html>\n",
     ])
+
+
+def _headline_html(report: MeasureReport) -> str:
+    """The before/after table (the text report's headline) with its honest verdicts."""
+    if not report.changes:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(c.workspace_id)}</td><td>{escape(c.metric)}</td>"
+        f"<td>{c.before_period:%Y-%m-%d}: {_pct(c.before.estimate).strip()} (n={c.before_trials})</td>"
+        f"<td>{c.after_period:%Y-%m-%d}: {_pct(c.after.estimate).strip()} (n={c.after_trials})</td>"
+        f"<td>{_pp(c.difference.estimate)} [{_pp(c.difference.low)}, {_pp(c.difference.high)}]</td>"
+        f"<td>{escape(c.verdict.value)}</td></tr>" for c in report.changes)
+    return (f"<h2>Headline: first {report.period} against the last</h2><p class='note'>One "
+            f"fixed-sample {report.confidence:.0%} interval of the difference (Newcombe); "
+            "descriptive: only time separates the two periods. An interval that covers 0 "
+            "reads <i>no detectable change</i>.</p><table><tr><th>workspace</th><th>metric</th>"
+            f"<th>first</th><th>last</th><th>difference</th><th>verdict</th></tr>{rows}</table>")
 
 
 def _disagreements_html(report: MeasureReport) -> str:

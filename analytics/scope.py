@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from msgspec import Struct
 
 from schemas.holdout import HoldoutDesign, holdout_bucket
-from schemas.outcomes import OutcomeResult, OutcomeSource, result_of
+from schemas.outcomes import DEFAULT_OUTCOME_HORIZON_S, OutcomeResult, OutcomeSource, result_of
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = 1_000_000
@@ -89,6 +89,9 @@ class ScopeFrame:
         self.session_agent = np.zeros(0, np.int64)
         self.agent_ids: list[str] = []
         self.session_started = np.zeros(0, np.int64)
+        self.session_ended = np.zeros(0, np.int64)  # last end over generations; NO_END: unknown
+        self.horizon_us = int(DEFAULT_OUTCOME_HORIZON_S * US)
+        self.outcomes_beyond_horizon = 0
         self.session_fallback = np.zeros(0, np.int8)  # result from the sessions table
         self.outcome_session = np.zeros(0, np.int64)  # sorted by (session, rank, ts)
         self.outcome_ts = np.zeros(0, np.int64)
@@ -126,11 +129,16 @@ class ScopeFrame:
                     windows: list[SkillWindow], exposures: pa.Table | None = None, *,
                     design: HoldoutDesign | None = None,
                     shares: Mapping[str, float] | None = None,
-                    check_assignment: bool = True) -> ScopeFrame:
+                    check_assignment: bool = True,
+                    horizon_s: float = DEFAULT_OUTCOME_HORIZON_S) -> ScopeFrame:
         """``design``: the switchback period and default share; ``shares``: workspaces
         whose share differs (``HIVEMIND_MEASURE_HOLDOUT_SHARES``). ``check_assignment``
-        False skips hashing recorded pairs to count mismatches."""
+        False skips hashing recorded pairs to count mismatches. Outcomes later than
+        ``horizon_s`` after their session's last end (``ended_at``, when the sessions
+        carry it) are left out (schemas.outcomes.is_within_horizon) and counted in
+        ``outcomes_beyond_horizon``."""
         f = cls()
+        f.horizon_us = int(horizon_s * US)
         f.design = design or HoldoutDesign()
         f.shares = dict(shares or {})
         f.windows = list(windows)
@@ -171,6 +179,14 @@ class ScopeFrame:
             dtype=np.int64)
         self.agent_ids = [k.split("\x00", 1)[1] for k in agents.to_pylist()]
         self.session_started = start_us[first]
+        ended = _column(sessions, "ended_at")
+        self.session_ended = np.full(first.size, NO_END, np.int64)
+        if ended is not None:
+            end_us = _micros_array(ended, np.iinfo(np.int64).min)
+            last = np.full(first.size, np.iinfo(np.int64).min, np.int64)
+            np.maximum.at(last, idx, end_us)
+            known = last > np.iinfo(np.int64).min
+            self.session_ended[known] = last[known]
         fallback = np.full(first.size, -1, np.int8)
         labels = _column(sessions, "outcome")
         if labels is not None:
@@ -225,6 +241,12 @@ class ScopeFrame:
         session = np.asarray(pc.index_in(_keys(ws, sid), value_set=self.session_keys)
                              .fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
         use = keep & (res >= 0) & (session >= 0)
+        # The horizon (is_within_horizon): equal is within; an unknown end keeps it.
+        end = self.session_ended[np.where(session >= 0, session, 0)]
+        beyond = use & (end != NO_END) & (ts != np.iinfo(np.int64).min) & \
+            (ts - end > self.horizon_us)
+        self.outcomes_beyond_horizon = int(beyond.sum())
+        use &= ~beyond
         session, rank, ts, res = session[use], rank[use], ts[use], res[use]
         order = np.lexsort((ts, rank, session))
         self.outcome_session = session[order]

@@ -1,34 +1,68 @@
-"""``hivemind demo``: the whole loop on a laptop, with a simulated fleet, in about a minute.
+"""``hivemind demo``: the whole loop over simulated weeks, on a laptop, in a few minutes.
 
-It starts its own fresh embedded broker (unless HIVEMIND_BOOTSTRAP is set, when it uses
-run-tagged topic names on that Kafka), runs the sessionizer, sink and codifier, replays a
-simulated fleet of coding, support and SDR agents (with corrections, outcomes, abandoned
-sessions and malformed records), waits until every event and session is in Delta, then
-prints what happened and how to query it. The lake is ``.hivemind/demo/lake`` (recreated
-on every run) unless --lake says otherwise.
+A fresh embedded broker (or run-tagged topics on HIVEMIND_BOOTSTRAP), the sessionizer, the
+Delta sink and the (offline) codifier as worker processes, and a simulated fleet working
+in *simulated time* (HIVEMIND_CLOCK=sim, runtime.clock) over --weeks weeks ending at the
+last Monday:
+
+  week 1   no skills: agents make their workspace's mistakes, humans correct them
+           (one workspace, hooli, has no correction signal at all);
+  then     the codifier turns the corrections into skills on the skills topic; every
+           simulated day each agent reads its workspace's skills from that topic (the
+           sync's reader) and draws its cohort per skill with the SDK's switchback
+           holdout (Fleet.assign_skills): a held-out agent does not get the skill that
+           day. Agents with a skill make its mistake less often; one planted skill
+           makes them worse. Outcomes arrive with the session, later, or never.
+  weekly   before each week from the third, the measure job looks at the lake as of
+           that simulated Monday (anytime-valid intervals: looking often is fine) and
+           retires what is harmful with a tombstone; the agents' next read no longer
+           has it in scope.
+  finally  `hivemind report --period week` over the lake: the headline (first week
+           against the last, with intervals), success per week, each skill's treated
+           vs held-out effect beside the simulated truth, then --retire.
+
+The estimates are what the report measured; the planted effects are printed only as
+"simulated truth". --no-skills runs the same weeks with agents that never receive a
+skill (the control: no change to detect). The lake is <dir>/lake (recreated); the
+report's HTML and PNGs go to <dir>/report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI registers every command: keep numpy & co. off its import path
+    from analytics.report import MeasureReport
+    from producers.simulated_fleet import WeeksPlan, WeeksReport
+    from runtime.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo", help="run the full pipeline on a simulated fleet and print a summary",
+        "demo", help="run the full loop over simulated weeks and print what it measured",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--sessions", type=int, default=300, help="simulated sessions (default 300)")
+    p.add_argument("--weeks", type=int, default=4,
+                   help="simulated weeks, the first without skills (default 4, at least 2)")
+    p.add_argument("--sessions", type=int, default=720,
+                   help="sessions per simulated week across the fleet (default 720)")
     p.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    p.add_argument("--no-skills", action="store_true",
+                   help="control run: agents never receive a skill (expect no change)")
     p.add_argument("--dir", default=".hivemind/demo", help="demo state directory (default .hivemind/demo)")
     p.add_argument("--lake", default=None, help="lake URI (default <dir>/lake, recreated)")
-    p.add_argument("--timeout", type=float, default=150.0, help="give up waiting after this many seconds")
+    p.add_argument("--timeout", type=float, default=240.0,
+                   help="give up waiting for the lake after this many seconds (default 240)")
     p.set_defaults(run=run)
 
 
@@ -36,47 +70,235 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def run(args: argparse.Namespace, settings) -> int:
-    from cli.up import start_pipeline
-    from runtime.broker import BrokerState
+def sim_start(now: datetime, weeks: int) -> datetime:
+    """Monday 00:00 UTC ``weeks`` weeks before the Monday of ``now``'s week: the
+    simulated weeks are whole calendar weeks that end before ``now``."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday() + 7 * weeks)
 
+
+@dataclass
+class DemoResult:
+    """What one demo run produced and measured (the integration test reads it)."""
+
+    sim: WeeksReport
+    plan: WeeksPlan
+    settings: Settings
+    report: MeasureReport | None = None  # the final report over the whole lake
+    looks: list[tuple[datetime, MeasureReport]] = field(default_factory=list)
+    retired: list[tuple[str, str, datetime]] = field(default_factory=list)  # ws, skill, when
+    live_after: dict[str, list[str]] = field(default_factory=dict)  # ws -> skills at the end
+    counts: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    start: datetime | None = None  # Monday 00:00 UTC of simulated week 1
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    from runtime.errors import HivemindError
+
+    if args.weeks < 2:
+        raise HivemindError(f"--weeks {args.weeks}: give at least 2 (week 1 has no skills)")
+    if args.sessions < 14:
+        raise HivemindError(f"--sessions {args.sessions}: give at least 14 per week")
     root = Path(args.dir).resolve()
     lake = args.lake or str(root / "lake")
     if args.lake is None and Path(lake).exists():
         shutil.rmtree(lake)
+    from producers.simulated_fleet import WeeksPlan
+
+    plan = WeeksPlan(weeks=args.weeks, sessions_per_week=args.sessions, seed=args.seed,
+                     skills=not args.no_skills)
+    result = run_demo(settings, plan, root=root, lake=lake, timeout=args.timeout)
+    say()
+    say(f"done in {result.elapsed_s:.0f}s. The lake is at {lake}; query it yourself:")
+    say(f"  HIVEMIND_LAKE={lake} .venv/bin/hivemind report --period week")
+    query = "SELECT workspace_id, count(*) FROM sessions GROUP BY ALL ORDER BY ALL"
+    say(f'  HIVEMIND_LAKE={lake} .venv/bin/hivemind sql "{query}"')
+    return 0 if result.counts.get("complete") else 1
+
+
+def run_demo(settings: Settings, plan: WeeksPlan, *, root: Path, lake: str,
+             timeout: float = 240.0) -> DemoResult:
+    """The whole demo: pipeline up, the simulated weeks with a measure look (and
+    retirement) before each week from the third on, the final report, pipeline down."""
+    from cli.up import start_pipeline
+    from runtime.broker import BrokerState
+
     overrides: dict = {
         "lake": {"uri": lake, "flush_seconds": 1.0},
         "edge": {"home": str(root / "home"), "linger_ms": 100},
         # Short gaps so abandoned sessions close while you watch.
         "sessionizer": {"idle_gap_s": 4, "arrival_grace_s": 2, "tick_interval_s": 1.0},
         "kafka": {"partitions": 3},
+        "clock": "sim",
     }
     if settings.kafka.bootstrap:
-        tag = f"hivemind-demo-{int(time.time())}"
+        tag = f"hivemind-demo-{time.time_ns()}"
         overrides["topics"] = {name: f"{tag}.{name}" for name in
                                ("turns", "sessions", "candidates", "skills", "dlq", "ticks")}
     settings = settings.replace(**overrides)
     state = BrokerState(settings.edge.home_path())
     state.stop()  # a fresh broker per demo: the numbers below are this run's alone
+    shutil.rmtree(settings.edge.home_path() / "codifier", ignore_errors=True)
+    (settings.edge.home_path() / "retirements.jsonl").unlink(missing_ok=True)
 
     t0 = time.monotonic()
-    say("== Hivemind demo ==")
-    shutil.rmtree(settings.edge.home_path() / "codifier", ignore_errors=True)
+    say("== Hivemind demo: a fleet over simulated weeks ==")
     sup, settings, started = start_pipeline(settings)
     say(f"kafka   {settings.kafka.bootstrap} ({'embedded tansu, fresh' if started else 'external'})")
     say(f"lake    {lake}")
     say(f"workers {', '.join(sup.components)} (logs in {settings.edge.home_path() / 'logs'})")
+    from producers.simulated_fleet import WeeksReport
+
+    result = DemoResult(sim=WeeksReport(), plan=plan, settings=settings,
+                        start=sim_start(datetime.now(UTC), plan.weeks))
     try:
-        report = _simulate(settings, args)
-        counts = _wait_for_lake(settings, report, sup, args.timeout, t0)
-        _summary(settings, report, counts, lake, time.monotonic() - t0)
+        _simulate(settings, plan, sup, t0, result, timeout)
+        result.counts = _wait_for_lake(settings, result.sim, sup, timeout, t0)
+        _pipeline_summary(settings, result.sim, result.counts)
+        assert result.start is not None
+        end = result.start + timedelta(weeks=plan.weeks)
+        result.report = _measure(settings, result, root / "report", end=end)
+        for ws in sorted({ws for ws, _, _ in result.retired}):
+            result.live_after[ws] = sorted(_read_skills(settings, ws))
+            gone = [name for w, name, _ in result.retired if w == ws]
+            say(f"{ws} agents' next sync reads: {', '.join(result.live_after[ws]) or 'no skills'}"
+                f"  ({', '.join(gone)} gone from their scope)")
     finally:
         say("stopping workers (flush + commit)...")
         sup.stop()
         if started:
             state.stop()
     _codifier_decisions(settings.edge.home_path() / "codifier")
-    return 0 if counts.get("complete") else 1
+    result.elapsed_s = time.monotonic() - t0
+    return result
+
+
+def _read_skills(settings: Settings, ws: str) -> dict[str, tuple[int, str]]:
+    """The workspace's live skills as an agent's sync reads them from the skills topic."""
+    from producers.skill_sync import read_workspace_skills
+
+    view = read_workspace_skills(settings.replace(edge={"workspace_id": ws}), ws, timeout_s=10.0)
+    return {name: (p.skill.version, f"{p.skill.description}\n{p.skill.body}")
+            for name, p in view.skills.items() if p is not None}
+
+
+def _simulate(settings: Settings, plan: WeeksPlan, sup, t0: float, result: DemoResult,
+              timeout: float) -> None:
+    from producers.sdk import Fleet
+    from producers.simulated_fleet import simulate_weeks
+
+    start = result.start or sim_start(datetime.now(UTC), plan.weeks)
+    sim = result.sim
+
+    def connect(**kw):
+        return Fleet(settings, source="simulator", **kw)
+
+    def before_week(week: int) -> None:
+        week_start = start + timedelta(weeks=week - 1)
+        if week == 2:
+            _wait_for_skills(settings, plan, sup, t0)
+        elif week >= 3:
+            # The measure job's weekly look (anytime-valid: looking often is fine).
+            _wait_for_lake(settings, sim, sup, timeout, t0, quiet=True)
+            _look(settings, result, week_start)
+        say(f"  [{time.monotonic() - t0:5.1f}s] simulated week {week}: {week_start:%Y-%m-%d} ...")
+
+    say(f"simulating {plan.weeks} weeks from {start:%Y-%m-%d} (Monday), "
+        f"{plan.sessions_per_week} sessions a week, {len(plan.workspaces)} workspaces x "
+        f"{plan.agents_per_workspace} agents"
+        f"{'; CONTROL RUN: agents receive no skill' if not plan.skills else ''}")
+    for ws, kind, signal in plan.workspaces:
+        say(f"  {ws:<8} {kind.value:<8} "
+            f"{'humans correct mistakes' if signal else 'NO correction signal: nothing to learn from'}")
+    simulate_weeks(connect, plan, start=start, read_skills=lambda ws: _read_skills(settings, ws),
+                   before_week=before_week, progress=lambda m: say("  " + m), report=sim,
+                   outcomes_until=datetime.now(UTC))
+    say(f"  produced {sim.events} events in {sim.sessions} sessions "
+        f"({sim.corrected_sessions} corrected by a human; outcomes: "
+        f"{sim.late_outcomes} late, {sim.beyond_horizon} beyond the horizon, "
+        f"{sim.missing_outcomes} never, {sim.outcomes_not_yet} dated after now not sent); "
+        f"{sim.syncs} skill reads by the agents")
+
+
+def _look(settings: Settings, result: DemoResult, at: datetime) -> None:
+    """One weekly look of the measure job as of ``at`` (simulated), retiring what it finds
+    harmful with a tombstone dated ``at``."""
+    report = _build_report(settings, as_of=at)
+    result.looks.append((at, report))
+    counts = report.verdicts()
+    say(f"  measure look {at:%Y-%m-%d}: " + "  ".join(f"{k}={v}" for k, v in counts.items() if v))
+    _retire_harmful(settings, result, report, at)
+
+
+def _build_report(settings: Settings, *, as_of: datetime | None = None,
+                  now: datetime | None = None) -> MeasureReport:
+    from analytics.lake import read_measure_tables
+    from analytics.report import build_report
+
+    measure = settings.measure
+    return build_report(read_measure_tables(settings), period="week",
+                        design=measure.holdout_design(), shares=measure.share_overrides(),
+                        confidence=measure.confidence, min_clusters=measure.min_clusters,
+                        fdr=measure.fdr, planning_effect=measure.planning_effect,
+                        horizon_s=settings.sessionizer.outcome_horizon_s,
+                        as_of=as_of, now=now or as_of)
+
+
+class _DatedRetirer:
+    """analytics.retirement's Retirer: tombstones dated at the (simulated) decision time."""
+
+    def __init__(self, publisher, at: datetime) -> None:
+        self.publisher, self.at = publisher, at
+
+    def retire(self, workspace_id: str, skill_name: str, *, reason: str) -> None:
+        self.publisher.retire(workspace_id, skill_name, reason=reason, at=self.at)
+
+
+def _retire_harmful(settings: Settings, result: DemoResult, report: MeasureReport,
+                    at: datetime) -> None:
+    from analytics.retirement import retire, retirement_decisions
+    from sinks.skills_publisher import SkillsPublisher
+
+    decisions = retirement_decisions(report.effects, decided_at=at,
+                                     confidence=report.confidence)
+    if not decisions:
+        return
+    with SkillsPublisher(settings) as publisher:
+        for d, error in retire(decisions, _DatedRetirer(publisher, at),
+                               evidence_path=settings.edge.home_path() / "retirements.jsonl"):
+            if error:
+                say(f"    retire {d.workspace_id}/{d.skill_name}: FAILED ({error})")
+                continue
+            result.retired.append((d.workspace_id, d.skill_name, at))
+            say(f"    RETIRED {d.workspace_id}/{d.skill_name} v{d.version} (tombstone dated "
+                f"{at:%Y-%m-%d}): {d.reason}")
+
+
+def _wait_for_skills(settings, plan, sup, t0: float, timeout: float = 120.0) -> None:
+    """Week 1 is in Kafka: wait until the codifier has published skills for every
+    workspace with a correction signal and nothing new arrived for a few seconds."""
+    say(f"  [{time.monotonic() - t0:5.1f}s] week 1 replayed; waiting for the codifier to "
+        "publish skills from its corrections...")
+    wanted = [ws for ws, _, signal in plan.workspaces if signal]
+    deadline = time.monotonic() + timeout
+    last, stable_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        for line in sup.poll():
+            say("  " + line)
+        got = {ws: sorted(_read_skills(settings, ws)) for ws in wanted}
+        if got != last:
+            last, stable_since = got, time.monotonic()
+            say(f"  [{time.monotonic() - t0:5.1f}s] skills: " +
+                "  ".join(f"{ws}={len(names)}" for ws, names in got.items()))
+        if all(got.values()) and time.monotonic() - stable_since > 6:
+            break
+        time.sleep(1.0)
+    else:
+        say("  (timed out waiting for skills: the agents go on with what is published)")
+    for ws, names in (last or {}).items():
+        for name in names:
+            say(f"    published {ws}/{name}")
 
 
 def _codifier_decisions(directory: Path) -> None:
@@ -105,33 +327,6 @@ def _fmt(counter: Counter) -> str:
     return "  ".join(f"{k}={v}" for k, v in sorted(counter.items()))
 
 
-def _simulate(settings, args):
-    from confluent_kafka import Producer
-
-    from producers.sdk import Fleet
-    from producers.simulated_fleet import FleetPlan, simulate
-    from runtime.kafka import producer_config
-
-    raw = Producer(producer_config(settings))
-
-    def connect(**kw):
-        return Fleet(settings, source="simulator", **kw)
-
-    def send_raw(value: bytes) -> None:
-        raw.produce(settings.topics.turns, key=b"acme", value=value)
-
-    def progress(done: int, total: int) -> None:
-        say(f"  fleet: {done}/{total} sessions replayed")
-
-    say(f"replaying {args.sessions} sessions from 3 workspaces x (coding, support, sdr) agents...")
-    report = simulate(connect, FleetPlan(sessions=args.sessions, seed=args.seed),
-                      send_raw=send_raw, progress=progress)
-    raw.flush(30)
-    say(f"  produced {report.events} events in {report.sessions} sessions "
-        f"({report.corrected_sessions} with a human correction) + {report.malformed_records} malformed records")
-    return report
-
-
 def _table_rows(settings, name: str):
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
@@ -143,8 +338,12 @@ def _table_rows(settings, name: str):
         return None
 
 
-def _wait_for_lake(settings, report, sup, timeout: float, t0: float) -> dict:
-    say("waiting for sessions and events to land in Delta...")
+def _wait_for_lake(settings, report, sup, timeout: float, t0: float, *,
+                   quiet: bool = False) -> dict:
+    """Until every event and session produced so far is in Delta (and, at the end, the
+    skills stopped changing). ``quiet``: no progress lines (the weekly looks)."""
+    if not quiet:
+        say("waiting for sessions and events to land in Delta...")
     deadline = time.monotonic() + timeout
     last = None
     counts: dict = {}
@@ -160,13 +359,15 @@ def _wait_for_lake(settings, report, sup, timeout: float, t0: float) -> dict:
         n_sk = 0 if skills is None else skills.num_rows
         now = (n_ev, n_se, n_sk)
         if now != last:
-            say(f"  [{time.monotonic() - t0:5.1f}s] events {n_ev}/{report.events}  "
-                f"sessions {n_se}/{report.sessions}  skill rows {n_sk}")
+            if not quiet:
+                say(f"  [{time.monotonic() - t0:5.1f}s] events {n_ev}/{report.events}  "
+                    f"sessions {n_se}/{report.sessions}  skill rows {n_sk}")
             last, stable_since = now, time.monotonic()
         counts = {"events": n_ev, "sessions": n_se, "skills": n_sk}
         landed = n_ev >= report.events and n_se >= report.sessions
         # Codification trails the sessions: give it until skills stop changing.
-        settled = "codifier" not in sup.components or time.monotonic() - stable_since > 6
+        settled = ("codifier" not in sup.components
+                   or time.monotonic() - stable_since > (2 if quiet else 6))
         if landed and settled:
             counts["complete"] = True
             break
@@ -208,32 +409,83 @@ def _count_topic(settings, topic: str) -> tuple[int, Counter]:
     return total, reasons
 
 
-def _summary(settings, report, counts: dict, lake: str, elapsed: float) -> None:
+def _pipeline_summary(settings, sim, counts: dict) -> None:
     sessions = _table_rows(settings, "sessions")
-    events = _table_rows(settings, "events")
-    skills = _table_rows(settings, "skills")
     n_cand, _ = _count_topic(settings, settings.topics.candidates)
     n_dlq, dlq_reasons = _count_topic(settings, settings.topics.dlq)
     say()
-    say(f"== Summary ({elapsed:.0f}s) ==")
-    say(f"events produced          {report.events}  (+{report.malformed_records} malformed records)")
-    say(f"events in Delta          {counts.get('events', 0)}  (rows: {0 if events is None else events.num_rows})")
+    say("== Pipeline ==")
+    say(f"events produced / in Delta   {sim.events} / {counts.get('events', 0)}")
     if sessions is not None:
         by_reason = Counter(sessions.column("close_reason").to_pylist())
-        say(f"sessions closed          {sessions.num_rows}  " +
+        say(f"sessions closed              {sessions.num_rows}  " +
             "  ".join(f"{k}={v}" for k, v in sorted(by_reason.items())))
-        say(f"  expected               {report.sessions}  " +
-            "  ".join(f"{k}={v}" for k, v in sorted(report.expected_close.items())))
-    say(f"candidates               {n_cand}")
-    say(f"dead letters             {n_dlq}  " + "  ".join(f"{k}={v}" for k, v in sorted(dlq_reasons.items())))
-    for name, table in (("events", events), ("sessions", sessions), ("skills", skills)):
-        say(f"delta table {name:<12} {'-' if table is None else table.num_rows} rows")
-    _codify_summary(skills)
+    say(f"candidates                   {n_cand}")
+    say(f"dead letters                 {n_dlq}  " +
+        "  ".join(f"{k}={v}" for k, v in sorted(dlq_reasons.items())))
+    _codify_summary(_table_rows(settings, "skills"))
+
+
+def _measure(settings: Settings, result: DemoResult, outdir: Path, *,
+             end: datetime) -> MeasureReport:
+    """`hivemind report --period week --retire` over the whole lake, then the simulated
+    truth beside each estimate."""
+    from analytics.report import effect_cell, render_html, render_text, write_pngs
+
+    sim, plan = result.sim, result.plan
+    report = _build_report(settings, now=datetime.now(UTC))
     say()
-    say(f"the lake is at {lake}; query it with SQL:")
-    query = "SELECT workspace_id, close_reason, count(*) FROM sessions GROUP BY ALL ORDER BY ALL"
-    say(f'  HIVEMIND_LAKE={lake} .venv/bin/hivemind sql "{query}"')
-    say("or from Python: deltalake.DeltaTable('<lake>/sessions').to_pyarrow_table()")
+    say("== hivemind report --period week (what the lake says) ==")
+    say(render_text(report, max_periods=plan.weeks + 3).rstrip())
+    quiet = [ws for ws, _, signal in plan.workspaces if not signal]
+    if quiet:
+        say(f"(simulation: {', '.join(quiet)} has no correction signal, so nothing was learned "
+            "there; its line can only move by chance)")
+    say()
+    say("== Estimates beside the simulated truth (the truth is the simulator's own success "
+        "chances; the analysis never reads it) ==")
+    truth = sim.true_effects()
+    retired = {(ws, name): at for ws, name, at in result.retired}
+    say(f"{'workspace/skill v':<40} {'estimate [95% sequence]':<31} {'verdict':<21} "
+        f"{'sim. truth':>10}  planted")
+    for e in report.effects:
+        true, _, _ = truth.get((e.workspace_id, e.skill_name, e.version), (math.nan, 0, 0))
+        lessons = sorted(sim.skill_lessons.get((e.workspace_id, e.skill_name), ()))
+        planted = "; ".join(_planted(plan, k) for k in lessons) or "teaches no lesson"
+        if not plan.skills:
+            planted = "no agent received it"
+        est = e.effect
+        shown = effect_cell(e)  # as the report prints it: in brackets without a verdict
+        missed = not (math.isnan(true) or math.isnan(est.estimate)) and \
+            not est.low <= true <= est.high
+        true_s = "n/a" if math.isnan(true) else f"{true * 100:+.1f}pp"
+        when = retired.get((e.workspace_id, e.skill_name))
+        say(f"{e.workspace_id + '/' + e.skill_name + ' v' + str(e.version):<40} "
+            f"{shown:<31} {e.verdict.value:<21} {true_s:>10}  {planted}"
+            f"{'  (the interval MISSES the truth)' if missed else ''}"
+            f"{f'  [retired {when:%Y-%m-%d}]' if when else ''}")
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "report.html").write_text(render_html(report), encoding="utf-8")
+    pngs = write_pngs(report, outdir)
+    say(f"wrote {outdir / 'report.html'} and {len(pngs)} PNG charts in {outdir}")
+    say()
+    say("== hivemind report --retire (at the end of the simulation) ==")
+    before = len(result.retired)
+    _retire_harmful(settings, result, report, end)
+    if len(result.retired) == before:
+        say("no live skill has a harmful verdict now" +
+            (f"; retired during the run: {', '.join(f'{w}/{n}' for w, n, _ in result.retired)}"
+             if result.retired else ""))
+    return report
+
+
+def _planted(plan, lesson: str) -> str:
+    plant = plan.plants.get(lesson)
+    if plant is None:
+        return f"{lesson}: no effect"
+    if plant.success_shift:
+        return f"{lesson}: HARMFUL, {plant.success_shift * 100:+.0f}pp on every session"
+    return f"{lesson}: its mistake x{plant.mistake_factor:g}"
 
 
 def _codify_summary(skills) -> None:

@@ -147,7 +147,8 @@ def _report_once(args, settings) -> int:
                           confidence=measure.confidence,
                           min_clusters=measure.min_clusters, fdr=measure.fdr,
                           planning_effect=measure.planning_effect,
-                          recorded_exposures=read_exposures_jsonl(exposures_path))
+                          recorded_exposures=read_exposures_jsonl(exposures_path),
+                          horizon_s=settings.sessionizer.outcome_horizon_s)
     print(render_text(report), end="")
     if args.html:
         Path(args.html).write_text(render_html(report), encoding="utf-8")

@@ -282,6 +282,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     edge: EdgeSettings = EdgeSettings()
     measure: MeasureSettings = MeasureSettings()
     metrics: MetricsSettings = MetricsSettings()
+    # "sim": workers date what they make by event time (runtime.clock); the demo sets it.
+    clock: Annotated[str, _choices("real", "sim")] = "real"
     log_level: Annotated[str, _choices("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
                                        ignore_case=True)] = "INFO"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 from runtime.errors import BrokerUnavailable, HivemindError
 from runtime.kafka import consumer_config, producer_config
@@ -45,18 +46,28 @@ class SkillsPublisher:
 
     def publish(self, skill: Skill, *, timeout_s: float = 30.0) -> None:
         """Produce ``skill`` and wait for its delivery report (raises SkillNotDelivered)."""
+        # The record's timestamp is the skill's creation time: readers date the version
+        # by it (the sink's published_at, the sync), and under a simulated clock
+        # (runtime.clock) that is event time, not the wall clock of the publish.
+        created_ms = int(skill.provenance.created_at.timestamp() * 1000)
         self._produce(skill_key(skill.workspace_id, skill.name), encode_skill(skill),
-                      [("hivemind.content_hash", skill.content_hash().encode())], timeout_s)
+                      [("hivemind.content_hash", skill.content_hash().encode())], timeout_s,
+                      timestamp_ms=created_ms)
 
     def retire(self, workspace_id: str, name: str, *, reason: str = "",
-               timeout_s: float = 30.0) -> None:
-        """Tombstone the skill (the reason travels as a header; compaction keeps the key)."""
+               timeout_s: float = 30.0, at: datetime | None = None) -> None:
+        """Tombstone the skill (the reason travels as a header; compaction keeps the key).
+        ``at``: the retirement time the record carries (default: the producer's now; a
+        simulated clock passes its own, runtime.clock)."""
         headers = [("hivemind.retire_reason", reason[:500].encode())] if reason else []
-        self._produce(skill_key(workspace_id, name), None, headers, timeout_s)
+        self._produce(skill_key(workspace_id, name), None, headers, timeout_s,
+                      timestamp_ms=int(at.timestamp() * 1000) if at is not None else 0)
 
-    def _produce(self, key: bytes, value: bytes | None, headers: list, timeout_s: float) -> None:
+    def _produce(self, key: bytes, value: bytes | None, headers: list, timeout_s: float,
+                 timestamp_ms: int = 0) -> None:
         outcome: list = []
         self._producer.produce(self.topic, key=key, value=value, headers=headers,
+                               timestamp=max(0, timestamp_ms),
                                on_delivery=lambda err, msg: outcome.append((err, msg)))
         deadline = time.monotonic() + timeout_s
         while not outcome and time.monotonic() < deadline:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from msgspec import Struct
 
+from runtime.clock import SimClock
 from runtime.errors import HivemindError
 from runtime.kafka import consumer_config, group_id_for, producer_config
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
@@ -125,7 +126,11 @@ class CodifierJob:
         self.settings = settings
         self.codifier = codifier or build_codifier(settings)
         self.summary = summary or _SUMMARY
-        self.now = clock or (lambda: datetime.now(UTC))
+        # HIVEMIND_CLOCK=sim: event time, advanced to each batch's latest session end
+        # (runtime.clock), so a replayed week dates its skills inside that week.
+        self.event_clock = SimClock() if clock is None and settings.clock == "sim" else None
+        self.now = clock or (self.event_clock.now if self.event_clock is not None
+                             else (lambda: datetime.now(UTC)))
         self.park_base_s = park_base_s
         self.max_park_attempts = max_park_attempts
         # Loaded on every assignment (see _on_assign), before any candidate is processed.
@@ -270,6 +275,10 @@ class CodifierJob:
     # ------------------------------------------------------------------ processing
 
     def _process(self, items: list[_Item]) -> None:
+        if self.event_clock is not None:
+            for item in items:
+                for session in item.candidate.sessions:
+                    self.event_clock.advance_to(session.ended_at)
         now = self.now()
         runnable: list[_Item] = []
         for item in items:

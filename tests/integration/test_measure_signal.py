@@ -23,7 +23,9 @@ from sinks.delta_writer import run_sink
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+# Two days ago: the CLI's signal is stamped with the wall clock, and an outcome joins its
+# session only within the horizon (14 days) after the session's end.
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
 
 
 def wait_for(condition, *, timeout: float = 60.0, what: str = "") -> None:
