@@ -38,6 +38,7 @@ from pathlib import Path
 
 from msgspec import Struct
 
+from runtime.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
 from runtime.errors import HivemindError
 from runtime.kafka import consumer_config, group_id_for, producer_config
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
@@ -64,7 +65,6 @@ from streams.codifier.logic import (
     resolve,
 )
 from streams.codifier.offsets import OffsetTracker
-from streams.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
 
 log = logging.getLogger(__name__)
 

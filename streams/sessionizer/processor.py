@@ -25,7 +25,7 @@ assignment are skipped (Faust seeks back to the committed offsets after the reba
 delivers them again); a batch whose assignment epoch changed before its writes is
 abandoned, unwritten and unacked, and replayed the same way.
 
-Errors: bad input is dead-lettered (see :mod:`streams.dlq`) and the worker keeps going; a
+Errors: bad input is dead-lettered (see :mod:`runtime.dlq`) and the worker keeps going; a
 processing error in the logic dead-letters the record the same way (later records of the
 key continue from the state before it); a producer error crashes the worker, which
 restarts from the committed offsets.
@@ -44,11 +44,11 @@ from typing import Any, Protocol
 
 import msgspec
 
+from runtime import dlq
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
 from schemas.events import TurnEvent, decode_turn_record
 from schemas.sessions import Session, encode
-from streams import dlq
 from streams.sessionizer import logic
 from streams.sessionizer import metrics as m
 from streams.sessionizer.index import DeadlineIndex
