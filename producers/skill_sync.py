@@ -1,7 +1,7 @@
 """Skill sync: the workspace's published skills become ``SKILL.md`` files on this machine.
 
-``sync_once`` reads the compacted skills topic from the beginning up to its high
-watermark with a plain partition assignment (no consumer group, nothing committed), keeps
+``sync_once`` reads the compacted skills topic to its end (``runtime.kafka.read_to_end``,
+the read every skills-log reader shares: no consumer group, nothing committed), keeps
 the last value per key of *this* workspace only (a null value is a tombstone), and
 applies that set to every target skills directory through :mod:`producers.skill_files`
 (atomic writes, human edits never overwritten, tombstones remove, holdout respected).
@@ -60,7 +60,6 @@ import fcntl
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,7 +71,6 @@ from prometheus_client import Counter
 
 from producers import private
 from producers.skill_files import (
-    PublishedSkill,
     SyncReport,
     SyncState,
     apply_entries,
@@ -82,11 +80,12 @@ from producers.skill_files import (
 )
 from producers.skill_pull import write_cache
 from runtime.errors import BrokerUnavailable
+from runtime.kafka import read_to_end
 from runtime.settings import Settings
 from schemas.holdout import PeriodAssignment
 from schemas.outcomes import Cohort, Exposure
 from schemas.outcomes import encode as encode_exposure
-from schemas.skills import decode_skill
+from schemas.skills import PublishedSkill, decode_skill_key, published_skill
 
 log = logging.getLogger(__name__)
 
@@ -113,86 +112,25 @@ class WorkspaceSkills:
     bad_keys: int = 0  # keys (of any workspace) that are not UTF-8 "<workspace>/<name>"
 
 
-def decode_skill_key(key: bytes | None) -> tuple[str, str] | None:
-    """``(workspace_id, name)`` of a skills-topic key, or ``None`` when it is not one:
-    missing, not UTF-8, or not ``<workspace>/<name>`` with both parts non-empty. (Name
-    validity is checked later, where it is reported as ``invalid``.)"""
-    if not key:
-        return None
-    try:
-        text = key.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    workspace_id, sep, name = text.rpartition("/")
-    if not sep or not workspace_id or not name:
-        return None
-    return workspace_id, name
-
-
 def read_workspace_skills(settings: Settings, workspace_id: str, *,
                           timeout_s: float = 10.0) -> WorkspaceSkills:
-    """Read the skills topic to its high watermark; last value per key of ``workspace_id``.
+    """Read the skills topic to its end (:func:`runtime.kafka.read_to_end`); last value per
+    key of ``workspace_id``.
 
     Raises :class:`BrokerUnavailable` when the topic's metadata cannot be fetched; returns
     ``complete=False`` when the end was not reached within ``timeout_s``.
     """
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-
-    from runtime.kafka import consumer_config
-
-    topic = settings.topics.skills
-    view = WorkspaceSkills()
-    deadline = time.monotonic() + timeout_s
-    consumer = Consumer(consumer_config(
-        settings, "hivemind-skill-sync", **{"enable.partition.eof": False,
-                                            "socket.timeout.ms": int(max(timeout_s, 1) * 1000)}))
-    try:
-        try:
-            md = consumer.list_topics(topic, timeout=max(0.5, min(timeout_s, 5.0)))
-        except KafkaException as exc:
-            raise BrokerUnavailable(f"cannot read {topic}: {exc}") from None
-        meta = md.topics.get(topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            raise BrokerUnavailable(
-                f"skills topic {topic} is missing: create it with `hivemind topics`")
-        ends: dict[int, int] = {}
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=max(0.5, deadline - time.monotonic()))
-            if high > low:
-                ends[p] = high
-        if not ends:
-            view.complete = True
-            return view
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        remaining = dict(ends)
-        while remaining and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=500, timeout=0.2):
-                if msg.error() is not None:
-                    continue
-                p, offset = msg.partition(), msg.offset() or 0
-                _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
-                view.records_read += 1
-                if p in remaining and offset + 1 >= remaining[p]:
-                    del remaining[p]
-        view.complete = not remaining
-        # tansu (the dev broker) reports the high watermark as the last record batch's
-        # base offset + 1: the rest of that batch is already fetched, so drain until idle.
-        while view.complete and time.monotonic() < deadline:
-            msgs = [m for m in consumer.consume(num_messages=500, timeout=0.2)
-                    if m.error() is None]
-            if not msgs:
-                break
-            for msg in msgs:
-                _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
-                view.records_read += 1
-        return view
-    finally:
-        consumer.close()
+    read = read_to_end(settings, settings.topics.skills, group_id="hivemind-skill-sync",
+                       timeout_s=timeout_s)
+    view = WorkspaceSkills(complete=read.complete)
+    for record in read.records:
+        _fold(view, record.key, record.value, record.timestamp_ms, workspace_id)
+        view.records_read += 1
+    return view
 
 
 def _fold(view: WorkspaceSkills, key: bytes | None, value: bytes | None,
-          timestamp: tuple[int, int], workspace_id: str) -> None:
+          timestamp_ms: int | None, workspace_id: str) -> None:
     parsed = decode_skill_key(key)
     if parsed is None:
         view.bad_keys += 1  # reported once per sync by sync_once
@@ -205,20 +143,10 @@ def _fold(view: WorkspaceSkills, key: bytes | None, value: bytes | None,
         view.skills[name] = None
         return
     try:
-        skill = decode_skill(value)
+        view.skills[name] = published_skill(value, timestamp_ms)
     except msgspec.MsgspecError:
         view.undecodable += 1
         log.debug("undecodable skill record for name=%s; keeping the previous one", name)
-        return
-    ts_type, ts_ms = timestamp
-    published_at = skill.provenance.created_at
-    if ts_type and ts_ms > 0:
-        try:
-            published_at = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-        except (OverflowError, ValueError, OSError):  # a producer set an absurd time
-            log.warning("skills record name=%s has timestamp %d ms; using its created_at",
-                        name, ts_ms)
-    view.skills[name] = PublishedSkill(skill=skill, published_at=published_at)
 
 
 @contextmanager

@@ -15,6 +15,10 @@ class BrokerUnavailable(HivemindError):
     """The embedded broker cannot be started, or a configured Kafka cannot be reached."""
 
 
+class DeliveryNotConfirmed(BrokerUnavailable):
+    """The broker did not confirm a produced record: it is not delivered (send it again)."""
+
+
 class ContractViolation(HivemindError):
     """A record does not decode or does not satisfy its schema."""
 

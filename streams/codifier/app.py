@@ -39,13 +39,13 @@ from pathlib import Path
 from msgspec import Struct
 
 from runtime.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
-from runtime.errors import HivemindError
-from runtime.kafka import consumer_config, group_id_for, producer_config
+from runtime.errors import DeliveryNotConfirmed, HivemindError
+from runtime.kafka import consumer_config, group_id_for, produce_confirmed, producer_config
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
 from schemas.sessions import Candidate, decode_candidate
-from sinks.skills_publisher import SkillNotDelivered, SkillsPublisher, load_library
+from sinks.skills_publisher import SkillsPublisher, skill_log
 from streams.codifier import metrics
 from streams.codifier.library import Library
 from streams.codifier.logic import (
@@ -196,7 +196,7 @@ class CodifierJob:
         worker published after this one last read the topic (stale versions would
         collide). The old owner confirmed its publishes before giving the partition up:
         processing is synchronous between consume calls, where revocation happens."""
-        self.library = load_library(self.settings)
+        self.library = Library.from_log(skill_log(self.settings))
         self.summary.skills_per_workspace = self.library.counts_by_workspace()
         self._library_stale = False
         log.info("library loaded: %d skills", len(self.library))
@@ -314,7 +314,7 @@ class CodifierJob:
         if isinstance(result, Published):
             try:
                 self.publisher.publish(result.skill)
-            except SkillNotDelivered as exc:
+            except DeliveryNotConfirmed as exc:
                 log.warning("skill not delivered, retrying later: %s", exc)
                 for item in members:
                     self._hold(item, time.time() + 5)
@@ -353,10 +353,12 @@ class CodifierJob:
                 self._finish(item, "dead_lettered")
                 return
             not_before_ms = int((time.time() + park_delay_s(attempt, base_s=self.park_base_s)) * 1000)
-            self._produce_confirmed(self.settings.topics.candidates, item.key, item.raw, [
-                (H_ATTEMPT, str(attempt).encode()), (H_NOT_BEFORE, str(not_before_ms).encode()),
-                (H_REASON, parked.reason[:200].encode())])
-        except SkillNotDelivered:
+            headers = [(H_ATTEMPT, str(attempt).encode()),
+                       (H_NOT_BEFORE, str(not_before_ms).encode()),
+                       (H_REASON, parked.reason[:200].encode())]
+            produce_confirmed(self.producer, self.settings.topics.candidates, key=item.key,
+                              value=item.raw, headers=headers)
+        except DeliveryNotConfirmed:
             self._hold(item, time.time() + 5)  # not durable elsewhere yet: keep it here
             return
         log.info("candidate parked candidate=%s attempt=%d stage=%s", item.candidate.candidate_id,
@@ -387,18 +389,9 @@ class CodifierJob:
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         rec = dead_letter_record(letter)
-        self._produce_confirmed(self.settings.topics.dlq, rec.key, rec.value, rec.headers)
+        produce_confirmed(self.producer, self.settings.topics.dlq, key=rec.key, value=rec.value,
+                          headers=rec.headers)
         count_dead_letter(letter)
-
-    def _produce_confirmed(self, topic: str, key, value, headers, timeout_s: float = 30.0) -> None:
-        outcome: list = []
-        self.producer.produce(topic, key=key, value=value, headers=headers,
-                              on_delivery=lambda err, msg: outcome.append(err))
-        deadline = time.monotonic() + timeout_s
-        while not outcome and time.monotonic() < deadline:
-            self.producer.poll(0.2)
-        if not outcome or outcome[0] is not None:
-            raise SkillNotDelivered(f"record to {topic} not confirmed: {outcome or 'timeout'}")
 
     def _commit(self) -> None:
         offsets = self.tracker.committable()

@@ -18,8 +18,9 @@ from runtime.settings import Secret
 from schemas.dead_letters import decode_dead_letter
 from schemas.sessions import encode
 from schemas.skills import decode_skill, parse_skill_key
-from sinks.skills_publisher import list_skills, load_library, read_skill_log, retire_skill
+from sinks.skills_publisher import list_skills, read_skill_log, retire_skill, skill_log
 from streams.codifier.app import CodifierJob
+from streams.codifier.library import Library
 from streams.codifier.llm import AnthropicCodifier
 from streams.codifier.logic import CodifySummary
 from tests.support.anthropic_stub import AnthropicStub, error, keep
@@ -185,7 +186,7 @@ def test_failed_model_call_parks_candidate_until_it_is_published(settings):
     letters = [decode_dead_letter(v) for _, v, _ in all_records(s, s.topics.dlq)]
     assert [(d.stage, d.reason.value) for d in letters] == [("codifier", "undecodable")]
     # the library rebuilt from the topic knows the candidate: a replay would be skipped
-    assert load_library(s).has_candidate(cand.candidate_id)
+    assert Library.from_log(skill_log(s)).has_candidate(cand.candidate_id)
 
 
 def test_partition_taken_over_from_another_worker_continues_its_versions(settings):

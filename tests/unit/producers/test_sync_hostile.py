@@ -17,16 +17,20 @@ from hypothesis import strategies as st
 
 from producers.skill_files import (
     SKILL_FILE,
-    PublishedSkill,
     SkillsDir,
     SyncState,
     UnsafePath,
     apply_skills,
-    render_skill_md,
     skill_status,
 )
-from producers.skill_sync import WorkspaceSkills, _fold, decode_skill_key
-from schemas.skills import encode_skill, skill_key
+from producers.skill_sync import WorkspaceSkills, _fold
+from schemas.skills import (
+    PublishedSkill,
+    decode_skill_key,
+    encode_skill,
+    render_skill_md,
+    skill_key,
+)
 from tests.unit.producers.test_sync_files import WS, agent_not_held_out, make_skill
 
 LOADERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
@@ -272,7 +276,7 @@ def test_fold_skips_and_counts_bad_keys_and_values_and_keeps_good_records():
         (skill_key(WS, "run-tests"), encode_skill(good)),
     ]
     for key, value in records:
-        _fold(view, key, value, (1, 1_700_000_000_000), WS)
+        _fold(view, key, value, 1_700_000_000_000, WS)
     assert (view.bad_keys, view.undecodable) == (3, 2)
     assert list(view.skills) == ["run-tests"]
 
@@ -281,7 +285,7 @@ def test_fold_skips_and_counts_bad_keys_and_values_and_keeps_good_records():
 def test_absurd_record_timestamp_falls_back_to_created_at(ts_ms):
     view = WorkspaceSkills()
     good = make_skill("run-tests").skill
-    _fold(view, skill_key(WS, "run-tests"), encode_skill(good), (1, ts_ms), WS)
+    _fold(view, skill_key(WS, "run-tests"), encode_skill(good), ts_ms, WS)
     published = view.skills["run-tests"]
     assert published is not None
     assert published.published_at == good.provenance.created_at
