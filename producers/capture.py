@@ -285,7 +285,7 @@ def ensure_agentd(home: str) -> bool:
     """Start agentd detached unless it holds ``<home>/agentd.lock``; True if started.
 
     Delegates to :func:`producers.agentd.ensure_running` (a non-blocking lock probe, then
-    ``posix_spawn`` of ``python -m producers.forwarder --home <home>`` with ``setsid``,
+    ``posix_spawn`` of ``python -m producers.daemon --home <home>`` with ``setsid``,
     i.e. ``Popen(start_new_session=True)`` without importing subprocess). Racing
     SessionStarts may both spawn; the loser finds the lock taken and exits.
     """

@@ -1,6 +1,6 @@
 """agentd, the per-machine edge process: the forwarder plus the continuous skill sync.
 
-``hivemind agentd`` and ``python -m producers.forwarder [--home H]`` both land in
+``hivemind agentd`` and ``python -m producers.daemon [--home H]`` both land in
 :func:`run_agentd`. Guarantees: one per Hivemind home (:mod:`producers.agentd` lock; a
 second start exits 0 at once); SIGTERM/SIGINT stop it cleanly (the forwarder flushes and
 acknowledges what Kafka confirmed, the sync finishes its current pass); a failing sync
@@ -272,10 +272,10 @@ def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m producers.forwarder [--home H] [--sync-interval S]``."""
+    """``python -m producers.daemon [--home H] [--sync-interval S]``."""
     from runtime import logs
 
-    parser = argparse.ArgumentParser(prog="python -m producers.forwarder",
+    parser = argparse.ArgumentParser(prog="python -m producers.daemon",
                                      description="agentd: spool -> Kafka, skills -> disk")
     parser.add_argument("--home", help="Hivemind home (default: HIVEMIND_HOME)")
     parser.add_argument("--sync-interval", type=float, default=None,
@@ -290,3 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     home.mkdir(parents=True, exist_ok=True)
     os.chdir(home)  # do not keep the spawning hook's project directory busy
     return run_agentd(settings, sync_interval_s=args.sync_interval, user_home=Path.home())
+
+
+if __name__ == "__main__":  # ``python -m producers.daemon``: the agentd process
+    import sys
+
+    sys.exit(main())

@@ -50,7 +50,6 @@ import msgspec
 from prometheus_client import Counter, Gauge
 
 from producers import private
-from producers.agentd import ensure_running as ensure_running  # re-export for callers
 from producers.batching import AckTracker, Batch, SessionBatcher
 from producers.spool import Cursor, Spool, SpoolRecord, spool_dir
 from runtime.errors import BrokerUnavailable
@@ -546,13 +545,3 @@ class Forwarder:
 
     def _status_key(self) -> tuple:
         return (self._healthy, self.delivered_events, self.last_error, len(self._retry))
-
-if __name__ == "__main__":  # ``python -m producers.forwarder``: the agentd process
-    import sys
-
-    # One copy of this module: the daemon imports it by name, and its metrics must not
-    # be registered twice.
-    sys.modules.setdefault("producers.forwarder", sys.modules[__name__])
-    from producers.daemon import main
-
-    sys.exit(main())
