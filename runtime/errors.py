@@ -23,16 +23,8 @@ class ContractViolation(HivemindError):
     """A record does not decode or does not satisfy its schema."""
 
 
-class SpoolCorrupt(HivemindError):
-    """A spool file holds bytes that are not a complete record (recoverable: skipped)."""
-
-
 class CommitConflict(HivemindError):
     """Another writer committed offsets for a partition this writer thought it owned."""
-
-
-class SkillRejected(HivemindError):
-    """A drafted skill failed a guard; carries the reason."""
 
 
 class SettingsFileInvalid(HivemindError):

@@ -253,15 +253,10 @@ def exposures_from_session_start(event: TurnEvent) -> list[Exposure]:
 
 _outcome_encoder = msgspec.json.Encoder()
 _exposure_decoder = msgspec.json.Decoder(Exposure)
-_outcome_decoder = msgspec.json.Decoder(Outcome)
 
 
 def encode(value: Outcome | Exposure) -> bytes:
     return _outcome_encoder.encode(value)
-
-
-def decode_outcome(raw: bytes) -> Outcome:
-    return _outcome_decoder.decode(raw)
 
 
 def decode_exposure(raw: bytes) -> Exposure:
