@@ -215,11 +215,11 @@ class RecentSessions:
     def save(self) -> None:
         if not self._dirty:
             return
-        from producers.skill_files import atomic_write
+        from producers import private
 
         try:
-            atomic_write(self.path, json.dumps({"sessions": list(self._sessions.values())}
-                                               ).encode())
+            private.write_atomic(self.path, json.dumps(
+                {"sessions": list(self._sessions.values())}).encode())
         except OSError:
             log.warning("cannot write %s", self.path)
         self._dirty = False

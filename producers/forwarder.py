@@ -43,7 +43,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -95,21 +94,14 @@ RDKAFKA_LOG = logging.getLogger("producers.forwarder.rdkafka")
 RDKAFKA_LOG.addFilter(_OncePerInterval())
 
 
-def install_config(home: Path) -> dict:
-    """``<home>/config.json`` written by ``hivemind install`` ({} if absent/unreadable)."""
-    try:
-        data = json.loads((home / "config.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError, OSError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def resolve_edge_bootstrap(settings: Settings) -> str:
     """HIVEMIND_BOOTSTRAP, else the install config's ``bootstrap``, else the embedded
     broker's state file. Raises :class:`BrokerUnavailable` when none is known."""
     if settings.kafka.bootstrap:
         return settings.kafka.bootstrap
-    configured = install_config(settings.edge.home_path()).get("bootstrap")
+    from producers.capture import read_config
+
+    configured = read_config(settings.edge.home_path()).get("bootstrap")
     if isinstance(configured, str) and configured:
         return configured
     from runtime.kafka import resolve_bootstrap

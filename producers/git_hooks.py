@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from producers import private
 from runtime.errors import HivemindError
 
 HOOKS = ("post-commit",)
@@ -233,9 +234,7 @@ def record_attribution(home: Path, signal: CommitSignal) -> None:
         f.write(line)
     if path.stat().st_size > MAX_COMMITS_BYTES:
         lines = path.read_text().splitlines(keepends=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(lines[len(lines) // 2:]))
-        os.replace(tmp, path)
+        private.write_atomic(path, "".join(lines[len(lines) // 2:]).encode(), fsync=False)
 
 
 def signal_commit(repo: Path, *, home: Path, horizon_s: float, config: dict,

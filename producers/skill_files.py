@@ -36,12 +36,10 @@ are :mod:`producers.skill_disk`'s, the code the capture hook runs for the pull.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,24 +100,6 @@ def body_rejection(name: str, description: str, body: str) -> list[str]:
     return list(check_published_body(name, description, body).reasons)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and rename (readers see old or new).
-    For files in the Hivemind home: the file is 0600, missing directories 0700."""
-    private.makedirs(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-
 # --------------------------------------------------------------------------- state
 
 
@@ -157,7 +137,7 @@ class SyncState:
     def save(self) -> None:
         data = {"files": self.files, "deleted": self.deleted, "conflicts": self.conflicts,
                 "last_sync": self.last_sync, "live": self.live}
-        atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
+        private.write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
 
     def names_in(self, skills_dir: Path) -> set[str]:
         prefix = str(skills_dir) + os.sep

@@ -74,7 +74,6 @@ from producers.skill_files import (
     SyncReport,
     SyncState,
     apply_entries,
-    atomic_write,
     skill_status,
     vet_skills,
 )
@@ -203,8 +202,8 @@ class ProjectRegistry:
         new = key not in projects
         entry = projects.get(key) or {"first_seen": stamp}
         projects[key] = {**entry, "last_seen": stamp}
-        atomic_write(self.path, json.dumps({"projects": projects}, indent=1,
-                                           sort_keys=True).encode())
+        private.write_atomic(self.path, json.dumps({"projects": projects}, indent=1,
+                                                   sort_keys=True).encode())
         return new
 
 
@@ -431,5 +430,5 @@ def write_skills_in_scope(home: Path, live: dict[str, int], state: SyncState,
     for key, skills_dir in targets.items():
         scope[key] = skills_in_scope(live, skills_dir, state, agent_id=agent_id,
                                      holdout=holdout)
-    atomic_write(path, json.dumps(scope, sort_keys=True, separators=(",", ":")).encode())
+    private.write_atomic(path, json.dumps(scope, sort_keys=True, separators=(",", ":")).encode())
     return path
