@@ -186,12 +186,7 @@ def record_last_edit(home: str, project_root: str, record: dict) -> str:
 def read_config(home: str | os.PathLike[str]) -> dict:
     """``<home>/config.json`` as written by ``hivemind install``; ``{}`` when it is
     missing, unreadable or not a JSON object. The one reader (agentd uses it too)."""
-    try:
-        with open(os.path.join(home, CONFIG_NAME), "rb") as f:
-            loaded = jsonlite.loads(f.read())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
+    return jsonlite.read_object(os.path.join(home, CONFIG_NAME)) or {}
 
 
 def load_config(home: str) -> dict:

@@ -65,15 +65,21 @@ def edge_identity(settings: Settings) -> tuple[Settings, str, dict]:
     return settings.replace(edge={"workspace_id": workspace}), config["agent_id"], config
 
 
-def session_cwd(event: TurnEvent) -> str | None:
-    """The ``cwd`` capture kept in a session_start event's ``extra`` (JSON text)."""
+def _extra(event: TurnEvent) -> dict:
+    """A session_start event's ``extra`` (JSON text) as an object; ``{}`` when absent or
+    not a JSON object."""
     if not event.extra:
-        return None
+        return {}
     try:
         extra = json.loads(event.extra)
     except ValueError:
-        return None
-    cwd = extra.get("cwd") if isinstance(extra, dict) else None
+        return {}
+    return extra if isinstance(extra, dict) else {}
+
+
+def session_cwd(event: TurnEvent) -> str | None:
+    """The ``cwd`` capture kept in a session_start event's ``extra`` (JSON text)."""
+    cwd = _extra(event).get("cwd")
     return cwd if isinstance(cwd, str) and cwd.startswith("/") else None
 
 
@@ -81,13 +87,7 @@ def recorded_scope(event: TurnEvent) -> list[dict] | None:
     """The ``skills_in_scope`` the capture hook recorded on a session_start (the skill
     versions on disk as the session started, and those held out), or ``None`` when it
     recorded none (no cache or scope file yet)."""
-    if not event.extra:
-        return None
-    try:
-        extra = json.loads(event.extra)
-    except ValueError:
-        return None
-    if not isinstance(extra, dict) or not isinstance(extra.get(SKILLS_IN_SCOPE), list):
+    if not isinstance(_extra(event).get(SKILLS_IN_SCOPE), list):
         return None
     return skills_in_scope_of(event)
 

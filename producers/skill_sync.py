@@ -349,17 +349,9 @@ def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
                               holdout=holdout)
         if status not in (Cohort.PRESENT, Cohort.HELD_OUT):
             continue
-        lines.append(encode_exposure(Exposure(
-            exposure_id=f"{session_id}/{name}/assigned"[:256], workspace_id=workspace_id,
-            session_id=session_id, agent_id=agent_id, skill_name=name,
-            skill_version=version, cohort=Cohort(status), ts=now)))
-    if lines:
-        fd = private.open_file(home / "exposures.jsonl", os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, b"\n".join(lines) + b"\n")
-        finally:
-            os.close(fd)
-    return len(lines)
+        lines.append(_assigned(session_id, name, version, Cohort(status), now=now,
+                               workspace_id=workspace_id, agent_id=agent_id))
+    return _append_exposures(home, lines)
 
 
 def record_scope_exposures(home: Path, scope: Sequence[dict], *, session_id: str,
@@ -368,10 +360,22 @@ def record_scope_exposures(home: Path, scope: Sequence[dict], *, session_id: str
     :func:`record_exposures`) from the ``skills_in_scope`` its session_start recorded:
     the versions on disk as it started and those held out. Returns how many."""
     now = datetime.now(UTC)
-    lines = [encode_exposure(Exposure(
-        exposure_id=f"{session_id}/{e['name']}/assigned"[:256], workspace_id=workspace_id,
-        session_id=session_id, agent_id=agent_id, skill_name=e["name"],
-        skill_version=e["version"], cohort=Cohort(e["cohort"]), ts=now)) for e in scope]
+    return _append_exposures(home, [
+        _assigned(session_id, e["name"], e["version"], Cohort(e["cohort"]), now=now,
+                  workspace_id=workspace_id, agent_id=agent_id) for e in scope])
+
+
+def _assigned(session_id: str, name: str, version: int, cohort: Cohort, *, now: datetime,
+              workspace_id: str, agent_id: str) -> bytes:
+    """One assignment exposure row (format in the module docstring), encoded."""
+    return encode_exposure(Exposure(
+        exposure_id=f"{session_id}/{name}/assigned"[:256], workspace_id=workspace_id,
+        session_id=session_id, agent_id=agent_id, skill_name=name, skill_version=version,
+        cohort=cohort, ts=now))
+
+
+def _append_exposures(home: Path, lines: list[bytes]) -> int:
+    """Append ``lines`` to ``<home>/exposures.jsonl`` in one write; returns how many."""
     if lines:
         fd = private.open_file(home / "exposures.jsonl", os.O_WRONLY | os.O_APPEND)
         try:
