@@ -32,7 +32,6 @@ import json
 import logging
 import signal
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -241,17 +240,22 @@ class CodifierJob:
             self._finish(item, "duplicate")
             return None
         not_before = _int(headers.get(H_NOT_BEFORE)) / 1000
-        if not_before > time.time():
+        if not_before > self._epoch():
             self._hold(item, not_before)
             return None
         return item
+
+    def _epoch(self) -> float:
+        """Now in epoch seconds, from the job's one clock (``clock``): due checks, parks
+        and budget holds all read it."""
+        return self.now().timestamp()
 
     def _hold(self, item: _Item, due: float) -> None:
         heapq.heappush(self.waiting, (due, next(self._seq), item))
         metrics.WAITING.set(len(self.waiting))
 
     def _due_items(self) -> list[_Item]:
-        now = time.time()
+        now = self._epoch()
         due = []
         while self.waiting and self.waiting[0][0] <= now:
             due.append(heapq.heappop(self.waiting)[2])
@@ -317,7 +321,7 @@ class CodifierJob:
             except DeliveryNotConfirmed as exc:
                 log.warning("skill not delivered, retrying later: %s", exc)
                 for item in members:
-                    self._hold(item, time.time() + 5)
+                    self._hold(item, self._epoch() + 5)
                 return
         if not isinstance(result, Parked):  # a park counts once it is re-queued (_park)
             self.summary.record(result)
@@ -352,14 +356,14 @@ class CodifierJob:
                 self._dead_letter(letter)
                 self._finish(item, "dead_lettered")
                 return
-            not_before_ms = int((time.time() + park_delay_s(attempt, base_s=self.park_base_s)) * 1000)
+            not_before_ms = int((self._epoch() + park_delay_s(attempt, base_s=self.park_base_s)) * 1000)
             headers = [(H_ATTEMPT, str(attempt).encode()),
                        (H_NOT_BEFORE, str(not_before_ms).encode()),
                        (H_REASON, parked.reason[:200].encode())]
             produce_confirmed(self.producer, self.settings.topics.candidates, key=item.key,
                               value=item.raw, headers=headers)
         except DeliveryNotConfirmed:
-            self._hold(item, time.time() + 5)  # not durable elsewhere yet: keep it here
+            self._hold(item, self._epoch() + 5)  # not durable elsewhere yet: keep it here
             return
         log.info("candidate parked candidate=%s attempt=%d stage=%s", item.candidate.candidate_id,
                  attempt, parked.stage)
@@ -417,11 +421,10 @@ class CodifierJob:
             return {}
 
     def _save_budget(self) -> None:
-        path = self._budget_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.budget.to_dict()))
-        tmp.replace(path)
+        from producers import private
+
+        private.write_atomic(self._budget_path(), json.dumps(self.budget.to_dict()).encode(),
+                             fsync=False)
 
 
 def _int(raw: bytes | None) -> int:
