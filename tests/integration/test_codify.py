@@ -25,7 +25,7 @@ from streams.codifier.llm import AnthropicCodifier
 from streams.codifier.logic import CodifySummary
 from tests.support.anthropic_stub import AnthropicStub, error, keep
 from tests.support.polling import wait_until as wait_for
-from tests.unit.codifier.builders import (
+from tests.unit.streams.codifier.builders import (
     bash,
     candidate,
     prompt,

@@ -105,7 +105,7 @@ def test_the_shipped_deploy_settings_pass_the_value_rules():
 
     import yaml
 
-    root = Path(__file__).resolve().parents[2] / "deploy"
+    root = Path(__file__).resolve().parents[3] / "deploy"
     configmap = yaml.safe_load((root / "k8s" / "configmap.yaml").read_text())["data"]
     compose = yaml.safe_load((root / "compose.yaml").read_text())["x-hivemind-env"]
     for env in (configmap, compose):

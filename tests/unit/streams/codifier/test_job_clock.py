@@ -10,7 +10,7 @@ import pytest
 from runtime.settings import Settings
 from schemas.sessions import encode
 from streams.codifier.app import CodifierJob, _Item
-from tests.unit.codifier.builders import candidate, recovery_session
+from tests.unit.streams.codifier.builders import candidate, recovery_session
 
 
 class FakeClock:
