@@ -46,8 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from producers import private
-from producers.skill_disk import (  # noqa: F401 - SKILL_FILE, MAX_SKILL_FILE_BYTES re-exported
-    MAX_SKILL_FILE_BYTES,
+from producers.skill_disk import (
     SKILL_FILE,
     SkillsDir,
     UnsafePath,

@@ -1,6 +1,7 @@
 """Imports go down the data path, never back up: schemas → runtime → producers/sinks →
-streams/analytics → cli. Every ``import`` in every module (lazy ones inside functions
-too) is read with ``ast``; bench/ and tests/ may import anything."""
+streams/analytics → cli, and no two modules import each other (directly or round a
+loop). Every ``import`` in every module (lazy ones inside functions too) is read with
+``ast``; bench/ and tests/ may import anything."""
 
 from __future__ import annotations
 
@@ -48,6 +49,74 @@ def climbs(root: Path = ROOT) -> list[str]:
             if (importer, module) not in KNOWN_CLIMBS:
                 out.append(f"{rel}:{line} {importer} -> {module}")
     return out
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (``from a import b`` counts ``a.b`` when
+    that is a module)."""
+    paths = {}
+    for path in root.glob("*/**/*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] in FLOORS and ".venv" not in rel.parts:
+            paths[".".join(rel.with_suffix("").parts).removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name in paths}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                deps |= {m for m in (node.module, *(f"{node.module}.{a.name}" for a in node.names))
+                         if m in paths}
+        graph[name] = deps - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import loops: strongly connected groups of two or more modules."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in order:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_sees_a_loop_through_lazy_imports(tmp_path):
+    (tmp_path / "producers").mkdir()
+    (tmp_path / "producers" / "forwarder.py").write_text(
+        "if __name__ == '__main__':\n    from producers.daemon import main\n")
+    (tmp_path / "producers" / "daemon.py").write_text(
+        "def run():\n    from producers.forwarder import Forwarder\n")
+    (tmp_path / "producers" / "spool.py").write_text("import producers.private\n")
+    (tmp_path / "producers" / "private.py").write_text("import os\n")
+    assert cycles(import_graph(tmp_path)) == [["producers.daemon", "producers.forwarder"]]
 
 
 def test_no_import_climbs_a_floor():
