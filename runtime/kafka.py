@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from runtime.errors import BrokerUnavailable, DeliveryNotConfirmed
 from runtime.settings import KafkaSettings, Settings
-from schemas.topics import TopicSpec, topic_specs
+from schemas.topics import TopicSpec, record_limit, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "compression.type": k.compression,
         "linger.ms": 20,
         "partitioner": "murmur2_random",
-        "message.max.bytes": settings.sessionizer.max_record_bytes + 65536,
+        "message.max.bytes": record_limit(settings.sessionizer.max_record_bytes),
         **_security(k),
     }
     conf.update(overrides)
@@ -263,9 +263,14 @@ def produce_confirmed(producer: Any, topic: str, *, key: bytes | None, value: by
 
     Raises :class:`DeliveryNotConfirmed` when the report says it failed or none arrives
     within ``timeout_s``; the caller must then treat the record as not delivered."""
+    from confluent_kafka import KafkaException
+
     reports: list[tuple[Any, Any]] = []
-    producer.produce(topic, key=key, value=value, headers=headers or [],
-                     on_delivery=lambda err, msg: reports.append((err, msg)))
+    try:
+        producer.produce(topic, key=key, value=value, headers=headers or [],
+                         on_delivery=lambda err, msg: reports.append((err, msg)))
+    except (KafkaException, BufferError) as exc:  # refused at once: too large, queue full
+        raise DeliveryNotConfirmed(f"Kafka refused a record to {topic}: {exc}") from None
     deadline = time.monotonic() + timeout_s
     while not reports and time.monotonic() < deadline:
         producer.poll(min(0.2, max(0.0, deadline - time.monotonic())))

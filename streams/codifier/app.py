@@ -44,6 +44,7 @@ from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
 from schemas.sessions import Candidate, decode_candidate
+from schemas.topics import record_limit
 from sinks.skills_publisher import SkillsPublisher, skill_log
 from streams.codifier import metrics
 from streams.codifier.library import Library
@@ -126,6 +127,7 @@ class CodifierJob:
         self.summary = summary or _SUMMARY
         self.now = clock or (lambda: datetime.now(UTC))
         self.park_base_s = park_base_s
+        self._record_limit = record_limit(settings.sessionizer.max_record_bytes)
         self.max_park_attempts = max_park_attempts
         # Loaded on every assignment (see _on_assign), before any candidate is processed.
         self.library: Library = Library()
@@ -224,7 +226,7 @@ class CodifierJob:
         decoded = decode_or_dead_letter(
             msg.value(), decode_candidate, stage=STAGE, topic=msg.topic(),
             partition=msg.partition(), offset=msg.offset(), key=msg.key(),
-            max_bytes=self.settings.sessionizer.max_record_bytes + 65536)
+            max_bytes=self._record_limit)
         if isinstance(decoded, DeadLetter):
             self._dead_letter(decoded)
             self.tracker.done(tp, msg.offset())
@@ -392,7 +394,9 @@ class CodifierJob:
             self._save_budget()
 
     def _dead_letter(self, letter: DeadLetter) -> None:
-        rec = dead_letter_record(letter)
+        # Capped like every stage's: a letter carries its raw bytes in base64 (a third
+        # larger), so one near the record limit keeps a prefix (runtime.dlq).
+        rec = dead_letter_record(letter, max_bytes=self._record_limit - 4096)
         produce_confirmed(self.producer, self.settings.topics.dlq, key=rec.key, value=rec.value,
                           headers=rec.headers)
         count_dead_letter(letter)

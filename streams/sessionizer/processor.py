@@ -49,6 +49,7 @@ from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
 from schemas.events import TurnEvent, decode_turn_record
 from schemas.sessions import Session, encode
+from schemas.topics import record_limit
 from streams.sessionizer import logic
 from streams.sessionizer import metrics as m
 from streams.sessionizer.index import DeadlineIndex
@@ -61,7 +62,7 @@ MAX_PENDING_RECORDS = 20_000  # processed records awaiting their state write and
 
 def producer_record_limit(settings: Settings) -> int:
     """The largest record this worker's producer sends (as runtime.kafka's producers)."""
-    return settings.sessionizer.max_record_bytes + 65536
+    return record_limit(settings.sessionizer.max_record_bytes)
 
 
 class StateStore(Protocol):

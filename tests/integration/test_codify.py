@@ -236,3 +236,23 @@ def test_candidate_failing_every_attempt_ends_in_the_dlq_with_its_bytes(settings
     assert (letter.stage, letter.reason.value) == ("codifier", "processing_error")
     assert "failed 2 times" in letter.detail and letter.raw == encode(cand)
     assert list_skills(s) == []
+
+
+def test_undecodable_candidate_too_big_to_dead_letter_whole_is_cut_and_the_stream_goes_on(settings):
+    """A garbage record near the record limit: its dead letter (base64, a third larger)
+    would not fit a producer record, so it carries a prefix of the bytes and says so; the
+    next candidate still becomes a skill (the job neither crashes nor stalls)."""
+    s = settings.replace(sessionizer={"max_record_bytes": 1024})  # producer limit ~65 KB
+    garbage = b"\xff" + bytes(range(256)) * 234  # ~60 KB, not JSON
+    cand = distinct_candidates("ws-a", 1)[0]
+    produce_candidates(settings, [], extra_raw=[garbage])
+    produce_candidates(settings, [cand])
+    summary = CodifySummary()
+    job = StartedJob(CodifierJob(s, summary=summary))
+    try:
+        wait_for(lambda: list_skills(s), 60, "the skill after the garbage record")
+    finally:
+        job.stop()
+    (letter,) = [decode_dead_letter(v) for _, v, _ in all_records(s, s.topics.dlq)]
+    assert (letter.stage, letter.reason.value) == ("codifier", "undecodable")
+    assert "raw cut to its first" in letter.detail and garbage.startswith(letter.raw)
