@@ -66,7 +66,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
 from prometheus_client import Counter
 
 from producers import private
@@ -84,7 +83,7 @@ from runtime.settings import Settings
 from schemas.holdout import PeriodAssignment
 from schemas.outcomes import Cohort, Exposure
 from schemas.outcomes import encode as encode_exposure
-from schemas.skills import PublishedSkill, decode_skill_key, published_skill
+from schemas.skills import PublishedSkill, decode_skill_log
 
 log = logging.getLogger(__name__)
 
@@ -121,31 +120,12 @@ def read_workspace_skills(settings: Settings, workspace_id: str, *,
     """
     read = read_to_end(settings, settings.topics.skills, group_id="hivemind-skill-sync",
                        timeout_s=timeout_s)
-    view = WorkspaceSkills(complete=read.complete)
-    for record in read.records:
-        _fold(view, record.key, record.value, record.timestamp_ms, workspace_id)
-        view.records_read += 1
-    return view
-
-
-def _fold(view: WorkspaceSkills, key: bytes | None, value: bytes | None,
-          timestamp_ms: int | None, workspace_id: str) -> None:
-    parsed = decode_skill_key(key)
-    if parsed is None:
-        view.bad_keys += 1  # reported once per sync by sync_once
-        log.debug("skills record with an undecodable key skipped key=%r", (key or b"")[:80])
-        return
-    ws, name = parsed
-    if ws != workspace_id:
-        return
-    if value is None:
-        view.skills[name] = None
-        return
-    try:
-        view.skills[name] = published_skill(value, timestamp_ms)
-    except msgspec.MsgspecError:
-        view.undecodable += 1
-        log.debug("undecodable skill record for name=%s; keeping the previous one", name)
+    decoded = decode_skill_log(((r.key, r.value, r.timestamp_ms) for r in read.records),
+                               workspace_id=workspace_id)
+    return WorkspaceSkills(
+        skills={name: published for (_, name), published in decoded.entries},
+        complete=read.complete, records_read=len(read.records),
+        undecodable=decoded.undecodable, bad_keys=decoded.bad_keys)
 
 
 @contextmanager

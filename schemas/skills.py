@@ -18,7 +18,8 @@ import hashlib
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -113,6 +114,46 @@ def encode_skill(skill: Skill) -> bytes:
 
 def decode_skill(raw: bytes) -> Skill:
     return _decoder.decode(raw)
+
+
+SkillLogEntry = tuple[tuple[str, str], "PublishedSkill | None"]
+
+
+@dataclass
+class SkillLog:
+    """Records of the skills topic, decoded, in log order: ``((workspace, name),
+    PublishedSkill)``, or ``None`` for a tombstone; :meth:`latest` is the compacted view."""
+
+    entries: list[SkillLogEntry] = field(default_factory=list)
+    bad_keys: int = 0  # keys (of any workspace) that are not UTF-8 "<workspace>/<name>"
+    undecodable: int = 0  # values (of the workspace read) that are not a Skill
+
+    def latest(self) -> dict[tuple[str, str], PublishedSkill | None]:
+        return dict(self.entries)
+
+
+def decode_skill_log(records: Iterable[tuple[bytes | None, bytes | None, int | None]], *,
+                     workspace_id: str | None = None) -> SkillLog:
+    """Fold skills-topic records ``(key, value, timestamp_ms)``, optionally of one
+    workspace only (other workspaces' values are not decoded). A hostile record never
+    raises: a key that is not ``<workspace>/<name>`` in UTF-8 is counted in ``bad_keys``,
+    a value that is not a Skill in ``undecodable``; both are left out."""
+    log_ = SkillLog()
+    for key, value, timestamp_ms in records:
+        parsed = decode_skill_key(key)
+        if parsed is None:
+            log_.bad_keys += 1
+            continue
+        if workspace_id is not None and parsed[0] != workspace_id:
+            continue
+        if value is None:
+            log_.entries.append((parsed, None))
+            continue
+        try:
+            log_.entries.append((parsed, published_skill(value, timestamp_ms)))
+        except msgspec.MsgspecError:
+            log_.undecodable += 1
+    return log_
 
 
 def published_skill(value: bytes, timestamp_ms: int | None) -> PublishedSkill:

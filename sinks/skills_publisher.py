@@ -28,15 +28,13 @@ from runtime.settings import Settings
 from schemas.skills import (
     PublishedSkill,
     Skill,
-    decode_skill_key,
+    SkillLogEntry,
+    decode_skill_log,
     encode_skill,
-    published_skill,
     skill_key,
 )
 
 log = logging.getLogger(__name__)
-
-SkillLogEntry = tuple[tuple[str, str], PublishedSkill | None]
 
 
 class SkillsPublisher:
@@ -79,27 +77,18 @@ class SkillsPublisher:
 def skill_log(settings: Settings, *, timeout_s: float = 30.0) -> list[SkillLogEntry]:
     """Every record of the skills topic up to its end, decoded, in log order:
     ``((workspace, name), PublishedSkill)`` or ``((workspace, name), None)`` for a
-    tombstone. Raises BrokerUnavailable when the topic cannot be read to its end in time."""
+    tombstone (``schemas.skills.decode_skill_log``: hostile records are left out and
+    counted). Raises BrokerUnavailable when the topic cannot be read to its end in time."""
     topic = settings.topics.skills
     read = read_to_end(settings, topic, group_id="hivemind-skills-reader", timeout_s=timeout_s)
     if not read.complete:
         raise BrokerUnavailable(f"reading {topic} to its end timed out after {timeout_s:g}s")
-    entries: list[SkillLogEntry] = []
-    for record in read.records:
-        key = decode_skill_key(record.key)
-        if key is None:
-            log.warning("skills record with a key that is not <workspace>/<name> skipped "
-                        "partition=%s[%d] offset=%d", topic, record.partition, record.offset)
-            continue
-        if record.value is None:
-            entries.append((key, None))
-            continue
-        try:
-            entries.append((key, published_skill(record.value, record.timestamp_ms)))
-        except ValueError:  # msgspec's errors are ValueErrors
-            log.warning("undecodable skill record skipped partition=%s[%d] offset=%d",
-                        topic, record.partition, record.offset)
-    return entries
+    decoded = decode_skill_log((r.key, r.value, r.timestamp_ms) for r in read.records)
+    if decoded.bad_keys or decoded.undecodable:
+        log.warning("%s: skipped %d records whose key is not <workspace>/<name> in UTF-8 "
+                    "and %d whose value is not a skill", topic, decoded.bad_keys,
+                    decoded.undecodable)
+    return decoded.entries
 
 
 def read_skill_log(settings: Settings, *, timeout_s: float = 30.0
