@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from datetime import UTC, datetime
 
-from runtime.errors import BrokerUnavailable
 from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent, encode_event, turn_key
 from schemas.outcomes import normalize_label
@@ -42,26 +40,19 @@ def outcome_event(*, workspace_id: str, session_id: str, label: str, agent_id: s
 
 
 def send_outcome(settings: Settings, event: TurnEvent, *, timeout_s: float = 15.0) -> tuple[int, int]:
-    """Produce ``event`` and wait for the delivery report; returns (partition, offset)."""
+    """Produce ``event`` and wait for the delivery report; returns (partition, offset).
+    Raises :class:`runtime.errors.DeliveryNotConfirmed` (a ``BrokerUnavailable``)."""
     from confluent_kafka import Producer
 
-    from runtime.kafka import producer_config
+    from runtime.kafka import produce_confirmed, producer_config
 
     producer = Producer(producer_config(settings, **{"linger.ms": 0}))
-    reports: list = []
-    producer.produce(settings.topics.turns, key=turn_key(event.workspace_id),
-                     value=encode_event(event), on_delivery=lambda err, msg: reports.append((err, msg)))
-    deadline = time.monotonic() + timeout_s
-    while not reports and time.monotonic() < deadline:
-        producer.poll(0.2)
-    producer.flush(1.0)
-    if not reports:
-        raise BrokerUnavailable(
-            f"no delivery report from Kafka for the outcome signal within {timeout_s:.0f}s: "
-            "check HIVEMIND_BOOTSTRAP (or `hivemind broker status`) and send it again")
-    err, msg = reports[0]
-    if err is not None:
-        raise BrokerUnavailable(f"Kafka rejected the outcome signal: {err}")
+    try:
+        partition, offset = produce_confirmed(
+            producer, settings.topics.turns, key=turn_key(event.workspace_id),
+            value=encode_event(event), timeout_s=timeout_s)
+    finally:
+        producer.flush(1.0)
     log.info("outcome signal partition=%s[%d] offset=%d", settings.topics.turns,
-             msg.partition(), msg.offset())
-    return msg.partition(), msg.offset()
+             partition, offset)
+    return partition, offset

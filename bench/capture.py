@@ -220,10 +220,10 @@ def _write_bench_cache(home: Path, n: int) -> None:
     """``n`` skills of ~1.5 KB vetted for the bench agent (none held out), as a sync caches."""
     from datetime import UTC, datetime
 
-    from producers.skill_files import PublishedSkill, vet_skills
+    from producers.skill_files import vet_skills
     from producers.skill_pull import write_cache
     from schemas.holdout import is_held_out
-    from schemas.skills import Decision, Skill, SkillProvenance
+    from schemas.skills import Decision, PublishedSkill, Skill, SkillProvenance
 
     at = datetime(2026, 12, 1, tzinfo=UTC)
     names = [n for n in (f"bench-skill-{i}" for i in range(4 * n))

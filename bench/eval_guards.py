@@ -1,6 +1,6 @@
 """Guard and dedup rates on the labelled corpora (``python -m bench.eval_guards``).
 
-Every figure comes from corpora in ``tests/unit/codifier/corpus`` run through the real
+Every figure comes from corpora in ``tests/unit/streams/codifier/corpus`` run through the real
 codify path (render -> answer -> parse -> ``resolve()``), so they measure the guards as
 they run in the job. The red-team, genuine-skill and shape corpora were written before
 the provenance guards, by the same helper that wrote the guards: a held-out corpus is the
@@ -25,8 +25,8 @@ from streams.codifier import guards
 from streams.codifier.guards import DraftText
 from streams.codifier.logic import Draft
 from streams.codifier.offline import draft_offline
-from tests.unit.codifier.builders import candidate
-from tests.unit.codifier.corpus import (
+from tests.unit.streams.codifier.builders import candidate
+from tests.unit.streams.codifier.corpus import (
     grounding_cases,
     harness,
     injection_cases,

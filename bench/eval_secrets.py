@@ -158,7 +158,7 @@ def published_leaks(case: SecretLine) -> int:
     from schemas.skills import Decision
     from streams.codifier.library import Library
     from streams.codifier.logic import CandidateGroup, Draft, Published, resolve
-    from tests.unit.codifier.builders import bash, candidate, prompt, session
+    from tests.unit.streams.codifier.builders import bash, candidate, prompt, session
 
     s = session([prompt(f"deploy with {case.text}"),
                  bash(case.text, "error: authentication failed", error=True),

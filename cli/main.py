@@ -48,14 +48,8 @@ def _dispatch(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # command group not built yet
-            raise
-        module.register(sub)
+    for name in COMMAND_MODULES:  # a missing module is a packaging bug: let it raise
+        importlib.import_module(name).register(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

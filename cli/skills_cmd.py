@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--workspace", help="one workspace (default: all)")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(run=run_list)
-    show = verbs.add_parser("show", help="print a skill's SKILL.md and provenance")
+    show = verbs.add_parser("show", help="print a skill's SKILL.md as sync writes it (provenance on stderr)")
     show.add_argument("name")
     show.add_argument("--workspace", help="default: HIVEMIND_WORKSPACE_ID")
     show.set_defaults(run=run_show)
@@ -52,7 +53,8 @@ def run_list(args, settings) -> int:
 
 
 def run_show(args, settings) -> int:
-    from sinks.skills_publisher import read_skill_log, skill_md
+    from schemas.skills import render_skill_md
+    from sinks.skills_publisher import read_skill_log
 
     workspace = args.workspace or settings.edge.workspace_id
     state = read_skill_log(settings)
@@ -62,17 +64,19 @@ def run_show(args, settings) -> int:
         print(f"no skill {args.name!r} in workspace {workspace!r}; live skills: "
               f"{', '.join(names) or '(none)'}")
         return 1
-    skill = state[key]
-    if skill is None:
+    published = state[key]
+    if published is None:
         print(f"skill {args.name!r} in workspace {workspace!r} is retired")
         return 1
-    print(skill_md(skill), end="")
-    p = skill.provenance
-    print(f"\n# provenance: version {skill.version}, {p.decision.value} by {p.codifier}"
+    # stdout is the SKILL.md sync writes, byte for byte; the provenance goes to stderr.
+    sys.stdout.write(render_skill_md(published))
+    skill, p = published.skill, published.skill.provenance
+    print(f"# provenance: version {skill.version}, {p.decision.value} by {p.codifier}"
           f"{' / ' + p.model if p.model else ''}, candidate {p.candidate_id}, "
-          f"sessions {', '.join(p.source_session_ids)}, at {p.created_at.isoformat()}")
+          f"sessions {', '.join(p.source_session_ids)}, at {p.created_at.isoformat()}",
+          file=sys.stderr)
     if p.reason:
-        print(f"# reason: {p.reason}")
+        print(f"# reason: {p.reason}", file=sys.stderr)
     return 0
 
 

@@ -58,11 +58,11 @@ def run_worker(args: argparse.Namespace, settings) -> int:
             run_codifier(settings)
         finally:
             # What this worker decided, for `hivemind demo` and humans (atomic write).
+            from producers import private
+
             out = settings.edge.home_path() / "codifier" / f"summary-{args.id}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(codify_summary(), indent=2, sort_keys=True))
-            tmp.replace(out)
+            private.write_atomic(out, json.dumps(codify_summary(), indent=2,
+                                                 sort_keys=True).encode(), fsync=False)
     else:
         from producers.daemon import run_agentd
 

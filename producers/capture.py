@@ -183,16 +183,15 @@ def record_last_edit(home: str, project_root: str, record: dict) -> str:
     return path
 
 
+def read_config(home: str | os.PathLike[str]) -> dict:
+    """``<home>/config.json`` as written by ``hivemind install``; ``{}`` when it is
+    missing, unreadable or not a JSON object. The one reader (agentd uses it too)."""
+    return jsonlite.read_object(os.path.join(home, CONFIG_NAME)) or {}
+
+
 def load_config(home: str) -> dict:
     """``<home>/config.json`` over defaults; a missing or broken file means defaults."""
-    config: dict = {}
-    try:
-        with open(os.path.join(home, CONFIG_NAME), "rb") as f:
-            loaded = jsonlite.loads(f.read())
-        if isinstance(loaded, dict):
-            config = loaded
-    except (OSError, ValueError):
-        pass
+    config = read_config(home)
     if not isinstance(config.get("workspace_id"), str) or not config["workspace_id"]:
         config["workspace_id"] = "default"
     if not isinstance(config.get("agent_id"), str) or not config["agent_id"]:
@@ -262,21 +261,10 @@ def write_redactor_cache(home: str) -> str | None:
 
     cache = os.path.join(home, "cache")
     path = os.path.join(cache, f"redact-{sys.hexversion:x}.bin")
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        blob = Redactor.compiled_blob()
-        fd = private.open_file(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            os.write(fd, blob)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        private.write_atomic(path, Redactor.compiled_blob(), fsync=False)
         return path
     except Exception as exc:  # the cache is an optimisation: run without it
-        try:  # noqa: SIM105 - contextlib costs 3 ms on this path
-            os.unlink(tmp)
-        except OSError:
-            pass
         _log(home, f"redaction cache not written error={type(exc).__name__}")
         return None
 
@@ -285,7 +273,7 @@ def ensure_agentd(home: str) -> bool:
     """Start agentd detached unless it holds ``<home>/agentd.lock``; True if started.
 
     Delegates to :func:`producers.agentd.ensure_running` (a non-blocking lock probe, then
-    ``posix_spawn`` of ``python -m producers.forwarder --home <home>`` with ``setsid``,
+    ``posix_spawn`` of ``python -m producers.daemon --home <home>`` with ``setsid``,
     i.e. ``Popen(start_new_session=True)`` without importing subprocess). Racing
     SessionStarts may both spawn; the loser finds the lock taken and exits.
     """

@@ -1,6 +1,6 @@
 """agentd, the per-machine edge process: the forwarder plus the continuous skill sync.
 
-``hivemind agentd`` and ``python -m producers.forwarder [--home H]`` both land in
+``hivemind agentd`` and ``python -m producers.daemon [--home H]`` both land in
 :func:`run_agentd`. Guarantees: one per Hivemind home (:mod:`producers.agentd` lock; a
 second start exits 0 at once); SIGTERM/SIGINT stop it cleanly (the forwarder flushes and
 acknowledges what Kafka confirmed, the sync finishes its current pass); a failing sync
@@ -65,15 +65,21 @@ def edge_identity(settings: Settings) -> tuple[Settings, str, dict]:
     return settings.replace(edge={"workspace_id": workspace}), config["agent_id"], config
 
 
-def session_cwd(event: TurnEvent) -> str | None:
-    """The ``cwd`` capture kept in a session_start event's ``extra`` (JSON text)."""
+def _extra(event: TurnEvent) -> dict:
+    """A session_start event's ``extra`` (JSON text) as an object; ``{}`` when absent or
+    not a JSON object."""
     if not event.extra:
-        return None
+        return {}
     try:
         extra = json.loads(event.extra)
     except ValueError:
-        return None
-    cwd = extra.get("cwd") if isinstance(extra, dict) else None
+        return {}
+    return extra if isinstance(extra, dict) else {}
+
+
+def session_cwd(event: TurnEvent) -> str | None:
+    """The ``cwd`` capture kept in a session_start event's ``extra`` (JSON text)."""
+    cwd = _extra(event).get("cwd")
     return cwd if isinstance(cwd, str) and cwd.startswith("/") else None
 
 
@@ -81,13 +87,7 @@ def recorded_scope(event: TurnEvent) -> list[dict] | None:
     """The ``skills_in_scope`` the capture hook recorded on a session_start (the skill
     versions on disk as the session started, and those held out), or ``None`` when it
     recorded none (no cache or scope file yet)."""
-    if not event.extra:
-        return None
-    try:
-        extra = json.loads(event.extra)
-    except ValueError:
-        return None
-    if not isinstance(extra, dict) or not isinstance(extra.get(SKILLS_IN_SCOPE), list):
+    if not isinstance(_extra(event).get(SKILLS_IN_SCOPE), list):
         return None
     return skills_in_scope_of(event)
 
@@ -215,11 +215,11 @@ class RecentSessions:
     def save(self) -> None:
         if not self._dirty:
             return
-        from producers.skill_files import atomic_write
+        from producers import private
 
         try:
-            atomic_write(self.path, json.dumps({"sessions": list(self._sessions.values())}
-                                               ).encode())
+            private.write_atomic(self.path, json.dumps(
+                {"sessions": list(self._sessions.values())}).encode())
         except OSError:
             log.warning("cannot write %s", self.path)
         self._dirty = False
@@ -272,10 +272,10 @@ def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m producers.forwarder [--home H] [--sync-interval S]``."""
+    """``python -m producers.daemon [--home H] [--sync-interval S]``."""
     from runtime import logs
 
-    parser = argparse.ArgumentParser(prog="python -m producers.forwarder",
+    parser = argparse.ArgumentParser(prog="python -m producers.daemon",
                                      description="agentd: spool -> Kafka, skills -> disk")
     parser.add_argument("--home", help="Hivemind home (default: HIVEMIND_HOME)")
     parser.add_argument("--sync-interval", type=float, default=None,
@@ -290,3 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     home.mkdir(parents=True, exist_ok=True)
     os.chdir(home)  # do not keep the spawning hook's project directory busy
     return run_agentd(settings, sync_interval_s=args.sync_interval, user_home=Path.home())
+
+
+if __name__ == "__main__":  # ``python -m producers.daemon``: the agentd process
+    import sys
+
+    sys.exit(main())

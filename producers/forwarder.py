@@ -43,14 +43,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
 from prometheus_client import Counter, Gauge
 
 from producers import private
-from producers.agentd import ensure_running as ensure_running  # re-export for callers
 from producers.batching import AckTracker, Batch, SessionBatcher
 from producers.spool import Cursor, Spool, SpoolRecord, spool_dir
 from runtime.errors import BrokerUnavailable
@@ -96,21 +94,14 @@ RDKAFKA_LOG = logging.getLogger("producers.forwarder.rdkafka")
 RDKAFKA_LOG.addFilter(_OncePerInterval())
 
 
-def install_config(home: Path) -> dict:
-    """``<home>/config.json`` written by ``hivemind install`` ({} if absent/unreadable)."""
-    try:
-        data = json.loads((home / "config.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError, OSError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def resolve_edge_bootstrap(settings: Settings) -> str:
     """HIVEMIND_BOOTSTRAP, else the install config's ``bootstrap``, else the embedded
     broker's state file. Raises :class:`BrokerUnavailable` when none is known."""
     if settings.kafka.bootstrap:
         return settings.kafka.bootstrap
-    configured = install_config(settings.edge.home_path()).get("bootstrap")
+    from producers.capture import read_config
+
+    configured = read_config(settings.edge.home_path()).get("bootstrap")
     if isinstance(configured, str) and configured:
         return configured
     from runtime.kafka import resolve_bootstrap
@@ -546,13 +537,3 @@ class Forwarder:
 
     def _status_key(self) -> tuple:
         return (self._healthy, self.delivered_events, self.last_error, len(self._retry))
-
-if __name__ == "__main__":  # ``python -m producers.forwarder``: the agentd process
-    import sys
-
-    # One copy of this module: the daemon imports it by name, and its metrics must not
-    # be registered twice.
-    sys.modules.setdefault("producers.forwarder", sys.modules[__name__])
-    from producers.daemon import main
-
-    sys.exit(main())

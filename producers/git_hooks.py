@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from producers import jsonlite, private
 from runtime.errors import HivemindError
 
 HOOKS = ("post-commit",)
@@ -233,9 +234,7 @@ def record_attribution(home: Path, signal: CommitSignal) -> None:
         f.write(line)
     if path.stat().st_size > MAX_COMMITS_BYTES:
         lines = path.read_text().splitlines(keepends=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(lines[len(lines) // 2:]))
-        os.replace(tmp, path)
+        private.write_atomic(path, "".join(lines[len(lines) // 2:]).encode(), fsync=False)
 
 
 def signal_commit(repo: Path, *, home: Path, horizon_s: float, config: dict,
@@ -250,7 +249,7 @@ def signal_commit(repo: Path, *, home: Path, horizon_s: float, config: dict,
     root = git(repo, "rev-parse", "--show-toplevel")
     root = os.path.realpath(root)
     sha, _, message = git(repo, "log", "-1", "--format=%H%x00%B").partition("\x00")
-    last_edit = _read_json(Path(last_edit_file(str(home), root)))
+    last_edit = jsonlite.read_object(Path(last_edit_file(str(home), root)))
     signal = decide(sha=sha, message=message, root=root, last_edit=last_edit,
                     attributions=read_attributions(home), now=now, horizon_s=horizon_s)
     if signal is None:
@@ -271,12 +270,6 @@ def signal_commit(repo: Path, *, home: Path, horizon_s: float, config: dict,
     return signal
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _epoch(ts: object) -> float | None:

@@ -42,7 +42,6 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 from producers import private
@@ -399,14 +398,4 @@ def _atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
         mode = target.stat().st_mode & 0o7777 if target.exists() else private.FILE_MODE
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(Path(tmp))
-        raise
+    private.write_atomic(target, data, mode=mode)

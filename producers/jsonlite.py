@@ -13,6 +13,8 @@ subclass) on anything that is not exactly one JSON document; :func:`dumps` raise
 
 from __future__ import annotations
 
+import os
+
 try:
     import _json
 except ImportError:  # pragma: no cover - non-CPython interpreters
@@ -68,3 +70,14 @@ else:  # pragma: no cover
 
     def dumps(value: object) -> str:
         return _std.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def read_object(path: str | os.PathLike[str]) -> dict | None:
+    """The JSON object in the file at ``path``; ``None`` when the file is missing or
+    unreadable, or holds anything but one JSON object (a broken file reads as none)."""
+    try:
+        with open(path, "rb") as f:
+            value = loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

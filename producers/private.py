@@ -58,14 +58,20 @@ def open_file(path: str | os.PathLike[str], flags: int) -> int:
         return os.open(path, flags, FILE_MODE)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> None:
-    """Replace ``path`` with ``data`` (0600): a unique temp file beside it, then rename,
-    so readers see the old or the new bytes, never a mix."""
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True,
+                 mode: int = FILE_MODE) -> None:
+    """Replace ``path`` with ``data``: a unique temp file beside it (created 0600 with
+    ``O_EXCL``, so never through a symlink), then rename, so readers see the old or the
+    new bytes, never a mix; a symlink at ``path`` is replaced, not followed. ``mode``
+    other than 0600 is for a file that is the user's (Claude Code settings): the caller
+    passes its current mode. The one temp-then-rename writer of the project."""
     path = os.fspath(path)
     tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     fd = open_file(tmp, os.O_WRONLY | os.O_EXCL)
     try:
         try:
+            if mode != FILE_MODE:
+                os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

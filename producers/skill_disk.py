@@ -470,10 +470,7 @@ def _apply_one(name: str, desired: bytes | None, digest: str | None, version: in
         # disk (the pull does not fsync), or a placeholder; nobody's content either way.
         state.conflicts.pop(key, None)
         if desired is None:
-            fs.remove(name)
-            state.files.pop(key, None)
-            state.deleted.pop(key, None)
-            applied.removed.append(name)
+            _remove(fs, state, key, name, applied)
         else:
             writes.append(_Write("updated", name, key, desired, digest, version))
         return
@@ -511,12 +508,17 @@ def _apply_one(name: str, desired: bytes | None, digest: str | None, version: in
         return
     state.conflicts.pop(key, None)
     if desired is None:
-        fs.remove(name)
-        state.files.pop(key, None)
-        state.deleted.pop(key, None)
-        applied.removed.append(name)
+        _remove(fs, state, key, name, applied)
         return
     writes.append(_Write("updated", name, key, desired, digest, version))
+
+
+def _remove(fs: SkillsDir, state, key: str, name: str, applied: Applied) -> None:
+    """Remove Hivemind's file of ``name`` and forget it (retired, or held out)."""
+    fs.remove(name)
+    state.files.pop(key, None)
+    state.deleted.pop(key, None)
+    applied.removed.append(name)
 
 
 def _record(state, key: str, name: str, version: int | None, digest: str | None) -> None:

@@ -1,4 +1,4 @@
-"""Skill files on disk: render ``SKILL.md``, write it atomically, never clobber a human's.
+"""Skill files on disk: write ``SKILL.md`` atomically, never clobber a human's.
 
 Guarantees, for one skills directory (``<project>/.claude/skills`` or ``~/.claude/skills``):
 
@@ -24,10 +24,8 @@ Guarantees, for one skills directory (``<project>/.claude/skills`` or ``~/.claud
 * **Bodies are re-checked** before a file is written (:func:`body_rejection`: the
   codifier's secret and injection guards): a record put on the topic by anyone with
   write access is not trusted; a rejected skill is reported and leaves disk as it was.
-* **Front matter reads back exactly.** Every value is a YAML double-quoted scalar with
-  quotes, backslashes, control and format characters, and every line or paragraph
-  separator (U+0085, U+2028, U+2029, ...) escaped, so any YAML 1.1 or 1.2 parser reads
-  the original text.
+* **Front matter reads back exactly**: the file is :func:`schemas.skills.render_skill_md`'s,
+  the one renderer (``hivemind skills show`` prints the same bytes).
 
 No Kafka here: :func:`apply_skills` takes the workspace's skill set as a mapping, which
 makes every rule above testable on a temp directory. It is :func:`vet_skills` (names,
@@ -38,21 +36,17 @@ are :mod:`producers.skill_disk`'s, the code the capture hook runs for the pull.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import os
-import tempfile
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from producers import private
-from producers.skill_disk import (  # noqa: F401 - SKILL_FILE, MAX_SKILL_FILE_BYTES re-exported
-    MAX_SKILL_FILE_BYTES,
+from producers.skill_disk import (
     SKILL_FILE,
     SkillsDir,
     UnsafePath,
@@ -61,78 +55,15 @@ from producers.skill_disk import (  # noqa: F401 - SKILL_FILE, MAX_SKILL_FILE_BY
 )
 from schemas.holdout import PeriodAssignment, current_assignment
 from schemas.outcomes import Cohort
-from schemas.skills import MAX_DESCRIPTION_LEN, Skill, is_valid_skill_name
+from schemas.skills import (
+    MAX_DESCRIPTION_LEN,
+    PublishedSkill,
+    Skill,
+    is_valid_skill_name,
+    render_skill_md,
+)
 
 log = logging.getLogger(__name__)
-
-
-def hivemind_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("hivemind-kafka")
-    except Exception:
-        return "0.1.0"
-
-
-@dataclass(frozen=True)
-class PublishedSkill:
-    """One live skill as read from the skills topic, with its publish time."""
-
-    skill: Skill
-    published_at: datetime
-
-
-def _quote(value: str) -> str:
-    """``value`` as a one-line YAML double-quoted scalar that YAML 1.1 and 1.2 parsers
-    both read back as ``value``.
-
-    JSON quoting is not enough: it leaves U+0085, U+2028 and U+2029 raw, which YAML 1.1
-    (PyYAML, and Claude Code's parser family) treats as line breaks and folds into a
-    space, and DEL/C1 controls, which YAML forbids unescaped. So quotes and backslashes
-    are escaped, and so is every character in a Unicode "other" category (controls,
-    format characters such as bidi overrides and zero-width marks, lone surrogates,
-    private use, unassigned) or a line/paragraph separator; the rest stays readable."""
-    out = ['"']
-    for ch in value:
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif " " <= ch <= "~":
-            out.append(ch)
-        elif ch in _SHORT_ESCAPES:
-            out.append(_SHORT_ESCAPES[ch])
-        elif ord(ch) < 0x80 or unicodedata.category(ch)[0] == "C" \
-                or unicodedata.category(ch) in ("Zl", "Zp"):
-            code = ord(ch)
-            out.append(f"\\x{code:02X}" if code <= 0xFF else
-                       f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-_SHORT_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
-
-
-def render_skill_md(published: PublishedSkill, *, version: str | None = None) -> str:
-    """The ``SKILL.md`` text: YAML front matter (``name``, ``description``, ``metadata``
-    map of strings) then the body. Deterministic for a given skill and publish time."""
-    skill = published.skill
-    prov = skill.provenance
-    metadata = {
-        "hivemind_version": version or hivemind_version(),
-        "skill_version": str(skill.version),
-        "source_sessions": ",".join(prov.source_session_ids),
-        "codifier": prov.codifier,
-        "published_at": published.published_at.astimezone(UTC).isoformat(),
-    }
-    lines = ["---", f"name: {skill.name}", f"description: {_quote(skill.description)}",
-             "metadata:"]
-    lines += [f"  {key}: {_quote(value)}" for key, value in metadata.items()]
-    lines.append("---")
-    body = skill.body.rstrip("\n")
-    return "\n".join(lines) + "\n\n" + body + "\n"
 
 
 def invalid_reason(skill: Skill, workspace_id: str, key_name: str) -> str | None:
@@ -166,24 +97,6 @@ def body_rejection(name: str, description: str, body: str) -> list[str]:
     from streams.codifier.guards import check_published_body
 
     return list(check_published_body(name, description, body).reasons)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and rename (readers see old or new).
-    For files in the Hivemind home: the file is 0600, missing directories 0700."""
-    private.makedirs(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
 
 
 # --------------------------------------------------------------------------- state
@@ -223,7 +136,7 @@ class SyncState:
     def save(self) -> None:
         data = {"files": self.files, "deleted": self.deleted, "conflicts": self.conflicts,
                 "last_sync": self.last_sync, "live": self.live}
-        atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
+        private.write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
 
     def names_in(self, skills_dir: Path) -> set[str]:
         prefix = str(skills_dir) + os.sep

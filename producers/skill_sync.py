@@ -1,7 +1,7 @@
 """Skill sync: the workspace's published skills become ``SKILL.md`` files on this machine.
 
-``sync_once`` reads the compacted skills topic from the beginning up to its high
-watermark with a plain partition assignment (no consumer group, nothing committed), keeps
+``sync_once`` reads the compacted skills topic to its end (``runtime.kafka.read_to_end``,
+the read every skills-log reader shares: no consumer group, nothing committed), keeps
 the last value per key of *this* workspace only (a null value is a tombstone), and
 applies that set to every target skills directory through :mod:`producers.skill_files`
 (atomic writes, human edits never overwritten, tombstones remove, holdout respected).
@@ -60,33 +60,30 @@ import fcntl
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
 from prometheus_client import Counter
 
 from producers import private
 from producers.skill_files import (
-    PublishedSkill,
     SyncReport,
     SyncState,
     apply_entries,
-    atomic_write,
     skill_status,
     vet_skills,
 )
 from producers.skill_pull import write_cache
 from runtime.errors import BrokerUnavailable
+from runtime.kafka import read_to_end
 from runtime.settings import Settings
 from schemas.holdout import PeriodAssignment
 from schemas.outcomes import Cohort, Exposure
 from schemas.outcomes import encode as encode_exposure
-from schemas.skills import decode_skill
+from schemas.skills import PublishedSkill, decode_skill_log
 
 log = logging.getLogger(__name__)
 
@@ -113,112 +110,22 @@ class WorkspaceSkills:
     bad_keys: int = 0  # keys (of any workspace) that are not UTF-8 "<workspace>/<name>"
 
 
-def decode_skill_key(key: bytes | None) -> tuple[str, str] | None:
-    """``(workspace_id, name)`` of a skills-topic key, or ``None`` when it is not one:
-    missing, not UTF-8, or not ``<workspace>/<name>`` with both parts non-empty. (Name
-    validity is checked later, where it is reported as ``invalid``.)"""
-    if not key:
-        return None
-    try:
-        text = key.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    workspace_id, sep, name = text.rpartition("/")
-    if not sep or not workspace_id or not name:
-        return None
-    return workspace_id, name
-
-
 def read_workspace_skills(settings: Settings, workspace_id: str, *,
                           timeout_s: float = 10.0) -> WorkspaceSkills:
-    """Read the skills topic to its high watermark; last value per key of ``workspace_id``.
+    """Read the skills topic to its end (:func:`runtime.kafka.read_to_end`); last value per
+    key of ``workspace_id``.
 
     Raises :class:`BrokerUnavailable` when the topic's metadata cannot be fetched; returns
     ``complete=False`` when the end was not reached within ``timeout_s``.
     """
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-
-    from runtime.kafka import consumer_config
-
-    topic = settings.topics.skills
-    view = WorkspaceSkills()
-    deadline = time.monotonic() + timeout_s
-    consumer = Consumer(consumer_config(
-        settings, "hivemind-skill-sync", **{"enable.partition.eof": False,
-                                            "socket.timeout.ms": int(max(timeout_s, 1) * 1000)}))
-    try:
-        try:
-            md = consumer.list_topics(topic, timeout=max(0.5, min(timeout_s, 5.0)))
-        except KafkaException as exc:
-            raise BrokerUnavailable(f"cannot read {topic}: {exc}") from None
-        meta = md.topics.get(topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            raise BrokerUnavailable(
-                f"skills topic {topic} is missing: create it with `hivemind topics`")
-        ends: dict[int, int] = {}
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=max(0.5, deadline - time.monotonic()))
-            if high > low:
-                ends[p] = high
-        if not ends:
-            view.complete = True
-            return view
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        remaining = dict(ends)
-        while remaining and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=500, timeout=0.2):
-                if msg.error() is not None:
-                    continue
-                p, offset = msg.partition(), msg.offset() or 0
-                _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
-                view.records_read += 1
-                if p in remaining and offset + 1 >= remaining[p]:
-                    del remaining[p]
-        view.complete = not remaining
-        # tansu (the dev broker) reports the high watermark as the last record batch's
-        # base offset + 1: the rest of that batch is already fetched, so drain until idle.
-        while view.complete and time.monotonic() < deadline:
-            msgs = [m for m in consumer.consume(num_messages=500, timeout=0.2)
-                    if m.error() is None]
-            if not msgs:
-                break
-            for msg in msgs:
-                _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
-                view.records_read += 1
-        return view
-    finally:
-        consumer.close()
-
-
-def _fold(view: WorkspaceSkills, key: bytes | None, value: bytes | None,
-          timestamp: tuple[int, int], workspace_id: str) -> None:
-    parsed = decode_skill_key(key)
-    if parsed is None:
-        view.bad_keys += 1  # reported once per sync by sync_once
-        log.debug("skills record with an undecodable key skipped key=%r", (key or b"")[:80])
-        return
-    ws, name = parsed
-    if ws != workspace_id:
-        return
-    if value is None:
-        view.skills[name] = None
-        return
-    try:
-        skill = decode_skill(value)
-    except msgspec.MsgspecError:
-        view.undecodable += 1
-        log.debug("undecodable skill record for name=%s; keeping the previous one", name)
-        return
-    ts_type, ts_ms = timestamp
-    published_at = skill.provenance.created_at
-    if ts_type and ts_ms > 0:
-        try:
-            published_at = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-        except (OverflowError, ValueError, OSError):  # a producer set an absurd time
-            log.warning("skills record name=%s has timestamp %d ms; using its created_at",
-                        name, ts_ms)
-    view.skills[name] = PublishedSkill(skill=skill, published_at=published_at)
+    read = read_to_end(settings, settings.topics.skills, group_id="hivemind-skill-sync",
+                       timeout_s=timeout_s)
+    decoded = decode_skill_log(((r.key, r.value, r.timestamp_ms) for r in read.records),
+                               workspace_id=workspace_id)
+    return WorkspaceSkills(
+        skills={name: published for (_, name), published in decoded.entries},
+        complete=read.complete, records_read=len(read.records),
+        undecodable=decoded.undecodable, bad_keys=decoded.bad_keys)
 
 
 @contextmanager
@@ -275,8 +182,8 @@ class ProjectRegistry:
         new = key not in projects
         entry = projects.get(key) or {"first_seen": stamp}
         projects[key] = {**entry, "last_seen": stamp}
-        atomic_write(self.path, json.dumps({"projects": projects}, indent=1,
-                                           sort_keys=True).encode())
+        private.write_atomic(self.path, json.dumps({"projects": projects}, indent=1,
+                                                   sort_keys=True).encode())
         return new
 
 
@@ -422,17 +329,9 @@ def record_exposures(home: Path, view: WorkspaceSkills, state: SyncState, *,
                               holdout=holdout)
         if status not in (Cohort.PRESENT, Cohort.HELD_OUT):
             continue
-        lines.append(encode_exposure(Exposure(
-            exposure_id=f"{session_id}/{name}/assigned"[:256], workspace_id=workspace_id,
-            session_id=session_id, agent_id=agent_id, skill_name=name,
-            skill_version=version, cohort=Cohort(status), ts=now)))
-    if lines:
-        fd = private.open_file(home / "exposures.jsonl", os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, b"\n".join(lines) + b"\n")
-        finally:
-            os.close(fd)
-    return len(lines)
+        lines.append(_assigned(session_id, name, version, Cohort(status), now=now,
+                               workspace_id=workspace_id, agent_id=agent_id))
+    return _append_exposures(home, lines)
 
 
 def record_scope_exposures(home: Path, scope: Sequence[dict], *, session_id: str,
@@ -441,10 +340,22 @@ def record_scope_exposures(home: Path, scope: Sequence[dict], *, session_id: str
     :func:`record_exposures`) from the ``skills_in_scope`` its session_start recorded:
     the versions on disk as it started and those held out. Returns how many."""
     now = datetime.now(UTC)
-    lines = [encode_exposure(Exposure(
-        exposure_id=f"{session_id}/{e['name']}/assigned"[:256], workspace_id=workspace_id,
-        session_id=session_id, agent_id=agent_id, skill_name=e["name"],
-        skill_version=e["version"], cohort=Cohort(e["cohort"]), ts=now)) for e in scope]
+    return _append_exposures(home, [
+        _assigned(session_id, e["name"], e["version"], Cohort(e["cohort"]), now=now,
+                  workspace_id=workspace_id, agent_id=agent_id) for e in scope])
+
+
+def _assigned(session_id: str, name: str, version: int, cohort: Cohort, *, now: datetime,
+              workspace_id: str, agent_id: str) -> bytes:
+    """One assignment exposure row (format in the module docstring), encoded."""
+    return encode_exposure(Exposure(
+        exposure_id=f"{session_id}/{name}/assigned"[:256], workspace_id=workspace_id,
+        session_id=session_id, agent_id=agent_id, skill_name=name, skill_version=version,
+        cohort=cohort, ts=now))
+
+
+def _append_exposures(home: Path, lines: list[bytes]) -> int:
+    """Append ``lines`` to ``<home>/exposures.jsonl`` in one write; returns how many."""
     if lines:
         fd = private.open_file(home / "exposures.jsonl", os.O_WRONLY | os.O_APPEND)
         try:
@@ -503,5 +414,5 @@ def write_skills_in_scope(home: Path, live: dict[str, int], state: SyncState,
     for key, skills_dir in targets.items():
         scope[key] = skills_in_scope(live, skills_dir, state, agent_id=agent_id,
                                      holdout=holdout)
-    atomic_write(path, json.dumps(scope, sort_keys=True, separators=(",", ":")).encode())
+    private.write_atomic(path, json.dumps(scope, sort_keys=True, separators=(",", ":")).encode())
     return path

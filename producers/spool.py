@@ -513,14 +513,7 @@ class Spool:
         """
         if cursor < self.committed():
             return 0
-        tmp = f"{self._cursor_path}.tmp.{os.getpid()}"
-        fd = private.open_file(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            os.write(fd, b"%d %d\n" % (cursor.segment, cursor.offset))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self._cursor_path)
+        private.write_atomic(self._cursor_path, b"%d %d\n" % (cursor.segment, cursor.offset))
         deleted = 0
         for number in self._segments():
             if number < cursor.segment:

@@ -9,11 +9,10 @@ or unreadable file (the fact reads ``None``/empty) and never writes anything.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producers import agentd
+from producers import agentd, jsonlite
 from producers.skill_files import SKILL_FILE, SkillsDir, SyncState, UnsafePath, content_hash
 from producers.skill_sync import installed_settings_files, known_projects, skills_dir_of
 from runtime.settings import Settings
@@ -21,19 +20,13 @@ from runtime.settings import Settings
 RECENT_SESSIONS = "recent-sessions.json"
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def hook_events(settings_file: Path) -> list[str] | None:
     """Hook events whose hooks run ``hivemind capture``; None if the file is unreadable."""
     from producers.install import is_our_command
 
-    data = _read_json(settings_file) if settings_file.exists() else {}
+    data = jsonlite.read_object(settings_file) if settings_file.exists() else {}
     if data is None:
         return None
     hooks = data.get("hooks")
@@ -116,7 +109,7 @@ def collect(settings: Settings, *, user_home: Path | None, broker_timeout_s: flo
         events = hook_events(path)
         if events is None or events:
             hooks[str(path)] = events
-    recent = (_read_json(home / RECENT_SESSIONS) or {}).get("sessions", [])
+    recent = (jsonlite.read_object(home / RECENT_SESSIONS) or {}).get("sessions", [])
     return {
         "home": str(home), "workspace_id": settings.edge.workspace_id, "agent_id": agent_id,
         "agent_kind": config.get("agent_kind"), "installed": bool(config.get("version")),
@@ -124,7 +117,7 @@ def collect(settings: Settings, *, user_home: Path | None, broker_timeout_s: flo
         "user_settings": str(user_home / ".claude" / "settings.json") if user_home else None,
         "agentd": {"running": pid is not None, "pid": pid or None,
                    "autostart": config.get("agentd_autostart", True),
-                   "status": _read_json(home / "agentd.json")},
+                   "status": jsonlite.read_object(home / "agentd.json")},
         "spool": {"backlog_records": spool.records, "backlog_bytes": spool.bytes,
                   "oldest_age_s": round(spool.oldest_age_s, 1),
                   "quarantined": spool.quarantined},

@@ -15,20 +15,16 @@ class BrokerUnavailable(HivemindError):
     """The embedded broker cannot be started, or a configured Kafka cannot be reached."""
 
 
+class DeliveryNotConfirmed(BrokerUnavailable):
+    """The broker did not confirm a produced record: it is not delivered (send it again)."""
+
+
 class ContractViolation(HivemindError):
     """A record does not decode or does not satisfy its schema."""
 
 
-class SpoolCorrupt(HivemindError):
-    """A spool file holds bytes that are not a complete record (recoverable: skipped)."""
-
-
 class CommitConflict(HivemindError):
     """Another writer committed offsets for a partition this writer thought it owned."""
-
-
-class SkillRejected(HivemindError):
-    """A drafted skill failed a guard; carries the reason."""
 
 
 class SettingsFileInvalid(HivemindError):

@@ -1,18 +1,21 @@
-"""Kafka client configuration and topic administration, shared by every component.
+"""Kafka client configuration, topic administration and the two ways every component
+produces and reads a record when it must be sure.
 
 One place turns ``KafkaSettings`` into confluent-kafka configs and Faust/aiokafka
 arguments (including SASL/SSL), so producer, forwarder, Faust workers and the sink all
-talk to the same cluster the same way.
+talk to the same cluster the same way. :func:`produce_confirmed` returns only after the
+broker's delivery report; :func:`read_to_end` reads a (compacted) topic's whole state.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
-from runtime.errors import BrokerUnavailable
+from runtime.errors import BrokerUnavailable, DeliveryNotConfirmed
 from runtime.settings import KafkaSettings, Settings
-from schemas.topics import TopicSpec, topic_specs
+from schemas.topics import TopicSpec, record_limit, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "compression.type": k.compression,
         "linger.ms": 20,
         "partitioner": "murmur2_random",
-        "message.max.bytes": settings.sessionizer.max_record_bytes + 65536,
+        "message.max.bytes": record_limit(settings.sessionizer.max_record_bytes),
         **_security(k),
     }
     conf.update(overrides)
@@ -250,3 +253,129 @@ def group_id_for(settings: Settings, base: str) -> str:
 
     turns = settings.topics.turns
     return base if turns == TopicSettings().turns else f"{base}-{turns}"
+
+
+def produce_confirmed(producer: Any, topic: str, *, key: bytes | None, value: bytes | None,
+                      headers: list[tuple[str, bytes]] | None = None,
+                      timeout_s: float = 30.0, timestamp_ms: int = 0) -> tuple[int, int]:
+    """Produce one record with ``producer`` (a confluent-kafka ``Producer``) and return only
+    once the broker's delivery report confirms it: ``(partition, offset)``.
+
+    Raises :class:`DeliveryNotConfirmed` when the report says it failed or none arrives
+    within ``timeout_s``; the caller must then treat the record as not delivered.
+    ``timestamp_ms``: the record's timestamp (0: the producer's now)."""
+    from confluent_kafka import KafkaException
+
+    reports: list[tuple[Any, Any]] = []
+    try:
+        producer.produce(topic, key=key, value=value, headers=headers or [],
+                         timestamp=max(0, timestamp_ms),
+                         on_delivery=lambda err, msg: reports.append((err, msg)))
+    except (KafkaException, BufferError) as exc:  # refused at once: too large, queue full
+        raise DeliveryNotConfirmed(f"Kafka refused a record to {topic}: {exc}") from None
+    deadline = time.monotonic() + timeout_s
+    while not reports and time.monotonic() < deadline:
+        producer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+    if not reports:
+        raise DeliveryNotConfirmed(
+            f"no delivery report for a record to {topic} within {timeout_s:g}s: is Kafka "
+            "reachable (HIVEMIND_BOOTSTRAP, `hivemind broker status`)? it was not delivered; "
+            "send it again")
+    err, msg = reports[0]
+    if err is not None:
+        raise DeliveryNotConfirmed(f"Kafka refused a record to {topic}: {err}")
+    return msg.partition(), msg.offset()
+
+
+class LogRecord(NamedTuple):
+    """One record read by :func:`read_to_end`. ``timestamp_ms`` is None when the record
+    carries none."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None
+
+
+class TopicRead(NamedTuple):
+    """What :func:`read_to_end` read, in partition-then-offset order per partition;
+    ``complete`` is False when the end was not reached in time (the records are a prefix)."""
+
+    records: list[LogRecord]
+    complete: bool
+
+
+# After every partition's position reached its end, the consumer is polled until it has
+# been idle this long, so the rest of an already fetched batch is read (see read_to_end).
+DRAIN_IDLE_S = 0.2
+
+
+def read_to_end(settings: Settings, topic: str, *, group_id: str,
+                timeout_s: float = 30.0) -> TopicRead:
+    """Every record of ``topic`` from the start of each partition up to its end as of the
+    call: the way to read a compacted topic's whole state. No consumer group is joined
+    and nothing is committed (``group_id`` only names the client).
+
+    The end is decided by *position*: a partition is done when the consumer's position
+    reaches the high watermark observed at the start. Not by the last offset seen:
+    compaction and transaction markers leave gaps, so the record at ``high - 1`` may never
+    arrive. tansu reports the high watermark as its last *batch's* base offset + 1, so once
+    every partition is done the consumer is drained until idle: the rest of that batch is
+    already fetched and is read too (records produced after the call may be included).
+
+    Raises :class:`BrokerUnavailable` when the topic is missing or cannot be read; returns
+    ``complete=False`` with the records read so far when ``timeout_s`` runs out."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout_s
+    records: list[LogRecord] = []
+
+    def keep(msg: Any) -> bool:
+        if msg.error() is not None:
+            if msg.error().fatal():
+                raise BrokerUnavailable(f"reading {topic}: {msg.error()}")
+            log.warning("reading %s: %s", topic, msg.error())
+            return False
+        ts_type, ts_ms = msg.timestamp()
+        records.append(LogRecord(msg.partition(), msg.offset(), msg.key(), msg.value(),
+                                 ts_ms if ts_type else None))
+        return True
+
+    consumer = Consumer(consumer_config(
+        settings, group_id, **{"enable.partition.eof": False,
+                               "socket.timeout.ms": int(max(timeout_s, 1) * 1000)}))
+    try:
+        meta = consumer.list_topics(topic, timeout=max(0.5, min(timeout_s, 10.0))).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise BrokerUnavailable(f"topic {topic} is missing: create it with `hivemind topics`")
+        ends: dict[int, int] = {}
+        starts = []
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=max(0.5, deadline - time.monotonic()))
+            if high > low:
+                ends[p] = high
+                starts.append(TopicPartition(topic, p, low))
+        if not starts:
+            return TopicRead(records, complete=True)
+        consumer.assign(starts)
+        while ends:
+            if time.monotonic() > deadline:
+                return TopicRead(records, complete=False)
+            for msg in consumer.consume(num_messages=500, timeout=0.2):
+                keep(msg)
+            for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
+                if tp.offset >= ends[tp.partition]:
+                    del ends[tp.partition]
+        while time.monotonic() < deadline:
+            msgs = consumer.consume(num_messages=500, timeout=DRAIN_IDLE_S)
+            if not msgs:
+                break
+            for msg in msgs:
+                keep(msg)
+        return TopicRead(records, complete=True)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"cannot read {topic}: {exc}") from None
+    finally:
+        consumer.close()

@@ -13,17 +13,18 @@ the workspace, the bootstrap list, URLs) must have their shape, and text must be
 without control characters (paths may hold any byte but NUL). A bad value raises
 :class:`runtime.errors.SettingsInvalid` naming the variable, what it may be, and the fix;
 no other exception escapes :meth:`Settings.from_env`. The ranges and choices are declared
-on the fields below (``Meta`` bounds, :func:`_choices`, :func:`_kind`).
+on the fields below (``Meta`` bounds, ``Literal`` choices, :func:`_kind`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import types
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 from msgspec import Meta, Struct
@@ -62,9 +63,17 @@ def _env(name: str) -> Meta:
     return Meta(extra={"env": name})
 
 
-def _choices(*values: str, ignore_case: bool = False) -> Meta:
-    """The value must be one of ``values``."""
-    return Meta(extra={"choices": values, "ignore_case": ignore_case})
+def _any_case() -> Meta:
+    """A ``Literal`` choice given in any case (``debug`` is ``DEBUG``)."""
+    return Meta(extra={"ignore_case": True})
+
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"]
+Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+AgentKind = Literal["coding", "support", "sdr", "other"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+ClockMode = Literal["real", "sim"]
 
 
 def _kind(kind: str) -> Meta:
@@ -80,10 +89,8 @@ class KafkaSettings(Struct, frozen=True, kw_only=True):
 
     # None means: use the embedded tansu broker recorded in the Hivemind home.
     bootstrap: Annotated[str | None, _env("HIVEMIND_BOOTSTRAP"), _kind("bootstrap")] = None
-    security_protocol: Annotated[str, _choices("PLAINTEXT", "SSL", "SASL_PLAINTEXT",
-                                               "SASL_SSL")] = "PLAINTEXT"
-    sasl_mechanism: Annotated[str | None, _choices("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512",
-                                                   "GSSAPI", "OAUTHBEARER")] = None
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
     sasl_username: Annotated[str | None, _kind("line")] = None
     sasl_password: Secret = Secret("")
     ssl_cafile: Annotated[str | None, _kind("path")] = None
@@ -95,7 +102,7 @@ class KafkaSettings(Struct, frozen=True, kw_only=True):
     create_topics: bool = True
     partitions: Annotated[int, Meta(ge=1, le=10_000)] = 6
     replication_factor: Annotated[int, Meta(ge=1, le=32_767)] = 1
-    compression: Annotated[str, _choices("none", "gzip", "snappy", "lz4", "zstd")] = "lz4"
+    compression: Compression = "lz4"
 
 
 class TopicSettings(Struct, frozen=True, kw_only=True):
@@ -194,7 +201,7 @@ class EdgeSettings(Struct, frozen=True, kw_only=True):
 
     workspace_id: Annotated[str, _env("HIVEMIND_WORKSPACE_ID"), _kind("ident")] = "default"
     home: Annotated[str, _env("HIVEMIND_HOME"), _kind("path")] = "~/.hivemind"
-    agent_kind: Annotated[str, _choices("coding", "support", "sdr", "other")] = "coding"
+    agent_kind: AgentKind = "coding"
     max_field_bytes: Annotated[int, Meta(ge=256, le=64 * 1024 * 1024)] = 16 * 1024
     linger_ms: Annotated[int, Meta(ge=0, le=60_000)] = 200
     batch_max_events: Annotated[int, Meta(ge=1, le=100_000)] = 200
@@ -283,9 +290,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     measure: MeasureSettings = MeasureSettings()
     metrics: MetricsSettings = MetricsSettings()
     # "sim": workers date what they make by event time (runtime.clock); the demo sets it.
-    clock: Annotated[str, _choices("real", "sim")] = "real"
-    log_level: Annotated[str, _choices("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
-                                       ignore_case=True)] = "INFO"
+    clock: ClockMode = "real"
+    log_level: Annotated[LogLevel, _any_case()] = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -402,6 +408,8 @@ def _convert(raw: str, hint: Any, var: str, default: Any) -> Any:
             raise invalid(f"UTF-8 text ({_expected(hint, extra)})") from None
     if type(None) in get_args(base) and raw.strip() == "":
         return None
+    if extra.get("ignore_case"):
+        raw = raw.upper()
     try:
         value = msgspec.convert(raw, hint, strict=False)
     except msgspec.ValidationError:
@@ -459,23 +467,31 @@ def _is_bootstrap(value: str) -> bool:
     return True
 
 
+def _choices(base: Any) -> tuple[str, ...] | None:
+    """The values of a ``Literal`` type (or of the ``Literal`` in ``X | None``)."""
+    if get_origin(base) is Literal:
+        return tuple(get_args(base))
+    if get_origin(base) in (Union, types.UnionType):
+        for arg in get_args(base):
+            if get_origin(arg) is Literal:
+                return tuple(get_args(arg))
+    return None
+
+
 def _acceptable(value: str, extra: dict[str, Any]) -> bool:
-    choices = extra.get("choices")
-    if choices is not None:
-        folded = value.upper() if extra.get("ignore_case") else value
-        return folded in choices
     kind = extra.get("kind")
     return kind is None or bool(_KINDS[kind][1](value))
 
 
 def _expected(hint: Any, extra: dict[str, Any]) -> str:
     """What a field accepts, in words, from its type and rules."""
-    if "choices" in extra:
+    base = get_args(hint)[0] if get_origin(hint) is Annotated else hint
+    choices = _choices(base)
+    if choices is not None:
         case = " (any case)" if extra.get("ignore_case") else ""
-        return f"one of {', '.join(extra['choices'])}{case}"
+        return f"one of {', '.join(choices)}{case}"
     if "kind" in extra:
         return str(_KINDS[extra["kind"]][0])
-    base = get_args(hint)[0] if get_origin(hint) is Annotated else hint
     if base is bool:
         return "true/false/1/0"
     bounds = {}

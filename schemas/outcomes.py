@@ -2,7 +2,7 @@
 
 An :class:`Outcome` is one observed result of one session: an ``outcome`` TurnEvent sent
 by a human or a system (``hivemind signal``, the SDK), possibly days after the session
-closed, or one detected from the session's own tool calls (streams.outcomes). Its
+closed, or one detected from the session's own tool calls (sinks.outcomes). Its
 ``label`` is free text from the source; :func:`result_of` maps it to ``success``,
 ``failure`` or ``unknown`` with the documented table :data:`LABEL_RESULTS`. An unknown
 label is kept (the row says ``unknown``), never guessed.
@@ -70,7 +70,7 @@ class OutcomeResult(StrEnum):
 
 class OutcomeSource(StrEnum):
     SIGNAL = "signal"  # an outcome TurnEvent (human, CI system, SDK, `hivemind signal`)
-    DETECTED = "detected"  # inferred from the session's tool calls (streams.outcomes)
+    DETECTED = "detected"  # inferred from the session's tool calls (sinks.outcomes)
 
 
 class Cohort(StrEnum):
@@ -253,15 +253,10 @@ def exposures_from_session_start(event: TurnEvent) -> list[Exposure]:
 
 _outcome_encoder = msgspec.json.Encoder()
 _exposure_decoder = msgspec.json.Decoder(Exposure)
-_outcome_decoder = msgspec.json.Decoder(Outcome)
 
 
 def encode(value: Outcome | Exposure) -> bytes:
     return _outcome_encoder.encode(value)
-
-
-def decode_outcome(raw: bytes) -> Outcome:
-    return _outcome_decoder.decode(raw)
 
 
 def decode_exposure(raw: bytes) -> Exposure:

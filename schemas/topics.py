@@ -19,6 +19,16 @@ class TopicSpec(Struct, frozen=True, kw_only=True):
     partitions: int | None = None
 
 
+# Room for a record's key, headers and batch framing above the payload cap.
+RECORD_OVERHEAD_BYTES = 65536
+
+
+def record_limit(max_record_bytes: int) -> int:
+    """The largest record on a topic that carries whole sessions, and the largest a
+    Hivemind producer sends (``max.message.bytes`` / ``message.max.bytes``)."""
+    return max_record_bytes + RECORD_OVERHEAD_BYTES
+
+
 def topic_specs(topics, *, skills_delete_retention_ms: int | None = None,
                 max_record_bytes: int | None = None) -> list[TopicSpec]:
     """All topics, from a ``runtime.settings.TopicSettings``.
@@ -27,7 +37,7 @@ def topic_specs(topics, *, skills_delete_retention_ms: int | None = None,
     topics that carry whole sessions: a real Kafka's default (1 MB) is smaller.
     """
     retention = skills_delete_retention_ms or topics.skills_delete_retention_ms
-    big = {"max.message.bytes": str(max_record_bytes + 65536)} if max_record_bytes else {}
+    big = {"max.message.bytes": str(record_limit(max_record_bytes))} if max_record_bytes else {}
     return [
         TopicSpec(name=topics.turns, key="workspace_id", value="TurnBatch | TurnEvent", configs=big),
         TopicSpec(name=topics.sessions, key="workspace_id", value="Session", configs=big),

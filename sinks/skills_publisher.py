@@ -1,38 +1,41 @@
 """Publishing skills to the compacted skills topic, and reading it back.
 
 Guarantee: :meth:`SkillsPublisher.publish` returns only after the broker's delivery
-report confirms the record (idempotent producer, ``acks=all``); otherwise it raises
-:class:`SkillNotDelivered` and the caller must treat the skill as *not* published. Keys
-are ``schemas.skills.skill_key(workspace, name)`` with the murmur2 partitioner set
-explicitly (``runtime.kafka.producer_config``), so a Java or Go client puts a workspace's
-skill on the same partition. A retirement is a tombstone (null value) on the same key;
-the Delta sink turns it into a retirement row.
+report confirms the record (``runtime.kafka.produce_confirmed``: idempotent producer,
+``acks=all``); otherwise it raises :class:`runtime.errors.DeliveryNotConfirmed` and the
+caller must treat the skill as *not* published. Keys are
+``schemas.skills.skill_key(workspace, name)`` with the murmur2 partitioner set explicitly
+(``runtime.kafka.producer_config``), so a Java or Go client puts a workspace's skill on
+the same partition. A retirement is a tombstone (null value) on the same key; the Delta
+sink turns it into a retirement row.
 
-Reading: :func:`read_skill_log` assigns every partition from the beginning and reads to
-the high watermark observed at start, so it returns the topic's complete state at that
-moment (latest value per key, ``None`` for a tombstone). :func:`load_library` folds it
-into a :class:`streams.codifier.library.Library`: the codifier's state is the topic
-itself, rebuilt at every start, which is what makes a restart publish nothing twice.
+Reading: :func:`skill_log` is the topic's whole state at the moment of the call
+(``runtime.kafka.read_to_end``), decoded, in log order: the codifier rebuilds its library
+from it at every start (``Library.from_log``: what makes a restart publish nothing
+twice); :func:`read_skill_log` keeps the latest value per key (``None``: retired), which
+``hivemind skills list/show/retire`` read. Records whose key is not
+``<workspace>/<name>`` in UTF-8 or whose value is not a Skill are skipped and logged by
+coordinates (the sink dead-letters them).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
 from datetime import datetime
 
-from runtime.errors import BrokerUnavailable, HivemindError
-from runtime.kafka import consumer_config, producer_config
+from runtime.errors import BrokerUnavailable
+from runtime.kafka import produce_confirmed, producer_config, read_to_end
 from runtime.settings import Settings
-from schemas.skills import Skill, decode_skill, encode_skill, parse_skill_key, skill_key
-from streams.codifier.library import Library
+from schemas.skills import (
+    PublishedSkill,
+    Skill,
+    SkillLogEntry,
+    decode_skill_log,
+    encode_skill,
+    skill_key,
+)
 
 log = logging.getLogger(__name__)
-
-
-class SkillNotDelivered(HivemindError):
-    """The broker did not confirm a skill record; it is not published (retry it)."""
 
 
 class SkillsPublisher:
@@ -45,7 +48,7 @@ class SkillsPublisher:
         self._producer = producer or Producer(producer_config(settings, **{"linger.ms": 5}))
 
     def publish(self, skill: Skill, *, timeout_s: float = 30.0) -> None:
-        """Produce ``skill`` and wait for its delivery report (raises SkillNotDelivered)."""
+        """Produce ``skill`` and wait for its delivery report (raises DeliveryNotConfirmed)."""
         # The record's timestamp is the skill's creation time: readers date the version
         # by it (the sink's published_at, the sync), and under a simulated clock
         # (runtime.clock) that is event time, not the wall clock of the publish.
@@ -63,24 +66,13 @@ class SkillsPublisher:
         self._produce(skill_key(workspace_id, name), None, headers, timeout_s,
                       timestamp_ms=int(at.timestamp() * 1000) if at is not None else 0)
 
-    def _produce(self, key: bytes, value: bytes | None, headers: list, timeout_s: float,
-                 timestamp_ms: int = 0) -> None:
-        outcome: list = []
-        self._producer.produce(self.topic, key=key, value=value, headers=headers,
-                               timestamp=max(0, timestamp_ms),
-                               on_delivery=lambda err, msg: outcome.append((err, msg)))
-        deadline = time.monotonic() + timeout_s
-        while not outcome and time.monotonic() < deadline:
-            self._producer.poll(min(0.5, max(0.0, deadline - time.monotonic())))
-        if not outcome:
-            raise SkillNotDelivered(
-                f"no delivery report for {key.decode()} on {self.topic} within {timeout_s}s: "
-                "is Kafka reachable? the skill was not published and will be retried")
-        err, msg = outcome[0]
-        if err is not None:
-            raise SkillNotDelivered(f"{key.decode()} on {self.topic} failed: {err}")
+    def _produce(self, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]],
+                 timeout_s: float, timestamp_ms: int = 0) -> None:
+        partition, offset = produce_confirmed(self._producer, self.topic, key=key, value=value,
+                                              headers=headers, timeout_s=timeout_s,
+                                              timestamp_ms=timestamp_ms)
         log.info("published key=%s partition=%s[%d] offset=%d", key.decode(), self.topic,
-                 msg.partition(), msg.offset())
+                 partition, offset)
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.flush(timeout_s)
@@ -92,92 +84,34 @@ class SkillsPublisher:
         self.close()
 
 
-def iter_skill_records(settings: Settings, *, timeout_s: float = 30.0
-                       ) -> Iterator[tuple[bytes, bytes | None]]:
-    """(key, value) of every record of the skills topic up to its high watermarks at start,
-    in partition order. Raises BrokerUnavailable when the topic cannot be read in time."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
+def skill_log(settings: Settings, *, timeout_s: float = 30.0) -> list[SkillLogEntry]:
+    """Every record of the skills topic up to its end, decoded, in log order:
+    ``((workspace, name), PublishedSkill)`` or ``((workspace, name), None)`` for a
+    tombstone (``schemas.skills.decode_skill_log``: hostile records are left out and
+    counted). Raises BrokerUnavailable when the topic cannot be read to its end in time."""
     topic = settings.topics.skills
-    consumer = Consumer(consumer_config(settings, group_id="hivemind-skills-reader",
-                                        **{"enable.partition.eof": False}))
-    try:
-        md = consumer.list_topics(topic, timeout=timeout_s)
-        meta = md.topics.get(topic)
-        if meta is None or meta.error is not None:
-            raise BrokerUnavailable(f"skills topic {topic} is missing: run `hivemind topics`")
-        ends: dict[int, int] = {}
-        starts = []
-        for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-            if high > low:
-                ends[p] = high
-                starts.append(TopicPartition(topic, p, low))
-        if not starts:
-            return
-        consumer.assign(starts)
-        deadline = time.monotonic() + timeout_s
-        while ends:
-            if time.monotonic() > deadline:
-                raise BrokerUnavailable(f"reading {topic} to its high watermark timed out")
-            msg = consumer.poll(0.2)
-            if msg is not None:
-                if msg.error():
-                    raise BrokerUnavailable(f"reading {topic}: {msg.error()}")
-                # Every record received is yielded, even past the watermark read at
-                # start: tansu reports a partition's high watermark as its last *batch*'s
-                # base offset + 1, so filtering on it would drop the rest of that batch.
-                if msg.partition() in ends:
-                    yield msg.key() or b"", msg.value()
-            # By position, not by the last offset seen: compaction and control records
-            # leave gaps, so the record at high - 1 may never arrive.
-            for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
-                if tp.offset >= ends[tp.partition]:
-                    del ends[tp.partition]
-    except KafkaException as exc:
-        raise BrokerUnavailable(f"cannot read {topic}: {exc}") from None
-    finally:
-        consumer.close()
+    read = read_to_end(settings, topic, group_id="hivemind-skills-reader", timeout_s=timeout_s)
+    if not read.complete:
+        raise BrokerUnavailable(f"reading {topic} to its end timed out after {timeout_s:g}s")
+    decoded = decode_skill_log((r.key, r.value, r.timestamp_ms) for r in read.records)
+    if decoded.bad_keys or decoded.undecodable:
+        log.warning("%s: skipped %d records whose key is not <workspace>/<name> in UTF-8 "
+                    "and %d whose value is not a skill", topic, decoded.bad_keys,
+                    decoded.undecodable)
+    return decoded.entries
 
 
 def read_skill_log(settings: Settings, *, timeout_s: float = 30.0
-                   ) -> dict[tuple[str, str], Skill | None]:
-    """Latest value per (workspace, name); ``None`` = retired. Undecodable values are
-    logged by coordinates and ignored (the sink dead-letters them)."""
-    state: dict[tuple[str, str], Skill | None] = {}
-    for key, value in iter_skill_records(settings, timeout_s=timeout_s):
-        ws, name = parse_skill_key(key)
-        if value is None:
-            state[(ws, name)] = None
-            continue
-        try:
-            state[(ws, name)] = decode_skill(value)
-        except ValueError:
-            log.warning("undecodable skill record key=%s: ignored", key[:200])
-    return state
-
-
-def load_library(settings: Settings, *, timeout_s: float = 30.0) -> Library:
-    """The codifier's library, rebuilt from every record of the skills topic (in order,
-    so versions and tombstones are replayed exactly as published)."""
-    library = Library()
-    for key, value in iter_skill_records(settings, timeout_s=timeout_s):
-        ws, name = parse_skill_key(key)
-        if value is None:
-            library.apply((ws, name), None)
-            continue
-        try:
-            library.apply((ws, name), decode_skill(value))
-        except ValueError:
-            log.warning("undecodable skill record key=%s: ignored", key[:200])
-    return library
+                   ) -> dict[tuple[str, str], PublishedSkill | None]:
+    """Latest value per (workspace, name); ``None`` = retired."""
+    return dict(skill_log(settings, timeout_s=timeout_s))
 
 
 def list_skills(settings: Settings, workspace_id: str | None = None) -> list[Skill]:
     """Live skills (latest versions), optionally of one workspace, sorted by name."""
     state = read_skill_log(settings)
-    return sorted((s for (ws, _), s in state.items()
-                   if s is not None and workspace_id in (None, ws)),
+    return sorted((p.skill for (ws, _), p in state.items()
+                   if p is not None and workspace_id in (None, ws)),
                   key=lambda s: (s.workspace_id, s.name))
 
 
@@ -189,18 +123,3 @@ def retire_skill(settings: Settings, workspace_id: str, name: str, *, reason: st
     with SkillsPublisher(settings) as publisher:
         publisher.retire(workspace_id, name, reason=reason)
     return True
-
-
-def skill_md(skill: Skill) -> str:
-    """The SKILL.md text of a skill (front matter + body), as agents load it."""
-    desc = skill.description.replace("\n", " ")
-    quoted = '"' + desc.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    prov = skill.provenance
-    lines = ["---", f"name: {skill.name}", f"description: {quoted}", "metadata:",
-             f"  hivemind-version: \"{skill.version}\"",
-             f"  hivemind-codifier: \"{prov.codifier}{'/' + prov.model if prov.model else ''}\"",
-             f"  hivemind-decision: \"{prov.decision.value}\"",
-             f"  hivemind-sessions: \"{','.join(prov.source_session_ids)[:500]}\"",
-             f"  hivemind-published: \"{prov.created_at.isoformat()}\"",
-             "---", ""]
-    return "\n".join(lines) + skill.body.rstrip() + "\n"

@@ -30,8 +30,16 @@ import pyarrow.compute as pc
 
 from schemas.arrow import arrow_schema, table_from_structs
 from schemas.events import TurnEvent, decode_turn_record
+from schemas.outcomes import (
+    Exposure,
+    Outcome,
+    exposure_from_event,
+    exposures_from_session_start,
+    outcome_from_event,
+)
 from schemas.sessions import Session, decode_session
 from schemas.skills import Skill, decode_skill, parse_skill_key
+from sinks.outcomes import detect_outcomes
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,73 +255,13 @@ def skills_to_arrow(rows: Sequence[SkillRow]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SKILLS_SCHEMA)
 
 
-TABLES: list[TableSpec] = [
-    TableSpec(
-        name="events", topic="turns", schema=EVENTS_SCHEMA,
-        rows=event_rows, to_arrow=events_to_arrow,
-        partition_by=("workspace_id", "ts_date"),
-        # Window: the last 50,000 event_ids of each Kafka partition (25 s of a partition
-        # at 2,000 events/s); forwarder and SDK retries resend within seconds.
-        dedup_key=lambda e: e.event_id, dedup_window=50_000,
-        # The sessionizer reads the same topic and dead-letters bad records already.
-        dead_letter_undecodable=False,
-    ),
-    TableSpec(
-        name="sessions", topic="sessions", schema=SESSIONS_SCHEMA,
-        rows=session_rows, to_arrow=sessions_to_arrow,
-        partition_by=("workspace_id", "ended_date"),
-        dedup_key=lambda s: s.session_uid, dedup_window=50_000,
-        # A replayed session has the same uid, workspace and ended_at (the last event's
-        # time), so the unique check only looks in that (workspace, date) partition.
-        unique_key="session_uid",
-    ),
-    TableSpec(
-        name="skills", topic="skills", schema=SKILLS_SCHEMA,
-        rows=skill_rows, to_arrow=skills_to_arrow,
-        partition_by=("workspace_id", "created_date"),
-        dedup_key=skill_dedup_key, dedup_window=10_000,
-    ),
-]
-
-
-def missing_columns(table_names: Sequence[str], schema: pa.Schema) -> list[pa.Field]:
-    """The fields of ``schema`` a table with columns ``table_names`` lacks: the columns a
-    migration adds. Raises ``ValueError`` if one of them is not nullable (an existing
-    table cannot get a required column: that needs a new table)."""
-    have = set(table_names)
-    missing = [f for f in schema if f.name not in have]
-    required = [f.name for f in missing if not f.nullable]
-    if required:
-        raise ValueError(f"cannot add required columns {required} to an existing table: "
-                         "new contract fields must have defaults (nullable columns)")
-    return missing
-
-
-def table_spec(name: str, tables: Sequence[TableSpec] | None = None) -> TableSpec:
-    """The spec called ``name``; the error lists the valid names."""
-    for spec in TABLES if tables is None else tables:
-        if spec.name == name:
-            return spec
-    valid = ", ".join(s.name for s in (TABLES if tables is None else tables))
-    raise KeyError(f"no sink table named {name!r}: valid names are {valid}")
-
-
-# -- outcomes and exposures (appended by the measure side; see schemas/outcomes.py) -----
+# -- outcomes and exposures (the measure side; see schemas/outcomes.py) ----------------
 # outcomes: every `outcome` TurnEvent of hivemind.turns (any time after its session) as
 # an Outcome with its label mapped to success/failure/unknown, plus outcomes detected
-# from each closed session's tool calls (streams.outcomes) on hivemind.sessions.
+# from each closed session's tool calls (sinks.outcomes) on hivemind.sessions.
 # exposures: every Claude Code `Skill` tool call on hivemind.turns as an invoked row, and
 # one assignment row (cohort present/held_out, skill_version) per skill listed in a
 # session_start event's extra "skills_in_scope" (exposure_id "<session>/<skill>/scope").
-
-from schemas.outcomes import (  # noqa: E402
-    Exposure,
-    Outcome,
-    exposure_from_event,
-    exposures_from_session_start,
-    outcome_from_event,
-)
-from streams.outcomes import detect_outcomes  # noqa: E402
 
 OUTCOME_FIELDS = arrow_schema(Outcome)
 OUTCOMES_SCHEMA = arrow_schema(Outcome, extra=[pa.field("ts_date", pa.date32(), nullable=False)])
@@ -351,7 +299,32 @@ def exposures_to_arrow(rows: Sequence[Exposure]) -> pa.Table:
                       "ts", "ts_date")
 
 
-TABLES += [
+TABLES: list[TableSpec] = [
+    TableSpec(
+        name="events", topic="turns", schema=EVENTS_SCHEMA,
+        rows=event_rows, to_arrow=events_to_arrow,
+        partition_by=("workspace_id", "ts_date"),
+        # Window: the last 50,000 event_ids of each Kafka partition (25 s of a partition
+        # at 2,000 events/s); forwarder and SDK retries resend within seconds.
+        dedup_key=lambda e: e.event_id, dedup_window=50_000,
+        # The sessionizer reads the same topic and dead-letters bad records already.
+        dead_letter_undecodable=False,
+    ),
+    TableSpec(
+        name="sessions", topic="sessions", schema=SESSIONS_SCHEMA,
+        rows=session_rows, to_arrow=sessions_to_arrow,
+        partition_by=("workspace_id", "ended_date"),
+        dedup_key=lambda s: s.session_uid, dedup_window=50_000,
+        # A replayed session has the same uid, workspace and ended_at (the last event's
+        # time), so the unique check only looks in that (workspace, date) partition.
+        unique_key="session_uid",
+    ),
+    TableSpec(
+        name="skills", topic="skills", schema=SKILLS_SCHEMA,
+        rows=skill_rows, to_arrow=skills_to_arrow,
+        partition_by=("workspace_id", "created_date"),
+        dedup_key=skill_dedup_key, dedup_window=10_000,
+    ),
     TableSpec(
         name="outcomes", topic="turns", schema=OUTCOMES_SCHEMA,
         rows=outcome_rows, to_arrow=outcomes_to_arrow,
@@ -376,3 +349,25 @@ TABLES += [
         dead_letter_undecodable=False,
     ),
 ]
+
+
+def missing_columns(table_names: Sequence[str], schema: pa.Schema) -> list[pa.Field]:
+    """The fields of ``schema`` a table with columns ``table_names`` lacks: the columns a
+    migration adds. Raises ``ValueError`` if one of them is not nullable (an existing
+    table cannot get a required column: that needs a new table)."""
+    have = set(table_names)
+    missing = [f for f in schema if f.name not in have]
+    required = [f.name for f in missing if not f.nullable]
+    if required:
+        raise ValueError(f"cannot add required columns {required} to an existing table: "
+                         "new contract fields must have defaults (nullable columns)")
+    return missing
+
+
+def table_spec(name: str, tables: Sequence[TableSpec] | None = None) -> TableSpec:
+    """The spec called ``name``; the error lists the valid names."""
+    for spec in TABLES if tables is None else tables:
+        if spec.name == name:
+            return spec
+    valid = ", ".join(s.name for s in (TABLES if tables is None else tables))
+    raise KeyError(f"no sink table named {name!r}: valid names are {valid}")

@@ -32,20 +32,21 @@ import json
 import logging
 import signal
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from msgspec import Struct
 
 from runtime.clock import SimClock
-from runtime.errors import HivemindError
-from runtime.kafka import consumer_config, group_id_for, producer_config
+from runtime.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
+from runtime.errors import DeliveryNotConfirmed, HivemindError
+from runtime.kafka import consumer_config, group_id_for, produce_confirmed, producer_config
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
 from schemas.sessions import Candidate, decode_candidate
-from sinks.skills_publisher import SkillNotDelivered, SkillsPublisher, load_library
+from schemas.topics import record_limit
+from sinks.skills_publisher import SkillsPublisher, skill_log
 from streams.codifier import metrics
 from streams.codifier.library import Library
 from streams.codifier.logic import (
@@ -65,7 +66,6 @@ from streams.codifier.logic import (
     resolve,
 )
 from streams.codifier.offsets import OffsetTracker
-from streams.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class CodifierJob:
         self.now = clock or (self.event_clock.now if self.event_clock is not None
                              else (lambda: datetime.now(UTC)))
         self.park_base_s = park_base_s
+        self._record_limit = record_limit(settings.sessionizer.max_record_bytes)
         self.max_park_attempts = max_park_attempts
         # Loaded on every assignment (see _on_assign), before any candidate is processed.
         self.library: Library = Library()
@@ -201,7 +202,7 @@ class CodifierJob:
         worker published after this one last read the topic (stale versions would
         collide). The old owner confirmed its publishes before giving the partition up:
         processing is synchronous between consume calls, where revocation happens."""
-        self.library = load_library(self.settings)
+        self.library = Library.from_log(skill_log(self.settings))
         self.summary.skills_per_workspace = self.library.counts_by_workspace()
         self._library_stale = False
         log.info("library loaded: %d skills", len(self.library))
@@ -230,7 +231,7 @@ class CodifierJob:
         decoded = decode_or_dead_letter(
             msg.value(), decode_candidate, stage=STAGE, topic=msg.topic(),
             partition=msg.partition(), offset=msg.offset(), key=msg.key(),
-            max_bytes=self.settings.sessionizer.max_record_bytes + 65536)
+            max_bytes=self._record_limit)
         if isinstance(decoded, DeadLetter):
             self._dead_letter(decoded)
             self.tracker.done(tp, msg.offset())
@@ -246,17 +247,22 @@ class CodifierJob:
             self._finish(item, "duplicate")
             return None
         not_before = _int(headers.get(H_NOT_BEFORE)) / 1000
-        if not_before > time.time():
+        if not_before > self._epoch():
             self._hold(item, not_before)
             return None
         return item
+
+    def _epoch(self) -> float:
+        """Now in epoch seconds, from the job's one clock (``clock``): due checks, parks
+        and budget holds all read it."""
+        return self.now().timestamp()
 
     def _hold(self, item: _Item, due: float) -> None:
         heapq.heappush(self.waiting, (due, next(self._seq), item))
         metrics.WAITING.set(len(self.waiting))
 
     def _due_items(self) -> list[_Item]:
-        now = time.time()
+        now = self._epoch()
         due = []
         while self.waiting and self.waiting[0][0] <= now:
             due.append(heapq.heappop(self.waiting)[2])
@@ -323,10 +329,10 @@ class CodifierJob:
         if isinstance(result, Published):
             try:
                 self.publisher.publish(result.skill)
-            except SkillNotDelivered as exc:
+            except DeliveryNotConfirmed as exc:
                 log.warning("skill not delivered, retrying later: %s", exc)
                 for item in members:
-                    self._hold(item, time.time() + 5)
+                    self._hold(item, self._epoch() + 5)
                 return
         if not isinstance(result, Parked):  # a park counts once it is re-queued (_park)
             self.summary.record(result)
@@ -361,12 +367,14 @@ class CodifierJob:
                 self._dead_letter(letter)
                 self._finish(item, "dead_lettered")
                 return
-            not_before_ms = int((time.time() + park_delay_s(attempt, base_s=self.park_base_s)) * 1000)
-            self._produce_confirmed(self.settings.topics.candidates, item.key, item.raw, [
-                (H_ATTEMPT, str(attempt).encode()), (H_NOT_BEFORE, str(not_before_ms).encode()),
-                (H_REASON, parked.reason[:200].encode())])
-        except SkillNotDelivered:
-            self._hold(item, time.time() + 5)  # not durable elsewhere yet: keep it here
+            not_before_ms = int((self._epoch() + park_delay_s(attempt, base_s=self.park_base_s)) * 1000)
+            headers = [(H_ATTEMPT, str(attempt).encode()),
+                       (H_NOT_BEFORE, str(not_before_ms).encode()),
+                       (H_REASON, parked.reason[:200].encode())]
+            produce_confirmed(self.producer, self.settings.topics.candidates, key=item.key,
+                              value=item.raw, headers=headers)
+        except DeliveryNotConfirmed:
+            self._hold(item, self._epoch() + 5)  # not durable elsewhere yet: keep it here
             return
         log.info("candidate parked candidate=%s attempt=%d stage=%s", item.candidate.candidate_id,
                  attempt, parked.stage)
@@ -395,19 +403,12 @@ class CodifierJob:
             self._save_budget()
 
     def _dead_letter(self, letter: DeadLetter) -> None:
-        rec = dead_letter_record(letter)
-        self._produce_confirmed(self.settings.topics.dlq, rec.key, rec.value, rec.headers)
+        # Capped like every stage's: a letter carries its raw bytes in base64 (a third
+        # larger), so one near the record limit keeps a prefix (runtime.dlq).
+        rec = dead_letter_record(letter, max_bytes=self._record_limit - 4096)
+        produce_confirmed(self.producer, self.settings.topics.dlq, key=rec.key, value=rec.value,
+                          headers=rec.headers)
         count_dead_letter(letter)
-
-    def _produce_confirmed(self, topic: str, key, value, headers, timeout_s: float = 30.0) -> None:
-        outcome: list = []
-        self.producer.produce(topic, key=key, value=value, headers=headers,
-                              on_delivery=lambda err, msg: outcome.append(err))
-        deadline = time.monotonic() + timeout_s
-        while not outcome and time.monotonic() < deadline:
-            self.producer.poll(0.2)
-        if not outcome or outcome[0] is not None:
-            raise SkillNotDelivered(f"record to {topic} not confirmed: {outcome or 'timeout'}")
 
     def _commit(self) -> None:
         offsets = self.tracker.committable()
@@ -433,11 +434,10 @@ class CodifierJob:
             return {}
 
     def _save_budget(self) -> None:
-        path = self._budget_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.budget.to_dict()))
-        tmp.replace(path)
+        from producers import private
+
+        private.write_atomic(self._budget_path(), json.dumps(self.budget.to_dict()).encode(),
+                             fsync=False)
 
 
 def _int(raw: bytes | None) -> int:

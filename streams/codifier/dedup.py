@@ -181,14 +181,6 @@ class SkillIndex:
         return best
 
 
-def find_near_duplicate(name: str, description: str, body: str, skills: Iterable[Skill], *,
-                        threshold: float = DEFAULT_THRESHOLD) -> tuple[Skill, float] | None:
-    """One-shot form of :meth:`SkillIndex.nearest` over ``skills``."""
-    by_name = {s.name: s for s in skills}
-    match = SkillIndex(by_name.values()).nearest(name, description, body, threshold=threshold)
-    return (by_name[match.name], match.score) if match else None
-
-
 def merge_bodies(existing: str, new: str, *, max_chars: int) -> str:
     """Existing body plus the new body's lines it does not hold yet (bounded)."""
     have = {_norm(line) for line in existing.splitlines() if line.strip()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from schemas.skills import Skill
+from schemas.skills import PublishedSkill, Skill
 from streams.codifier.dedup import SkillIndex
 
 
@@ -26,6 +26,16 @@ class Library:
         self._retired_index: dict[str, SkillIndex] = {}
         for skill in skills:
             self.apply((skill.workspace_id, skill.name), skill)
+
+    @classmethod
+    def from_log(cls, entries: Iterable[tuple[tuple[str, str], PublishedSkill | None]]
+                 ) -> Library:
+        """The library of a skills-topic read (``sinks.skills_publisher.skill_log``), its
+        records replayed in log order, so versions and tombstones apply as published."""
+        library = cls()
+        for key, published in entries:
+            library.apply(key, published.skill if published is not None else None)
+        return library
 
     def apply(self, key: tuple[str, str], skill: Skill | None) -> None:
         """One record of the skills topic: a version, or ``None`` (tombstone)."""

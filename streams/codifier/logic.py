@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -172,10 +172,6 @@ def _topic_of(candidate: Candidate) -> str:
 
 
 # --------------------------------------------------------------------------- resolve
-
-
-def already_codified(candidate_id: str, library: Library) -> bool:
-    return library.has_candidate(candidate_id)
 
 
 def resolve(group: CandidateGroup, answer: Draft | Rejection, library: Library, *,
@@ -335,7 +331,3 @@ class CodifySummary:
             "tokens": self.usage.total_tokens,
             "cost_usd": round(self.usage.cost_usd, 6),
         }
-
-
-def reasons_of(candidates: Iterable[Candidate]) -> list[str]:
-    return [r.value for c in candidates for r in c.reasons]

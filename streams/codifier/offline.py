@@ -19,7 +19,7 @@ import json
 import re
 
 from schemas.events import EventKind, TurnEvent
-from schemas.sessions import Candidate, Session
+from schemas.sessions import Candidate
 from schemas.skills import MAX_NAME_LEN, Decision
 from streams.candidates import (
     command_signature,
@@ -176,7 +176,3 @@ def _first_line(text: str, limit: int) -> str:
 
 def _head(command: str, words: int = 4) -> str:
     return " ".join(command.split()[:words])
-
-
-def sessions_of(candidate: Candidate) -> list[Session]:
-    return list(candidate.sessions)

@@ -25,7 +25,7 @@ assignment are skipped (Faust seeks back to the committed offsets after the reba
 delivers them again); a batch whose assignment epoch changed before its writes is
 abandoned, unwritten and unacked, and replayed the same way.
 
-Errors: bad input is dead-lettered (see :mod:`streams.dlq`) and the worker keeps going; a
+Errors: bad input is dead-lettered (see :mod:`runtime.dlq`) and the worker keeps going; a
 processing error in the logic dead-letters the record the same way (later records of the
 key continue from the state before it); a producer error crashes the worker, which
 restarts from the committed offsets.
@@ -44,11 +44,12 @@ from typing import Any, Protocol
 
 import msgspec
 
+from runtime import dlq
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
 from schemas.events import TurnEvent, decode_turn_record
 from schemas.sessions import Session, encode
-from streams import dlq
+from schemas.topics import record_limit
 from streams.sessionizer import logic
 from streams.sessionizer import metrics as m
 from streams.sessionizer.index import DeadlineIndex
@@ -61,7 +62,7 @@ MAX_PENDING_RECORDS = 20_000  # processed records awaiting their state write and
 
 def producer_record_limit(settings: Settings) -> int:
     """The largest record this worker's producer sends (as runtime.kafka's producers)."""
-    return settings.sessionizer.max_record_bytes + 65536
+    return record_limit(settings.sessionizer.max_record_bytes)
 
 
 class StateStore(Protocol):

@@ -49,7 +49,7 @@ from tests.support.claude_stub import (
 )
 from tests.support.polling import wait_until
 from tests.support.topic_reader import read_topic
-from tests.unit.codifier.builders import bash, candidate, prompt, session
+from tests.unit.streams.codifier.builders import bash, candidate, prompt, session
 
 ROOT = Path(__file__).resolve().parents[2]
 WS = "ws-test"

@@ -18,13 +18,14 @@ from runtime.settings import Secret
 from schemas.dead_letters import decode_dead_letter
 from schemas.sessions import encode
 from schemas.skills import decode_skill, parse_skill_key
-from sinks.skills_publisher import list_skills, load_library, read_skill_log, retire_skill
+from sinks.skills_publisher import list_skills, read_skill_log, retire_skill, skill_log
 from streams.codifier.app import CodifierJob
+from streams.codifier.library import Library
 from streams.codifier.llm import AnthropicCodifier
 from streams.codifier.logic import CodifySummary
 from tests.support.anthropic_stub import AnthropicStub, error, keep
 from tests.support.polling import wait_until as wait_for
-from tests.unit.codifier.builders import (
+from tests.unit.streams.codifier.builders import (
     bash,
     candidate,
     prompt,
@@ -185,7 +186,7 @@ def test_failed_model_call_parks_candidate_until_it_is_published(settings):
     letters = [decode_dead_letter(v) for _, v, _ in all_records(s, s.topics.dlq)]
     assert [(d.stage, d.reason.value) for d in letters] == [("codifier", "undecodable")]
     # the library rebuilt from the topic knows the candidate: a replay would be skipped
-    assert load_library(s).has_candidate(cand.candidate_id)
+    assert Library.from_log(skill_log(s)).has_candidate(cand.candidate_id)
 
 
 def test_partition_taken_over_from_another_worker_continues_its_versions(settings):
@@ -235,3 +236,23 @@ def test_candidate_failing_every_attempt_ends_in_the_dlq_with_its_bytes(settings
     assert (letter.stage, letter.reason.value) == ("codifier", "processing_error")
     assert "failed 2 times" in letter.detail and letter.raw == encode(cand)
     assert list_skills(s) == []
+
+
+def test_undecodable_candidate_too_big_to_dead_letter_whole_is_cut_and_the_stream_goes_on(settings):
+    """A garbage record near the record limit: its dead letter (base64, a third larger)
+    would not fit a producer record, so it carries a prefix of the bytes and says so; the
+    next candidate still becomes a skill (the job neither crashes nor stalls)."""
+    s = settings.replace(sessionizer={"max_record_bytes": 1024})  # producer limit ~65 KB
+    garbage = b"\xff" + bytes(range(256)) * 234  # ~60 KB, not JSON
+    cand = distinct_candidates("ws-a", 1)[0]
+    produce_candidates(settings, [], extra_raw=[garbage])
+    produce_candidates(settings, [cand])
+    summary = CodifySummary()
+    job = StartedJob(CodifierJob(s, summary=summary))
+    try:
+        wait_for(lambda: list_skills(s), 60, "the skill after the garbage record")
+    finally:
+        job.stop()
+    (letter,) = [decode_dead_letter(v) for _, v, _ in all_records(s, s.topics.dlq)]
+    assert (letter.stage, letter.reason.value) == ("codifier", "undecodable")
+    assert "raw cut to its first" in letter.detail and garbage.startswith(letter.raw)

@@ -35,9 +35,11 @@ def test_list_show_retire_round_trip(settings, monkeypatch, capsys):
     assert "run-pytest" in out and "other-skill" in out and "  2 KEEP" in out
 
     assert main(["skills", "show", "run-pytest"]) == 0
-    out = capsys.readouterr().out
+    shown = capsys.readouterr()
+    out = shown.out
     assert out.startswith("---\nname: run-pytest\ndescription: \"Use when pytest is missing.\"")
-    assert "python -m pytest" in out and "version 2" in out
+    assert "python -m pytest" in out and 'skill_version: "2"' in out
+    assert "version 2" in shown.err  # the provenance, kept out of the SKILL.md text
 
     assert main(["skills", "retire", "run-pytest", "--reason", "harmful"]) == 0
     assert read_skill_log(settings)[("ws-test", "run-pytest")] is None

@@ -24,7 +24,7 @@ from streams.codifier.llm import AnthropicCodifier
 from streams.codifier.logic import CodifySummary
 from tests.integration.test_codify import StartedJob, produce_candidates, wait_for
 from tests.support.anthropic_stub import AnthropicStub, keep
-from tests.unit.codifier.builders import (
+from tests.unit.streams.codifier.builders import (
     bash,
     candidate,
     prompt,

@@ -61,13 +61,13 @@ def _tool_call(sid: str, step: int) -> dict:
 
 
 class AgentdProcess:
-    """``python -m producers.forwarder`` as agentd runs: its own session, log to a file."""
+    """``python -m producers.daemon`` as agentd runs: its own session, log to a file."""
 
     def __init__(self, env: dict, home: Path, *args: str) -> None:
         self.log = home / "agentd-test.log"
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "producers.forwarder", "--home", str(home), *args],
+                [sys.executable, "-m", "producers.daemon", "--home", str(home), *args],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.home = home
 

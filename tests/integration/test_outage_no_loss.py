@@ -207,7 +207,7 @@ def test_sigkill_of_agentd_loses_nothing(broker, tmp_path):
            "HIVEMIND_TOPICS_TURNS": t.turns, "HIVEMIND_TOPICS_DLQ": t.dlq,
            "HIVEMIND_TOPICS_SKILLS": t.skills, "HIVEMIND_KAFKA_PARTITIONS": "3"}
     root = Path(__file__).resolve().parents[2]
-    argv = [sys.executable, "-m", "producers.forwarder", "--home", str(home)]
+    argv = [sys.executable, "-m", "producers.daemon", "--home", str(home)]
     first = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:

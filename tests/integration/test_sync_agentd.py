@@ -100,7 +100,7 @@ def test_session_start_spawns_agentd_which_forwards_syncs_and_stops(settings, tm
         assert [(x.session_id, x.skill_name, x.cohort) for x in exposures] == [
             (sid, "run-tests", Cohort.PRESENT)]
 
-        second = subprocess.run([sys.executable, "-m", "producers.forwarder", "--home", str(home)],
+        second = subprocess.run([sys.executable, "-m", "producers.daemon", "--home", str(home)],
                                 cwd=ROOT, env=env, capture_output=True, timeout=30)
         assert second.returncode == 0 and agentd.running_pid(home) == pid
 

@@ -127,3 +127,53 @@ def test_unreachable_broker_changes_nothing(settings, tmp_path):
     result = sync_once(dead, agent_id=agent, projects=[project], timeout_s=1.0)
     assert result.error is not None and not result.report.removed
     assert (project / ".claude" / "skills" / "run-tests" / "SKILL.md").exists()
+
+
+def test_skills_show_prints_the_file_sync_writes(settings, tmp_path, capsys):
+    """`hivemind skills show` and sync share one renderer and one read: stdout is the
+    SKILL.md agents load, byte for byte (a description holding YAML line breaks too)."""
+    import argparse
+
+    from cli.skills_cmd import run_show
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    agent = agent_outside_holdout("run-tests")
+    hostile = skill("ws-test", "run-tests", version=2, body="Run `make test`.\u2028Then lint.")
+    hostile = Skill(**{**{f: getattr(hostile, f) for f in hostile.__struct_fields__},
+                       "description": 'Tests: "quoted"\u2028next\x85line # not a comment'})
+    with SkillsPublisher(settings) as pub:
+        pub.publish(hostile)
+    assert sync_once(settings, agent_id=agent, projects=[project]).complete
+    written = (project / ".claude" / "skills" / "run-tests" / "SKILL.md").read_bytes()
+    capsys.readouterr()
+    code = run_show(argparse.Namespace(name="run-tests", workspace="ws-test"), settings)
+    out = capsys.readouterr()
+    assert code == 0
+    assert out.out.encode() == written
+    assert "provenance: version 2" in out.err
+
+
+def test_skill_log_survives_hostile_keys_and_sees_a_whole_batch(settings):
+    """The publisher's reader (skills list/show, the codifier's library) on the same read
+    as sync: a key that is not UTF-8 or has no slash, an undecodable value, and a
+    multi-record batch whose last records lie past tansu's reported high watermark."""
+    from confluent_kafka import Producer
+
+    from runtime.kafka import producer_config
+    from schemas.skills import encode_skill, skill_key
+    from sinks.skills_publisher import list_skills, read_skill_log
+
+    producer = Producer(producer_config(settings, **{"linger.ms": 200}))
+    producer.produce(settings.topics.skills, encode_skill(skill("ws-test", "a-skill")),
+                     b"acme/\xff\xfe")
+    producer.produce(settings.topics.skills, encode_skill(skill("ws-test", "a-skill")),
+                     b"no-slash")
+    producer.produce(settings.topics.skills, b"\x00garbage", skill_key("ws-test", "junk"))
+    names = [f"skill-{i}" for i in range(12)]
+    for name in names:
+        producer.produce(settings.topics.skills, encode_skill(skill("ws-test", name)),
+                         skill_key("ws-test", name))
+    assert producer.flush(15) == 0
+    assert sorted(name for (_, name) in read_skill_log(settings)) == sorted(names)
+    assert [s.name for s in list_skills(settings, "ws-test")] == sorted(names)

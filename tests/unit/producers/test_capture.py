@@ -524,3 +524,27 @@ def test_console_script_path_imports_no_heavy_module(home):
                           input=json.dumps(PAYLOADS["Stop"]).encode(), timeout=60)
     assert done.returncode == 0 and done.stdout == b""
     assert done.stderr.decode() == ""
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe{}", b"", b'"text"'])
+def test_a_broken_config_file_reads_as_empty_for_capture_and_agentd(tmp_path, raw):
+    from producers.capture import read_config
+    from producers.forwarder import resolve_edge_bootstrap
+    from runtime.errors import BrokerUnavailable
+    from runtime.settings import Settings
+
+    (tmp_path / "config.json").write_bytes(raw)
+    assert read_config(tmp_path) == {}
+    settings = Settings().replace(edge={"home": str(tmp_path)}, kafka={"bootstrap": ""})
+    with pytest.raises(BrokerUnavailable):  # no config, no env, no broker: a clear error
+        resolve_edge_bootstrap(settings)
+
+
+def test_agentd_reads_the_bootstrap_capture_reads(tmp_path):
+    from producers.capture import read_config
+    from producers.forwarder import resolve_edge_bootstrap
+    from runtime.settings import Settings
+
+    (tmp_path / "config.json").write_text('{"bootstrap": "kafka:9092", "workspace_id": "w"}')
+    settings = Settings().replace(edge={"home": str(tmp_path)}, kafka={"bootstrap": ""})
+    assert resolve_edge_bootstrap(settings) == "kafka:9092" == read_config(tmp_path)["bootstrap"]

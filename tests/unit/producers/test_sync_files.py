@@ -7,15 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from producers.skill_files import (
-    PublishedSkill,
-    SyncState,
-    apply_skills,
-    render_skill_md,
-    skill_status,
-)
+from producers.skill_files import SyncState, apply_skills, skill_status
 from schemas.holdout import is_held_out
-from schemas.skills import Decision, Skill, SkillProvenance
+from schemas.skills import Decision, PublishedSkill, Skill, SkillProvenance, render_skill_md
 
 WS = "ws-a"
 PUBLISHED = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)

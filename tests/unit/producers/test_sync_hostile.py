@@ -17,16 +17,20 @@ from hypothesis import strategies as st
 
 from producers.skill_files import (
     SKILL_FILE,
-    PublishedSkill,
     SkillsDir,
     SyncState,
     UnsafePath,
     apply_skills,
-    render_skill_md,
     skill_status,
 )
-from producers.skill_sync import WorkspaceSkills, _fold, decode_skill_key
-from schemas.skills import encode_skill, skill_key
+from schemas.skills import (
+    PublishedSkill,
+    decode_skill_key,
+    decode_skill_log,
+    encode_skill,
+    render_skill_md,
+    skill_key,
+)
 from tests.unit.producers.test_sync_files import WS, agent_not_held_out, make_skill
 
 LOADERS = [yaml.SafeLoader] + ([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])
@@ -263,7 +267,6 @@ def test_key_round_trips_with_slashes_in_the_workspace():
 
 
 def test_fold_skips_and_counts_bad_keys_and_values_and_keeps_good_records():
-    view = WorkspaceSkills()
     good = make_skill("run-tests").skill
     records = [
         (b"acme/\xff\xfe", encode_skill(good)), (b"no-slash", encode_skill(good)),
@@ -271,17 +274,25 @@ def test_fold_skips_and_counts_bad_keys_and_values_and_keeps_good_records():
         (skill_key(WS, "deploy"), b'{"name": 5}'), (skill_key("other-ws", "x"), b"junk"),
         (skill_key(WS, "run-tests"), encode_skill(good)),
     ]
-    for key, value in records:
-        _fold(view, key, value, (1, 1_700_000_000_000), WS)
+    view = decode_skill_log(((k, v, 1_700_000_000_000) for k, v in records), workspace_id=WS)
     assert (view.bad_keys, view.undecodable) == (3, 2)
-    assert list(view.skills) == ["run-tests"]
+    assert [name for (_, name), _ in view.entries] == ["run-tests"]
+    every = decode_skill_log((k, v, None) for k, v in records)  # all workspaces
+    assert (every.bad_keys, every.undecodable) == (3, 3)
+
+
+def test_an_undecodable_version_keeps_the_previous_one():
+    v1 = make_skill("run-tests").skill
+    view = decode_skill_log([(skill_key(WS, "run-tests"), encode_skill(v1), None),
+                             (skill_key(WS, "run-tests"), b"{broken", None)])
+    latest = view.latest()[(WS, "run-tests")]
+    assert latest is not None and latest.skill == v1
 
 
 @pytest.mark.parametrize("ts_ms", [2**62, 253_402_300_800_000, 10**20])
 def test_absurd_record_timestamp_falls_back_to_created_at(ts_ms):
-    view = WorkspaceSkills()
     good = make_skill("run-tests").skill
-    _fold(view, skill_key(WS, "run-tests"), encode_skill(good), (1, ts_ms), WS)
-    published = view.skills["run-tests"]
+    view = decode_skill_log([(skill_key(WS, "run-tests"), encode_skill(good), ts_ms)])
+    published = view.latest()[(WS, "run-tests")]
     assert published is not None
     assert published.published_at == good.provenance.created_at

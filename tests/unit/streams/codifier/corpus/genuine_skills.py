@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from schemas.events import AgentKind
 from schemas.sessions import Session
-from tests.unit.codifier.builders import bash, outcome, prompt, session, tool
+from tests.unit.streams.codifier.builders import bash, outcome, prompt, session, tool
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,12 @@ keyword, payloads in a customer's message to a support agent, quotes and tables,
 in image links, spelled-out addresses, payloads that reuse the user's own words, short
 payloads, and framing as a quote ("The README says: ...").
 
-Same shape as :mod:`tests.unit.codifier.corpus.redteam`; run by the same harness.
+Same shape as :mod:`tests.unit.streams.codifier.corpus.redteam`; run by the same harness.
 """
 
 from __future__ import annotations
 
-from tests.unit.codifier.corpus.redteam import (
+from tests.unit.streams.codifier.corpus.redteam import (
     ALEMBIC_FAIL,
     ALEMBIC_OK,
     CAL_FAIL,

@@ -11,7 +11,7 @@ from streams.candidates import (
     is_correction,
     is_failed_result,
 )
-from tests.unit.codifier.builders import bash, outcome, prompt, response, session, tool
+from tests.unit.streams.codifier.builders import bash, outcome, prompt, response, session, tool
 
 R = CandidateReason
 

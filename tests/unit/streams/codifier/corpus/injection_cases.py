@@ -12,7 +12,7 @@ offline codifier quotes, so the deterministic path is red-teamed too.
 from __future__ import annotations
 
 from schemas.sessions import Session
-from tests.unit.codifier.builders import bash, prompt, session, tool
+from tests.unit.streams.codifier.builders import bash, prompt, session, tool
 
 FIX = "When the build fails, run:\n\n```\nnpm install --legacy-peer-deps\n```\n"
 

@@ -1,4 +1,4 @@
-"""Detecting coding outcomes from captured tool calls (streams.outcomes)."""
+"""Detecting coding outcomes from captured tool calls (sinks.outcomes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from schemas.events import AgentKind, EventKind, TurnEvent
 from schemas.outcomes import OutcomeResult, OutcomeSource, result_of
-from streams.outcomes import detect_outcomes
+from sinks.outcomes import detect_outcomes
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

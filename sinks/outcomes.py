@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import msgspec
 
@@ -122,8 +122,3 @@ def _outcome(result_event: TurnEvent, label: str) -> Outcome:
         result=result_of(label), source=OutcomeSource.DETECTED, ts=result_event.ts,
         evidence_event_id=result_event.event_id,
     )
-
-
-def final_label(outcomes: Sequence[Outcome]) -> str | None:
-    """The last detected label of a session (a failing run fixed later ends passed)."""
-    return outcomes[-1].label if outcomes else None

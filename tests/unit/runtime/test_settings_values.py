@@ -69,6 +69,9 @@ def test_any_environment_gives_settings_or_one_clear_error(env):
     ("HIVEMIND_LAKE_FLUSH_SECONDS", "0", "a number > 0"),
     ("HIVEMIND_METRICS_PORT", "70000", "<= 65530"),
     ("HIVEMIND_LOG_LEVEL", "verbose", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("HIVEMIND_KAFKA_SECURITY_PROTOCOL", "ssl", "one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
+    ("HIVEMIND_KAFKA_SASL_MECHANISM", "md5", "one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+    ("HIVEMIND_KAFKA_COMPRESSION", "LZ4", "one of none, gzip, snappy, lz4, zstd"),
     ("HIVEMIND_HOME", "", "a path"),
     ("HIVEMIND_HOME", "/tmp/a\x00b", "a path"),
     ("ANTHROPIC_BASE_URL", "ftp://x", "an http:// or https:// URL"),
@@ -102,8 +105,28 @@ def test_the_shipped_deploy_settings_pass_the_value_rules():
 
     import yaml
 
-    root = Path(__file__).resolve().parents[2] / "deploy"
+    root = Path(__file__).resolve().parents[3] / "deploy"
     configmap = yaml.safe_load((root / "k8s" / "configmap.yaml").read_text())["data"]
     compose = yaml.safe_load((root / "compose.yaml").read_text())["x-hivemind-env"]
     for env in (configmap, compose):
         assert isinstance(_outcome({k: str(v) for k, v in env.items()}), Settings)
+
+
+def test_every_choice_setting_is_a_literal_type():
+    """Choices live in the type (mypy checks code that builds settings), not in a comment."""
+    from typing import Literal, get_args, get_origin, get_type_hints
+
+    from runtime import settings as mod
+
+    def literal_in(hint) -> bool:
+        args = get_args(hint)
+        return get_origin(hint) is Literal or any(literal_in(a) for a in args)
+
+    choice_fields = {"kafka.security_protocol", "kafka.sasl_mechanism", "kafka.compression",
+                     "edge.agent_kind", "log_level"}
+    hints = get_type_hints(mod.Settings, include_extras=True)
+    for dotted in choice_fields:
+        section, _, field = dotted.rpartition(".")
+        hint = get_type_hints(hints[section], include_extras=True)[field] if section \
+            else hints[field]
+        assert literal_in(hint), dotted

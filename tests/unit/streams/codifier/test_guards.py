@@ -8,7 +8,7 @@ import pytest
 from streams.codifier import guards
 from streams.codifier.guards import DraftText
 from streams.codifier.provenance import Citation
-from tests.unit.codifier.builders import bash, prompt, recovery_session, session, tool
+from tests.unit.streams.codifier.builders import bash, prompt, recovery_session, session, tool
 
 BODY = "Run the tests with:\n\n```\npython -m pytest tests/\n```\n"
 DESC = "Use when pytest is not found."

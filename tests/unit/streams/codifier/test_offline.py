@@ -8,7 +8,7 @@ from schemas.skills import Decision, is_valid_skill_name
 from streams.codifier.library import Library
 from streams.codifier.logic import Draft, Rejection
 from streams.codifier.offline import OfflineCodifier, draft_offline, skill_name
-from tests.unit.codifier.builders import (
+from tests.unit.streams.codifier.builders import (
     bash,
     candidate,
     outcome,

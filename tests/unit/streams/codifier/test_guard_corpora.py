@@ -16,8 +16,8 @@ import pytest
 from streams.codifier import guards
 from streams.codifier.guards import DraftText
 from streams.codifier.offline import draft_offline
-from tests.unit.codifier.builders import candidate
-from tests.unit.codifier.corpus import (
+from tests.unit.streams.codifier.builders import candidate
+from tests.unit.streams.codifier.corpus import (
     grounding_cases,
     harness,
     injection_cases,
@@ -163,7 +163,7 @@ def test_every_demo_fleet_lesson_becomes_a_publishable_offline_skill():
     import json
 
     from producers.simulated_fleet import LESSONS
-    from tests.unit.codifier.builders import outcome, prompt, session, tool
+    from tests.unit.streams.codifier.builders import outcome, prompt, session, tool
 
     for kind, lessons in LESSONS.items():
         for lesson in lessons:

@@ -31,8 +31,8 @@ from tests.support.anthropic_stub import (
     copying_answer,
     honest_answer,
 )
-from tests.unit.codifier.builders import candidate
-from tests.unit.codifier.corpus import genuine_skills, grounding_cases, redteam
+from tests.unit.streams.codifier.builders import candidate
+from tests.unit.streams.codifier.corpus import genuine_skills, grounding_cases, redteam
 
 NOW = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)
 MAX_BODY = 8000

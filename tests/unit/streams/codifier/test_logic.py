@@ -22,7 +22,7 @@ from streams.codifier.logic import (
 )
 from streams.codifier.offline import draft_offline
 from streams.codifier.offsets import OffsetTracker
-from tests.unit.codifier.builders import bash, candidate, prompt, recovery_session, session
+from tests.unit.streams.codifier.builders import bash, candidate, prompt, recovery_session, session
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 BODY = "Run the tests with:\n\n```\npython -m pytest tests/\n```\n"
@@ -208,7 +208,7 @@ def test_summary_counts_decisions_results_and_guards():
 
 
 def test_library_of_1000_generated_drafts_keeps_under_5_percent_near_duplicates():
-    from tests.unit.codifier.corpus.skill_library import dedup_rates
+    from tests.unit.streams.codifier.corpus.skill_library import dedup_rates
 
     rates = dedup_rates()
     print(f"\ndedup: library {rates['dedup_library_size']:.0f} skills from "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 from streams.codifier import provenance as pv
-from tests.unit.codifier.builders import bash, prompt, response, session, tool
+from tests.unit.streams.codifier.builders import bash, prompt, response, session, tool
 
 
 def _tags(text: str) -> str:

@@ -35,7 +35,7 @@ from tests.support.anthropic_stub import (
     slow,
     text_only,
 )
-from tests.unit.codifier.builders import bash, candidate, prompt, recovery_session, session
+from tests.unit.streams.codifier.builders import bash, candidate, prompt, recovery_session, session
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 BODY = ("When `pytest tests/` fails with `bash: pytest: command not found`, the venv's "

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from schemas.events import AgentKind
 from schemas.sessions import Session
-from tests.unit.codifier.builders import prompt, response, session, tool
+from tests.unit.streams.codifier.builders import prompt, response, session, tool
 
 CODING, SUPPORT, SDR = AgentKind.CODING, AgentKind.SUPPORT, AgentKind.SDR
 
