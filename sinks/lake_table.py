@@ -76,14 +76,21 @@ class LakeTable:
         """The version (last written offset) of ``app_id`` in the loaded snapshot."""
         return self._dt.transaction_version(app_id)
 
-    def existing_keys(self, data: pa.Table, key: str) -> set:
+    def existing_keys(self, data: pa.Table, key: str, *, within: str | None = None) -> set:
         """Values of ``key`` in ``data`` already in the table, looking only in the
-        partitions (``partition_by`` values) that ``data`` touches."""
+        partitions (``partition_by`` values) that ``data`` touches and, with ``within``
+        (a column every duplicate repeats exactly, e.g. the event's ``ts``), only at rows
+        whose ``within`` lies in the batch's [min, max]: Parquet row-group statistics
+        then skip the files of other times without reading them."""
         if data.num_rows == 0 or self._dt.version() < 0:
             return set()
         filt = pc.field(key).isin(data[key].unique())
         for column in self.partition_by:
             filt = filt & pc.field(column).isin(data[column].unique())
+        if within is not None:
+            bounds = pc.min_max(data[within])
+            filt = (filt & (pc.field(within) >= bounds["min"])
+                    & (pc.field(within) <= bounds["max"]))
         found = self._dt.to_pyarrow_dataset().to_table(columns=[key], filter=filt)
         return set(found[key].to_pylist())
 

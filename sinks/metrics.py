@@ -30,6 +30,10 @@ UNDECODABLE = Counter(
     "hivemind_sink_undecodable_records_total",
     "Records that did not decode, by action (dead_lettered, skipped)", ["table", "action"],
 )
+CLUSTER_CHANGES = Counter(
+    "hivemind_sink_cluster_changes_total",
+    "Kafka cluster id changes seen while running (a new cluster: resumed from its log start)",
+)
 
 
 def init_table(table: str, *, dead_letters: bool) -> None:

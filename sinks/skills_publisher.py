@@ -129,13 +129,26 @@ def iter_skill_records(settings: Settings, *, timeout_s: float = 30.0
         consumer.close()
 
 
+def _parsed_key(key: bytes) -> tuple[str, str] | None:
+    """The key's (workspace, name), or None (logged) for a key that is not one: a bad key
+    on the compacted topic stays there, so it is skipped, never fatal."""
+    try:
+        return parse_skill_key(key)
+    except ValueError as exc:
+        log.warning("skill record with an invalid key ignored: %s", exc)
+        return None
+
+
 def read_skill_log(settings: Settings, *, timeout_s: float = 30.0
                    ) -> dict[tuple[str, str], Skill | None]:
     """Latest value per (workspace, name); ``None`` = retired. Undecodable values are
     logged by coordinates and ignored (the sink dead-letters them)."""
     state: dict[tuple[str, str], Skill | None] = {}
     for key, value in iter_skill_records(settings, timeout_s=timeout_s):
-        ws, name = parse_skill_key(key)
+        parsed = _parsed_key(key)
+        if parsed is None:
+            continue
+        ws, name = parsed
         if value is None:
             state[(ws, name)] = None
             continue
@@ -151,7 +164,10 @@ def load_library(settings: Settings, *, timeout_s: float = 30.0) -> Library:
     so versions and tombstones are replayed exactly as published)."""
     library = Library()
     for key, value in iter_skill_records(settings, timeout_s=timeout_s):
-        ws, name = parse_skill_key(key)
+        parsed = _parsed_key(key)
+        if parsed is None:
+            continue
+        ws, name = parsed
         if value is None:
             library.apply((ws, name), None)
             continue
