@@ -107,16 +107,28 @@ class DeltaSink:
 
     On top of offsets, rows are deduplicated by key: repeats within a bounded recent
     window per partition (``TableSpec.dedup_window``), and for tables with a
-    ``unique_key`` (sessions) against the table itself, so each key is stored once.
+    ``unique_key`` (events by ``event_id``, sessions by ``session_uid``, outcomes,
+    exposures) against the table itself, so each key is stored once across restarts,
+    resends and cluster changes.
+
+    Offsets belong to one cluster: the app ids carry the cluster id, which is read again
+    before each consumed batch; a new cluster behind the same address is logged, counted
+    and read from its log's start (:meth:`_switch_cluster`).
+
+    Poison never stops it: a record that is oversized, does not decode, breaks the
+    contract (workspace id, schema_version, timestamp range, key) or fails while its rows
+    are built is dead-lettered (``runtime.dlq``: size cap, ``hivemind_dlq_records_total``
+    with stage "sink") and stored in no table; the stream goes on.
 
     Failure behaviour: a commit refused because another writer advanced one of our
     partitions (a stale writer after a rebalance) reloads the table, resets every
     partition of that table to the table's versions, seeks back and continues. Other
     commit errors do the same, and propagate after ``MAX_COMMIT_FAILURES`` in a row.
-    Undecodable records go to the DLQ (stage "sink") before the commit that passes them
-    (at-least-once: a replay may dead-letter a record twice) or are skipped and counted,
-    per ``TableSpec.dead_letter_undecodable``. Revoked partitions lose their buffered rows
-    (the next owner re-reads them from the table's version).
+    Dead letters are delivered before the commit that passes them (at-least-once: a
+    replay may dead-letter a record twice); tables with ``dead_letter_undecodable`` False
+    skip and count. Revoked partitions lose their buffered rows (the next owner re-reads
+    them from the table's version). SIGTERM: flush, commit and leave within
+    ``HIVEMIND_STOP_GRACE_S``, else exit without (see :func:`run_sink`).
     """
 
     def __init__(self, settings: Settings, specs: Sequence[TableSpec] | None = None, *,
