@@ -10,7 +10,7 @@
   Delta commits with app transactions);
 - ``sink_events_no_table_dedup_rows_per_s``: the same without the durable ``event_id``
   check against the table (in-memory window only); ``table_dedup_cost_ratio`` is
-  with / without, same run;
+  with / without, same run (interleaved rounds, best of two each);
 - ``sink_turns_tables_rows_per_s``: every table fed by the turns topic (events plus
   whatever else TABLES lists on it), events rows/s.
 
@@ -127,10 +127,14 @@ def run(n_events: int = N_EVENTS) -> dict[str, float]:
             n = len(records) * PER_RECORD
             raw = raw_consume(base, len(records), decode=False)
             raw_decoded = raw_consume(base, len(records), decode=True)
-            sink_events = sink_rate(base.replace(lake={"uri": str(root / "lake1")}),
-                                    ["events"], n)
-            sink_no_dedup = sink_rate(base.replace(lake={"uri": str(root / "lake0")}),
-                                      ["events"], n, durable_dedup=False)
+            # Interleaved rounds, best of two each: the machine is shared and noisy.
+            sink_events = sink_no_dedup = 0.0
+            for r in range(2):
+                sink_events = max(sink_events, sink_rate(
+                    base.replace(lake={"uri": str(root / f"lake-dedup-{r}")}), ["events"], n))
+                sink_no_dedup = max(sink_no_dedup, sink_rate(
+                    base.replace(lake={"uri": str(root / f"lake-window-{r}")}), ["events"], n,
+                    durable_dedup=False))
             from sinks.tables import TABLES
 
             turns_tables = [s.name for s in TABLES if s.topic == "turns"]

@@ -36,6 +36,7 @@ from runtime import metrics as http_metrics
 from runtime.dlq import count_dead_letter, dead_letter_record
 from runtime.errors import BrokerUnavailable, CommitConflict
 from runtime.kafka import (
+    ClusterWatch,
     cluster_id,
     consumer_config,
     ensure_topics,
@@ -46,12 +47,7 @@ from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
 from sinks import metrics
 from sinks.buffer import Batch, TableBuffer
-from sinks.delta_txn import (
-    advisory_commit_offset,
-    app_id,
-    lag_records,
-    resume_offset,
-)
+from sinks.delta_txn import advisory_commit_offset, app_id, lag_records, resume_offset
 from sinks.lake_table import LakeTable
 from sinks.tables import TABLES, SinkRecord, TableSpec, first_per_key, table_spec, without_keys
 
@@ -150,6 +146,8 @@ class DeltaSink:
                 buffer=TableBuffer(dedup_key=spec.dedup_key, dedup_window=spec.dedup_window),
                 cluster=cluster,
             ))
+        # Asks for the metadata of one input topic only (it exists: the sink reads it).
+        self._cluster_watch = ClusterWatch(settings, self._tables[0].topic)
         self._by_topic: dict[str, list[_Table]] = {}
         for t in self._tables:
             self._by_topic.setdefault(t.topic, []).append(t)
@@ -320,12 +318,8 @@ class DeltaSink:
     # -- a new cluster behind the same address ---------------------------------------
 
     def _current_cluster(self) -> str | None:
-        """The cluster id the consumer talks to now (None: broker not reachable now)."""
-        try:
-            md = self._consumer.list_topics(topic=self._tables[0].topic, timeout=2.0)
-        except KafkaException:
-            return None
-        return md.cluster_id or None
+        """The cluster id behind the bootstrap address now (None: no broker answered)."""
+        return self._cluster_watch.current()
 
     def _switch_cluster(self, new: str) -> None:
         """The broker behind the bootstrap address is another cluster (a fresh embedded

@@ -93,8 +93,8 @@ def _is_tuple_compatible(struct_type: type[msgspec.Struct], schema: pa.Schema) -
 
 def first_per_key(data: pa.Table, key: str) -> pa.Table:
     """The first row of each ``key`` value, rows kept in arrival order."""
-    if data.num_rows == 0:
-        return data
+    if data.num_rows == 0 or pc.count_distinct(data[key]).as_py() == data.num_rows:
+        return data  # the common case, at a third of the grouping's cost
     rows = pa.array(range(data.num_rows), type=pa.int64())
     firsts = (data.select([key]).append_column("__row", rows)
               .group_by(key, use_threads=False).aggregate([("__row", "min")]))

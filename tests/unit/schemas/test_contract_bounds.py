@@ -105,3 +105,15 @@ def test_direct_construction_with_year_one_raises():
         TurnEvent(event_id="e", workspace_id="w", session_id="s", agent_id="a",
                   agent_kind=AgentKind.CODING, project="p", seq=0,
                   ts=datetime(1, 1, 1, tzinfo=UTC), kind=EventKind.PROMPT)
+
+
+def test_install_refuses_a_workspace_id_that_cannot_name_a_lake_directory(tmp_path, monkeypatch,
+                                                                          capsys):
+    from cli.main import main
+
+    monkeypatch.setenv("HIVEMIND_HOME", str(tmp_path / "home"))
+    target = tmp_path / "settings.json"
+    code = main(["install", "--settings-file", str(target), "--workspace", "中" * 28])
+    assert code == 2
+    assert "1 to 80 bytes" in capsys.readouterr().err
+    assert not target.exists()  # nothing installed
