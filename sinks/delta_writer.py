@@ -162,6 +162,9 @@ class DeltaSink:
         # What the DLQ producer can send (as runtime.kafka.producer_config), minus headroom.
         self._dlq_limit = settings.sessionizer.max_record_bytes + 65536 - 4096
         self._dlq_errors: list[str] = []
+        # (topic, partition) -> the next offset the consumer should deliver: set by every
+        # seek of ours, advanced by every record; a lower one means the log went backwards.
+        self._expected: dict[tuple[str, int], int] = {}
         self._failures = 0
         self._assigned_once = threading.Event()
         self.first_assigned_at: float | None = None  # time.monotonic() of the first assignment
@@ -245,6 +248,10 @@ class DeltaSink:
 
     def _route(self, msg, now: float) -> None:
         partition, offset = msg.partition(), msg.offset()
+        coords = (msg.topic(), partition)
+        if offset < self._expected.get(coords, 0):
+            self._rewind(msg.topic(), partition, offset)
+        self._expected[coords] = offset + 1
         record: SinkRecord | None = None
         for t in self._by_topic.get(msg.topic(), ()):
             if t.buffer.is_already_accepted(partition, offset):
@@ -315,6 +322,23 @@ class DeltaSink:
         if err is not None:
             self._dlq_errors.append(str(err))
 
+    def _rewind(self, topic: str, partition: int, offset: int) -> None:
+        """An offset below the next one expected, with no seek of ours in between: the
+        log went backwards on the same cluster (topic deleted and recreated, truncated).
+        Loud (error log, ``hivemind_sink_offsets_rewound_total``, alert), then the new log
+        is read from this offset: skipping it as "already written" would lose it."""
+        metrics.OFFSETS_REWOUND.inc()
+        log.error("%s[%d] went backwards to offset %d (expected %d) on cluster %s: the "
+                  "topic was recreated or truncated; reading it again from there", topic,
+                  partition, offset, self._expected[(topic, partition)], self._cluster)
+        for t in self._by_topic.get(topic, ()):
+            if t.buffer.owns(partition):
+                t.buffer.rewind(partition, offset)
+
+    def _seeking(self, topic: str, partition: int, offset: int) -> None:
+        """Record where the consumer is sent, so the next offset is checked against it."""
+        self._expected[(topic, partition)] = max(offset, 0)  # OFFSET_BEGINNING is negative
+
     # -- a new cluster behind the same address ---------------------------------------
 
     def _current_cluster(self) -> str | None:
@@ -353,6 +377,7 @@ class DeltaSink:
                 start = resume_offset(t.buffer.position(partition) for t in tables
                                       if t.buffer.owns(partition))
                 offset = OFFSET_BEGINNING if start is None else start
+                self._seeking(topic, partition, offset)
                 try:
                     self._consumer.seek(TopicPartition(topic, partition, offset))
                 except KafkaException as exc:
@@ -371,6 +396,7 @@ class DeltaSink:
                 t.buffer.assign(tp.partition, t.lake.transaction_version(t.app_id(tp.partition)))
             start = resume_offset(t.buffer.last_written_offset(tp.partition) for t in tables)
             tp.offset = OFFSET_BEGINNING if start is None else start
+            self._seeking(tp.topic, tp.partition, tp.offset)
             log.info("assigned %s[%d] start_offset=%s", tp.topic, tp.partition,
                      "beginning" if start is None else start)
         consumer.assign(partitions)
@@ -489,6 +515,7 @@ class DeltaSink:
             start = resume_offset(o.buffer.position(partition) for o in tables
                                   if o.buffer.owns(partition))
             offset = OFFSET_BEGINNING if start is None else start
+            self._seeking(t.topic, partition, offset)
             try:
                 self._consumer.seek(TopicPartition(t.topic, partition, offset))
             except KafkaException as exc:

@@ -35,6 +35,12 @@ CLUSTER_CHANGES = Counter(
     "Kafka cluster id changes seen while running (a new cluster: resumed from its log start)",
 )
 
+OFFSETS_REWOUND = Counter(
+    "hivemind_sink_offsets_rewound_total",
+    "Partitions that delivered an offset below the one expected on the same cluster (topic "
+    "recreated or truncated): read again from there",
+)
+
 
 def init_table(table: str, *, dead_letters: bool) -> None:
     """Create a table's series at 0, so rates and alerts see them before the first event."""
