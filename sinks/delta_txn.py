@@ -79,4 +79,3 @@ def lag_records(high_watermark: int, last_written_offset: int | None,
     if start is None:
         start = low_watermark
     return max(0, high_watermark - start)
-
