@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 SCOPE_HELP = ("user: ~/.claude/settings.json (default); "
@@ -31,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _target_args(p)
     _git_args(p)
-    p.add_argument("--workspace", help="workspace id (default: HIVEMIND_WORKSPACE_ID)")
+    p.add_argument("--workspace", help="workspace id: 1 to 80 bytes of UTF-8, printable, "
+                   "no space at either end (default: HIVEMIND_WORKSPACE_ID)")
     p.add_argument("--agent-kind", default=None,
                    help="agent kind recorded on events (default: HIVEMIND_EDGE_AGENT_KIND)")
     p.add_argument("--bootstrap", default=None,
@@ -96,6 +98,13 @@ def _settings_file(args: argparse.Namespace) -> Path:
 def run_install(args: argparse.Namespace, settings) -> int:
     if args.git_hooks:
         return _run_git_hooks(args, settings, install=True)
+    if args.workspace is not None:
+        from schemas.events import workspace_id_problem
+
+        problem = workspace_id_problem(args.workspace)
+        if problem is not None:
+            print(f"install: --workspace {args.workspace[:80]!r}: {problem}", file=sys.stderr)
+            return 2
     from producers.install import (
         hook_command,
         install_hooks,

@@ -1,4 +1,5 @@
-"""Dead-letter helper any stage can reuse: classify a raw record, shape a DLQ record.
+"""Dead-letter helper every stage reuses (sessionizer, codifier, sink): classify a raw
+record, shape a DLQ record.
 
 Guarantee: :func:`decode_or_dead_letter` never raises on bad input bytes; it returns
 either the decoded value or a :class:`DeadLetter` carrying the original bytes, the source

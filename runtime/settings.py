@@ -30,6 +30,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from runtime.errors import SettingsInvalid
+from schemas.events import WORKSPACE_ID_RULE, workspace_id_problem
 from schemas.holdout import HoldoutDesign
 
 
@@ -199,7 +200,7 @@ class CodifierSettings(Struct, frozen=True, kw_only=True):
 class EdgeSettings(Struct, frozen=True, kw_only=True):
     """The agent side: capture hook, spool, forwarder, skill sync."""
 
-    workspace_id: Annotated[str, _env("HIVEMIND_WORKSPACE_ID"), _kind("ident")] = "default"
+    workspace_id: Annotated[str, _env("HIVEMIND_WORKSPACE_ID"), _kind("workspace")] = "default"
     home: Annotated[str, _env("HIVEMIND_HOME"), _kind("path")] = "~/.hivemind"
     agent_kind: AgentKind = "coding"
     max_field_bytes: Annotated[int, Meta(ge=256, le=64 * 1024 * 1024)] = 16 * 1024
@@ -292,6 +293,9 @@ class Settings(Struct, frozen=True, kw_only=True):
     # "sim": workers date what they make by event time (runtime.clock); the demo sets it.
     clock: ClockMode = "real"
     log_level: Annotated[LogLevel, _any_case()] = "INFO"
+    # SIGTERM: a worker flushes, commits and leaves within this many seconds, broker
+    # reachable or not; past it, it exits without (committed work is safe either way).
+    stop_grace_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -432,6 +436,8 @@ _KINDS: dict[str, tuple[str, Any]] = {
     "ident": ("1 to 256 characters, no control characters, no space at either end "
               "(the contract's identifier)",
               lambda v: 1 <= len(v) <= 256 and v == v.strip() and bool(v) and _printable(v)),
+    "workspace": (f"a workspace id: {WORKSPACE_ID_RULE}",
+                  lambda v: workspace_id_problem(v) is None),
     "topic": ("a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ -, not '.' or '..'",
               lambda v: _TOPIC.fullmatch(v) is not None and v not in (".", "..")),
     "bootstrap": ("host:port[,host:port...] (ports 1-65535)", lambda v: _is_bootstrap(v)),

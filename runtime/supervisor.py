@@ -57,7 +57,10 @@ class Supervisor:
     _stopping: bool = False
 
     def start(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Worker logs hold coordinates, not payloads, but an error can quote an input:
+        # private to the user, like the lake and the spool.
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.log_dir.chmod(0o700)
         for component in self.components:
             for i in range(1, self.workers + 1):
                 self.children.append(self._spawn(component, i))
@@ -68,7 +71,8 @@ class Supervisor:
             # Each worker index gets its own block of 10 ports; components add their offset.
             env["HIVEMIND_METRICS_PORT"] = str(self.metrics_port + 10 * (index - 1))
         log_path = self.log_dir / f"{component}-{index}.log"
-        out = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        out = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        os.chmod(log_path, 0o600)  # a log file created before this rule
         proc = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "worker", component, "--id", str(index)],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -17,11 +17,28 @@ Versions (``schema_version`` on each record; readers accept every version listed
   v2 field is optional, so v1 records still decode (their ``turn`` is derived by the
   sessionizer from the prompt order) and a v1 reader skips the new fields; a v1 reader
   dead-letters the two new kinds, so upgrade the sessionizer before the edge.
+
+Any other ``schema_version`` (0, 3, 999) is a contract violation: a reader never guesses
+at a version it does not know.
+
+Bounds every record of every topic keeps (violations are contract violations, so they
+are dead-lettered by the first stage that decodes them):
+
+* **Workspace ids** (:data:`WorkspaceId`): 1 to :data:`WORKSPACE_ID_MAX_BYTES` (80) bytes
+  of UTF-8, no control or other non-printable characters (``str.isprintable``), no space
+  at either end. A workspace id names a directory of the lake, ``workspace_id=<id>`` with
+  every byte outside ``[A-Za-z0-9._-]`` percent-encoded (at most 3 characters per byte),
+  so a directory name never exceeds 13 + 3 x 80 = 253 bytes, under the 255-byte limit of a
+  path component: 80 ASCII characters, 26 CJK characters, 20 emoji. The directory name is
+  the id's reversible encoding (percent-decoding it gives the id back); the id itself is
+  also a column of every table.
+* **Timestamps** (:data:`TS_MIN` .. :data:`TS_MAX`): from 2000-01-01 (inclusive) to
+  2100-01-01 (exclusive), UTC. A clock at year 1 or 9999 is a bug, not an event.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -34,6 +51,57 @@ TURN_EVENT_SCHEMA_VERSION = 2
 # Identifiers: printable, bounded, no path separators surprises for keys.
 Ident = Annotated[str, Meta(min_length=1, max_length=256)]
 UtcDatetime = Annotated[datetime, Meta(tz=True)]
+
+# A workspace id names a lake directory: see the module docstring for why 80 bytes.
+WORKSPACE_ID_MAX_BYTES = 80
+WorkspaceId = Annotated[str, Meta(min_length=1, max_length=WORKSPACE_ID_MAX_BYTES)]
+WORKSPACE_ID_RULE = (f"1 to {WORKSPACE_ID_MAX_BYTES} bytes of UTF-8 (80 ASCII or 26 CJK "
+                     "characters), printable, no space at either end")
+TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+TS_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+TURN_EVENT_VERSIONS = frozenset({1, TURN_EVENT_SCHEMA_VERSION})
+
+# Ids already checked: a stream repeats a few workspaces, so the check runs once per id.
+_good_workspace_ids: set[str] = set()
+
+
+def workspace_id_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid workspace id (None: it is). See the module docstring."""
+    if value in _good_workspace_ids:
+        return None
+    if not value or len(value.encode("utf-8", "surrogatepass")) > WORKSPACE_ID_MAX_BYTES:
+        return f"workspace id must be {WORKSPACE_ID_RULE}"
+    if not value.isprintable() or value != value.strip():
+        return f"workspace id must be {WORKSPACE_ID_RULE}"
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return f"workspace id must be {WORKSPACE_ID_RULE}"
+    if len(_good_workspace_ids) > 10_000:
+        _good_workspace_ids.clear()
+    _good_workspace_ids.add(value)
+    return None
+
+
+def check_workspace_id(value: str) -> None:
+    """Raise ``ValueError`` (a ``msgspec.ValidationError`` when decoding) for a bad id."""
+    problem = workspace_id_problem(value)
+    if problem is not None:
+        raise ValueError(f"{problem}; got {len(value.encode('utf-8', 'surrogatepass'))} bytes")
+
+
+def check_ts(name: str, value: datetime) -> None:
+    """Raise ``ValueError`` for a timestamp outside [TS_MIN, TS_MAX)."""
+    if not TS_MIN <= value < TS_MAX:
+        raise ValueError(f"{name} {value.isoformat()} is outside the accepted range "
+                         f"[{TS_MIN.date()}, {TS_MAX.date()})")
+
+
+def check_version(value: int, accepted: frozenset[int], contract: str) -> None:
+    """Raise ``ValueError`` for a ``schema_version`` this reader does not know."""
+    if value not in accepted:
+        raise ValueError(f"{contract} schema_version {value} is unknown: this reader "
+                         f"accepts {sorted(accepted)}")
 
 
 class AgentKind(StrEnum):
@@ -95,7 +163,7 @@ class TurnEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     event_id: Ident
     schema_version: int = TURN_EVENT_SCHEMA_VERSION
-    workspace_id: Ident
+    workspace_id: WorkspaceId
     session_id: Ident
     agent_id: Ident
     agent_kind: AgentKind
@@ -120,14 +188,23 @@ class TurnEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
     turn: Annotated[int, Meta(ge=0)] | None = None
     is_interrupt: bool | None = None
 
+    def __post_init__(self) -> None:
+        check_version(self.schema_version, TURN_EVENT_VERSIONS, "TurnEvent")
+        check_workspace_id(self.workspace_id)
+        check_ts("ts", self.ts)
+
 
 class TurnBatch(Struct, frozen=True, kw_only=True):
     """Several events of one session in one Kafka record (the high-throughput shape)."""
 
     schema_version: int = TURN_EVENT_SCHEMA_VERSION
-    workspace_id: Ident
+    workspace_id: WorkspaceId
     session_id: Ident
     events: list[TurnEvent]
+
+    def __post_init__(self) -> None:
+        check_version(self.schema_version, TURN_EVENT_VERSIONS, "TurnBatch")
+        check_workspace_id(self.workspace_id)
 
 
 _batch_decoder = msgspec.json.Decoder(TurnBatch)

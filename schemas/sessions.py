@@ -22,9 +22,19 @@ from enum import StrEnum
 import msgspec
 from msgspec import Struct
 
-from schemas.events import AgentKind, Ident, TurnEvent, UtcDatetime
+from schemas.events import (
+    AgentKind,
+    Ident,
+    TurnEvent,
+    UtcDatetime,
+    WorkspaceId,
+    check_ts,
+    check_version,
+    check_workspace_id,
+)
 
 SESSION_SCHEMA_VERSION = 2
+SESSION_VERSIONS = frozenset({1, SESSION_SCHEMA_VERSION})
 
 
 class CloseReason(StrEnum):
@@ -58,7 +68,7 @@ class Session(Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     session_uid: Ident
     schema_version: int = SESSION_SCHEMA_VERSION
-    workspace_id: Ident
+    workspace_id: WorkspaceId
     session_id: Ident
     generation: int = 0
     agent_id: Ident
@@ -87,6 +97,12 @@ class Session(Struct, frozen=True, kw_only=True, omit_defaults=True):
     corrections: int = 0
     carried_event_count: int = 0
     reemitted: bool = False
+
+    def __post_init__(self) -> None:
+        check_version(self.schema_version, SESSION_VERSIONS, "Session")
+        check_workspace_id(self.workspace_id)
+        check_ts("started_at", self.started_at)
+        check_ts("ended_at", self.ended_at)
 
 
 class CandidateReason(StrEnum):

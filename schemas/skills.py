@@ -27,7 +27,14 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-from schemas.events import SCHEMA_VERSION, Ident, UtcDatetime
+from schemas.events import (
+    SCHEMA_VERSION,
+    UtcDatetime,
+    WorkspaceId,
+    check_ts,
+    check_version,
+    check_workspace_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +66,22 @@ class SkillProvenance(Struct, frozen=True, kw_only=True, omit_defaults=True):
     created_at: UtcDatetime
 
 
+SKILL_VERSIONS = frozenset({SCHEMA_VERSION})
+
+
 class Skill(Struct, frozen=True, kw_only=True, omit_defaults=True):
     schema_version: int = SCHEMA_VERSION
-    workspace_id: Ident
+    workspace_id: WorkspaceId
     name: SkillName
     description: Annotated[str, Meta(min_length=1, max_length=MAX_DESCRIPTION_LEN)]
     body: str
     version: Annotated[int, Meta(ge=1)]
     provenance: SkillProvenance
+
+    def __post_init__(self) -> None:
+        check_version(self.schema_version, SKILL_VERSIONS, "Skill")
+        check_workspace_id(self.workspace_id)
+        check_ts("provenance.created_at", self.provenance.created_at)
 
     def content_hash(self) -> str:
         return hashlib.sha256(
@@ -83,8 +98,24 @@ def skill_key(workspace_id: str, name: str) -> bytes:
     return f"{workspace_id}/{name}".encode()
 
 
+class SkillKeyInvalid(ValueError):
+    """A skills-topic key that is not ``<workspace>/<name>`` in UTF-8."""
+
+
 def parse_skill_key(key: bytes) -> tuple[str, str]:
-    workspace_id, _, name = key.decode().rpartition("/")
+    """``(workspace_id, name)`` of a skills-topic key.
+
+    Raises :class:`SkillKeyInvalid` (a ``ValueError``) for a key that is not UTF-8 or has
+    no ``/``: anyone with write access can put such a key on the topic, so every reader
+    treats it as a bad record (skip or dead-letter it), never as a crash.
+    """
+    try:
+        text = key.decode()
+    except UnicodeDecodeError:
+        raise SkillKeyInvalid(f"skill key is not UTF-8 ({len(key)} bytes)") from None
+    workspace_id, sep, name = text.rpartition("/")
+    if not sep:
+        raise SkillKeyInvalid("skill key is not <workspace>/<name>")
     return workspace_id, name
 
 

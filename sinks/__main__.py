@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from runtime import logs
@@ -17,7 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logs.configure(settings.log_level, component="sink")
+    from sinks import delta_writer
     from sinks.delta_writer import run_sink, select_tables
+
+    crash = os.environ.get("HIVEMIND_TEST_SINK_CRASH")  # fault-injection tests only
+    if crash:
+        point, _, nth = crash.partition(":")
+        delta_writer.CRASH_AT = (point, int(nth or 1))
 
     tables = [n.strip() for n in args.tables.split(",") if n.strip()] if args.tables else None
     try:

@@ -81,6 +81,7 @@ class _Partition:
     keys: RecentKeys
     rows: list[Any] = field(default_factory=list)
     pending_last: int | None = None  # highest offset buffered, not yet committed
+    rewound: bool = False  # the log restarted below last_written: the next commit lowers it
 
 
 class TableBuffer:
@@ -132,6 +133,15 @@ class TableBuffer:
 
     def position(self, partition: int) -> int | None:
         return self._partitions[partition].position
+
+    def rewind(self, partition: int, offset: int) -> None:
+        """The partition's log went backwards (recreated or truncated on the same
+        cluster) and now delivers ``offset``: accept records from there on, and let the
+        next commit record the new log's (lower) offset as the txn version. Rows the new
+        log repeats are dropped by the table's unique keys, not by offsets."""
+        part = self._partitions[partition]
+        part.position = offset - 1 if offset > 0 else None
+        part.rewound = True
 
     # -- records ---------------------------------------------------------------------
 
@@ -200,5 +210,7 @@ class TableBuffer:
         """The batch is in the table: its versions are now the last written offsets."""
         for partition, version in batch.last_written_offsets.items():
             part = self._partitions.get(partition)
-            if part is not None and (part.last_written is None or version > part.last_written):
+            if part is not None and (part.last_written is None or version > part.last_written
+                                     or part.rewound):
                 part.last_written = version
+                part.rewound = False

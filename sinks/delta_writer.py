@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -30,8 +33,10 @@ from confluent_kafka import (
 )
 
 from runtime import metrics as http_metrics
+from runtime.dlq import count_dead_letter, dead_letter_record
 from runtime.errors import BrokerUnavailable, CommitConflict
 from runtime.kafka import (
+    ClusterWatch,
     cluster_id,
     consumer_config,
     ensure_topics,
@@ -39,7 +44,7 @@ from runtime.kafka import (
     producer_config,
 )
 from runtime.settings import Settings
-from schemas.dead_letters import DeadLetter, encode_dead_letter
+from schemas.dead_letters import DeadLetter
 from sinks import metrics
 from sinks.buffer import Batch, TableBuffer
 from sinks.delta_txn import advisory_commit_offset, app_id, lag_records, resume_offset
@@ -54,6 +59,9 @@ STAGE = "sink"
 # Consecutive non-conflict commit failures tolerated (each resets and re-reads) before
 # the error propagates and the process exits for its supervisor to restart it.
 MAX_COMMIT_FAILURES = 3
+# With nothing consumed, how often the cluster id is read again (a consumed batch always
+# triggers a check before it is routed).
+CLUSTER_CHECK_IDLE_S = 1.0
 
 
 @contextlib.contextmanager
@@ -95,16 +103,28 @@ class DeltaSink:
 
     On top of offsets, rows are deduplicated by key: repeats within a bounded recent
     window per partition (``TableSpec.dedup_window``), and for tables with a
-    ``unique_key`` (sessions) against the table itself, so each key is stored once.
+    ``unique_key`` (events by ``event_id``, sessions by ``session_uid``, outcomes,
+    exposures) against the table itself, so each key is stored once across restarts,
+    resends and cluster changes.
+
+    Offsets belong to one cluster: the app ids carry the cluster id, which is read again
+    before each consumed batch; a new cluster behind the same address is logged, counted
+    and read from its log's start (:meth:`_switch_cluster`).
+
+    Poison never stops it: a record that is oversized, does not decode, breaks the
+    contract (workspace id, schema_version, timestamp range, key) or fails while its rows
+    are built is dead-lettered (``runtime.dlq``: size cap, ``hivemind_dlq_records_total``
+    with stage "sink") and stored in no table; the stream goes on.
 
     Failure behaviour: a commit refused because another writer advanced one of our
     partitions (a stale writer after a rebalance) reloads the table, resets every
     partition of that table to the table's versions, seeks back and continues. Other
     commit errors do the same, and propagate after ``MAX_COMMIT_FAILURES`` in a row.
-    Undecodable records go to the DLQ (stage "sink") before the commit that passes them
-    (at-least-once: a replay may dead-letter a record twice) or are skipped and counted,
-    per ``TableSpec.dead_letter_undecodable``. Revoked partitions lose their buffered rows
-    (the next owner re-reads them from the table's version).
+    Dead letters are delivered before the commit that passes them (at-least-once: a
+    replay may dead-letter a record twice); tables with ``dead_letter_undecodable`` False
+    skip and count. Revoked partitions lose their buffered rows (the next owner re-reads
+    them from the table's version). SIGTERM: flush, commit and leave within
+    ``HIVEMIND_STOP_GRACE_S``, else exit without (see :func:`run_sink`).
     """
 
     def __init__(self, settings: Settings, specs: Sequence[TableSpec] | None = None, *,
@@ -115,7 +135,8 @@ class DeltaSink:
         self._consume_batch = consume_batch
         self._tables: list[_Table] = []
         options = settings.lake.storage_options()
-        cluster = cluster_id(settings)
+        cluster = self._cluster = cluster_id(settings)
+        self._next_cluster_check = 0.0
         for spec in (TABLES if specs is None else specs):
             metrics.init_table(spec.name, dead_letters=spec.dead_letter_undecodable)
             lake = LakeTable(settings.lake.table_uri(spec.name), spec.schema, spec.partition_by,
@@ -125,6 +146,8 @@ class DeltaSink:
                 buffer=TableBuffer(dedup_key=spec.dedup_key, dedup_window=spec.dedup_window),
                 cluster=cluster,
             ))
+        # Asks for the metadata of one input topic only (it exists: the sink reads it).
+        self._cluster_watch = ClusterWatch(settings, self._tables[0].topic)
         self._by_topic: dict[str, list[_Table]] = {}
         for t in self._tables:
             self._by_topic.setdefault(t.topic, []).append(t)
@@ -136,7 +159,12 @@ class DeltaSink:
                "fetch.max.bytes": 64 * 1024 * 1024},
         ))
         self._producer: Producer | None = None
+        # What the DLQ producer can send (as runtime.kafka.producer_config), minus headroom.
+        self._dlq_limit = settings.sessionizer.max_record_bytes + 65536 - 4096
         self._dlq_errors: list[str] = []
+        # (topic, partition) -> the next offset the consumer should deliver: set by every
+        # seek of ours, advanced by every record; a lower one means the log went backwards.
+        self._expected: dict[tuple[str, int], int] = {}
         self._failures = 0
         self._assigned_once = threading.Event()
         self.first_assigned_at: float | None = None  # time.monotonic() of the first assignment
@@ -182,9 +210,20 @@ class DeltaSink:
     # -- consuming ------------------------------------------------------------------
 
     def poll_once(self, timeout: float = 0.2) -> int:
-        """Consume what is there (up to ``timeout``), buffer it, flush tables that are due."""
+        """Consume what is there (up to ``timeout``), buffer it, flush tables that are due.
+
+        Before a consumed batch is routed, the cluster id is read again (one metadata
+        request): a batch fetched across a switch to a new cluster is dropped, and the
+        sink resumes from the new cluster's log start (:meth:`_switch_cluster`).
+        """
         messages = self._consumer.consume(num_messages=self._consume_batch, timeout=timeout)
         now = self._clock()
+        if messages or now >= self._next_cluster_check:
+            self._next_cluster_check = now + CLUSTER_CHECK_IDLE_S
+            current = self._current_cluster()
+            if current is not None and current != self._cluster:
+                self._switch_cluster(current)
+                return len(messages)
         with _gc_paused():
             for msg in messages:
                 err = msg.error()
@@ -209,6 +248,10 @@ class DeltaSink:
 
     def _route(self, msg, now: float) -> None:
         partition, offset = msg.partition(), msg.offset()
+        coords = (msg.topic(), partition)
+        if offset < self._expected.get(coords, 0):
+            self._rewind(msg.topic(), partition, offset)
+        self._expected[coords] = offset + 1
         record: SinkRecord | None = None
         for t in self._by_topic.get(msg.topic(), ()):
             if t.buffer.is_already_accepted(partition, offset):
@@ -219,38 +262,126 @@ class DeltaSink:
                     ts_ms = int(time.time() * 1000)  # skills' published_at needs one
                 record = SinkRecord(topic=msg.topic(), partition=partition, offset=offset,
                                     key=msg.key(), value=msg.value(), timestamp_ms=ts_ms)
-            try:
-                rows = t.spec.rows(record)
-            except msgspec.MsgspecError as exc:
-                rows = ()
-                self._reject(t, record, exc)
+            rows = self._rows_or_reject(t, record)
             dropped = t.buffer.accept(partition, offset, rows, now)
             if dropped:
                 metrics.DUPLICATES.labels(t.spec.name).inc(dropped)
 
-    def _reject(self, t: _Table, record: SinkRecord, exc: msgspec.MsgspecError) -> None:
+    def _rows_or_reject(self, t: _Table, record: SinkRecord) -> Sequence[Any]:
+        """The record's rows for table ``t``, or none and a dead letter (once per record).
+
+        Poison never stops the sink: an oversized value, a record that does not decode or
+        breaks the contract (workspace id, schema_version, timestamps, key), and any other
+        error while building its rows reject the record, and the stream goes on.
+        """
+        limit = self._settings.sessionizer.max_record_bytes
+        letter: DeadLetter | None = None
+        if record.value is not None and len(record.value) > limit:
+            # Never stored: the sessionizer dead-letters it too, the tables must agree.
+            letter = DeadLetter.from_oversized(
+                stage=STAGE, topic=record.topic, partition=record.partition,
+                offset=record.offset, key=record.key, raw=record.value, limit=limit)
+        else:
+            try:
+                return t.spec.rows(record)
+            except msgspec.ValidationError as exc:
+                letter = DeadLetter.from_contract_violation(
+                    stage=STAGE, topic=record.topic, partition=record.partition,
+                    offset=record.offset, key=record.key, raw=record.value or b"",
+                    detail=str(exc))
+            except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+                letter = DeadLetter.from_undecodable(
+                    stage=STAGE, topic=record.topic, partition=record.partition,
+                    offset=record.offset, key=record.key, raw=record.value or b"",
+                    detail=str(exc))
+            except Exception as exc:  # a bug or an input nobody foresaw: not a crash loop
+                letter = DeadLetter.from_processing_error(
+                    stage=STAGE, topic=record.topic, partition=record.partition,
+                    offset=record.offset, key=record.key, raw=record.value or b"", error=exc)
+        self._reject(t, record, letter)
+        return ()
+
+    def _reject(self, t: _Table, record: SinkRecord, letter: DeadLetter) -> None:
         coords = f"{record.topic}[{record.partition}] offset={record.offset}"
-        if not t.spec.dead_letter_undecodable:
+        if not t.spec.dead_letter_undecodable or record.cache.get("dead_lettered"):
             metrics.UNDECODABLE.labels(t.spec.name, "skipped").inc()
-            log.debug("skipped undecodable record %s table=%s", coords, t.spec.name)
+            log.debug("skipped rejected record %s table=%s reason=%s", coords, t.spec.name,
+                      letter.reason.value)
             return
-        make = (DeadLetter.from_contract_violation if isinstance(exc, msgspec.ValidationError)
-                else DeadLetter.from_undecodable)
-        letter = make(stage=STAGE, topic=record.topic, partition=record.partition,
-                      offset=record.offset, key=record.key, raw=record.value or b"",
-                      detail=str(exc))
+        record.cache["dead_lettered"] = True
+        dlq = dead_letter_record(letter, max_bytes=self._dlq_limit)
         if self._producer is None:
             self._producer = Producer(producer_config(self._settings))
-        self._producer.produce(self._settings.topics.dlq, value=encode_dead_letter(letter),
-                               key=record.key, headers=list(letter.headers()),  # type: ignore[arg-type]
+        self._producer.produce(self._settings.topics.dlq, value=dlq.value, key=dlq.key,
+                               headers=dlq.headers,  # type: ignore[arg-type]
                                on_delivery=self._on_dlq_delivery)
         metrics.UNDECODABLE.labels(t.spec.name, "dead_lettered").inc()
-        log.warning("dead-lettered %s table=%s stage=%s reason=%s", coords, t.spec.name,
-                    STAGE, letter.reason.value)
+        count_dead_letter(letter)
 
     def _on_dlq_delivery(self, err, msg) -> None:
         if err is not None:
             self._dlq_errors.append(str(err))
+
+    def _rewind(self, topic: str, partition: int, offset: int) -> None:
+        """An offset below the next one expected, with no seek of ours in between: the
+        log went backwards on the same cluster (topic deleted and recreated, truncated).
+        Loud (error log, ``hivemind_sink_offsets_rewound_total``, alert), then the new log
+        is read from this offset: skipping it as "already written" would lose it."""
+        metrics.OFFSETS_REWOUND.inc()
+        log.error("%s[%d] went backwards to offset %d (expected %d) on cluster %s: the "
+                  "topic was recreated or truncated; reading it again from there", topic,
+                  partition, offset, self._expected[(topic, partition)], self._cluster)
+        for t in self._by_topic.get(topic, ()):
+            if t.buffer.owns(partition):
+                t.buffer.rewind(partition, offset)
+
+    def _seeking(self, topic: str, partition: int, offset: int) -> None:
+        """Record where the consumer is sent, so the next offset is checked against it."""
+        self._expected[(topic, partition)] = max(offset, 0)  # OFFSET_BEGINNING is negative
+
+    # -- a new cluster behind the same address ---------------------------------------
+
+    def _current_cluster(self) -> str | None:
+        """The cluster id behind the bootstrap address now (None: no broker answered)."""
+        return self._cluster_watch.current()
+
+    def _switch_cluster(self, new: str) -> None:
+        """The broker behind the bootstrap address is another cluster (a fresh embedded
+        broker, a migration): its offsets mean nothing against the old cluster's txn
+        versions. The steps:
+
+        1. Say so loudly (error log, ``hivemind_sink_cluster_changes_total``, alert
+           HivemindSinkClusterChanged).
+        2. Commit what is buffered under the OLD cluster's app ids: those rows were read
+           from the old log, which may be gone (the batch that revealed the change was
+           dropped unread: it may mix both logs).
+        3. Key every table by the new cluster id and resume every assigned partition
+           from the new app ids' versions: none yet, so from the new log's start.
+           Rows the new log repeats (an edge resending) are dropped by the unique keys.
+        """
+        old = self._cluster
+        metrics.CLUSTER_CHANGES.inc()  # 1
+        log.error("kafka cluster changed from %s to %s behind %s: committing what was read "
+                  "from the old cluster, then reading the new cluster's log from its start",
+                  old, new, self._settings.kafka.bootstrap or "the embedded broker")
+        self.flush_all()  # 2
+        self._cluster = new  # 3
+        for t in self._tables:
+            t.cluster = new
+            t.lake.reload()
+            for partition in t.buffer.partitions():
+                t.buffer.reset(partition, t.lake.transaction_version(t.app_id(partition)))
+        for topic, tables in self._by_topic.items():
+            partitions = sorted({p for t in tables for p in t.buffer.partitions()})
+            for partition in partitions:
+                start = resume_offset(t.buffer.position(partition) for t in tables
+                                      if t.buffer.owns(partition))
+                offset = OFFSET_BEGINNING if start is None else start
+                self._seeking(topic, partition, offset)
+                try:
+                    self._consumer.seek(TopicPartition(topic, partition, offset))
+                except KafkaException as exc:
+                    log.warning("seek %s[%d] failed: %s", topic, partition, exc)
 
     # -- assignment -----------------------------------------------------------------
 
@@ -265,6 +396,7 @@ class DeltaSink:
                 t.buffer.assign(tp.partition, t.lake.transaction_version(t.app_id(tp.partition)))
             start = resume_offset(t.buffer.last_written_offset(tp.partition) for t in tables)
             tp.offset = OFFSET_BEGINNING if start is None else start
+            self._seeking(tp.topic, tp.partition, tp.offset)
             log.info("assigned %s[%d] start_offset=%s", tp.topic, tp.partition,
                      "beginning" if start is None else start)
         consumer.assign(partitions)
@@ -323,7 +455,9 @@ class DeltaSink:
                     )
             if t.spec.unique_key:  # 5
                 data = self._drop_stored_keys(t, data)
+            _crash_point("before_commit", t, data)
             t.lake.append(data, {t.app_id(p): v for p, v in batch.last_written_offsets.items()})  # 6
+            _crash_point("after_commit", t, data)
         except CommitConflict as exc:  # 7
             metrics.CONFLICTS.inc()
             metrics.COMMITS.labels(name, "conflict").inc()
@@ -366,7 +500,8 @@ class DeltaSink:
         assert key is not None
         before = data.num_rows
         data = first_per_key(data, key)
-        data = without_keys(data, key, t.lake.existing_keys(data, key))
+        data = without_keys(data, key, t.lake.existing_keys(data, key,
+                                                            within=t.spec.unique_within))
         if data.num_rows < before:
             metrics.DUPLICATES.labels(t.spec.name).inc(before - data.num_rows)
         return data
@@ -380,6 +515,7 @@ class DeltaSink:
             start = resume_offset(o.buffer.position(partition) for o in tables
                                   if o.buffer.owns(partition))
             offset = OFFSET_BEGINNING if start is None else start
+            self._seeking(t.topic, partition, offset)
             try:
                 self._consumer.seek(TopicPartition(t.topic, partition, offset))
             except KafkaException as exc:
@@ -412,6 +548,30 @@ class DeltaSink:
             metrics.LAG.labels(t.spec.name).set(total)
 
 
+# Fault injection for tests/integration/test_sink_faults.py only: "<point>:<n>" SIGKILLs
+# this process at the n-th commit reaching <point> (set by sinks.__main__ from
+# HIVEMIND_TEST_SINK_CRASH). "before_commit" first writes the batch's data files into the
+# table directory, as a crash between delta-rs writing files and committing the log leaves
+# them; "after_commit" dies after the Delta commit, before the Kafka commit.
+CRASH_AT: tuple[str, int] | None = None
+_crash_count = 0
+
+
+def _crash_point(point: str, t: _Table, data: pa.Table) -> None:
+    global _crash_count
+    if CRASH_AT is None or CRASH_AT[0] != point:
+        return
+    _crash_count += 1
+    if _crash_count < CRASH_AT[1]:
+        return
+    if point == "before_commit" and "://" not in t.lake.uri:
+        import pyarrow.parquet as pq
+
+        pq.write_table(data, str(Path(t.lake.uri) / f"part-00000-crashed-{os.getpid()}.parquet"))
+    log.error("test crash point %s reached: SIGKILL", point)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def select_tables(names: Sequence[str] | None) -> list[TableSpec]:
     """The specs named (all of TABLES for None); unknown names raise with the valid ones."""
     if names is None:
@@ -432,8 +592,16 @@ def run_sink(settings: Settings, *, stop: threading.Event | None = None,
     stop = stop or threading.Event()
     restore: dict[signal.Signals, object] = {}
     if threading.current_thread() is threading.main_thread():
+        # The sink's own process: files it creates (the lake, logs) are the user's only.
+        os.umask(0o077)
+
+        def on_signal(signum, _frame) -> None:
+            stop.set()
+            _exit_after(settings.stop_grace_s, signal.Signals(signum).name)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            restore[sig] = signal.signal(sig, lambda *_: stop.set())
+            restore[sig] = signal.signal(sig, on_signal)
+    _make_lake_private(settings)
     server = None
     try:
         if settings.kafka.create_topics:
@@ -448,6 +616,37 @@ def run_sink(settings: Settings, *, stop: threading.Event | None = None,
         if server is not None:
             server.shutdown()
         http_metrics.set_ready(False)
+
+
+def _exit_after(grace_s: float, reason: str) -> None:
+    """Bound a graceful stop: flushing, delivering dead letters and leaving the group can
+    each wait on an unreachable broker. Past ``grace_s`` the process exits (status 1)
+    without them; Delta holds only whole commits, so nothing committed is lost and the
+    next start resumes from the table's versions."""
+
+    def give_up() -> None:
+        log.error("sink did not stop within %.1fs of %s (HIVEMIND_STOP_GRACE_S): exiting "
+                  "without flushing; uncommitted records are read again on the next start",
+                  grace_s, reason)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(grace_s, give_up)
+    timer.daemon = True
+    timer.start()
+
+
+def _make_lake_private(settings: Settings) -> None:
+    """A local lake's root is 0700 (its files hold captured prompts; with the process
+    umask 077 new files are 0600 and directories 0700). On S3, privacy is the bucket's
+    policy and encryption settings, not file modes."""
+    uri = settings.lake.uri
+    if "://" in uri:
+        return
+    root = Path(uri).resolve()
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # not ours to change (a shared mount): leave it
+        root.chmod(0o700)
 
 
 def read_table(settings: Settings, name: str) -> pa.Table:

@@ -30,6 +30,16 @@ UNDECODABLE = Counter(
     "hivemind_sink_undecodable_records_total",
     "Records that did not decode, by action (dead_lettered, skipped)", ["table", "action"],
 )
+CLUSTER_CHANGES = Counter(
+    "hivemind_sink_cluster_changes_total",
+    "Kafka cluster id changes seen while running (a new cluster: resumed from its log start)",
+)
+
+OFFSETS_REWOUND = Counter(
+    "hivemind_sink_offsets_rewound_total",
+    "Partitions that delivered an offset below the one expected on the same cluster (topic "
+    "recreated or truncated): read again from there",
+)
 
 
 def init_table(table: str, *, dead_letters: bool) -> None:

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.arrow import arrow_schema, table_from_structs
-from schemas.events import TurnEvent, decode_turn_record
+from schemas.events import TurnEvent, decode_turn_record, turn_key, workspace_id_problem
 from schemas.outcomes import (
     Exposure,
     Outcome,
@@ -38,7 +38,7 @@ from schemas.outcomes import (
     outcome_from_event,
 )
 from schemas.sessions import Session, decode_session
-from schemas.skills import Skill, decode_skill, parse_skill_key
+from schemas.skills import Skill, decode_skill, parse_skill_key, skill_key
 from sinks.outcomes import detect_outcomes
 
 
@@ -76,6 +76,9 @@ class TableSpec:
     dedup_key: Callable[[Any], Hashable | None] | None = None
     dedup_window: int = 0
     unique_key: str | None = None
+    # A column every duplicate of a unique key repeats exactly (the event's own time): the
+    # table check only reads rows within the batch's range of it (see LakeTable).
+    unique_within: str | None = None
     # True: a record that does not decode goes to the DLQ (stage "sink"); False: it is
     # skipped and counted (the topic's upstream stage already dead-letters it).
     dead_letter_undecodable: bool = True
@@ -98,8 +101,8 @@ def _is_tuple_compatible(struct_type: type[msgspec.Struct], schema: pa.Schema) -
 
 def first_per_key(data: pa.Table, key: str) -> pa.Table:
     """The first row of each ``key`` value, rows kept in arrival order."""
-    if data.num_rows == 0:
-        return data
+    if data.num_rows == 0 or pc.count_distinct(data[key]).as_py() == data.num_rows:
+        return data  # the common case, at a third of the grouping's cost
     rows = pa.array(range(data.num_rows), type=pa.int64())
     firsts = (data.select([key]).append_column("__row", rows)
               .group_by(key, use_threads=False).aggregate([("__row", "min")]))
@@ -130,12 +133,25 @@ EVENT_FIELDS = arrow_schema(TurnEvent)
 EVENTS_SCHEMA = arrow_schema(TurnEvent, extra=[pa.field("ts_date", pa.date32(), nullable=False)])
 
 
+def check_key(record: SinkRecord, expected: bytes) -> None:
+    """A record's Kafka key must be what its value says (the workspace for turns and
+    sessions, ``<workspace>/<name>`` for skills): a mismatched key puts a workspace on
+    another workspace's partition and order. ``None`` (no key) is accepted."""
+    if record.key is not None and record.key != expected:
+        raise msgspec.ValidationError(
+            f"record key ({len(record.key)} bytes) does not match the record's workspace "
+            "(keys: hivemind.turns and hivemind.sessions <workspace>, hivemind.skills "
+            "<workspace>/<name>)")
+
+
 def event_rows(record: SinkRecord) -> list[TurnEvent]:
     events = record.cache.get("events")
     if events is None:
         if record.value is None:
             raise msgspec.ValidationError("tombstone on the turns topic")
-        events = record.cache["events"] = decode_turn_record(record.value)
+        decoded = decode_turn_record(record.value)
+        check_key(record, turn_key(decoded[0].workspace_id))
+        events = record.cache["events"] = decoded
     return events
 
 
@@ -166,7 +182,9 @@ def session_rows(record: SinkRecord) -> list[Session]:
     if sessions is None:
         if record.value is None:
             raise msgspec.ValidationError("tombstone on the sessions topic")
-        sessions = record.cache["sessions"] = [decode_session(record.value)]
+        session = decode_session(record.value)
+        check_key(record, session.workspace_id.encode())
+        sessions = record.cache["sessions"] = [session]
     return sessions
 
 
@@ -211,12 +229,17 @@ def skill_rows(record: SinkRecord) -> list[SkillRow]:
     if record.value is None:
         if not record.key:
             raise msgspec.ValidationError("tombstone without a key on the skills topic")
-        workspace_id, name = parse_skill_key(record.key)
-        if not workspace_id or not name:
-            raise msgspec.ValidationError("tombstone key is not <workspace>/<name>")
+        try:
+            workspace_id, name = parse_skill_key(record.key)
+        except ValueError as exc:  # not UTF-8, no "/": a bad record, never a crash
+            raise msgspec.ValidationError(str(exc)) from None
+        if not workspace_id or not name or workspace_id_problem(workspace_id) is not None:
+            raise msgspec.ValidationError("tombstone key is not <workspace>/<name> with a "
+                                          "valid workspace id")
         return [SkillRow(workspace_id=workspace_id, name=name, skill=None,
                          published_at=published_at)]
     skill = decode_skill(record.value)
+    check_key(record, skill_key(skill.workspace_id, skill.name))
     return [SkillRow(workspace_id=skill.workspace_id, name=skill.name, skill=skill,
                      published_at=published_at)]
 
@@ -305,10 +328,16 @@ TABLES: list[TableSpec] = [
         rows=event_rows, to_arrow=events_to_arrow,
         partition_by=("workspace_id", "ts_date"),
         # Window: the last 50,000 event_ids of each Kafka partition (25 s of a partition
-        # at 2,000 events/s); forwarder and SDK retries resend within seconds.
+        # at 2,000 events/s); forwarder and SDK retries resend within seconds. Beyond it
+        # (an edge resending after a crash, a sink restart) the table check: a resent
+        # event repeats its id, workspace and ts, so only that (workspace, date)
+        # partition is read, and only its rows within the batch's ts range.
         dedup_key=lambda e: e.event_id, dedup_window=50_000,
-        # The sessionizer reads the same topic and dead-letters bad records already.
-        dead_letter_undecodable=False,
+        unique_key="event_id", unique_within="ts",
+        # The sessionizer dead-letters bad turns records too (stage "sessionizer"); the
+        # sink does as well (stage "sink") so that a sink running alone loses none. The
+        # other tables on this topic skip and count (one letter per record per stage).
+        dead_letter_undecodable=True,
     ),
     TableSpec(
         name="sessions", topic="sessions", schema=SESSIONS_SCHEMA,
@@ -316,8 +345,9 @@ TABLES: list[TableSpec] = [
         partition_by=("workspace_id", "ended_date"),
         dedup_key=lambda s: s.session_uid, dedup_window=50_000,
         # A replayed session has the same uid, workspace and ended_at (the last event's
-        # time), so the unique check only looks in that (workspace, date) partition.
-        unique_key="session_uid",
+        # time), so the unique check only looks in that (workspace, date) partition, at
+        # rows ending within the batch's range.
+        unique_key="session_uid", unique_within="ended_at",
     ),
     TableSpec(
         name="skills", topic="skills", schema=SKILLS_SCHEMA,

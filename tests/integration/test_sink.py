@@ -106,12 +106,12 @@ def produce(settings, records: list[tuple[str, bytes | None, bytes | None]]) -> 
 
 def test_events_sessions_and_skills_land_exactly_once_with_bad_records_handled(settings):
     t = settings.topics
-    skipped_before = metric("hivemind_sink_undecodable_records_total",
-                            table="events", action="skipped")
+    lettered_before = metric("hivemind_sink_undecodable_records_total",
+                             table="events", action="dead_lettered")
     batches = [events_of(ws, f"s{j}", 0, 10) for ws in ("ws-a", "ws-b", "ws-c") for j in range(5)]
     records = [(t.turns, turn_key(b[0].workspace_id), encode_batch(b)) for b in batches]
     records.append((t.turns, turn_key(batches[0][0].workspace_id), encode_batch(batches[0])))  # resent
-    records.append((t.turns, b"ws-a", b"{not json"))  # the sessionizer dead-letters it
+    records.append((t.turns, b"ws-a", b"{not json"))  # the sessionizer and the sink dead-letter it
     sessions = [a_session("ws-a", f"s{j}") for j in range(4)]
     records += [(t.sessions, b"ws-a", encode(s)) for s in sessions]
     records.append((t.sessions, b"ws-a", encode(sessions[1])))  # replayed by the sessionizer
@@ -146,10 +146,10 @@ def test_events_sessions_and_skills_land_exactly_once_with_bad_records_handled(s
     assert [(r["name"], r["retired"], r["version"]) for r in skills] == [
         ("fix-flaky", False, 1), ("fix-flaky", True, None)]
     assert metric("hivemind_sink_undecodable_records_total",
-                  table="events", action="skipped") == skipped_before + 1
-    letters = dead_letters(settings, expected=1)
-    assert [(d.stage, d.source_topic, d.reason.value) for d in letters] == [
-        ("sink", t.sessions, "contract_violation")]
+                  table="events", action="dead_lettered") == lettered_before + 1
+    letters = dead_letters(settings, expected=2)
+    assert sorted((d.stage, d.source_topic, d.reason.value) for d in letters) == sorted([
+        ("sink", t.turns, "undecodable"), ("sink", t.sessions, "contract_violation")])
 
 
 def _poll_until(sink: DeltaSink, condition, timeout: float = 60.0, what: str = "") -> None:

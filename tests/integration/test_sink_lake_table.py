@@ -52,3 +52,28 @@ def test_append_over_a_newer_commit_of_the_same_app_id_is_a_conflict(tmp_path):
     stale.reload()
     assert stale.transaction_version("sink-t-0") == 4
     assert stale.read().num_rows == 5
+
+
+def test_existing_keys_finds_old_late_and_recent_duplicates_among_many_files(tmp_path):
+    """The file pruning (partition values, minute ranges of ``ts``) must never hide a
+    stored key: duplicates from the first, a middle and the last commit, an hour apart,
+    in another workspace, and at a minute's edge are all found; fresh keys are not."""
+    from datetime import timedelta
+
+    import msgspec
+    import pyarrow as pa
+
+    table = LakeTable(str(tmp_path / "events"), EVENTS_SCHEMA, ["workspace_id", "ts_date"])
+    stored = []
+    for c in range(40):
+        batch = [msgspec.structs.replace(e, ts=e.ts + timedelta(minutes=3 * c))
+                 for e in events_of(f"ws-{c % 3}", f"c{c}", 0, 5)]
+        stored += batch
+        table.append(events_to_arrow(batch), {"app": c})
+    resent = [stored[0], stored[101], stored[-1], stored[59]]
+    fresh = [msgspec.structs.replace(e, event_id=f"fresh-{i}", ts=e.ts + timedelta(seconds=1))
+             for i, e in enumerate(resent)]
+    data = pa.concat_tables([events_to_arrow(resent), events_to_arrow(fresh)])
+    table.reload()
+    assert table.existing_keys(data, "event_id", within="ts") == {e.event_id for e in resent}
+    assert table.existing_keys(data, "event_id") == {e.event_id for e in resent}

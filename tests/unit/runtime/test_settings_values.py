@@ -57,8 +57,9 @@ def test_any_environment_gives_settings_or_one_clear_error(env):
     ("HIVEMIND_TOPICS_TURNS", "my topic", "a Kafka topic name"),
     ("HIVEMIND_TOPICS_SKILLS", "..", "a Kafka topic name"),
     ("HIVEMIND_TOPICS_DLQ", "t" * 250, "a Kafka topic name"),
-    ("HIVEMIND_WORKSPACE_ID", "w" * 257, "1 to 256 characters"),
-    ("HIVEMIND_WORKSPACE_ID", "acme\n", "no control characters"),
+    ("HIVEMIND_WORKSPACE_ID", "w" * 81, "1 to 80 bytes of UTF-8"),
+    ("HIVEMIND_WORKSPACE_ID", "中" * 27, "26 CJK characters"),  # 81 bytes: a lake path > 255
+    ("HIVEMIND_WORKSPACE_ID", "acme\n", "printable"),
     ("HIVEMIND_WORKSPACE_ID", " acme", "no space at either end"),
     ("HIVEMIND_WORKSPACE_ID", "ac\ud800me", "UTF-8 text"),
     ("HIVEMIND_EDGE_AGENT_KIND", "robot", "one of coding, support, sdr, other"),

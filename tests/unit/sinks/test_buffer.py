@@ -149,3 +149,27 @@ def test_all_new_keys_stay_bounded_by_the_window():
     assert not keys.seen_before("a")  # evicted: new again
     assert not keys.add_all_if_new(["x", "e"])  # "e" is in the window: nothing added
     assert not keys.seen_before("x")
+
+
+def test_rewound_log_is_read_again_and_its_lower_offset_becomes_the_version():
+    buf = _buffer()
+    buf.assign(0, 500)  # the table holds offsets up to 500 of the old log
+    assert buf.is_already_accepted(0, 3)
+    buf.rewind(0, 0)  # the recreated topic delivers offset 0
+    assert not buf.is_already_accepted(0, 0)
+    buf.accept(0, 0, ["x"], now=0.0)
+    buf.accept(0, 1, ["y"], now=0.0)
+    batch = buf.take()
+    assert batch.last_written_offsets == {0: 1}
+    assert buf.last_written_offset(0) == 500  # the conflict check still expects the table's
+    buf.committed(batch)
+    assert buf.last_written_offset(0) == 1  # lowered once, then monotonic again
+    assert buf.is_already_accepted(0, 1) and not buf.is_already_accepted(0, 2)
+
+
+def test_rewind_to_a_middle_offset_accepts_from_there():
+    buf = _buffer()
+    buf.assign(0, 90)
+    buf.rewind(0, 40)
+    assert buf.is_already_accepted(0, 39)
+    assert not buf.is_already_accepted(0, 40)

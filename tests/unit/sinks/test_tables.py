@@ -76,8 +76,12 @@ def test_undecodable_turn_raises_a_msgspec_error():
         table_spec("events").rows(_record(b"not json"))
 
 
-def test_turns_are_skipped_not_dead_lettered_sessions_and_skills_are():
-    assert not table_spec("events").dead_letter_undecodable
+def test_every_topic_dead_letters_once_through_its_first_table():
+    # A sink running alone loses no poison record; a turns record is lettered once (by
+    # events), the other tables on the topic skip it.
+    assert table_spec("events").dead_letter_undecodable
+    assert not table_spec("outcomes").dead_letter_undecodable
+    assert not table_spec("exposures").dead_letter_undecodable
     assert table_spec("sessions").dead_letter_undecodable
     assert table_spec("skills").dead_letter_undecodable
 
@@ -163,3 +167,35 @@ def test_without_keys_drops_stored_keys_only():
     data = pa.table({"k": ["a", "b", "c"]})
     assert without_keys(data, "k", {"b", "z"})["k"].to_pylist() == ["a", "c"]
     assert without_keys(data, "k", set()) is data
+
+
+# -- poison rows (issue 12): written before the checks --------------------------------
+
+@pytest.mark.parametrize("key", [b"ws-b", b"ws-a ", b"\xff\xfe"])
+def test_turns_record_whose_key_is_not_its_workspace_is_a_contract_violation(key):
+    with pytest.raises(msgspec.ValidationError, match="does not match"):
+        table_spec("events").rows(_record(encode_batch([_event(1)]), key=key))
+
+
+def test_turns_record_without_a_key_is_accepted():
+    assert len(table_spec("events").rows(_record(encode_event(_event(1)), key=None))) == 1
+
+
+def test_session_whose_key_is_not_its_workspace_is_a_contract_violation():
+    with pytest.raises(msgspec.ValidationError, match="does not match"):
+        table_spec("sessions").rows(_record(encode(_session()), key=b"ws-z"))
+
+
+@pytest.mark.parametrize("key", [b"acme/\xff\xfe", b"no-slash", b"/name", b"\xe4\xb8\xad" * 28 + b"/x"])
+def test_skill_tombstone_with_a_bad_key_is_a_contract_violation_not_a_crash(key):
+    with pytest.raises(msgspec.ValidationError):
+        table_spec("skills").rows(_record(None, key=key))
+
+
+def test_skill_value_under_another_skills_key_is_a_contract_violation():
+    skill = Skill(workspace_id="ws-a", name="fix-flaky", description="d", body="b", version=1,
+                  provenance=SkillProvenance(source_session_ids=["s"], codifier="offline",
+                                             decision=Decision.KEEP, created_at=T0))
+    with pytest.raises(msgspec.ValidationError, match="does not match"):
+        table_spec("skills").rows(_record(encode_skill(skill), key=skill_key("ws-a", "other")))
+    assert table_spec("skills").rows(_record(encode_skill(skill), key=skill_key("ws-a", "fix-flaky")))
