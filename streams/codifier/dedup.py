@@ -66,7 +66,10 @@ def code_lines(body: str) -> frozenset[str]:
 
 @lru_cache(maxsize=16384)
 def key_tokens(text: str) -> frozenset[str]:
-    """Flags, paths, assignments and JSON snippets, wherever they are written."""
+    """Flags, paths, assignments and JSON snippets, wherever they are written except in
+    headings: a heading names a section ("## Steps that led to tests_passed"), and an
+    outcome label there differs between two drafts of one lesson."""
+    text = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
     found = (t.strip(".,;:()") for t in _KEY_TOKEN.findall(text.replace("`", " ")))
     return frozenset(t for t in found if len(t) > 1)
 
@@ -82,6 +85,10 @@ def features(name: str, description: str, body: str) -> frozenset[str]:
 
 
 KEY_AGREEMENT = 0.6
+# Share of the shorter side's commands the other must quote too. One shared line is not
+# enough: a rejected edit or a routine `git status` quoted in two lessons says nothing of
+# their fixes, and template prose then carried two different lessons into one skill.
+CODE_AGREEMENT = 0.5
 
 
 def _commands(lines: frozenset[str]) -> frozenset[str]:
@@ -91,9 +98,11 @@ def _commands(lines: frozenset[str]) -> frozenset[str]:
 
 def _specifics_agree(code_a: frozenset[str], keys_a: frozenset[str], code_b: frozenset[str],
                      keys_b: frozenset[str]) -> bool:
-    """Two lessons can only be one if, where both quote commands, they share one, and,
-    where both name flags/paths, at least half of those agree (Jaccard)."""
-    if code_a and code_b and not code_a & code_b:
+    """Two lessons can only be one if, where both quote commands, at least half of the
+    shorter side's commands are in the other, and, where both name flags/paths, at least
+    :data:`KEY_AGREEMENT` of those agree (Jaccard)."""
+    if code_a and code_b and \
+            len(code_a & code_b) / min(len(code_a), len(code_b)) < CODE_AGREEMENT:
         return False
     return not (keys_a and keys_b and len(keys_a & keys_b) / len(keys_a | keys_b) < KEY_AGREEMENT)
 
