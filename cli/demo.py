@@ -111,7 +111,7 @@ def run(args: argparse.Namespace, settings) -> int:
     result = run_demo(settings, plan, root=root, lake=lake, timeout=args.timeout)
     say()
     say(f"done in {result.elapsed_s:.0f}s. The lake is at {lake}; query it yourself:")
-    say(f"  HIVEMIND_LAKE={lake} .venv/bin/hivemind report --period week")
+    say(f"  HIVEMIND_LAKE={lake} .venv/bin/hivemind report")
     query = "SELECT workspace_id, count(*) FROM sessions GROUP BY ALL ORDER BY ALL"
     say(f'  HIVEMIND_LAKE={lake} .venv/bin/hivemind sql "{query}"')
     return 0 if result.counts.get("complete") else 1
