@@ -61,7 +61,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,12 +136,25 @@ def read_workspace_skills(settings: Settings, workspace_id: str, *,
     Raises :class:`BrokerUnavailable` when the topic's metadata cannot be fetched; returns
     ``complete=False`` when the end was not reached within ``timeout_s``.
     """
+    return read_skills_views(settings, [workspace_id], timeout_s=timeout_s)[workspace_id]
+
+
+def read_skills_views(settings: Settings, workspace_ids: Iterable[str], *,
+                      timeout_s: float = 10.0) -> dict[str, WorkspaceSkills]:
+    """:func:`read_workspace_skills` for several workspaces in one pass over the topic
+    (the demo's fleet syncs every workspace each simulated day: one read, not one each)."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
     from runtime.kafka import consumer_config
 
     topic = settings.topics.skills
-    view = WorkspaceSkills()
+    views = {ws: WorkspaceSkills() for ws in workspace_ids}
+
+    def fold(msg) -> None:
+        for ws, view in views.items():
+            _fold(view, msg.key(), msg.value(), msg.timestamp(), ws)
+            view.records_read += 1
+
     deadline = time.monotonic() + timeout_s
     consumer = Consumer(consumer_config(
         settings, "hivemind-skill-sync", **{"enable.partition.eof": False,
@@ -162,8 +175,9 @@ def read_workspace_skills(settings: Settings, workspace_id: str, *,
             if high > low:
                 ends[p] = high
         if not ends:
-            view.complete = True
-            return view
+            for view in views.values():
+                view.complete = True
+            return views
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
         remaining = dict(ends)
         while remaining and time.monotonic() < deadline:
@@ -171,22 +185,22 @@ def read_workspace_skills(settings: Settings, workspace_id: str, *,
                 if msg.error() is not None:
                     continue
                 p, offset = msg.partition(), msg.offset() or 0
-                _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
-                view.records_read += 1
+                fold(msg)
                 if p in remaining and offset + 1 >= remaining[p]:
                     del remaining[p]
-        view.complete = not remaining
+        complete = not remaining
+        for view in views.values():
+            view.complete = complete
         # tansu (the dev broker) reports the high watermark as the last record batch's
         # base offset + 1: the rest of that batch is already fetched, so drain until idle.
-        while view.complete and time.monotonic() < deadline:
+        while complete and time.monotonic() < deadline:
             msgs = [m for m in consumer.consume(num_messages=500, timeout=0.2)
                     if m.error() is None]
             if not msgs:
                 break
             for msg in msgs:
-                _fold(view, msg.key(), msg.value(), msg.timestamp(), workspace_id)
-                view.records_read += 1
-        return view
+                fold(msg)
+        return views
     finally:
         consumer.close()
 
