@@ -15,7 +15,8 @@ template differ only there. The index is incremental (add/remove), so a library 
 thousands of skills is checked in about a millisecond per draft.
 
 :func:`merge_bodies` builds the body of a MERGE deterministically: the existing body,
-then the draft's lines that are new, bounded by ``max_chars``.
+then the draft's lines that are new (not a list item restating a line already there),
+bounded by ``max_chars``.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def merge_bodies(existing: str, new: str, *, max_chars: int) -> str:
     have = {_norm(line) for line in existing.splitlines() if line.strip()}
     added = [line for line in new.splitlines()
              if line.strip() and _norm(line) not in have and not line.startswith("#")
-             and not _PROVENANCE_LINE.match(line)]
+             and not _PROVENANCE_LINE.match(line) and _bare(line) not in have]
     if not added:
         return existing
     merged = existing.rstrip()
@@ -218,3 +219,13 @@ def merge_bodies(existing: str, new: str, *, max_chars: int) -> str:
 
 def _norm(line: str) -> str:
     return " ".join(line.lower().split())
+
+
+_LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*+])\s+")
+
+
+def _bare(line: str) -> str:
+    """A list item without its marker and backticks: ``1. `npm run build` `` restates a
+    command the body already quotes, so it teaches nothing new (and must not make a new
+    version whose only change is a list of steps already there)."""
+    return _norm(_LIST_MARK.sub("", line).strip().strip("`"))

@@ -140,3 +140,13 @@ def test_a_lesson_first_seen_alone_then_with_others_keeps_its_skill():
     together = run_batches(kind, [[(0, 0), (1, 0)], [(1, 1)]])
     assert sorted(s.name for s in alone.skills("initech")) == \
         sorted(s.name for s in together.skills("initech"))
+
+
+@pytest.mark.parametrize("kind", [AgentKind.CODING, AgentKind.SUPPORT, AgentKind.SDR])
+def test_versions_do_not_depend_on_batching_when_later_sessions_teach_nothing_new(kind):
+    """A later session of the lesson whose outcome adds only a list of the steps already
+    quoted in the skill is not a new version: versions split the measurement."""
+    versions = {seed: sorted((s.name, s.version) for s in
+                             run_batches(kind, batchings(kind, seed)).skills(WS[kind]))
+                for seed in range(12)}
+    assert len({tuple(v) for v in versions.values()}) == 1, versions
