@@ -37,3 +37,36 @@ def test_the_demo_span_of_four_weeks_reads_by_week_whatever_the_row_order():
 
 def test_a_table_without_session_starts_reads_by_day():
     assert auto_period(pa.table({"x": [1]})) == "day"
+
+
+def _lake(tmp_path, monkeypatch, days: int):
+    from deltalake import write_deltalake
+
+    from analytics.simulator import FleetConfig, simulate
+
+    fleet = simulate(FleetConfig(workspaces=2, sessions=800, days=days, seed=5))
+    lake = tmp_path / f"lake{days}"
+    for name, table in (("sessions", fleet.sessions), ("outcomes", fleet.outcomes),
+                        ("skills", fleet.skills), ("exposures", fleet.exposures)):
+        write_deltalake(str(lake / name), table)
+    monkeypatch.setenv("HIVEMIND_LAKE", str(lake))
+    monkeypatch.setenv("HIVEMIND_HOME", str(tmp_path / "home"))
+
+
+def test_report_command_without_period_reads_four_weeks_by_week(tmp_path, monkeypatch, capsys):
+    from cli.main import main as hivemind
+
+    _lake(tmp_path, monkeypatch, days=28)
+    assert hivemind(["report"]) == 0
+    out = capsys.readouterr().out
+    assert "Success rate per week" in out and "Success rate per day" not in out
+    assert hivemind(["report", "--period", "day"]) == 0
+    assert "Success rate per day" in capsys.readouterr().out
+
+
+def test_report_command_without_period_reads_ten_days_by_day(tmp_path, monkeypatch, capsys):
+    from cli.main import main as hivemind
+
+    _lake(tmp_path, monkeypatch, days=10)
+    assert hivemind(["report"]) == 0
+    assert "Success rate per day" in capsys.readouterr().out
