@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 
@@ -102,6 +102,21 @@ class MeasureReport(Struct, frozen=True, kw_only=True):
 
     def verdicts(self) -> dict[str, int]:
         return verdict_counts(self.effects)
+
+
+AUTO_WEEK_AFTER = timedelta(days=21)
+
+
+def auto_period(sessions: pa.Table | None) -> str:
+    """The rate period when none is asked for: ``"week"`` when the sessions span more
+    than :data:`AUTO_WEEK_AFTER` (three weeks: daily points would be a noisy line of 20+
+    dots), else ``"day"`` (also with no sessions)."""
+    if sessions is None or "started_at" not in sessions.column_names or not sessions.num_rows:
+        return "day"
+    lo, hi = pc.min_max(sessions["started_at"]).values()
+    if not lo.is_valid or not hi.is_valid:
+        return "day"
+    return "week" if hi.as_py() - lo.as_py() > AUTO_WEEK_AFTER else "day"
 
 
 def build_report(tables: MeasureTables, *, workspace: str | None = None, period: str = "day",

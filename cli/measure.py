@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workspace", metavar="W", help="only this workspace")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     p.add_argument("--png", metavar="DIR", help="write PNG charts into DIR")
-    p.add_argument("--period", choices=["day", "week"], default="day",
-                   help="bucket of the rate-over-time series (default day)")
+    p.add_argument("--period", choices=["auto", "day", "week"], default="auto",
+                   help="bucket of the rate-over-time series (default auto: week when the "
+                        "sessions span more than three weeks, else day)")
     p.add_argument("--holdout-share", type=float, default=None, metavar="SHARE",
                    help="the holdout share the sync applies (default "
                         "HIVEMIND_MEASURE_HOLDOUT_SHARE(S), 0.5)")
@@ -128,7 +129,14 @@ def run_report(args, settings) -> int:
 
 def _report_once(args, settings) -> int:
     from analytics.lake import read_exposures_jsonl, read_measure_tables
-    from analytics.report import build_report, publish_metrics, render_html, render_text, write_pngs
+    from analytics.report import (
+        auto_period,
+        build_report,
+        publish_metrics,
+        render_html,
+        render_text,
+        write_pngs,
+    )
     from runtime.errors import HivemindError
 
     t0 = time.monotonic()
@@ -142,7 +150,8 @@ def _report_once(args, settings) -> int:
     tables = read_measure_tables(settings, workspace=args.workspace)
     exposures_path = (Path(args.exposures) if args.exposures
                       else settings.edge.home_path() / "exposures.jsonl")
-    report = build_report(tables, workspace=args.workspace, period=args.period,
+    period = auto_period(tables.sessions) if args.period == "auto" else args.period
+    report = build_report(tables, workspace=args.workspace, period=period,
                           design=design, shares=measure.share_overrides(),
                           confidence=measure.confidence,
                           min_clusters=measure.min_clusters, fdr=measure.fdr,

@@ -397,15 +397,16 @@ SUCCESS_LABELS = {AgentKind.CODING: ("tests_passed", "tests_failed"),
 
 
 def simulate_weeks(connect: Callable[..., object], plan: WeeksPlan, *, start: datetime,
-                   read_skills: Callable[[str], dict[str, tuple[int, str]]] | None = None,
+                   read_skills: Callable[[list[str]], dict[str, dict[str, tuple[int, str]]]]
+                   | None = None,
                    before_week: Callable[[int], None] | None = None,
                    progress: Callable[[str], None] | None = None,
                    report: WeeksReport | None = None,
                    outcomes_until: datetime | None = None) -> WeeksReport:
     """Replay ``plan.weeks`` weeks from ``start`` (aware UTC) through SDK fleets.
 
-    ``read_skills(workspace)`` -> {name: (version, text)} of the live skills, called once
-    per workspace per simulated day (the agents' daily sync); ``before_week(w)`` runs
+    ``read_skills(workspaces)`` -> {workspace: {name: (version, text)}} of the live
+    skills, called once per simulated day for every workspace (the agents' daily sync); ``before_week(w)`` runs
     before week ``w`` (1-based) is replayed, after the late outcomes dated before it were
     sent (the demo waits for the codifier and looks at the lake there). ``report``
     collects the counts as they happen (pass one to read them from ``before_week``).
@@ -431,9 +432,9 @@ def simulate_weeks(connect: Callable[..., object], plan: WeeksPlan, *, start: da
                 day_start = start + timedelta(days=7 * (week - 1) + day)
                 live: dict[str, dict[str, tuple[int, str]]] = {}
                 if plan.skills and read_skills is not None and week > 1:
-                    for ws, _, _ in plan.workspaces:
-                        live[ws] = read_skills(ws)
-                        report.syncs += 1
+                    names = [ws for ws, _, _ in plan.workspaces]
+                    live = read_skills(names)
+                    report.syncs += len(names)
                 offsets = sorted(rng.uniform(0, 86_000) for _ in range(per_day))
                 for off in offsets:
                     ws, kind, signal = rng.choice(plan.workspaces)

@@ -60,7 +60,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,14 +118,24 @@ def read_workspace_skills(settings: Settings, workspace_id: str, *,
     Raises :class:`BrokerUnavailable` when the topic's metadata cannot be fetched; returns
     ``complete=False`` when the end was not reached within ``timeout_s``.
     """
+    return read_skills_views(settings, [workspace_id], timeout_s=timeout_s)[workspace_id]
+
+
+def read_skills_views(settings: Settings, workspace_ids: Iterable[str], *,
+                      timeout_s: float = 10.0) -> dict[str, WorkspaceSkills]:
+    """:func:`read_workspace_skills` for several workspaces in one pass over the topic
+    (the demo's fleet syncs every workspace each simulated day: one read, not one each)."""
     read = read_to_end(settings, settings.topics.skills, group_id="hivemind-skill-sync",
                        timeout_s=timeout_s)
-    decoded = decode_skill_log(((r.key, r.value, r.timestamp_ms) for r in read.records),
-                               workspace_id=workspace_id)
-    return WorkspaceSkills(
-        skills={name: published for (_, name), published in decoded.entries},
-        complete=read.complete, records_read=len(read.records),
-        undecodable=decoded.undecodable, bad_keys=decoded.bad_keys)
+    records = [(r.key, r.value, r.timestamp_ms) for r in read.records]
+    views = {}
+    for ws in workspace_ids:
+        decoded = decode_skill_log(records, workspace_id=ws)
+        views[ws] = WorkspaceSkills(
+            skills={name: published for (_, name), published in decoded.entries},
+            complete=read.complete, records_read=len(read.records),
+            undecodable=decoded.undecodable, bad_keys=decoded.bad_keys)
+    return views
 
 
 @contextmanager

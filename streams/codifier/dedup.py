@@ -15,7 +15,8 @@ template differ only there. The index is incremental (add/remove), so a library 
 thousands of skills is checked in about a millisecond per draft.
 
 :func:`merge_bodies` builds the body of a MERGE deterministically: the existing body,
-then the draft's lines that are new, bounded by ``max_chars``.
+then the draft's lines that are new (not a list item restating a line already there),
+bounded by ``max_chars``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def code_lines(body: str) -> frozenset[str]:
 
 @lru_cache(maxsize=16384)
 def key_tokens(text: str) -> frozenset[str]:
-    """Flags, paths, assignments and JSON snippets, wherever they are written."""
+    """Flags, paths, assignments and JSON snippets, wherever they are written except in
+    headings: a heading names a section ("## Steps that led to tests_passed"), and an
+    outcome label there differs between two drafts of one lesson."""
+    text = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
     found = (t.strip(".,;:()") for t in _KEY_TOKEN.findall(text.replace("`", " ")))
     return frozenset(t for t in found if len(t) > 1)
 
@@ -82,6 +86,10 @@ def features(name: str, description: str, body: str) -> frozenset[str]:
 
 
 KEY_AGREEMENT = 0.6
+# Share of the shorter side's commands the other must quote too. One shared line is not
+# enough: a rejected edit or a routine `git status` quoted in two lessons says nothing of
+# their fixes, and template prose then carried two different lessons into one skill.
+CODE_AGREEMENT = 0.5
 
 
 def _commands(lines: frozenset[str]) -> frozenset[str]:
@@ -91,9 +99,11 @@ def _commands(lines: frozenset[str]) -> frozenset[str]:
 
 def _specifics_agree(code_a: frozenset[str], keys_a: frozenset[str], code_b: frozenset[str],
                      keys_b: frozenset[str]) -> bool:
-    """Two lessons can only be one if, where both quote commands, they share one, and,
-    where both name flags/paths, at least half of those agree (Jaccard)."""
-    if code_a and code_b and not code_a & code_b:
+    """Two lessons can only be one if, where both quote commands, at least half of the
+    shorter side's commands are in the other, and, where both name flags/paths, at least
+    :data:`KEY_AGREEMENT` of those agree (Jaccard)."""
+    if code_a and code_b and \
+            len(code_a & code_b) / min(len(code_a), len(code_b)) < CODE_AGREEMENT:
         return False
     return not (keys_a and keys_b and len(keys_a & keys_b) / len(keys_a | keys_b) < KEY_AGREEMENT)
 
@@ -186,7 +196,7 @@ def merge_bodies(existing: str, new: str, *, max_chars: int) -> str:
     have = {_norm(line) for line in existing.splitlines() if line.strip()}
     added = [line for line in new.splitlines()
              if line.strip() and _norm(line) not in have and not line.startswith("#")
-             and not _PROVENANCE_LINE.match(line)]
+             and not _PROVENANCE_LINE.match(line) and _bare(line) not in have]
     if not added:
         return existing
     merged = existing.rstrip()
@@ -201,3 +211,13 @@ def merge_bodies(existing: str, new: str, *, max_chars: int) -> str:
 
 def _norm(line: str) -> str:
     return " ".join(line.lower().split())
+
+
+_LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*+])\s+")
+
+
+def _bare(line: str) -> str:
+    """A list item without its marker and backticks: ``1. `npm run build` `` restates a
+    command the body already quotes, so it teaches nothing new (and must not make a new
+    version whose only change is a list of steps already there)."""
+    return _norm(_LIST_MARK.sub("", line).strip().strip("`"))

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from producers.skill_files import SyncState
-from producers.skill_sync import read_workspace_skills, sync_once
+from producers.skill_sync import read_skills_views, read_workspace_skills, sync_once
 from schemas.holdout import is_held_out
 from schemas.outcomes import Cohort, decode_exposure
 from schemas.skills import Decision, Skill, SkillProvenance
@@ -98,6 +98,23 @@ def test_read_sees_every_record_of_a_multi_record_batch(settings):
     assert producer.flush(15) == 0
     view = read_workspace_skills(settings, "ws-test")
     assert view.complete and sorted(view.skills) == sorted(names)
+
+
+def test_one_pass_over_several_workspaces_reads_what_each_read_alone_does(settings):
+    with SkillsPublisher(settings) as pub:
+        pub.publish(skill("ws-a", "run-tests"))
+        pub.publish(skill("ws-b", "run-tests", version=2))
+        pub.publish(skill("ws-b", "lint"))
+        pub.retire("ws-b", "lint", reason="harmful")
+    views = read_skills_views(settings, ["ws-a", "ws-b", "ws-none"])
+    for ws, view in views.items():
+        alone = read_workspace_skills(settings, ws)
+        assert view.complete and alone.complete
+        assert view.skills == alone.skills, ws
+    assert sorted(views["ws-a"].skills) == ["run-tests"]
+    assert views["ws-b"].skills["lint"] is None
+    assert views["ws-b"].skills["run-tests"].skill.version == 2
+    assert views["ws-none"].skills == {}
 
 
 def test_holdout_agent_gets_no_file_and_exposures_say_so(settings, tmp_path):
