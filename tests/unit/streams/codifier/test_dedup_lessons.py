@@ -19,7 +19,7 @@ from schemas.events import AgentKind, EventKind
 from streams.codifier.library import Library
 from streams.codifier.logic import Published, Unchanged, group_candidates, resolve
 from streams.codifier.offline import draft_offline
-from tests.unit.codifier.builders import T0, candidate, prompt, response, session, tool
+from tests.unit.streams.codifier.builders import T0, candidate, prompt, response, session, tool
 
 EDIT = {"file_path": "src/app.py", "old_string": "a", "new_string": "b"}
 WS = {AgentKind.CODING: "acme", AgentKind.SUPPORT: "globex", AgentKind.SDR: "initech"}
