@@ -42,6 +42,7 @@ from runtime.errors import HivemindError
 from runtime.kafka import consumer_config, group_id_for, producer_config
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
+from runtime.stopping import StopDeadline, worker_grace_s
 from schemas.dead_letters import DeadLetter
 from schemas.sessions import Candidate, decode_candidate
 from sinks.skills_publisher import SkillNotDelivered, SkillsPublisher, load_library
@@ -447,8 +448,15 @@ def run_codifier(settings: Settings, *, stop: threading.Event | None = None,
     """
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
+        # The clean stop (commit, flush) is bounded: runtime.stopping.
+        deadline = StopDeadline(worker_grace_s(settings.stop_grace_s), "codifier")
+
+        def on_signal(*_: object) -> None:
+            deadline.arm()
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, on_signal)
     server = serve(settings.metrics.host, settings.metrics.port + PORT_OFFSETS["codifier"]) \
         if settings.metrics.port > 0 else None
     try:
