@@ -284,9 +284,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     metrics: MetricsSettings = MetricsSettings()
     log_level: Annotated[str, _choices("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
                                        ignore_case=True)] = "INFO"
-    # SIGTERM/SIGINT to exit: a worker that has not stopped cleanly by then (a flush or
-    # commit waiting on an unreachable broker) exits anyway; what it had not acked is
-    # delivered again (runtime.stopping). `hivemind up` SIGKILLs a worker still alive.
+    # SIGTERM: a worker flushes, commits and leaves within this many seconds, broker
+    # reachable or not; past it, it exits without (committed work is safe either way).
     stop_grace_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
 
     @classmethod

@@ -38,8 +38,9 @@ from pathlib import Path
 
 from msgspec import Struct
 
+from runtime.cluster import ClusterWatch
 from runtime.errors import HivemindError
-from runtime.kafka import consumer_config, group_id_for, producer_config
+from runtime.kafka import cluster_id, consumer_config, group_id_for, producer_config
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
 from runtime.stopping import StopDeadline, worker_grace_s
@@ -137,6 +138,8 @@ class CodifierJob:
         self.consumer = Consumer(consumer_config(
             settings, group_id_for(settings, GROUP_ID), **{"max.poll.interval.ms": 600_000}))
         self.tracker = OffsetTracker()
+        self.cluster = ClusterWatch("codifier", lambda: cluster_id(settings, timeout_s=5.0),
+                                    metrics.CLUSTER_CHANGES)
         self.waiting: list[tuple[float, int, _Item]] = []  # (due epoch s, seq, item)
         self._seq = itertools.count()
         self.budget = TokenBudget(settings.codifier.daily_token_budget, self._load_budget())
@@ -203,6 +206,11 @@ class CodifierJob:
         log.info("library loaded: %d skills", len(self.library))
 
     def _on_assign(self, consumer, partitions) -> None:
+        # A replaced cluster: the group rejoined and, with no committed offsets there,
+        # reads the new log from its start (auto.offset.reset); say so (runtime.cluster),
+        # and forget the old log's offsets, which would hold back (or skip) commits.
+        if self.cluster.check():
+            self.tracker.clear()
         self._library_stale = True
         self.assigned = True
         self.partitions |= {(p.topic, p.partition) for p in partitions}

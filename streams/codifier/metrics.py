@@ -48,3 +48,8 @@ SKILLS_PUBLISHED = Counter(
     "hivemind_codifier_skills_published_total",
     "Skill versions confirmed by the broker's delivery report",
 )
+CLUSTER_CHANGES = Counter(
+    "hivemind_codifier_cluster_changes_total",
+    "Kafka cluster id changes seen at a partition assignment (a new cluster: its log is read "
+    "from the start)",
+)

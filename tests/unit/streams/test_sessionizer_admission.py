@@ -1,0 +1,83 @@
+"""Admission rules for decoded turns records (schemas.admission) and the processor's use of
+them: a record that decodes but breaks one is dead-lettered with the rule as its detail,
+and the records around it are processed as usual. Written before the rules."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from schemas.admission import turn_record_problem
+from schemas.dead_letters import FailureReason, decode_dead_letter
+from schemas.events import EventKind, encode_batch, turn_key
+from schemas.sessions import session_uid
+from tests.unit.streams.test_sessionizer_processor import (
+    TURNS,
+    Event,
+    Message,
+    Stream,
+    ev,
+    make,
+    record,
+)
+
+
+def test_good_record_with_its_workspace_key_is_admitted():
+    assert turn_record_problem([ev(0, ws="acme")], key=b"acme") is None
+
+
+@pytest.mark.parametrize("key", [None, b"", b"other", b"acme ", b"\xff\xfe", b"acme" * 1000])
+def test_key_other_than_the_workspace_is_refused(key):
+    problem = turn_record_problem([ev(0, ws="acme")], key=key)
+    assert problem is not None and "key" in problem
+
+
+@pytest.mark.parametrize("version", [0, 3, 999, -1])
+def test_unknown_schema_version_is_refused(version):
+    event = msgspec.structs.replace(ev(0, ws="w"), schema_version=version)
+    assert "schema_version" in (turn_record_problem([event], key=b"w") or "")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_known_schema_versions_are_admitted(version):
+    event = msgspec.structs.replace(ev(0, ws="w"), schema_version=version)
+    assert turn_record_problem([event], key=b"w") is None
+
+
+@pytest.mark.parametrize("ts", [datetime(1, 1, 1, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, tzinfo=UTC),
+                                datetime(2100, 1, 1, tzinfo=UTC),
+                                datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)])
+def test_absurd_event_time_is_refused_even_on_a_later_event(ts):
+    events = [ev(0, ws="w"), msgspec.structs.replace(ev(1, ws="w"), ts=ts)]
+    assert " ts " in (turn_record_problem(events, key=b"w") or "")
+
+
+def test_edges_of_the_time_range():
+    lo = msgspec.structs.replace(ev(0, ws="w"), ts=datetime(2000, 1, 1, tzinfo=UTC))
+    assert turn_record_problem([lo], key=b"w") is None
+
+
+def test_processor_dead_letters_poison_and_keeps_the_stream():
+    async def scenario():
+        proc, _store, sessions, dead = make()
+        sessions.auto_ack = dead.auto_ack = True
+        stream = Stream()
+        good = [ev(0, ws="w", sid="a"), ev(1, EventKind.SESSION_END, ws="w", sid="a")]
+        mismatch = record(1, [ev(0, ws="w", sid="b")], key=b"x")
+        v999 = Event(Message(TURNS, 0, 2, encode_batch(
+            [msgspec.structs.replace(ev(0, ws="w", sid="c"), schema_version=999)]),
+            key=turn_key("w")))
+        after = [ev(0, ws="w", sid="d"), ev(1, EventKind.SESSION_END, ws="w", sid="d")]
+        await proc.handle_batch(stream, [record(0, good), mismatch, v999, record(3, after)],
+                                more_buffered=False)
+        assert sorted(sessions.uids()) == sorted([session_uid("w", "a", 0),
+                                                  session_uid("w", "d", 0)])
+        letters = [decode_dead_letter(v) for _, v, _ in dead.sent]
+        assert [(lt.offset, lt.reason) for lt in letters] == [
+            (1, FailureReason.CONTRACT_VIOLATION), (2, FailureReason.CONTRACT_VIOLATION)]
+        assert sorted(stream.acked) == [0, 1, 2, 3]
+
+    asyncio.run(scenario())
