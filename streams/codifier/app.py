@@ -44,6 +44,7 @@ from runtime.kafka import cluster_id, consumer_config, group_id_for, producer_co
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
 from runtime.stopping import StopDeadline, worker_grace_s
+from schemas.admission import candidate_problem
 from schemas.dead_letters import DeadLetter
 from schemas.sessions import Candidate, decode_candidate
 from sinks.skills_publisher import SkillNotDelivered, SkillsPublisher, load_library
@@ -235,6 +236,12 @@ class CodifierJob:
             msg.value(), decode_candidate, stage=STAGE, topic=msg.topic(),
             partition=msg.partition(), offset=msg.offset(), key=msg.key(),
             max_bytes=self.settings.sessionizer.max_record_bytes + 65536)
+        if not isinstance(decoded, DeadLetter):
+            problem = candidate_problem(decoded, key=msg.key())
+            if problem is not None:  # schemas.admission
+                decoded = DeadLetter.from_contract_violation(
+                    stage=STAGE, topic=msg.topic(), partition=msg.partition(),
+                    offset=msg.offset(), key=msg.key(), raw=msg.value(), detail=problem)
         if isinstance(decoded, DeadLetter):
             self._dead_letter(decoded)
             self.tracker.done(tp, msg.offset())

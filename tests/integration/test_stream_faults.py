@@ -304,3 +304,37 @@ def test_a_replaced_cluster_is_reported_and_read_from_its_start(tmp_path, procs)
         embedded.stop(old)
         if new is not None:
             embedded.stop(new)
+
+
+def test_candidate_keyed_by_another_workspace_is_dead_lettered_and_the_rest_codified(
+        settings):
+    from confluent_kafka import Producer
+
+    from runtime.kafka import producer_config
+    from schemas.sessions import encode
+    from sinks.skills_publisher import list_skills
+    from streams.codifier.app import CodifierJob
+    from streams.codifier.logic import CodifySummary
+    from tests.integration.test_codify import StartedJob
+    from tests.unit.codifier.builders import candidate, recovery_session
+
+    foreign = candidate(recovery_session("ws-b", session_id="b1"))
+    good = candidate(recovery_session("ws-a", session_id="a1"))
+    p = Producer(producer_config(settings))
+    # ws-b's candidate on ws-a's key (so on ws-a's partition): a skill drafted from it
+    # would be published to ws-b by whoever can write ws-a's records.
+    p.produce(settings.topics.candidates, key=b"ws-a", value=encode(foreign))
+    p.produce(settings.topics.candidates, key=b"ws-a", value=encode(good))
+    assert p.flush(10) == 0
+    summary = CodifySummary()
+    job = StartedJob(CodifierJob(settings, summary=summary))
+    try:
+        skills = wait_until(lambda: list_skills(settings), 60, "the good candidate's skill")
+        letters = wait_until(lambda: [decode_dead_letter(v) for _, v in
+                                      read_topic(settings, settings.topics.dlq)], 30,
+                             "the dead letter")
+    finally:
+        job.stop()
+    assert [s.workspace_id for s in skills] == ["ws-a"]
+    assert [(lt.stage, lt.reason.value, lt.raw) for lt in letters] == [
+        ("codifier", "contract_violation", encode(foreign))]

@@ -81,3 +81,33 @@ def test_processor_dead_letters_poison_and_keeps_the_stream():
         assert sorted(stream.acked) == [0, 1, 2, 3]
 
     asyncio.run(scenario())
+
+
+def _candidate(ws: str, session_ws: str):
+    from datetime import timedelta
+
+    from schemas.sessions import Candidate, CandidateReason, CloseReason, Session
+
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    session = Session(session_uid="u", workspace_id=session_ws, session_id="s", agent_id="a",
+                      agent_kind="coding", project="p", started_at=t,
+                      ended_at=t + timedelta(seconds=1), close_reason=CloseReason.SESSION_END,
+                      closed_at=t + timedelta(seconds=2), event_count=1, counts={},
+                      tools_used=[])
+    return Candidate(candidate_id="c", workspace_id=ws,
+                     reasons=[CandidateReason.HUMAN_CORRECTION], sessions=[session],
+                     created_at=t)
+
+
+def test_candidate_keyed_by_its_workspace_is_admitted():
+    from schemas.admission import candidate_problem
+
+    assert candidate_problem(_candidate("w", "w"), key=b"w") is None
+
+
+@pytest.mark.parametrize(("ws", "session_ws", "key"), [
+    ("w", "w", b"other"), ("w", "w", None), ("w", "w", b"\xff"), ("w", "other", b"w")])
+def test_candidate_of_another_workspace_than_its_key_or_sessions_is_refused(ws, session_ws, key):
+    from schemas.admission import candidate_problem
+
+    assert candidate_problem(_candidate(ws, session_ws), key=key) is not None
