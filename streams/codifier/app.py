@@ -205,6 +205,11 @@ class CodifierJob:
         self.summary.skills_per_workspace = self.library.counts_by_workspace()
         self._library_stale = False
         log.info("library loaded: %d skills", len(self.library))
+        if self.library.mismatched:
+            metrics.SKILL_RECORDS_SKIPPED.labels(reason="key_mismatch").inc(
+                self.library.mismatched)
+            log.warning("skills topic: skipped %d records whose skill is not of their "
+                        "key's workspace/name", self.library.mismatched)
 
     def _on_assign(self, consumer, partitions) -> None:
         # A replaced cluster: the group rejoined and, with no committed offsets there,
