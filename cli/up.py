@@ -87,7 +87,8 @@ def start_pipeline(settings, *, components: list[str] | None = None, workers: in
         ensure_topics(settings)
     wanted = components or available_components()
     sup = Supervisor(env=child_env(to_env(settings)), log_dir=home / "logs",
-                     components=wanted, workers=workers, metrics_port=settings.metrics.port)
+                     components=wanted, workers=workers, metrics_port=settings.metrics.port,
+                     grace_s=settings.stop_grace_s)
     sup.start()
     return sup, settings, started
 

@@ -46,6 +46,7 @@ from producers.skill_sync import (
     sync_once,
 )
 from runtime.settings import Settings
+from runtime.stopping import StopDeadline, worker_grace_s
 from schemas.events import EventKind, TurnEvent
 from schemas.outcomes import SKILLS_IN_SCOPE, skills_in_scope_of
 
@@ -243,8 +244,16 @@ def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
     try:
         settings, agent_id, _config = edge_identity(settings)
         if threading.current_thread() is threading.main_thread():
+            # The clean stop (flush, cursor save) is bounded: runtime.stopping. What was
+            # not acknowledged stays in the spool.
+            deadline = StopDeadline(worker_grace_s(settings.stop_grace_s), "agentd")
+
+            def on_signal(*_: object) -> None:
+                deadline.arm()
+                stop.set()
+
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+                signal.signal(sig, on_signal)
         if settings.metrics.port > 0:
             metrics.serve(settings.metrics.host,
                           settings.metrics.port + metrics.PORT_OFFSETS["agentd"])

@@ -3,7 +3,10 @@
 Each worker is a child process ``hivemind worker <component> --id N``: the same command a
 container runs in ``deploy/``. Children that exit unexpectedly are restarted with
 back-off (and logged); :meth:`Supervisor.stop` sends SIGTERM so every worker flushes and
-commits, then SIGKILLs stragglers after a grace period.
+commits, then SIGKILLs stragglers after ``grace_s`` (``HIVEMIND_STOP_GRACE_S``): the
+supervisor is gone within its grace, broker reachable or not. Each worker also bounds its
+own stop a little earlier (:func:`runtime.stopping.worker_grace_s`), so it usually exits
+by itself, with a log line, before the SIGKILL.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Supervisor:
     components: list[str]
     workers: int = 1
     metrics_port: int = 0
+    grace_s: float = 30.0  # settings.stop_grace_s
     children: list[_Child] = field(default_factory=list)
     _stopping: bool = False
 
@@ -108,8 +112,10 @@ class Supervisor:
                 return child.proc.pid
         raise KeyError(f"no {component} worker {index}")
 
-    def stop(self, grace_s: float = 30.0) -> None:
-        """SIGTERM every worker (they flush and commit), SIGKILL after ``grace_s``."""
+    def stop(self, grace_s: float | None = None) -> None:
+        """SIGTERM every worker (they flush and commit), SIGKILL after ``grace_s``
+        (default ``self.grace_s``)."""
+        grace_s = self.grace_s if grace_s is None else grace_s
         self._stopping = True
         for child in self.children:
             if child.proc.poll() is None:

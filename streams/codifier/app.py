@@ -38,11 +38,20 @@ from pathlib import Path
 from msgspec import Struct
 
 from runtime.clock import SimClock
+from runtime.cluster import ClusterWatch
 from runtime.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
 from runtime.errors import DeliveryNotConfirmed, HivemindError
-from runtime.kafka import consumer_config, group_id_for, produce_confirmed, producer_config
+from runtime.kafka import (
+    cluster_id,
+    consumer_config,
+    group_id_for,
+    produce_confirmed,
+    producer_config,
+)
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
+from runtime.stopping import StopDeadline, worker_grace_s
+from schemas.admission import candidate_problem
 from schemas.dead_letters import DeadLetter
 from schemas.sessions import Candidate, decode_candidate
 from schemas.topics import record_limit
@@ -142,6 +151,8 @@ class CodifierJob:
         self.consumer = Consumer(consumer_config(
             settings, group_id_for(settings, GROUP_ID), **{"max.poll.interval.ms": 600_000}))
         self.tracker = OffsetTracker()
+        self.cluster = ClusterWatch("codifier", lambda: cluster_id(settings, timeout_s=5.0),
+                                    metrics.CLUSTER_CHANGES)
         self.waiting: list[tuple[float, int, _Item]] = []  # (due epoch s, seq, item)
         self._seq = itertools.count()
         self.budget = TokenBudget(settings.codifier.daily_token_budget, self._load_budget())
@@ -206,8 +217,18 @@ class CodifierJob:
         self.summary.skills_per_workspace = self.library.counts_by_workspace()
         self._library_stale = False
         log.info("library loaded: %d skills", len(self.library))
+        if self.library.mismatched:
+            metrics.SKILL_RECORDS_SKIPPED.labels(reason="key_mismatch").inc(
+                self.library.mismatched)
+            log.warning("skills topic: skipped %d records whose skill is not of their "
+                        "key's workspace/name", self.library.mismatched)
 
     def _on_assign(self, consumer, partitions) -> None:
+        # A replaced cluster: the group rejoined and, with no committed offsets there,
+        # reads the new log from its start (auto.offset.reset); say so (runtime.cluster),
+        # and forget the old log's offsets, which would hold back (or skip) commits.
+        if self.cluster.check():
+            self.tracker.clear()
         self._library_stale = True
         self.assigned = True
         self.partitions |= {(p.topic, p.partition) for p in partitions}
@@ -232,6 +253,12 @@ class CodifierJob:
             msg.value(), decode_candidate, stage=STAGE, topic=msg.topic(),
             partition=msg.partition(), offset=msg.offset(), key=msg.key(),
             max_bytes=self._record_limit)
+        if not isinstance(decoded, DeadLetter):
+            problem = candidate_problem(decoded, key=msg.key())
+            if problem is not None:  # schemas.admission
+                decoded = DeadLetter.from_contract_violation(
+                    stage=STAGE, topic=msg.topic(), partition=msg.partition(),
+                    offset=msg.offset(), key=msg.key(), raw=msg.value(), detail=problem)
         if isinstance(decoded, DeadLetter):
             self._dead_letter(decoded)
             self.tracker.done(tp, msg.offset())
@@ -456,8 +483,15 @@ def run_codifier(settings: Settings, *, stop: threading.Event | None = None,
     """
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
+        # The clean stop (commit, flush) is bounded: runtime.stopping.
+        deadline = StopDeadline(worker_grace_s(settings.stop_grace_s), "codifier")
+
+        def on_signal(*_: object) -> None:
+            deadline.arm()
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, on_signal)
     server = serve(settings.metrics.host, settings.metrics.port + PORT_OFFSETS["codifier"]) \
         if settings.metrics.port > 0 else None
     try:

@@ -24,6 +24,7 @@ class Library:
         self._candidates: set[str] = set()
         self._index: dict[str, SkillIndex] = {}  # live skills per workspace (dedup)
         self._retired_index: dict[str, SkillIndex] = {}
+        self.mismatched = 0  # records whose value's workspace/name is not their key's
         for skill in skills:
             self.apply((skill.workspace_id, skill.name), skill)
 
@@ -37,16 +38,22 @@ class Library:
             library.apply(key, published.skill if published is not None else None)
         return library
 
-    def apply(self, key: tuple[str, str], skill: Skill | None) -> None:
-        """One record of the skills topic: a version, or ``None`` (tombstone)."""
+    def apply(self, key: tuple[str, str], skill: Skill | None) -> bool:
+        """One record of the skills topic: a version, or ``None`` (tombstone). A version
+        whose workspace or name is not its key's is ignored and counted in
+        :attr:`mismatched` (False): anyone with write access could otherwise put one
+        workspace's skill into another's dedup index and versions."""
         ws, name = key
+        if skill is not None and (skill.workspace_id, skill.name) != key:
+            self.mismatched += 1
+            return False
         if skill is None:
             last = self._live.pop(key, None) or self._retired.get(key)
             self._retired[key] = last
             self.index(ws).remove(name)
             if last is not None:
                 self.retired_index(ws).add(last)
-            return
+            return True
         self._live[key] = skill
         self._retired.pop(key, None)
         self.retired_index(ws).remove(name)
@@ -56,6 +63,7 @@ class Library:
         if prov.candidate_id:
             self._candidates.add(prov.candidate_id)
         self._candidates.update(getattr(prov, "candidate_ids", ()) or ())
+        return True
 
     def index(self, workspace_id: str) -> SkillIndex:
         """The dedup index of the workspace's live skills."""

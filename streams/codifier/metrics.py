@@ -48,3 +48,14 @@ SKILLS_PUBLISHED = Counter(
     "hivemind_codifier_skills_published_total",
     "Skill versions confirmed by the broker's delivery report",
 )
+SKILL_RECORDS_SKIPPED = Counter(
+    "hivemind_codifier_skill_records_skipped_total",
+    "Skills-topic records left out of the library at a load, by reason: key_mismatch (the "
+    "skill's workspace/name is not its key's)",
+    ["reason"],
+)
+CLUSTER_CHANGES = Counter(
+    "hivemind_codifier_cluster_changes_total",
+    "Kafka cluster id changes seen at a partition assignment (a new cluster: its log is read "
+    "from the start)",
+)

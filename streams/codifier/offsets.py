@@ -49,3 +49,7 @@ class OffsetTracker:
             self._pending.pop(tp, None)
             self._last_seen.pop(tp, None)
             self._committed.pop(tp, None)
+
+    def clear(self) -> None:
+        """Forget every partition (the cluster was replaced: its offsets start again)."""
+        self.drop(list({*self._pending, *self._last_seen, *self._committed}))

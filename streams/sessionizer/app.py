@@ -22,6 +22,7 @@ written and acked like any record's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -30,10 +31,18 @@ from typing import Any
 import faust
 import msgspec
 
+from runtime.cluster import ClusterWatch
 from runtime.errors import SettingsInvalid
-from runtime.kafka import faust_broker_kwargs, faust_producer_kwargs, group_id_for, partition_count
+from runtime.kafka import (
+    cluster_id,
+    faust_broker_kwargs,
+    faust_producer_kwargs,
+    group_id_for,
+    partition_count,
+)
 from runtime.metrics import set_ready
 from runtime.settings import Settings
+from streams.sessionizer import metrics as m
 from streams.sessionizer.processor import Sessionizer, producer_record_limit
 
 log = logging.getLogger(__name__)
@@ -124,10 +133,16 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
         for p in range(partitions):
             await tick_topic.send(key=str(p).encode(), value=value, partition=p)
 
+    # A replaced cluster makes the group rejoin (unknown member) and, with no committed
+    # offsets there, read from the new log's start: said loudly here (runtime.cluster).
+    watch = ClusterWatch("sessionizer", lambda: cluster_id(settings, timeout_s=5.0),
+                         m.CLUSTER_CHANGES)
+
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
         sessionizer.on_assigned()
         set_ready(True)
+        await asyncio.to_thread(watch.check)
 
     app.sessionizer = sessionizer  # type: ignore[attr-defined]
     return app

@@ -43,6 +43,11 @@ CANDIDATES = Counter("hivemind_sessionizer_candidates_total",
                      "Candidates emitted, by reason (a candidate counts once per reason).",
                      ["reason"])
 
-__all__ = ["ABSORBED_EVENTS", "BATCH_RECORDS", "CANDIDATES", "CONSUMING_SINCE", "DLQ_RECORDS",
+CLUSTER_CHANGES = Counter("hivemind_sessionizer_cluster_changes_total",
+                          "Kafka cluster id changes seen at a partition assignment (a new "
+                          "cluster: its log is read from the start).")
+
+__all__ = ["ABSORBED_EVENTS", "BATCH_RECORDS", "CANDIDATES", "CLUSTER_CHANGES",
+           "CONSUMING_SINCE", "DLQ_RECORDS",
            "DUPLICATE_EVENTS", "EVENTS", "LATE_EVENTS", "LATE_OUTCOMES", "OPEN_SESSIONS",
            "RECORDS", "REOPENED_SESSIONS", "SESSIONS_CLOSED", "STATE_WRITES"]

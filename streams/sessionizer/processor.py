@@ -25,7 +25,9 @@ assignment are skipped (Faust seeks back to the committed offsets after the reba
 delivers them again); a batch whose assignment epoch changed before its writes is
 abandoned, unwritten and unacked, and replayed the same way.
 
-Errors: bad input is dead-lettered (see :mod:`runtime.dlq`) and the worker keeps going; a
+Errors: bad input is dead-lettered (see :mod:`runtime.dlq`), and so is a record that
+decodes but breaks an admission rule (:mod:`schemas.admission`: keyed by another
+workspace, an unknown ``schema_version``, an absurd timestamp); the worker keeps going. A
 processing error in the logic dead-letters the record the same way (later records of the
 key continue from the state before it); a producer error crashes the worker, which
 restarts from the committed offsets.
@@ -46,6 +48,7 @@ import msgspec
 
 from runtime import dlq
 from runtime.settings import Settings
+from schemas.admission import turn_record_problem
 from schemas.dead_letters import DeadLetter
 from schemas.events import TurnEvent, decode_turn_record
 from schemas.sessions import Session, encode
@@ -232,6 +235,13 @@ class Sessionizer:
                 max_bytes=self.conf.max_record_bytes)
             if isinstance(decoded, DeadLetter):
                 letters.append(decoded)
+                continue
+            problem = turn_record_problem(decoded, key=message.key)
+            if problem is not None:
+                letters.append(DeadLetter.from_contract_violation(
+                    stage=STAGE, topic=message.topic, partition=message.partition,
+                    offset=message.offset, key=message.key, raw=message.value,
+                    detail=problem))
                 continue
             key = logic.state_key(decoded[0].workspace_id, decoded[0].session_id)
             group = groups.get(key)

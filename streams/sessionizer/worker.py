@@ -2,6 +2,9 @@
 
 Guarantee: on SIGTERM/SIGINT the worker stops its agent, flushes the producer and commits
 offsets before returning; on SIGKILL nothing is lost (see :mod:`streams.sessionizer.app`).
+Whatever the clean stop waits for (a flush or commit against an unreachable broker never
+ends), the process exits within ``HIVEMIND_STOP_GRACE_S`` of the signal
+(:mod:`runtime.stopping`): as safe as SIGKILL.
 Errors reaching Kafka raise :class:`runtime.errors.BrokerUnavailable` before the worker
 starts.
 """
@@ -14,6 +17,7 @@ import logging
 from runtime.kafka import ensure_topics
 from runtime.metrics import PORT_OFFSETS, serve, set_ready
 from runtime.settings import Settings
+from runtime.stopping import StopDeadline, worker_grace_s
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +48,20 @@ def run_worker(settings: Settings, *, worker_id: str = "1", app_id: str | None =
     app = build_app(settings, app_id=app_id, worker_id=worker_id)
     log.info("sessionizer worker=%s app=%s input=%s,%s", worker_id, app.conf.id,
              settings.topics.turns, settings.topics.ticks)
-    worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True,
-                          override_logging=False, redirect_stdouts=False)
+    deadline = StopDeadline(worker_grace_s(settings.stop_grace_s), "sessionizer")
+
+    class Worker(faust.Worker):
+        # mode's handlers schedule the clean stop; the deadline bounds it.
+        def _on_sigterm(self) -> None:
+            deadline.arm()
+            super()._on_sigterm()
+
+        def _on_sigint(self) -> None:
+            deadline.arm()
+            super()._on_sigint()
+
+    worker = Worker(app, loop=loop, loglevel=settings.log_level, quiet=True,
+                    override_logging=False, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

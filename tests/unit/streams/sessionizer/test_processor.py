@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch
+from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
 from schemas.sessions import decode_session, session_uid
 from streams.sessionizer import logic
 from streams.sessionizer.processor import Sessionizer
@@ -125,6 +125,7 @@ def make(settings: Settings | None = None, **kwargs):
 
 
 def record(offset: int, events: list[TurnEvent], partition: int = 0, **kw) -> Event:
+    kw.setdefault("key", turn_key(events[0].workspace_id))  # the contract's key
     return Event(Message(TURNS, partition, offset, encode_batch(events), **kw))
 
 
@@ -472,9 +473,10 @@ def _random_records(rng: random.Random) -> list[Event]:
             prior = rng.choice(records)
             records.append(Event(Message(TURNS, prior.message.partition,
                                          offsets[prior.message.partition],
-                                         prior.message.value)))
+                                         prior.message.value, prior.message.key)))
             offsets[prior.message.partition] += 1
-        records.append(Event(Message(TURNS, partition, offsets[partition], encode_batch(events))))
+        records.append(Event(Message(TURNS, partition, offsets[partition], encode_batch(events),
+                                     turn_key(ws))))
         offsets[partition] += 1
     return records
 
