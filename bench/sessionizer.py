@@ -34,6 +34,7 @@ start-up rebalance); window from the first worker's first batch to the last sess
     HIVEMIND_BENCH_EVENTS=400000 HIVEMIND_BENCH_ROUNDS=3 python -m bench.sessionizer
     HIVEMIND_BENCH_PEERS=confluent python -m bench.sessionizer   # without quixstreams
     HIVEMIND_BENCH_SHAPES=1x50,50x4 python -m bench.sessionizer  # some shapes only
+    HIVEMIND_BENCH_SCALE_OUT=0 python -m bench.sessionizer       # without the scale-out runs
 """
 
 from __future__ import annotations
@@ -364,7 +365,8 @@ def run(n_events: int | None = None, rounds: int | None = None) -> dict[str, flo
                       + ", ".join(f"ratio to {p} {statistics.median(ratios[p]):.2f} "
                                   f"(rounds {', '.join(f'{r:.2f}' for r in ratios[p])})"
                                   for p in impls[1:]), flush=True)
-            figures.update(scale_out(broker.bootstrap, root, n_events, rounds))
+            if os.environ.get("HIVEMIND_BENCH_SCALE_OUT", "1") != "0":
+                figures.update(scale_out(broker.bootstrap, root, n_events, rounds))
         finally:
             embedded.stop(broker)
     return figures

@@ -47,7 +47,7 @@ import msgspec
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter
 from schemas.events import TurnEvent, decode_turn_record
-from schemas.sessions import Session, encode
+from schemas.sessions import Candidate, Session, encode
 from streams import dlq
 from streams.sessionizer import logic
 from streams.sessionizer import metrics as m
@@ -76,6 +76,10 @@ class StateStore(Protocol):
         already is, or there was nothing to write)."""
 
     def items(self) -> Iterable[tuple[bytes, bytes]]: ...
+
+
+# A closed session as sent: the (fitted) session, its encoding, its candidate if any.
+_Output = tuple[Session, bytes, Candidate | None]
 
 
 @dataclass
@@ -210,7 +214,7 @@ class Sessionizer:
         await self._drain(stream, idle=not more_buffered)
 
     def _process(self, events: Sequence[Any], step: _Step
-                 ) -> tuple[list[Session], list[DeadLetter]]:
+                 ) -> tuple[list[_Output], list[DeadLetter]]:
         """Run the logic over the batch (no awaits: nothing interleaves with it). Fills the
         step's acks and writes, updates the overlay and index; returns what to send."""
         now = self.clock()
@@ -239,7 +243,7 @@ class Sessionizer:
             else:
                 group.append((event, decoded))
         tally = logic.Tally()
-        emitted: list[Session] = []
+        emitted: list[_Output] = []
         for key, records in groups.items():
             self._apply(key, records, now, step, tally, emitted, letters)
         m.RECORDS.labels(outcome="processed").inc(len(events) - ticks - len(letters))
@@ -265,7 +269,7 @@ class Sessionizer:
         return emitted, letters
 
     def _apply(self, key: bytes, records: list[tuple[Any, list[TurnEvent]]], now: datetime,
-               step: _Step, tally: logic.Tally, emitted: list[Session],
+               step: _Step, tally: logic.Tally, emitted: list[_Output],
                letters: list[DeadLetter]) -> None:
         """One key's records of the batch, in offset order, over one read of its state."""
         old = self._read(key)
@@ -288,7 +292,9 @@ class Sessionizer:
                                   message.topic, message.partition, message.offset, STAGE)
                     letters.append(self._processing_error(event, exc))
                     continue
-                emitted.extend(closed)
+                # Encoded and assessed right away, while the logic's assessment of each
+                # session is still cached (a batch closes far more sessions than it keeps).
+                emitted.extend(self._prepare(session) for session in closed)
                 changed = True
                 continue
             letters.append(self._processing_error(event, failed))
@@ -299,14 +305,14 @@ class Sessionizer:
             state, raw = logic.shrink_to_fit(state, self.conf.max_record_bytes)
         self._stage_write(key, old, raw, state, step, partition=message.partition)
 
-    def _sweep(self, partition: int, now: datetime, step: _Step) -> list[Session]:
+    def _sweep(self, partition: int, now: datetime, step: _Step) -> list[_Output]:
         """Close the idle sessions and drop the expired markers of one partition."""
         if partition not in self.assigned:
             return []
         not_before = self.sweep_not_before.get(partition)
         if not_before is not None and now < not_before:
             return []
-        emitted: list[Session] = []
+        emitted: list[_Output] = []
         for key in self.index.due(partition, now):
             old = self._read(key)
             if old is None:
@@ -319,7 +325,7 @@ class Sessionizer:
                 self.index.remove(key)
                 continue
             new, closed = logic.on_tick(state, now=now, settings=self.conf)
-            emitted.extend(closed)
+            emitted.extend(self._prepare(session) for session in closed)
             if new is None:
                 raw = None
             elif new is state:
@@ -416,7 +422,12 @@ class Sessionizer:
 
     # -- outputs -----------------------------------------------------------------------
 
-    def _send_all(self, sessions: list[Session], letters: list[DeadLetter]
+    def _prepare(self, session: Session) -> _Output:
+        """A closed session as sent: fitted to the record limit, encoded, its candidate."""
+        session, value = self._fit(session)
+        return session, value, logic.candidate_for(session)
+
+    def _send_all(self, sessions: list[_Output], letters: list[DeadLetter]
                   ) -> list[asyncio.Future]:
         """Queue the outputs on the producer (``send_soon``: never waits); the futures
         resolve on broker acknowledgement."""
@@ -425,16 +436,14 @@ class Sessionizer:
             sends.append(self._send_dead_letter(letter))
         return sends
 
-    def _send_sessions(self, sessions: list[Session]) -> list[asyncio.Future]:
+    def _send_sessions(self, sessions: list[_Output]) -> list[asyncio.Future]:
         """Queue sessions and their candidates."""
         sends = []
-        for session in sessions:
-            session, value = self._fit(session)
+        for session, value, candidate in sessions:
             key = session.workspace_id.encode()
             sends.append(self.sessions.send_soon(key=key, value=value))
             if not session.reemitted:  # a late outcome's repeat: counted in LATE_OUTCOMES
                 m.SESSIONS_CLOSED.labels(reason=session.close_reason.value).inc()
-            candidate = logic.candidate_for(session)
             if candidate is not None:
                 sends.append(self.candidates.send_soon(key=key, value=encode(candidate)))
                 for reason in candidate.reasons:
