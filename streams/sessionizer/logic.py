@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -76,7 +76,7 @@ from schemas.sessions import Candidate, CloseReason, Session, session_uid
 from streams.approvals import edit_ledger
 from streams.candidates import Assessment, assess, is_learnable_outcome
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 _TOOL_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT})
 _TRAILING = frozenset({EventKind.STOP, EventKind.SESSION_END})
 _LEDGER_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT,
@@ -120,8 +120,16 @@ class SessionState(Struct, kw_only=True, omit_defaults=True):
     late_event_count: int = 0
     duplicate_event_count: int = 0
     # Kept events (at most max_events_per_session, the lowest seqs) as msgpack chunks, one
-    # per record: a record re-encodes only its own events, not the whole session.
+    # per record: a record re-encodes only its own events, not the whole session. In
+    # memory: all of them. Stored (v3, split_state): in their own table keys, each written
+    # once, so a write costs the new events, not the session's length; v2 states embed
+    # them here and move to chunk keys at their next write.
     chunks: list[bytes] = []
+    # v3: how many chunk keys (chunk_key(key, i), i < chunk_keys) hold this state's chunks.
+    chunk_keys: int = 0
+    # In memory only (never stored): how many leading chunks are already in those keys;
+    # 0 after the chunks were rebuilt (a close, a shrink, an eviction past the cap).
+    stored_chunks: int = 0
     kept: int = 0
     kept_max_seq: int = -1
     events_truncated: bool = False
@@ -165,6 +173,7 @@ _state_encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(SessionState)
 _chunk_decoder = msgspec.msgpack.Decoder(list[TurnEvent])
 _session_decoder = msgspec.msgpack.Decoder(Session)
+_chunks_decoder = msgspec.msgpack.Decoder(list[bytes])
 
 
 def encode_state(state: SessionState) -> bytes:
@@ -179,6 +188,75 @@ def decode_state(raw: bytes) -> SessionState:
 def state_key(workspace_id: str, session_id: str) -> bytes:
     """The table key: unambiguous for any pair of identifiers."""
     return msgspec.json.encode([workspace_id, session_id])
+
+
+def chunk_key(key: bytes, index: int) -> bytes:
+    """The table key of a state's ``index``-th chunk key (a NUL never occurs in a state
+    key: it is JSON)."""
+    return b"%b\x00%d" % (key, index)
+
+
+def is_chunk_key(key: bytes) -> bool:
+    return b"\x00" in key
+
+
+def store_state(key: bytes, state: SessionState, max_bytes: int
+                ) -> tuple[SessionState, bytes, dict[bytes, bytes | None], int]:
+    """How to store ``state`` (fitted to ``max_bytes`` as :func:`shrink_to_fit` does):
+    the state as stored, its head bytes (no chunks), the chunk-key writes (None deletes)
+    and how many chunk keys the head owns. Only the chunks added since the last store are
+    written, as one new chunk key; rebuilt chunks rewrite from key 0 and delete the keys
+    beyond. The input is not modified."""
+    head = _head(state)
+    shrunk = len(head) + sum(map(len, state.chunks)) > max_bytes
+    if shrunk:
+        state, _ = shrink_to_fit(state, max_bytes)
+    chunks, stored = state.chunks, state.stored_chunks
+    start = state.chunk_keys if stored else 0
+    writes: dict[bytes, bytes | None] = {}
+    keys = start
+    if len(chunks) > stored:
+        writes[chunk_key(key, start)] = _state_encoder.encode(chunks[stored:])
+        keys = start + 1
+    for i in range(keys, state.chunk_keys):
+        writes[chunk_key(key, i)] = None
+    if shrunk or keys != state.chunk_keys or stored != len(chunks):
+        state = msgspec.structs.replace(state, chunk_keys=keys, stored_chunks=len(chunks))
+        head = _head(state)
+    return state, head, writes, keys
+
+
+def _head(state: SessionState) -> bytes:
+    return encode_state(msgspec.structs.replace(state, chunks=[], stored_chunks=0,
+                                                version=STATE_VERSION))
+
+
+def join_state(key: bytes, raw: bytes, get: Callable[[bytes], bytes | None]) -> SessionState:
+    """The state stored under ``key`` (head bytes ``raw``), its chunks read with ``get``.
+    A missing chunk key (lost to a bug or an operator) drops its events and marks the
+    generation truncated; counts stay exact. Raises ``msgspec.DecodeError`` on bytes
+    that are not a state."""
+    state = decode_state(raw)
+    if not state.chunk_keys:
+        return state  # nothing stored apart (or a v2 state: its chunks are embedded)
+    chunks = list(state.chunks)
+    missing = False
+    for i in range(state.chunk_keys):
+        part = get(chunk_key(key, i))
+        if part is None:
+            missing = True
+            continue
+        chunks.extend(_chunks_decoder.decode(part))
+    state.chunks = chunks
+    if missing:
+        events = kept_events(state)
+        state.kept = len(events)
+        state.kept_max_seq = max((e.seq for e in events), default=-1)
+        state.events_truncated = bool(state.event_count)
+        state.stored_chunks = 0  # rewrite what is left
+    else:
+        state.stored_chunks = len(chunks)
+    return state
 
 
 def event_hash(event_id: str) -> int:
@@ -337,6 +415,7 @@ def shrink_to_fit(state: SessionState, max_bytes: int) -> tuple[SessionState, by
     while len(raw) > max_bytes and events:
         events = events[:len(events) // 2]
         state.chunks, state.kept, state.kept_max_seq = [], 0, -1
+        state.stored_chunks = 0
         _flush(state, list(events))
         state.events_truncated = True
         state.events_cap = len(events)
@@ -475,6 +554,7 @@ def _add(state: SessionState, event: TurnEvent, cap: int, fresh: list[TurnEvent]
         bisect.insort_right(events, event, key=_seq)
         events.pop()
         state.chunks, state.kept, state.kept_max_seq = [], 0, -1
+        state.stored_chunks = 0
         fresh[:] = events
 
 
@@ -568,6 +648,7 @@ def _reset_generation(state: SessionState) -> None:
     state.late_event_count = state.duplicate_event_count = 0
     state.counts, state.tools_used = {}, []
     state.chunks, state.kept, state.kept_max_seq = [], 0, -1
+    state.stored_chunks = 0
     state.outcome, state.outcome_seq, state.events_truncated = None, -1, False
     state.events_cap = None
     state.edit_calls, state.edit_open, state.edit_waiting = {}, {}, {}

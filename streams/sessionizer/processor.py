@@ -159,6 +159,8 @@ class Sessionizer:
         self.index.clear()
         bad = 0
         for key, raw in list(self.store.items()):
+            if logic.is_chunk_key(key):
+                continue
             try:
                 state = logic.decode_state(raw)
             except msgspec.DecodeError:
@@ -277,9 +279,10 @@ class Sessionizer:
         failed: Exception | None = None
         if old is not None:
             try:
-                state = logic.decode_state(old)
+                state = logic.join_state(key, old, self._read)
             except msgspec.DecodeError as exc:
                 failed = exc  # a corrupt state: every record of the key is dead-lettered
+        chunk_keys = state.chunk_keys if state is not None else 0
         changed = False
         for event, events in records:
             message = event.message
@@ -300,10 +303,7 @@ class Sessionizer:
             letters.append(self._processing_error(event, failed))
         if not changed:
             return
-        raw = None
-        if state is not None:
-            state, raw = logic.shrink_to_fit(state, self.conf.max_record_bytes)
-        self._stage_write(key, old, raw, state, step, partition=message.partition)
+        self._store(key, old, state, chunk_keys, step, partition=message.partition)
 
     def _sweep(self, partition: int, now: datetime, step: _Step) -> list[_Output]:
         """Close the idle sessions and drop the expired markers of one partition."""
@@ -319,21 +319,50 @@ class Sessionizer:
                 self.index.remove(key)
                 continue
             try:
-                state = logic.decode_state(old)
+                state = logic.join_state(key, old, self._read)
             except msgspec.DecodeError:
                 log.error("undecodable state dropped from the sweep partition=%d", partition)
                 self.index.remove(key)
                 continue
             new, closed = logic.on_tick(state, now=now, settings=self.conf)
             emitted.extend(self._prepare(session) for session in closed)
-            if new is None:
-                raw = None
-            elif new is state:
-                raw = old  # nothing due after all
-            else:
-                raw = logic.encode_state(new)
-            self._stage_write(key, old, raw, new, step, partition=state.partition)
+            if new is state:
+                self._reindex(key, state)  # nothing due after all
+                continue
+            self._store(key, old, new, state.chunk_keys, step, partition=state.partition)
         return emitted
+
+    def _store(self, key: bytes, old: bytes | None, state: logic.SessionState | None,
+               chunk_keys: int, step: _Step, *, partition: int) -> None:
+        """Stage the key's new state: its head, the chunk keys it adds, and deletes of
+        the chunk keys it no longer owns (``chunk_keys``: how many it owned before), or of
+        all of them when the state is gone."""
+        raw: bytes | None = None
+        if state is None:
+            writes: dict[bytes, bytes | None] = {
+                logic.chunk_key(key, i): None for i in range(chunk_keys)}
+            keys = 0
+        else:
+            state, raw, writes, keys = logic.store_state(key, state, self.conf.max_record_bytes)
+        # Chunk keys past the head's count that a crash left behind (written in a
+        # checkpoint whose head write was lost): contiguous from the count.
+        index = max(keys, chunk_keys)
+        while True:
+            stale = logic.chunk_key(key, index)
+            if self._read(stale) is None:
+                break
+            writes.setdefault(stale, None)
+            index += 1
+        for ck, value in writes.items():
+            self._stage_chunk(ck, value, step, partition=partition)
+        self._stage_write(key, old, raw, state, step, partition=partition)
+
+    def _stage_chunk(self, key: bytes, raw: bytes | None, step: _Step, *,
+                     partition: int) -> None:
+        if key not in step.writes:
+            self.overlay_refs[key] = self.overlay_refs.get(key, 0) + 1
+        step.writes[key] = (partition, raw)
+        self.overlay[key] = raw
 
     def _stage_write(self, key: bytes, old: bytes | None, raw: bytes | None,
                      state: logic.SessionState | None, step: _Step, *, partition: int) -> None:

@@ -1,0 +1,173 @@
+"""How a session state is stored (v3): a head and immutable chunk keys, so a write costs
+the new events, not the session's length; v2 states (chunks embedded) still read.
+
+The store here is a dict, as the processor's table is; ``write`` applies what
+``store_state`` says to write and returns the bytes it wrote."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+
+from runtime.settings import SessionizerSettings
+from schemas.events import AgentKind, EventKind, TurnEvent
+from schemas.sessions import session_uid
+from streams.sessionizer import logic
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+CONF = SessionizerSettings(max_events_per_session=10_000)
+KEY = logic.state_key("ws", "s1")
+_n = itertools.count()
+
+
+def ev(seq: int, kind: EventKind = EventKind.RESPONSE, *, text: str = "x" * 200,
+       event_id: str | None = None) -> TurnEvent:
+    return TurnEvent(event_id=event_id or f"e{next(_n)}", workspace_id="ws", session_id="s1",
+                     agent_id="a", agent_kind=AgentKind.CODING, project="p", seq=seq,
+                     ts=T0 + timedelta(milliseconds=seq), kind=kind, text=text)
+
+
+def feed(state, events):
+    return logic.on_events(state, events, partition=3, now=T0, settings=CONF)
+
+
+def write(store: dict[bytes, bytes], state: logic.SessionState,
+          max_bytes: int = CONF.max_record_bytes) -> tuple[logic.SessionState, int]:
+    stored, head, writes, _ = logic.store_state(KEY, state, max_bytes)
+    written = len(head)
+    for key, value in writes.items():
+        if value is None:
+            store.pop(key, None)
+        else:
+            store[key] = value
+            written += len(value)
+    store[KEY] = head
+    return stored, written
+
+
+def read(store: dict[bytes, bytes]) -> logic.SessionState:
+    return logic.join_state(KEY, store[KEY], store.get)
+
+
+def test_each_write_costs_the_new_events_not_the_session_length():
+    store: dict[bytes, bytes] = {}
+    sizes = []
+    state = None
+    for r in range(40):
+        state = read(store) if store else None
+        state, _ = feed(state, [ev(r * 10 + k) for k in range(10)])
+        _, written = write(store, state)
+        sizes.append(written)
+    # The events go once; the head grows by the dedup hashes only (9 bytes an event).
+    assert sizes[-1] - sizes[1] <= 10 * 380
+    assert sizes[-1] < len(logic.encode_state(state)) / 10  # what v2 wrote every time
+    assert sum(1 for k in store if logic.is_chunk_key(k)) == 40
+    assert len(logic.kept_events(read(store))) == 400
+
+
+def test_a_state_read_back_closes_with_every_event_in_seq_order():
+    store: dict[bytes, bytes] = {}
+    state, _ = feed(None, [ev(5), ev(3)])
+    write(store, state)
+    state, _ = feed(read(store), [ev(4), ev(1)])
+    write(store, state)
+    _, [session] = feed(read(store), [ev(9, EventKind.SESSION_END)])
+    assert [e.seq for e in session.events] == [1, 3, 4, 5, 9]
+
+
+def test_a_close_deletes_every_chunk_key():
+    store: dict[bytes, bytes] = {}
+    state = None
+    for r in range(3):
+        state, _ = feed(read(store) if store else None, [ev(r)])
+        write(store, state)
+    state, [session] = feed(read(store), [ev(9, EventKind.SESSION_END)])
+    write(store, state)
+    assert session.event_count == 4
+    assert list(store) == [KEY] and read(store).is_closed
+
+
+def test_replayed_events_of_a_stored_state_are_duplicates():
+    store: dict[bytes, bytes] = {}
+    first = [ev(k, event_id=f"id{k}") for k in range(5)]
+    state, _ = feed(None, first)
+    write(store, state)
+    tally = logic.Tally()
+    state, _ = logic.on_events(read(store), first, partition=3, now=T0, settings=CONF,
+                               tally=tally)
+    _, writes = logic.store_state(KEY, state, CONF.max_record_bytes)[1:3]
+    assert tally.duplicates == 5 and writes == {}  # nothing new to store
+
+
+def test_unchanged_state_writes_no_chunk():
+    store: dict[bytes, bytes] = {}
+    state, _ = feed(None, [ev(0)])
+    write(store, state)
+    _, head, writes, keys = logic.store_state(KEY, read(store), CONF.max_record_bytes)
+    assert writes == {} and keys == 1 and head == store[KEY]
+
+
+def test_v2_state_with_embedded_chunks_reads_and_moves_to_chunk_keys():
+    state, _ = feed(None, [ev(0), ev(1)])
+    state, _ = feed(state, [ev(2)])
+    v2 = msgspec.msgpack.decode(logic.encode_state(state))
+    v2["version"] = 2
+    for field in ("chunk_keys", "stored_chunks"):
+        v2.pop(field, None)
+    assert len(v2["chunks"]) == 2
+    store = {KEY: msgspec.msgpack.encode(v2)}
+    old = read(store)
+    assert len(logic.kept_events(old)) == 3
+    state, _ = feed(old, [ev(3)])
+    write(store, state)
+    head = logic.decode_state(store[KEY])
+    assert head.version == logic.STATE_VERSION and head.chunks == [] and head.chunk_keys == 1
+    _, [session] = feed(read(store), [ev(4, EventKind.SESSION_END)])
+    assert [e.seq for e in session.events] == [0, 1, 2, 3, 4]
+    assert session.session_uid == session_uid("ws", "s1", 0)
+
+
+def test_a_missing_chunk_key_drops_its_events_but_keeps_the_counts():
+    store: dict[bytes, bytes] = {}
+    state = None
+    for r in range(3):
+        state, _ = feed(read(store) if store else None, [ev(r)])
+        write(store, state)
+    del store[logic.chunk_key(KEY, 1)]
+    state = read(store)
+    assert state.kept == 2 and state.events_truncated
+    _, [session] = feed(state, [ev(9, EventKind.SESSION_END)])
+    assert session.event_count == 4 and session.events_truncated
+    assert [e.seq for e in session.events] == [0, 2, 9]
+
+
+def test_a_corrupt_chunk_key_is_a_decode_error():
+    store: dict[bytes, bytes] = {}
+    state, _ = feed(None, [ev(0)])
+    write(store, state)
+    store[logic.chunk_key(KEY, 0)] = b"\xc1 not msgpack"
+    with pytest.raises(msgspec.DecodeError):
+        read(store)
+
+
+def test_an_oversized_state_shrinks_and_rewrites_its_chunks_from_key_zero():
+    store: dict[bytes, bytes] = {}
+    state = None
+    for r in range(6):
+        state, _ = feed(read(store) if store else None, [ev(r, text="y" * 2000)])
+        write(store, state)
+    assert sum(1 for k in store if logic.is_chunk_key(k)) == 6
+    state, _ = feed(read(store), [ev(6, text="y" * 2000)])
+    write(store, state, max_bytes=8000)
+    back = read(store)
+    assert back.events_truncated and back.kept < 7 and back.event_count == 7
+    assert sorted(k for k in store if logic.is_chunk_key(k)) == [logic.chunk_key(KEY, 0)]
+
+
+def test_chunk_keys_never_look_like_state_keys():
+    tricky = logic.state_key('ws"]\x00', "s\x001")
+    assert not logic.is_chunk_key(tricky)
+    assert logic.is_chunk_key(logic.chunk_key(tricky, 0))
