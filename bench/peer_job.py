@@ -41,7 +41,8 @@ class SessionJob:
         raw = get(key)
         state = logic.join_state(key, raw, get) if raw is not None else None
         new, emitted = logic.on_events(state, events, partition=partition,
-                                       now=datetime.now(UTC), settings=self.settings)
+                                       now=datetime.now(UTC), settings=self.settings,
+                                       owned=True)
         if new is None:
             if raw is not None:
                 put(key, None)

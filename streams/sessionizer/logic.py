@@ -274,9 +274,13 @@ def is_clear(event: TurnEvent) -> bool:
 
 
 def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partition: int,
-              now: datetime, settings: SessionizerSettings,
-              tally: Tally | None = None) -> tuple[SessionState | None, list[Session]]:
+              now: datetime, settings: SessionizerSettings, tally: Tally | None = None,
+              owned: bool = False) -> tuple[SessionState | None, list[Session]]:
     """Apply one record's events (all of one workspace and session) to ``state``.
+
+    ``owned``: the caller hands the event objects over (it decoded them and keeps no
+    other use for them), so a close may fill in their ``turn`` in place instead of
+    copying each event.
 
     Returns the new state (the input is not modified) and the sessions closed (or
     re-emitted for a late outcome) by these events, in order: a record holding
@@ -333,12 +337,12 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
                 tally.reopened += 1
         elif is_clear(event) and state.event_count:
             _flush(state, fresh)
-            emitted.append(_close(state, CloseReason.CLEAR, now, fresh, settings))
+            emitted.append(_close(state, CloseReason.CLEAR, now, fresh, settings, owned))
             _reopen(state, settings, carry=False)
             tally.reopened += 1
         _add(state, event, cap, fresh)
         if event.kind is EventKind.SESSION_END:
-            emitted.append(_close(state, CloseReason.SESSION_END, now, fresh, settings))
+            emitted.append(_close(state, CloseReason.SESSION_END, now, fresh, settings, owned))
     _flush(state, fresh)
     return state, emitted
 
@@ -366,7 +370,7 @@ def on_tick(state: SessionState, *, now: datetime,
     if not is_idle(state, now=now, settings=settings):
         return state, []
     state = _copy(state)
-    return state, [_close(state, CloseReason.IDLE, now, [], settings)]
+    return state, [_close(state, CloseReason.IDLE, now, [], settings, True)]
 
 
 def is_idle(state: SessionState, *, now: datetime, settings: SessionizerSettings) -> bool:
@@ -470,9 +474,11 @@ def candidate_id(uid: str) -> str:
     return hashlib.blake2b(f"candidate\x00{uid}".encode(), digest_size=12).hexdigest()
 
 
-def with_turns(events: list[TurnEvent]) -> list[TurnEvent]:
+def with_turns(events: list[TurnEvent], *, in_place: bool = False) -> list[TurnEvent]:
     """``events`` (seq order) with every missing ``turn`` filled in: the turn of the last
-    event that had one, a prompt beginning the next turn (0 before the first prompt)."""
+    event that had one, a prompt beginning the next turn (0 before the first prompt).
+    ``in_place``: set it on the given (frozen) objects rather than on copies, for events
+    nobody else holds (a copy costs ten times the assignment)."""
     if all(e.turn is not None for e in events):
         return events
     out = []
@@ -483,9 +489,15 @@ def with_turns(events: list[TurnEvent]) -> list[TurnEvent]:
         else:
             if e.kind is EventKind.PROMPT:
                 current += 1
-            e = msgspec.structs.replace(e, turn=current)
+            if in_place:
+                _force_setattr(e, "turn", current)
+            else:
+                e = msgspec.structs.replace(e, turn=current)
         out.append(e)
     return out
+
+
+_force_setattr = msgspec.structs.force_setattr
 
 
 def _late_outcome(state: SessionState, event: TurnEvent, now: datetime,
@@ -574,10 +586,11 @@ def _seq(event: TurnEvent) -> int:
 
 
 def _close(state: SessionState, reason: CloseReason, now: datetime,
-           fresh: list[TurnEvent], settings: SessionizerSettings) -> Session:
+           fresh: list[TurnEvent], settings: SessionizerSettings, owned: bool) -> Session:
     """Emit the open generation and turn ``state`` into its closed marker."""
     started = state.started_at or now
-    own = with_turns(kept_events(state, fresh))
+    # Chunk events are decoded here; fresh ones are the caller's unless handed over.
+    own = with_turns(kept_events(state, fresh), in_place=owned or not fresh)
     carried = _chunk_decoder.decode(state.carried) if state.carried else []
     edits = edit_ledger(state.edit_calls, state.edit_open, state.edit_waiting).edit_counts()
     session = Session(

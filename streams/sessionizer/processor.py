@@ -289,7 +289,8 @@ class Sessionizer:
             if failed is None:
                 try:
                     state, closed = logic.on_events(state, events, partition=message.partition,
-                                                    now=now, settings=self.conf, tally=tally)
+                                                    now=now, settings=self.conf, tally=tally,
+                                                    owned=True)  # decoded for this call only
                 except Exception as exc:  # a bug: keep the worker going
                     log.exception("processing error partition=%s[%d] offset=%d stage=%s",
                                   message.topic, message.partition, message.offset, STAGE)

@@ -171,3 +171,18 @@ def test_chunk_keys_never_look_like_state_keys():
     tricky = logic.state_key('ws"]\x00', "s\x001")
     assert not logic.is_chunk_key(tricky)
     assert logic.is_chunk_key(logic.chunk_key(tricky, 0))
+
+
+def test_handed_over_events_emit_the_same_session_as_copied_ones():
+    def events():
+        kinds = [EventKind.PROMPT, EventKind.RESPONSE, EventKind.STOP, EventKind.PROMPT,
+                 EventKind.RESPONSE, EventKind.SESSION_END]
+        return [ev(k, kind, event_id=f"h{k}") for k, kind in enumerate(kinds)]
+
+    given = events()
+    _, [copied] = logic.on_events(None, given, partition=0, now=T0, settings=CONF)
+    assert all(e.turn is None for e in given)  # not handed over: left alone
+    _, [owned] = logic.on_events(None, events(), partition=0, now=T0, settings=CONF,
+                                 owned=True)
+    assert owned == copied
+    assert [e.turn for e in owned.events] == [1, 1, 1, 2, 2, 2]
