@@ -609,8 +609,10 @@ def _close(state: SessionState, reason: CloseReason, now: datetime,
         edits_rejected=edits.rejected, carried_event_count=len(carried),
     )
     found = assess(session)
-    own_ids = {e.event_id for e in own}
-    corrections = sum(1 for p in found.corrections if p.event_id in own_ids)
+    corrections = 0
+    if found.corrections:  # those of this generation, not of the carried context
+        own_ids = {e.event_id for e in own}
+        corrections = sum(1 for p in found.corrections if p.event_id in own_ids)
     if corrections:
         session = msgspec.structs.replace(session, corrections=corrections)
     _ASSESSED[id(session)] = (session, found)  # corrections do not change the assessment
