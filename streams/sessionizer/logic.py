@@ -62,6 +62,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import sys
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -125,11 +127,15 @@ class SessionState(Struct, kw_only=True, omit_defaults=True):
     # once, so a write costs the new events, not the session's length; v2 states embed
     # them here and move to chunk keys at their next write.
     chunks: list[bytes] = []
-    # v3: how many chunk keys (chunk_key(key, i), i < chunk_keys) hold this state's chunks.
+    # v3: how many chunk keys (chunk_key(key, i), i < chunk_keys) hold this state's
+    # chunks and ``seen`` hashes (a v3 head stores neither itself).
     chunk_keys: int = 0
-    # In memory only (never stored): how many leading chunks are already in those keys;
-    # 0 after the chunks were rebuilt (a close, a shrink, an eviction past the cap).
+    # In memory only (never stored): how many leading chunks and hashes are already in
+    # those keys, and whether the chunks or hashes were rebuilt since (a close, a shrink,
+    # an eviction past the cap, a compaction): then the keys are rewritten from key 0.
     stored_chunks: int = 0
+    stored_seen: int = 0
+    rebuilt: bool = False
     kept: int = 0
     kept_max_seq: int = -1
     events_truncated: bool = False
@@ -173,7 +179,32 @@ _state_encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(SessionState)
 _chunk_decoder = msgspec.msgpack.Decoder(list[TurnEvent])
 _session_decoder = msgspec.msgpack.Decoder(Session)
-_chunks_decoder = msgspec.msgpack.Decoder(list[bytes])
+
+
+class StoredChunk(Struct, array_like=True):
+    """What one chunk key holds: chunks of kept events, and the dedup hashes added with
+    them (packed, 8 bytes little-endian each)."""
+
+    chunks: list[bytes] = []
+    seen: bytes = b""
+
+
+_stored_chunk_decoder = msgspec.msgpack.Decoder(StoredChunk)
+
+
+def _pack(hashes: list[int]) -> bytes:
+    packed = array("Q", hashes)
+    if sys.byteorder == "big":  # pragma: no cover - the packed form is little-endian
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack(raw: bytes) -> list[int]:
+    packed = array("Q")
+    packed.frombytes(raw)
+    if sys.byteorder == "big":  # pragma: no cover
+        packed.byteswap()
+    return packed.tolist()
 
 
 def encode_state(state: SessionState) -> bytes:
@@ -203,59 +234,67 @@ def is_chunk_key(key: bytes) -> bool:
 def store_state(key: bytes, state: SessionState, max_bytes: int
                 ) -> tuple[SessionState, bytes, dict[bytes, bytes | None], int]:
     """How to store ``state`` (fitted to ``max_bytes`` as :func:`shrink_to_fit` does):
-    the state as stored, its head bytes (no chunks), the chunk-key writes (None deletes)
-    and how many chunk keys the head owns. Only the chunks added since the last store are
-    written, as one new chunk key; rebuilt chunks rewrite from key 0 and delete the keys
+    the state as stored, its head bytes (no chunks, no hashes), the chunk-key writes (None
+    deletes) and how many chunk keys the head owns. Only what was added since the last
+    store is written, as one new chunk key, so a write costs the new events, whatever the
+    session's length; rebuilt chunks or hashes rewrite from key 0 and delete the keys
     beyond. The input is not modified."""
     head = _head(state)
-    shrunk = len(head) + sum(map(len, state.chunks)) > max_bytes
+    shrunk = len(head) + sum(map(len, state.chunks)) + 8 * len(state.seen) > max_bytes
     if shrunk:
         state, _ = shrink_to_fit(state, max_bytes)
-    chunks, stored = state.chunks, state.stored_chunks
-    start = state.chunk_keys if stored else 0
+    chunks, seen = state.chunks, state.seen
+    rewrite = state.rebuilt or not state.chunk_keys
+    stored = 0 if rewrite else state.stored_chunks
+    stored_seen = 0 if rewrite else state.stored_seen
+    start = 0 if rewrite else state.chunk_keys
     writes: dict[bytes, bytes | None] = {}
     keys = start
-    if len(chunks) > stored:
-        writes[chunk_key(key, start)] = _state_encoder.encode(chunks[stored:])
+    if len(chunks) > stored or len(seen) > stored_seen:
+        writes[chunk_key(key, start)] = _state_encoder.encode(
+            StoredChunk(chunks[stored:], _pack(seen[stored_seen:])))
         keys = start + 1
     for i in range(keys, state.chunk_keys):
         writes[chunk_key(key, i)] = None
-    if shrunk or keys != state.chunk_keys or stored != len(chunks):
-        state = msgspec.structs.replace(state, chunk_keys=keys, stored_chunks=len(chunks))
+    if shrunk or writes or state.rebuilt:
+        state = msgspec.structs.replace(state, chunk_keys=keys, stored_chunks=len(chunks),
+                                        stored_seen=len(seen), rebuilt=False)
         head = _head(state)
     return state, head, writes, keys
 
 
 def _head(state: SessionState) -> bytes:
-    return encode_state(msgspec.structs.replace(state, chunks=[], stored_chunks=0,
-                                                version=STATE_VERSION))
+    return encode_state(msgspec.structs.replace(
+        state, chunks=[], seen=[], stored_chunks=0, stored_seen=0, rebuilt=False,
+        version=STATE_VERSION))
 
 
 def join_state(key: bytes, raw: bytes, get: Callable[[bytes], bytes | None]) -> SessionState:
-    """The state stored under ``key`` (head bytes ``raw``), its chunks read with ``get``.
-    A missing chunk key (lost to a bug or an operator) drops its events and marks the
-    generation truncated; counts stay exact. Raises ``msgspec.DecodeError`` on bytes
-    that are not a state."""
+    """The state stored under ``key`` (head bytes ``raw``), its chunks and hashes read
+    with ``get``. A missing chunk key (lost to a bug or an operator) drops its events and
+    hashes (they would count again if replayed) and marks the generation truncated;
+    counts stay exact. Raises ``msgspec.DecodeError`` on bytes that are not a state."""
     state = decode_state(raw)
     if not state.chunk_keys:
-        return state  # nothing stored apart (or a v2 state: its chunks are embedded)
-    chunks = list(state.chunks)
+        return state  # nothing stored apart (or a v2 state: all of it is in the head)
+    chunks, seen = list(state.chunks), list(state.seen)
     missing = False
     for i in range(state.chunk_keys):
         part = get(chunk_key(key, i))
         if part is None:
             missing = True
             continue
-        chunks.extend(_chunks_decoder.decode(part))
-    state.chunks = chunks
+        stored = _stored_chunk_decoder.decode(part)
+        chunks.extend(stored.chunks)
+        seen.extend(_unpack(stored.seen))
+    state.chunks, state.seen = chunks, seen
+    state.stored_chunks, state.stored_seen = len(chunks), len(seen)
     if missing:
         events = kept_events(state)
         state.kept = len(events)
         state.kept_max_seq = max((e.seq for e in events), default=-1)
         state.events_truncated = bool(state.event_count)
-        state.stored_chunks = 0  # rewrite what is left
-    else:
-        state.stored_chunks = len(chunks)
+        state.rebuilt = True  # rewrite what is left
     return state
 
 
@@ -365,7 +404,7 @@ def on_tick(state: SessionState, *, now: datetime,
         shrunk = _copy(state)
         shrunk.closed_session = None
         if closed_at + timedelta(seconds=settings.closed_retention_s) < now:
-            shrunk.seen, shrunk.compact = [], True
+            shrunk.seen, shrunk.compact, shrunk.rebuilt = [], True, True
         return shrunk, []
     if not is_idle(state, now=now, settings=settings):
         return state, []
@@ -419,7 +458,7 @@ def shrink_to_fit(state: SessionState, max_bytes: int) -> tuple[SessionState, by
     while len(raw) > max_bytes and events:
         events = events[:len(events) // 2]
         state.chunks, state.kept, state.kept_max_seq = [], 0, -1
-        state.stored_chunks = 0
+        state.rebuilt = True
         _flush(state, list(events))
         state.events_truncated = True
         state.events_cap = len(events)
@@ -566,7 +605,7 @@ def _add(state: SessionState, event: TurnEvent, cap: int, fresh: list[TurnEvent]
         bisect.insort_right(events, event, key=_seq)
         events.pop()
         state.chunks, state.kept, state.kept_max_seq = [], 0, -1
-        state.stored_chunks = 0
+        state.rebuilt = True
         fresh[:] = events
 
 
@@ -663,7 +702,7 @@ def _reset_generation(state: SessionState) -> None:
     state.late_event_count = state.duplicate_event_count = 0
     state.counts, state.tools_used = {}, []
     state.chunks, state.kept, state.kept_max_seq = [], 0, -1
-    state.stored_chunks = 0
+    state.rebuilt = True
     state.outcome, state.outcome_seq, state.events_truncated = None, -1, False
     state.events_cap = None
     state.edit_calls, state.edit_open, state.edit_waiting = {}, {}, {}
