@@ -375,14 +375,14 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
             else:
                 tally.reopened += 1
         elif is_clear(event) and state.event_count:
-            _flush(state, fresh)
+            _flush(state, fresh, remember=owned)
             emitted.append(_close(state, CloseReason.CLEAR, now, fresh, settings, owned))
             _reopen(state, settings, carry=False)
             tally.reopened += 1
         _add(state, event, cap, fresh)
         if event.kind is EventKind.SESSION_END:
             emitted.append(_close(state, CloseReason.SESSION_END, now, fresh, settings, owned))
-    _flush(state, fresh)
+    _flush(state, fresh, remember=owned)
     return state, emitted
 
 
@@ -466,11 +466,17 @@ def shrink_to_fit(state: SessionState, max_bytes: int) -> tuple[SessionState, by
     return state, raw
 
 
-def kept_events(state: SessionState, fresh: list[TurnEvent] | None = None) -> list[TurnEvent]:
-    """The open generation's kept events ordered by seq (arrival order among equal seqs)."""
+def kept_events(state: SessionState, fresh: list[TurnEvent] | None = None, *,
+                take: bool = False) -> list[TurnEvent]:
+    """The open generation's kept events ordered by seq (arrival order among equal seqs).
+    ``take``: the caller may modify them (a close), so remembered ones are forgotten."""
     events: list[TurnEvent] = []
     for chunk in state.chunks:
-        events.extend(_chunk_decoder.decode(chunk))
+        remembered = _CHUNK_EVENTS.pop(id(chunk), None) if take else _CHUNK_EVENTS.get(id(chunk))
+        if remembered is not None and remembered[0] is chunk:
+            events.extend(remembered[1])
+        else:
+            events.extend(_chunk_decoder.decode(chunk))
     if fresh:
         events.extend(fresh)
     events.sort(key=_seq)
@@ -601,7 +607,7 @@ def _add(state: SessionState, event: TurnEvent, cap: int, fresh: list[TurnEvent]
     state.events_truncated = True
     if cap > 0 and event.seq < max(state.kept_max_seq, max((e.seq for e in fresh), default=-1)):
         # Rare (out of order past the cap): evict the highest seq to keep the lowest ones.
-        events = kept_events(state, fresh)
+        events = kept_events(state, fresh, take=True)
         bisect.insort_right(events, event, key=_seq)
         events.pop()
         state.chunks, state.kept, state.kept_max_seq = [], 0, -1
@@ -609,12 +615,25 @@ def _add(state: SessionState, event: TurnEvent, cap: int, fresh: list[TurnEvent]
         fresh[:] = events
 
 
-def _flush(state: SessionState, fresh: list[TurnEvent]) -> None:
+# The decoded events of the chunks made lately, by the identity of the chunk's bytes: a
+# session closed in the batch that made its chunks needs no decode of its own events (the
+# bytes are kept with the events, so an id is not reused while remembered). Only events
+# handed over (``owned``) are remembered, and a close takes them out before it sets turns.
+_CHUNK_EVENTS: dict[int, tuple[bytes, list[TurnEvent]]] = {}
+_CHUNK_EVENTS_MAX = 4096  # chunks (records); the oldest are forgotten first
+
+
+def _flush(state: SessionState, fresh: list[TurnEvent], *, remember: bool = False) -> None:
     """Store this record's kept events as one chunk."""
     if not fresh:
         return
     fresh.sort(key=_seq)
-    state.chunks.append(_state_encoder.encode(fresh))
+    chunk = _state_encoder.encode(fresh)
+    state.chunks.append(chunk)
+    if remember:
+        if len(_CHUNK_EVENTS) >= _CHUNK_EVENTS_MAX:
+            _CHUNK_EVENTS.pop(next(iter(_CHUNK_EVENTS)))
+        _CHUNK_EVENTS[id(chunk)] = (chunk, list(fresh))
     state.kept += len(fresh)
     state.kept_max_seq = max(state.kept_max_seq, fresh[-1].seq)
     fresh.clear()
@@ -629,7 +648,7 @@ def _close(state: SessionState, reason: CloseReason, now: datetime,
     """Emit the open generation and turn ``state`` into its closed marker."""
     started = state.started_at or now
     # Chunk events are decoded here; fresh ones are the caller's unless handed over.
-    own = with_turns(kept_events(state, fresh), in_place=owned or not fresh)
+    own = with_turns(kept_events(state, fresh, take=True), in_place=owned or not fresh)
     carried = _chunk_decoder.decode(state.carried) if state.carried else []
     edits = edit_ledger(state.edit_calls, state.edit_open, state.edit_waiting).edit_counts()
     session = Session(

@@ -206,3 +206,32 @@ def test_handed_over_events_emit_the_same_session_as_copied_ones():
                                  owned=True)
     assert owned == copied
     assert [e.turn for e in owned.events] == [1, 1, 1, 2, 2, 2]
+
+
+def test_handed_over_events_across_records_and_a_rollback_emit_the_same_session():
+    """Chunks made from handed-over events are remembered decoded; a close takes them. A
+    state from before a close (what the processor continues from after a processing
+    error) must still close to the same session."""
+    kinds = [EventKind.PROMPT, EventKind.RESPONSE, EventKind.PROMPT, EventKind.RESPONSE]
+
+    def records():
+        return [[ev(r * 4 + k, kind, event_id=f"x{r}-{k}") for k, kind in enumerate(kinds)]
+                for r in range(3)]
+
+    def run(owned: bool):
+        state = None
+        for events in records():
+            state, _ = logic.on_events(state, events, partition=0, now=T0, settings=CONF,
+                                       owned=owned)
+        end = [ev(99, EventKind.SESSION_END, event_id="end")]
+        before = state
+        _, [first] = logic.on_events(before, end, partition=0, now=T0, settings=CONF,
+                                     owned=owned)
+        _, [again] = logic.on_events(before, [ev(99, EventKind.SESSION_END, event_id="end")],
+                                     partition=0, now=T0, settings=CONF, owned=owned)
+        return first, again
+
+    copied, copied_again = run(False)
+    owned, owned_again = run(True)
+    assert owned == copied == owned_again == copied_again
+    assert [e.turn for e in owned.events] == [1 + i // 2 for i in range(12)] + [6]
