@@ -50,12 +50,14 @@ arrive in:
 State cost: an open session holds its kept events (as before); a closed marker holds its
 event hashes (8 bytes per event) for ``closed_retention_s``, plus, for sessions with tool
 calls, the emitted session (about its kept events' size) for ``closed_events_retention_s``
-(1 h by default), then about 100 bytes until the compact marker expires.
+(1 h by default), then about 100 bytes until the compact marker expires. Stored
+(:func:`store_state`, v3), a state is a head without events or hashes plus chunk keys
+written once each, so a write costs what arrived since the last one.
 
 Nothing here does I/O or reads a clock: ``now`` is injected, and the adapter
 (``streams.sessionizer.app``) stores :class:`SessionState` bytes in a Faust table.
-Functions never raise on valid :class:`TurnEvent` input. States written by the previous
-version (``version`` 1) decode and continue.
+Functions never raise on valid :class:`TurnEvent` input. States written by earlier
+versions (``version`` 1 and 2, everything in one value) decode and continue.
 """
 
 from __future__ import annotations
@@ -238,13 +240,21 @@ def store_state(key: bytes, state: SessionState, max_bytes: int
     deletes) and how many chunk keys the head owns. Only what was added since the last
     store is written, as one new chunk key, so a write costs the new events, whatever the
     session's length; rebuilt chunks or hashes rewrite from key 0 and delete the keys
-    beyond. The input is not modified."""
+    beyond. A state without kept events (a closed marker) is its head alone, hashes
+    included. The input is not modified."""
     head = _head(state)
     shrunk = len(head) + sum(map(len, state.chunks)) + 8 * len(state.seen) > max_bytes
     if shrunk:
         state, _ = shrink_to_fit(state, max_bytes)
     chunks, seen = state.chunks, state.seen
     rewrite = state.rebuilt or not state.chunk_keys
+    if rewrite and not chunks:
+        # No kept events (a closed marker): its hashes stay in the head, one record.
+        deletes: dict[bytes, bytes | None] = {
+            chunk_key(key, i): None for i in range(state.chunk_keys)}
+        state = msgspec.structs.replace(state, chunk_keys=0, stored_chunks=0,
+                                        stored_seen=0, rebuilt=False)
+        return state, _head(state, with_seen=True), deletes, 0
     stored = 0 if rewrite else state.stored_chunks
     stored_seen = 0 if rewrite else state.stored_seen
     start = 0 if rewrite else state.chunk_keys
@@ -263,10 +273,10 @@ def store_state(key: bytes, state: SessionState, max_bytes: int
     return state, head, writes, keys
 
 
-def _head(state: SessionState) -> bytes:
+def _head(state: SessionState, *, with_seen: bool = False) -> bytes:
     return encode_state(msgspec.structs.replace(
-        state, chunks=[], seen=[], stored_chunks=0, stored_seen=0, rebuilt=False,
-        version=STATE_VERSION))
+        state, chunks=[], seen=state.seen if with_seen else [], stored_chunks=0,
+        stored_seen=0, rebuilt=False, version=STATE_VERSION))
 
 
 def join_state(key: bytes, raw: bytes, get: Callable[[bytes], bytes | None]) -> SessionState:
