@@ -134,6 +134,13 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
         sessionizer.on_assigned()
         set_ready(True)
 
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def drain_on_revoke(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        # What Faust does for its own producer here: the changelog records sent so far
+        # are in the log before the group moves on and a new owner recovers from it (a
+        # late record would land after the new owner's own writes of the same keys).
+        await outputs.drain(timeout_s=settings.kafka.session_timeout_ms / 2000)
+
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def drain_outputs(sender: Any, **kwargs: Any) -> None:
         await outputs.drain(timeout_s=10)
