@@ -2,7 +2,7 @@
 candidates it closes out, over any key-value state.
 
 It is the same job the Faust worker runs (the same :mod:`streams.sessionizer.logic`,
-the same state bytes and output encodings), so the peers differ from the worker only in
+the same state bytes, chunk keys and output encodings), so the peers differ from the worker only in
 the framework around it: how records are consumed, how state is kept and written, how
 outputs are produced. Idle closing (ticks) is left out: the benchmark's sessions all end
 on a session_end.
@@ -39,15 +39,18 @@ class SessionJob:
         events = decode_turn_record(value)
         key = logic.state_key(events[0].workspace_id, events[0].session_id)
         raw = get(key)
-        state = logic.decode_state(raw) if raw is not None else None
+        state = logic.join_state(key, raw, get) if raw is not None else None
         new, emitted = logic.on_events(state, events, partition=partition,
-                                       now=datetime.now(UTC), settings=self.settings)
+                                       now=datetime.now(UTC), settings=self.settings,
+                                       owned=True)
         if new is None:
             if raw is not None:
                 put(key, None)
         else:
-            _, encoded = logic.shrink_to_fit(new, self.settings.max_record_bytes)
-            put(key, encoded)
+            _, head, writes, _ = logic.store_state(key, new, self.settings.max_record_bytes)
+            for chunk, value in writes.items():
+                put(chunk, value)
+            put(key, head)
         out: list[Output] = []
         for session in emitted:
             ws = session.workspace_id.encode()

@@ -13,8 +13,8 @@ interleaved rounds (the order rotates each round):
 All three run :mod:`streams.sessionizer.logic` on the same records and emit the same
 ``Session`` JSON; every emitted session is checked against the expected ones (uid, event
 count, every event id, no duplicate). The window of a run starts when its consumption
-starts (the worker's ``hivemind_sessionizer_consuming_since_timestamp_seconds``, the
-peers' first record) and ends at the Kafka timestamp of its last session, so start-up,
+starts (the worker's ``hivemind_sessionizer_consuming_since_timestamp_seconds`` less its
+batch window, the peers' first record) and ends at the Kafka timestamp of its last session, so start-up,
 group joins and the reader's lag do not count.
 
 Shapes (events per record x records per session): 50x1, 50x4, 50x20 and single-event
@@ -34,6 +34,7 @@ start-up rebalance); window from the first worker's first batch to the last sess
     HIVEMIND_BENCH_EVENTS=400000 HIVEMIND_BENCH_ROUNDS=3 python -m bench.sessionizer
     HIVEMIND_BENCH_PEERS=confluent python -m bench.sessionizer   # without quixstreams
     HIVEMIND_BENCH_SHAPES=1x50,50x4 python -m bench.sessionizer  # some shapes only
+    HIVEMIND_BENCH_SCALE_OUT=0 python -m bench.sessionizer       # without the scale-out runs
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ class Workers:
     def __init__(self, settings: Settings, n: int, app_id: str, log_dir: Path,
                  source: Path = ROOT) -> None:
         self.ports, self.procs, self.logs = [], [], []
+        self.within_s = settings.sessionizer.batch_within_ms / 1000
         for i in range(1, n + 1):
             port = free_port()
             worker = settings.replace(metrics={"port": port - PORT_OFFSETS["sessionizer"]})
@@ -218,12 +220,14 @@ class Workers:
         return all(p.poll() is None for p in self.procs)
 
     def consuming_since(self) -> float:
-        """The earliest first-batch time of the workers' latest assignments."""
+        """The earliest first-batch time of the workers' latest assignments, less the batch
+        window (``sessionizer.batch_within_ms``): the first batch may have waited that long
+        for records, which the peers' first-record time counts."""
         times = [_scrape(port, "hivemind_sessionizer_consuming_since_timestamp_seconds",
                          # a baseline worker without the gauge: its first processed record
                          'hivemind_sessionizer_records_created{outcome="processed"}')
                  for port in self.ports]
-        return min(t for t in times if t > 0)
+        return min(t for t in times if t > 0) - self.within_s
 
     def assignments(self) -> list[list[str]]:
         """Each worker's logged assignments, oldest first."""
@@ -364,7 +368,8 @@ def run(n_events: int | None = None, rounds: int | None = None) -> dict[str, flo
                       + ", ".join(f"ratio to {p} {statistics.median(ratios[p]):.2f} "
                                   f"(rounds {', '.join(f'{r:.2f}' for r in ratios[p])})"
                                   for p in impls[1:]), flush=True)
-            figures.update(scale_out(broker.bootstrap, root, n_events, rounds))
+            if os.environ.get("HIVEMIND_BENCH_SCALE_OUT", "1") != "0":
+                figures.update(scale_out(broker.bootstrap, root, n_events, rounds))
         finally:
             embedded.stop(broker)
     return figures

@@ -9,10 +9,11 @@ Throughput: Faust pays a fixed cost per record and the old agent also paid a cha
 write and a produce request per record. The agent takes batches
 (``stream.noack_take(sessionizer.batch_max_records, sessionizer.batch_within_ms)``), and
 the processor reads and writes each touched key once per batch, writing the changelog
-with ``table.send_changelog`` on the state's own partition (a write from a batch has no
-"current event" for Faust to take the partition from). The producer batches up to
-``sessionizer.producer_batch_bytes`` with ``sessionizer.producer_linger_ms`` of linger and
-compresses with :func:`runtime.kafka.faust_compression` (fast lz4 where possible).
+to the changelog partition of the state's own input partition (a write from a batch has
+no "current event" for Faust to take the partition from). Outputs and changelog records go
+through one librdkafka producer (:mod:`streams.sessionizer.output`: batching, compression
+and network off the event loop), batching up to ``sessionizer.producer_batch_bytes`` with
+``sessionizer.producer_linger_ms`` of linger; Faust's own producer only sends the ticks.
 
 Idle sessions close on ticks: the leader's timer sends one tick to every partition of the
 tick topic; the agent sweeps only that partition's due keys (see
@@ -43,6 +44,7 @@ from runtime.kafka import (
 from runtime.metrics import set_ready
 from runtime.settings import Settings
 from streams.sessionizer import metrics as m
+from streams.sessionizer.output import OutputProducer, OutputTopic
 from streams.sessionizer.processor import Sessionizer, producer_record_limit
 
 log = logging.getLogger(__name__)
@@ -102,11 +104,14 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
     table = app.Table(TABLE_NAME, partitions=partitions, key_type=bytes,
                       value_type=bytes)
     t = settings.topics
+    # Outputs and state writes go through librdkafka (see streams.sessionizer.output);
+    # Faust's producer is left with the ticks.
+    outputs = OutputProducer(settings, max_record_bytes=limit)
     sessionizer = Sessionizer(
-        store=TableStore(table),
-        sessions=app.topic(t.sessions, key_serializer="raw", value_serializer="raw"),
-        candidates=app.topic(t.candidates, key_serializer="raw", value_serializer="raw"),
-        dead_letters=app.topic(t.dlq, key_serializer="raw", value_serializer="raw"),
+        store=TableStore(table, outputs.topic(table.changelog_topic.get_topic_name())),
+        sessions=outputs.topic(t.sessions),
+        candidates=outputs.topic(t.candidates),
+        dead_letters=outputs.topic(t.dlq),
         settings=settings, clock=clock or _utcnow,
         assigned_partitions=lambda: {tp.partition for tp in app.assignor.assigned_actives()
                                      if tp.topic == t.turns},
@@ -144,6 +149,17 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
         set_ready(True)
         await asyncio.to_thread(watch.check)
 
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def drain_on_revoke(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        # What Faust does for its own producer here: the changelog records sent so far
+        # are in the log before the group moves on and a new owner recovers from it (a
+        # late record would land after the new owner's own writes of the same keys).
+        await outputs.drain(timeout_s=settings.kafka.session_timeout_ms / 2000)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def drain_outputs(sender: Any, **kwargs: Any) -> None:
+        await outputs.drain(timeout_s=10)
+
     app.sessionizer = sessionizer  # type: ignore[attr-defined]
     return app
 
@@ -151,11 +167,13 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
 class TableStore:
     """The processor's :class:`~streams.sessionizer.processor.StateStore` over a Faust
     table of raw bytes: reads and writes go to the table's local store, and every write
-    or delete sends its changelog record to the partition given, as ``table[k] = v``
-    would from inside stream iteration (recovery replays it the same way)."""
+    or delete sends its changelog record (raw key and value, a null value deletes) to the
+    partition given, as ``table[k] = v`` would from inside stream iteration (recovery
+    replays it the same way). The memory store keeps no changelog offsets, so the
+    records need not go through Faust's producer."""
 
-    def __init__(self, table: Any) -> None:
-        self.table = table
+    def __init__(self, table: Any, changelog: OutputTopic) -> None:
+        self.table, self.changelog = table, changelog
 
     def get(self, key: bytes) -> bytes | None:
         return self.table.data.get(key)
@@ -173,11 +191,11 @@ class TableStore:
             del data[key]
             if key_partition is not None:
                 key_partition.pop(key, None)
-            return self.table.send_changelog(partition, key, None, value_serializer="raw")
+            return self.changelog.send_soon(key=key, value=None, partition=partition)
         data[key] = raw
         if key_partition is not None:
             key_partition[key] = partition
-        return self.table.send_changelog(partition, key, raw)
+        return self.changelog.send_soon(key=key, value=raw, partition=partition)
 
     def items(self) -> list[tuple[bytes, bytes]]:
         return list(self.table.data.items())

@@ -50,19 +50,23 @@ arrive in:
 State cost: an open session holds its kept events (as before); a closed marker holds its
 event hashes (8 bytes per event) for ``closed_retention_s``, plus, for sessions with tool
 calls, the emitted session (about its kept events' size) for ``closed_events_retention_s``
-(1 h by default), then about 100 bytes until the compact marker expires.
+(1 h by default), then about 100 bytes until the compact marker expires. Stored
+(:func:`store_state`, v3), a state is a head without events or hashes plus chunk keys
+written once each, so a write costs what arrived since the last one.
 
 Nothing here does I/O or reads a clock: ``now`` is injected, and the adapter
 (``streams.sessionizer.app``) stores :class:`SessionState` bytes in a Faust table.
-Functions never raise on valid :class:`TurnEvent` input. States written by the previous
-version (``version`` 1) decode and continue.
+Functions never raise on valid :class:`TurnEvent` input. States written by earlier
+versions (``version`` 1 and 2, everything in one value) decode and continue.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterable
+import sys
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -76,7 +80,7 @@ from schemas.sessions import Candidate, CloseReason, Session, session_uid
 from streams.approvals import edit_ledger
 from streams.candidates import Assessment, assess, is_learnable_outcome
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 _TOOL_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT})
 _TRAILING = frozenset({EventKind.STOP, EventKind.SESSION_END})
 _LEDGER_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT,
@@ -120,8 +124,20 @@ class SessionState(Struct, kw_only=True, omit_defaults=True):
     late_event_count: int = 0
     duplicate_event_count: int = 0
     # Kept events (at most max_events_per_session, the lowest seqs) as msgpack chunks, one
-    # per record: a record re-encodes only its own events, not the whole session.
+    # per record: a record re-encodes only its own events, not the whole session. In
+    # memory: all of them. Stored (v3, split_state): in their own table keys, each written
+    # once, so a write costs the new events, not the session's length; v2 states embed
+    # them here and move to chunk keys at their next write.
     chunks: list[bytes] = []
+    # v3: how many chunk keys (chunk_key(key, i), i < chunk_keys) hold this state's
+    # chunks and ``seen`` hashes (a v3 head stores neither itself).
+    chunk_keys: int = 0
+    # In memory only (never stored): how many leading chunks and hashes are already in
+    # those keys, and whether the chunks or hashes were rebuilt since (a close, a shrink,
+    # an eviction past the cap, a compaction): then the keys are rewritten from key 0.
+    stored_chunks: int = 0
+    stored_seen: int = 0
+    rebuilt: bool = False
     kept: int = 0
     kept_max_seq: int = -1
     events_truncated: bool = False
@@ -167,6 +183,32 @@ _chunk_decoder = msgspec.msgpack.Decoder(list[TurnEvent])
 _session_decoder = msgspec.msgpack.Decoder(Session)
 
 
+class StoredChunk(Struct, array_like=True):
+    """What one chunk key holds: chunks of kept events, and the dedup hashes added with
+    them (packed, 8 bytes little-endian each)."""
+
+    chunks: list[bytes] = []
+    seen: bytes = b""
+
+
+_stored_chunk_decoder = msgspec.msgpack.Decoder(StoredChunk)
+
+
+def _pack(hashes: list[int]) -> bytes:
+    packed = array("Q", hashes)
+    if sys.byteorder == "big":  # pragma: no cover - the packed form is little-endian
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack(raw: bytes) -> list[int]:
+    packed = array("Q")
+    packed.frombytes(raw)
+    if sys.byteorder == "big":  # pragma: no cover
+        packed.byteswap()
+    return packed.tolist()
+
+
 def encode_state(state: SessionState) -> bytes:
     return _state_encoder.encode(state)
 
@@ -179,6 +221,91 @@ def decode_state(raw: bytes) -> SessionState:
 def state_key(workspace_id: str, session_id: str) -> bytes:
     """The table key: unambiguous for any pair of identifiers."""
     return msgspec.json.encode([workspace_id, session_id])
+
+
+def chunk_key(key: bytes, index: int) -> bytes:
+    """The table key of a state's ``index``-th chunk key (a NUL never occurs in a state
+    key: it is JSON)."""
+    return b"%b\x00%d" % (key, index)
+
+
+def is_chunk_key(key: bytes) -> bool:
+    return b"\x00" in key
+
+
+def store_state(key: bytes, state: SessionState, max_bytes: int
+                ) -> tuple[SessionState, bytes, dict[bytes, bytes | None], int]:
+    """How to store ``state`` (fitted to ``max_bytes`` as :func:`shrink_to_fit` does):
+    the state as stored, its head bytes (no chunks, no hashes), the chunk-key writes (None
+    deletes) and how many chunk keys the head owns. Only what was added since the last
+    store is written, as one new chunk key, so a write costs the new events, whatever the
+    session's length; rebuilt chunks or hashes rewrite from key 0 and delete the keys
+    beyond. A state without kept events (a closed marker) is its head alone, hashes
+    included. The input is not modified."""
+    head = _head(state)
+    shrunk = len(head) + sum(map(len, state.chunks)) + 8 * len(state.seen) > max_bytes
+    if shrunk:
+        state, _ = shrink_to_fit(state, max_bytes)
+    chunks, seen = state.chunks, state.seen
+    rewrite = state.rebuilt or not state.chunk_keys
+    if rewrite and not chunks:
+        # No kept events (a closed marker): its hashes stay in the head, one record.
+        deletes: dict[bytes, bytes | None] = {
+            chunk_key(key, i): None for i in range(state.chunk_keys)}
+        state = msgspec.structs.replace(state, chunk_keys=0, stored_chunks=0,
+                                        stored_seen=0, rebuilt=False)
+        return state, _head(state, with_seen=True), deletes, 0
+    stored = 0 if rewrite else state.stored_chunks
+    stored_seen = 0 if rewrite else state.stored_seen
+    start = 0 if rewrite else state.chunk_keys
+    writes: dict[bytes, bytes | None] = {}
+    keys = start
+    if len(chunks) > stored or len(seen) > stored_seen:
+        writes[chunk_key(key, start)] = _state_encoder.encode(
+            StoredChunk(chunks[stored:], _pack(seen[stored_seen:])))
+        keys = start + 1
+    for i in range(keys, state.chunk_keys):
+        writes[chunk_key(key, i)] = None
+    if shrunk or writes or state.rebuilt:
+        state = msgspec.structs.replace(state, chunk_keys=keys, stored_chunks=len(chunks),
+                                        stored_seen=len(seen), rebuilt=False)
+        head = _head(state)
+    return state, head, writes, keys
+
+
+def _head(state: SessionState, *, with_seen: bool = False) -> bytes:
+    return encode_state(msgspec.structs.replace(
+        state, chunks=[], seen=state.seen if with_seen else [], stored_chunks=0,
+        stored_seen=0, rebuilt=False, version=STATE_VERSION))
+
+
+def join_state(key: bytes, raw: bytes, get: Callable[[bytes], bytes | None]) -> SessionState:
+    """The state stored under ``key`` (head bytes ``raw``), its chunks and hashes read
+    with ``get``. A missing chunk key (lost to a bug or an operator) drops its events and
+    hashes (they would count again if replayed) and marks the generation truncated;
+    counts stay exact. Raises ``msgspec.DecodeError`` on bytes that are not a state."""
+    state = decode_state(raw)
+    if not state.chunk_keys:
+        return state  # nothing stored apart (or a v2 state: all of it is in the head)
+    chunks, seen = list(state.chunks), list(state.seen)
+    missing = False
+    for i in range(state.chunk_keys):
+        part = get(chunk_key(key, i))
+        if part is None:
+            missing = True
+            continue
+        stored = _stored_chunk_decoder.decode(part)
+        chunks.extend(stored.chunks)
+        seen.extend(_unpack(stored.seen))
+    state.chunks, state.seen = chunks, seen
+    state.stored_chunks, state.stored_seen = len(chunks), len(seen)
+    if missing:
+        events = kept_events(state)
+        state.kept = len(events)
+        state.kept_max_seq = max((e.seq for e in events), default=-1)
+        state.events_truncated = bool(state.event_count)
+        state.rebuilt = True  # rewrite what is left
+    return state
 
 
 def event_hash(event_id: str) -> int:
@@ -196,9 +323,13 @@ def is_clear(event: TurnEvent) -> bool:
 
 
 def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partition: int,
-              now: datetime, settings: SessionizerSettings,
-              tally: Tally | None = None) -> tuple[SessionState | None, list[Session]]:
+              now: datetime, settings: SessionizerSettings, tally: Tally | None = None,
+              owned: bool = False) -> tuple[SessionState | None, list[Session]]:
     """Apply one record's events (all of one workspace and session) to ``state``.
+
+    ``owned``: the caller hands the event objects over (it decoded them and keeps no
+    other use for them), so a close may fill in their ``turn`` in place instead of
+    copying each event.
 
     Returns the new state (the input is not modified) and the sessions closed (or
     re-emitted for a late outcome) by these events, in order: a record holding
@@ -254,14 +385,14 @@ def on_events(state: SessionState | None, events: Iterable[TurnEvent], *, partit
             else:
                 tally.reopened += 1
         elif is_clear(event) and state.event_count:
-            _flush(state, fresh)
-            emitted.append(_close(state, CloseReason.CLEAR, now, fresh, settings))
+            _flush(state, fresh, remember=owned)
+            emitted.append(_close(state, CloseReason.CLEAR, now, fresh, settings, owned))
             _reopen(state, settings, carry=False)
             tally.reopened += 1
         _add(state, event, cap, fresh)
         if event.kind is EventKind.SESSION_END:
-            emitted.append(_close(state, CloseReason.SESSION_END, now, fresh, settings))
-    _flush(state, fresh)
+            emitted.append(_close(state, CloseReason.SESSION_END, now, fresh, settings, owned))
+    _flush(state, fresh, remember=owned)
     return state, emitted
 
 
@@ -283,12 +414,12 @@ def on_tick(state: SessionState, *, now: datetime,
         shrunk = _copy(state)
         shrunk.closed_session = None
         if closed_at + timedelta(seconds=settings.closed_retention_s) < now:
-            shrunk.seen, shrunk.compact = [], True
+            shrunk.seen, shrunk.compact, shrunk.rebuilt = [], True, True
         return shrunk, []
     if not is_idle(state, now=now, settings=settings):
         return state, []
     state = _copy(state)
-    return state, [_close(state, CloseReason.IDLE, now, [], settings)]
+    return state, [_close(state, CloseReason.IDLE, now, [], settings, True)]
 
 
 def is_idle(state: SessionState, *, now: datetime, settings: SessionizerSettings) -> bool:
@@ -337,6 +468,7 @@ def shrink_to_fit(state: SessionState, max_bytes: int) -> tuple[SessionState, by
     while len(raw) > max_bytes and events:
         events = events[:len(events) // 2]
         state.chunks, state.kept, state.kept_max_seq = [], 0, -1
+        state.rebuilt = True
         _flush(state, list(events))
         state.events_truncated = True
         state.events_cap = len(events)
@@ -344,11 +476,17 @@ def shrink_to_fit(state: SessionState, max_bytes: int) -> tuple[SessionState, by
     return state, raw
 
 
-def kept_events(state: SessionState, fresh: list[TurnEvent] | None = None) -> list[TurnEvent]:
-    """The open generation's kept events ordered by seq (arrival order among equal seqs)."""
+def kept_events(state: SessionState, fresh: list[TurnEvent] | None = None, *,
+                take: bool = False) -> list[TurnEvent]:
+    """The open generation's kept events ordered by seq (arrival order among equal seqs).
+    ``take``: the caller may modify them (a close), so remembered ones are forgotten."""
     events: list[TurnEvent] = []
     for chunk in state.chunks:
-        events.extend(_chunk_decoder.decode(chunk))
+        remembered = _CHUNK_EVENTS.pop(id(chunk), None) if take else _CHUNK_EVENTS.get(id(chunk))
+        if remembered is not None and remembered[0] is chunk:
+            events.extend(remembered[1])
+        else:
+            events.extend(_chunk_decoder.decode(chunk))
     if fresh:
         events.extend(fresh)
     events.sort(key=_seq)
@@ -391,9 +529,11 @@ def candidate_id(uid: str) -> str:
     return hashlib.blake2b(f"candidate\x00{uid}".encode(), digest_size=12).hexdigest()
 
 
-def with_turns(events: list[TurnEvent]) -> list[TurnEvent]:
+def with_turns(events: list[TurnEvent], *, in_place: bool = False) -> list[TurnEvent]:
     """``events`` (seq order) with every missing ``turn`` filled in: the turn of the last
-    event that had one, a prompt beginning the next turn (0 before the first prompt)."""
+    event that had one, a prompt beginning the next turn (0 before the first prompt).
+    ``in_place``: set it on the given (frozen) objects rather than on copies, for events
+    nobody else holds (a copy costs ten times the assignment)."""
     if all(e.turn is not None for e in events):
         return events
     out = []
@@ -404,9 +544,15 @@ def with_turns(events: list[TurnEvent]) -> list[TurnEvent]:
         else:
             if e.kind is EventKind.PROMPT:
                 current += 1
-            e = msgspec.structs.replace(e, turn=current)
+            if in_place:
+                _force_setattr(e, "turn", current)
+            else:
+                e = msgspec.structs.replace(e, turn=current)
         out.append(e)
     return out
+
+
+_force_setattr = msgspec.structs.force_setattr
 
 
 def _late_outcome(state: SessionState, event: TurnEvent, now: datetime,
@@ -471,19 +617,33 @@ def _add(state: SessionState, event: TurnEvent, cap: int, fresh: list[TurnEvent]
     state.events_truncated = True
     if cap > 0 and event.seq < max(state.kept_max_seq, max((e.seq for e in fresh), default=-1)):
         # Rare (out of order past the cap): evict the highest seq to keep the lowest ones.
-        events = kept_events(state, fresh)
+        events = kept_events(state, fresh, take=True)
         bisect.insort_right(events, event, key=_seq)
         events.pop()
         state.chunks, state.kept, state.kept_max_seq = [], 0, -1
+        state.rebuilt = True
         fresh[:] = events
 
 
-def _flush(state: SessionState, fresh: list[TurnEvent]) -> None:
+# The decoded events of the chunks made lately, by the identity of the chunk's bytes: a
+# session closed in the batch that made its chunks needs no decode of its own events (the
+# bytes are kept with the events, so an id is not reused while remembered). Only events
+# handed over (``owned``) are remembered, and a close takes them out before it sets turns.
+_CHUNK_EVENTS: dict[int, tuple[bytes, list[TurnEvent]]] = {}
+_CHUNK_EVENTS_MAX = 4096  # chunks (records); the oldest are forgotten first
+
+
+def _flush(state: SessionState, fresh: list[TurnEvent], *, remember: bool = False) -> None:
     """Store this record's kept events as one chunk."""
     if not fresh:
         return
     fresh.sort(key=_seq)
-    state.chunks.append(_state_encoder.encode(fresh))
+    chunk = _state_encoder.encode(fresh)
+    state.chunks.append(chunk)
+    if remember:
+        if len(_CHUNK_EVENTS) >= _CHUNK_EVENTS_MAX:
+            _CHUNK_EVENTS.pop(next(iter(_CHUNK_EVENTS)))
+        _CHUNK_EVENTS[id(chunk)] = (chunk, list(fresh))
     state.kept += len(fresh)
     state.kept_max_seq = max(state.kept_max_seq, fresh[-1].seq)
     fresh.clear()
@@ -494,10 +654,11 @@ def _seq(event: TurnEvent) -> int:
 
 
 def _close(state: SessionState, reason: CloseReason, now: datetime,
-           fresh: list[TurnEvent], settings: SessionizerSettings) -> Session:
+           fresh: list[TurnEvent], settings: SessionizerSettings, owned: bool) -> Session:
     """Emit the open generation and turn ``state`` into its closed marker."""
     started = state.started_at or now
-    own = with_turns(kept_events(state, fresh))
+    # Chunk events are decoded here; fresh ones are the caller's unless handed over.
+    own = with_turns(kept_events(state, fresh, take=True), in_place=owned or not fresh)
     carried = _chunk_decoder.decode(state.carried) if state.carried else []
     edits = edit_ledger(state.edit_calls, state.edit_open, state.edit_waiting).edit_counts()
     session = Session(
@@ -516,8 +677,10 @@ def _close(state: SessionState, reason: CloseReason, now: datetime,
         edits_rejected=edits.rejected, carried_event_count=len(carried),
     )
     found = assess(session)
-    own_ids = {e.event_id for e in own}
-    corrections = sum(1 for p in found.corrections if p.event_id in own_ids)
+    corrections = 0
+    if found.corrections:  # those of this generation, not of the carried context
+        own_ids = {e.event_id for e in own}
+        corrections = sum(1 for p in found.corrections if p.event_id in own_ids)
     if corrections:
         session = msgspec.structs.replace(session, corrections=corrections)
     _ASSESSED[id(session)] = (session, found)  # corrections do not change the assessment
@@ -568,6 +731,7 @@ def _reset_generation(state: SessionState) -> None:
     state.late_event_count = state.duplicate_event_count = 0
     state.counts, state.tools_used = {}, []
     state.chunks, state.kept, state.kept_max_seq = [], 0, -1
+    state.rebuilt = True
     state.outcome, state.outcome_seq, state.events_truncated = None, -1, False
     state.events_cap = None
     state.edit_calls, state.edit_open, state.edit_waiting = {}, {}, {}

@@ -51,7 +51,7 @@ from runtime.settings import Settings
 from schemas.admission import turn_record_problem
 from schemas.dead_letters import DeadLetter
 from schemas.events import TurnEvent, decode_turn_record
-from schemas.sessions import Session, encode
+from schemas.sessions import Candidate, Session, encode
 from schemas.topics import record_limit
 from streams.sessionizer import logic
 from streams.sessionizer import metrics as m
@@ -80,6 +80,10 @@ class StateStore(Protocol):
         already is, or there was nothing to write)."""
 
     def items(self) -> Iterable[tuple[bytes, bytes]]: ...
+
+
+# A closed session as sent: the (fitted) session, its encoding, its candidate if any.
+_Output = tuple[Session, bytes, Candidate | None]
 
 
 @dataclass
@@ -159,6 +163,8 @@ class Sessionizer:
         self.index.clear()
         bad = 0
         for key, raw in list(self.store.items()):
+            if logic.is_chunk_key(key):
+                continue
             try:
                 state = logic.decode_state(raw)
             except msgspec.DecodeError:
@@ -214,7 +220,7 @@ class Sessionizer:
         await self._drain(stream, idle=not more_buffered)
 
     def _process(self, events: Sequence[Any], step: _Step
-                 ) -> tuple[list[Session], list[DeadLetter]]:
+                 ) -> tuple[list[_Output], list[DeadLetter]]:
         """Run the logic over the batch (no awaits: nothing interleaves with it). Fills the
         step's acks and writes, updates the overlay and index; returns what to send."""
         now = self.clock()
@@ -250,7 +256,7 @@ class Sessionizer:
             else:
                 group.append((event, decoded))
         tally = logic.Tally()
-        emitted: list[Session] = []
+        emitted: list[_Output] = []
         for key, records in groups.items():
             self._apply(key, records, now, step, tally, emitted, letters)
         m.RECORDS.labels(outcome="processed").inc(len(events) - ticks - len(letters))
@@ -276,7 +282,7 @@ class Sessionizer:
         return emitted, letters
 
     def _apply(self, key: bytes, records: list[tuple[Any, list[TurnEvent]]], now: datetime,
-               step: _Step, tally: logic.Tally, emitted: list[Session],
+               step: _Step, tally: logic.Tally, emitted: list[_Output],
                letters: list[DeadLetter]) -> None:
         """One key's records of the batch, in offset order, over one read of its state."""
         old = self._read(key)
@@ -284,61 +290,91 @@ class Sessionizer:
         failed: Exception | None = None
         if old is not None:
             try:
-                state = logic.decode_state(old)
+                state = logic.join_state(key, old, self._read)
             except msgspec.DecodeError as exc:
                 failed = exc  # a corrupt state: every record of the key is dead-lettered
+        chunk_keys = state.chunk_keys if state is not None else 0
         changed = False
         for event, events in records:
             message = event.message
             if failed is None:
                 try:
                     state, closed = logic.on_events(state, events, partition=message.partition,
-                                                    now=now, settings=self.conf, tally=tally)
+                                                    now=now, settings=self.conf, tally=tally,
+                                                    owned=True)  # decoded for this call only
                 except Exception as exc:  # a bug: keep the worker going
                     log.exception("processing error partition=%s[%d] offset=%d stage=%s",
                                   message.topic, message.partition, message.offset, STAGE)
                     letters.append(self._processing_error(event, exc))
                     continue
-                emitted.extend(closed)
+                # Encoded and assessed right away, while the logic's assessment of each
+                # session is still cached (a batch closes far more sessions than it keeps).
+                emitted.extend(self._prepare(session) for session in closed)
                 changed = True
                 continue
             letters.append(self._processing_error(event, failed))
         if not changed:
             return
-        raw = None
-        if state is not None:
-            state, raw = logic.shrink_to_fit(state, self.conf.max_record_bytes)
-        self._stage_write(key, old, raw, state, step, partition=message.partition)
+        self._store(key, old, state, chunk_keys, step, partition=message.partition)
 
-    def _sweep(self, partition: int, now: datetime, step: _Step) -> list[Session]:
+    def _sweep(self, partition: int, now: datetime, step: _Step) -> list[_Output]:
         """Close the idle sessions and drop the expired markers of one partition."""
         if partition not in self.assigned:
             return []
         not_before = self.sweep_not_before.get(partition)
         if not_before is not None and now < not_before:
             return []
-        emitted: list[Session] = []
+        emitted: list[_Output] = []
         for key in self.index.due(partition, now):
             old = self._read(key)
             if old is None:
                 self.index.remove(key)
                 continue
             try:
-                state = logic.decode_state(old)
+                state = logic.join_state(key, old, self._read)
             except msgspec.DecodeError:
                 log.error("undecodable state dropped from the sweep partition=%d", partition)
                 self.index.remove(key)
                 continue
             new, closed = logic.on_tick(state, now=now, settings=self.conf)
-            emitted.extend(closed)
-            if new is None:
-                raw = None
-            elif new is state:
-                raw = old  # nothing due after all
-            else:
-                raw = logic.encode_state(new)
-            self._stage_write(key, old, raw, new, step, partition=state.partition)
+            emitted.extend(self._prepare(session) for session in closed)
+            if new is state:
+                self._reindex(key, state)  # nothing due after all
+                continue
+            self._store(key, old, new, state.chunk_keys, step, partition=state.partition)
         return emitted
+
+    def _store(self, key: bytes, old: bytes | None, state: logic.SessionState | None,
+               chunk_keys: int, step: _Step, *, partition: int) -> None:
+        """Stage the key's new state: its head, the chunk keys it adds, and deletes of
+        the chunk keys it no longer owns (``chunk_keys``: how many it owned before), or of
+        all of them when the state is gone."""
+        raw: bytes | None = None
+        if state is None:
+            writes: dict[bytes, bytes | None] = {
+                logic.chunk_key(key, i): None for i in range(chunk_keys)}
+            keys = 0
+        else:
+            state, raw, writes, keys = logic.store_state(key, state, self.conf.max_record_bytes)
+        # Chunk keys past the head's count that a crash left behind (written in a
+        # checkpoint whose head write was lost): contiguous from the count.
+        index = max(keys, chunk_keys)
+        while True:
+            stale = logic.chunk_key(key, index)
+            if self._read(stale) is None:
+                break
+            writes.setdefault(stale, None)
+            index += 1
+        for ck, value in writes.items():
+            self._stage_chunk(ck, value, step, partition=partition)
+        self._stage_write(key, old, raw, state, step, partition=partition)
+
+    def _stage_chunk(self, key: bytes, raw: bytes | None, step: _Step, *,
+                     partition: int) -> None:
+        if key not in step.writes:
+            self.overlay_refs[key] = self.overlay_refs.get(key, 0) + 1
+        step.writes[key] = (partition, raw)
+        self.overlay[key] = raw
 
     def _stage_write(self, key: bytes, old: bytes | None, raw: bytes | None,
                      state: logic.SessionState | None, step: _Step, *, partition: int) -> None:
@@ -427,7 +463,12 @@ class Sessionizer:
 
     # -- outputs -----------------------------------------------------------------------
 
-    def _send_all(self, sessions: list[Session], letters: list[DeadLetter]
+    def _prepare(self, session: Session) -> _Output:
+        """A closed session as sent: fitted to the record limit, encoded, its candidate."""
+        session, value = self._fit(session)
+        return session, value, logic.candidate_for(session)
+
+    def _send_all(self, sessions: list[_Output], letters: list[DeadLetter]
                   ) -> list[asyncio.Future]:
         """Queue the outputs on the producer (``send_soon``: never waits); the futures
         resolve on broker acknowledgement."""
@@ -436,16 +477,14 @@ class Sessionizer:
             sends.append(self._send_dead_letter(letter))
         return sends
 
-    def _send_sessions(self, sessions: list[Session]) -> list[asyncio.Future]:
+    def _send_sessions(self, sessions: list[_Output]) -> list[asyncio.Future]:
         """Queue sessions and their candidates."""
         sends = []
-        for session in sessions:
-            session, value = self._fit(session)
+        for session, value, candidate in sessions:
             key = session.workspace_id.encode()
             sends.append(self.sessions.send_soon(key=key, value=value))
             if not session.reemitted:  # a late outcome's repeat: counted in LATE_OUTCOMES
                 m.SESSIONS_CLOSED.labels(reason=session.close_reason.value).inc()
-            candidate = logic.candidate_for(session)
             if candidate is not None:
                 sends.append(self.candidates.send_soon(key=key, value=encode(candidate)))
                 for reason in candidate.reasons:

@@ -344,6 +344,13 @@ def test_sigkill_mid_stream_then_restart_loses_no_session(settings, worker_facto
         assert all(s.event_count == expected[s.session_uid] for s in got)
     finally:
         sessions.close()
+    # A fast first worker may have emitted every session before the kill landed (the
+    # reader lags): the restarted one then has nothing to do and may still be starting,
+    # before its SIGTERM handler exists. Stop it once it runs.
+    deadline = time.monotonic() + 60
+    while "assigned partitions" not in restarted.log() and time.monotonic() < deadline:
+        assert restarted.proc.poll() is None, restarted.log()
+        time.sleep(0.2)
     assert restarted.kill(signal.SIGTERM) == 0, restarted.log()
 
 
