@@ -147,7 +147,8 @@ def build_app(settings: Settings, *, app_id: str | None = None, worker_id: str =
     async def on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
         sessionizer.on_assigned()
         set_ready(True)
-        await asyncio.to_thread(watch.check)
+        if await asyncio.to_thread(watch.check):
+            outputs.reset()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def drain_on_revoke(sender: Any, revoked: Any, **kwargs: Any) -> None:

@@ -37,11 +37,12 @@ class OutputProducer:
 
     def __init__(self, settings: Settings, *, max_record_bytes: int) -> None:
         conf = settings.sessionizer
-        self._producer = Producer(producer_config(
+        self._config = producer_config(
             settings,
             **{"linger.ms": conf.producer_linger_ms,
                "batch.size": min(conf.producer_batch_bytes, 2**31 - 1),
-               "message.max.bytes": max_record_bytes}))
+               "message.max.bytes": max_record_bytes})
+        self._producer = Producer(self._config)
         self._outstanding = 0
         self._pump: asyncio.Task | None = None
 
@@ -83,6 +84,18 @@ class OutputProducer:
         while True:
             self._producer.poll(0)
             await asyncio.sleep(_BUSY_POLL_S if self._outstanding else _IDLE_POLL_S)
+
+    def reset(self) -> None:
+        """A new producer, for a replaced cluster: an idempotent producer keeps the old
+        cluster's producer id and sequence numbers, which the new cluster refuses, so
+        nothing it sends would ever be acknowledged. What the old one still holds fails
+        (its input records stay unacked and are read again from the new log)."""
+        old, self._producer = self._producer, Producer(self._config)
+        try:
+            old.purge()
+            old.poll(0)
+        except KafkaException as exc:  # pragma: no cover - purge of a dead client
+            log.warning("purging the old cluster's producer failed: %s", exc)
 
     async def drain(self, timeout_s: float) -> int:
         """Serve deliveries until none is outstanding or ``timeout_s`` passed; returns how

@@ -147,7 +147,7 @@ def test_agentd_exits_on_sigterm_with_the_broker_gone(own_broker, tmp_path, proc
     home.mkdir(parents=True)
     (home / "config.json").write_text(json.dumps(
         {"workspace_id": "ws-test", "agent_id": "a-1", "agentd_autostart": False}))
-    proc = Proc([sys.executable, "-m", "producers.forwarder", "--home", str(home)],
+    proc = Proc([sys.executable, "-m", "producers.daemon", "--home", str(home)],
                 _env(settings), tmp_path / "agentd.log")
     procs.append(proc)
     wait_until(lambda: "agentd started" in proc.text() or proc.proc.poll() is not None, 60,
@@ -316,7 +316,7 @@ def test_candidate_keyed_by_another_workspace_is_dead_lettered_and_the_rest_codi
     from streams.codifier.app import CodifierJob
     from streams.codifier.logic import CodifySummary
     from tests.integration.test_codify import StartedJob
-    from tests.unit.codifier.builders import candidate, recovery_session
+    from tests.unit.streams.codifier.builders import candidate, recovery_session
 
     foreign = candidate(recovery_session("ws-b", session_id="b1"))
     good = candidate(recovery_session("ws-a", session_id="a1"))
