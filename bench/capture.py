@@ -6,7 +6,7 @@ Target: p50 <= 2x and p99 <= 3x the interpreter's own start-up, measured interle
 process holds for the whole run: the hook must not wait for it (it spools to a side file
 after at most 5 ms), so its ratios must stay near the others'.
 The ``session start`` cases time the SessionStart hook, which pulls the skills agentd
-cached (``producers.skill_pull``) into the session's project before it returns: with no
+cached (``producers.hook.skill_pull``) into the session's project before it returns: with no
 cache (nothing to pull), with 20 cached skills already on disk (the usual start: read,
 compare, nothing written), and with 20 cached skills to write (each run in a new
 project directory, created outside the timing).
@@ -48,7 +48,7 @@ def _payloads() -> dict[str, bytes]:
         "session_id": "bench-session", "transcript_path": "/tmp/bench.jsonl",
         "cwd": str(ROOT), "permission_mode": "default", "hook_event_name": "PostToolUse",
         "tool_name": "Read", "tool_input": {"file_path": str(ROOT / "producers" / "spool.py")},
-        "tool_response": {"type": "text", "file": {"filePath": "producers/spool.py",
+        "tool_response": {"type": "text", "file": {"filePath": "producers/hook/spool.py",
                                                    "content": source, "numLines": 900}},
         "tool_use_id": "toolu_01BenchBenchBenchBench02",
     }
@@ -74,7 +74,7 @@ def run() -> dict[str, float]:
             "max_field_bytes": 16384, "agentd_autostart": False}))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env.update(HIVEMIND_HOME=str(home), PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
-        from producers.capture import write_redactor_cache
+        from producers.hook.capture import write_redactor_cache
 
         write_redactor_cache(str(home))
         # A second home whose spool lock another process holds for the whole run.
@@ -134,7 +134,7 @@ def run() -> dict[str, float]:
         finally:
             holder.communicate(b"", timeout=30)  # releases the lock
 
-        from producers.spool import Spool, spool_dir
+        from producers.hook.spool import Spool, spool_dir
 
         spooled = Spool(spool_dir(home)).stats().records
         expected = runs * 3 + 9
@@ -175,7 +175,7 @@ class _SessionStartHome:
     the pull's cache (what agentd's sync leaves), already pulled once unless reset."""
 
     def __init__(self, root: Path, skills: int) -> None:
-        from producers.capture import write_redactor_cache
+        from producers.hook.capture import write_redactor_cache
 
         self.home, self.project = root / "home", root / "project"
         (self.project / ".git").mkdir(parents=True)
@@ -206,7 +206,7 @@ class _SessionStartHome:
     def check(self, starts: int, in_scope: int) -> None:
         """Every run spooled its start; the cached skills are on disk after the last one,
         whose scope (what it started with) held ``in_scope`` skills."""
-        from producers.spool import Spool, spool_dir
+        from producers.hook.spool import Spool, spool_dir
 
         records = Spool(spool_dir(self.home)).read(max_records=10**6).records
         assert len(records) == starts, (self.home, len(records), starts)
@@ -220,8 +220,8 @@ def _write_bench_cache(home: Path, n: int) -> None:
     """``n`` skills of ~1.5 KB vetted for the bench agent (none held out), as a sync caches."""
     from datetime import UTC, datetime
 
-    from producers.skill_files import vet_skills
-    from producers.skill_pull import write_cache
+    from producers.hook.skill_pull import write_cache
+    from producers.sync.skill_files import vet_skills
     from schemas.holdout import is_held_out
     from schemas.skills import Decision, PublishedSkill, Skill, SkillProvenance
 
@@ -245,7 +245,7 @@ def _session_start_home(root: Path, skills: int) -> _SessionStartHome:
 
 def _spool_figures(root: Path, n: int = 20_000) -> dict[str, float]:
     """In-process spool throughput: locked appends of ~400 B records, then read + ack."""
-    from producers.spool import Spool
+    from producers.hook.spool import Spool
 
     spool = Spool(root)
     record = {"event_id": "0" * 32, "kind": "tool_call", "tool_input": "x" * 300}

@@ -102,7 +102,7 @@ def hook_payloads(text: str) -> list[dict]:
 
 def hook_redactor():
     """The redactor exactly as the hook loads it (from the pre-compiled blob)."""
-    from producers.redact import Redactor
+    from producers.secrets.redact import Redactor
 
     loaded = Redactor.from_compiled(Redactor.compiled_blob())
     assert loaded is not None
@@ -110,7 +110,7 @@ def hook_redactor():
 
 
 def edge_leaks(case: SecretLine, redactor, *, max_field_bytes: int = 16384) -> list[str]:
-    from producers.hook_events import to_turn_event
+    from producers.hook.events import to_turn_event
 
     found: list[str] = []
     for payload in hook_payloads(case.text):

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.records import bench_settings
-from producers.forwarder import Forwarder
-from producers.spool import Spool, spool_dir
+from producers.agentd.forwarder import Forwarder
+from producers.hook.spool import Spool, spool_dir
 from runtime import broker as embedded
 
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI registers every command: keep numpy & co. off its import path
     from analytics.report import MeasureReport
-    from producers.simulated_fleet import WeeksPlan, WeeksReport
+    from producers.sdk.simulated_fleet import WeeksPlan, WeeksReport
     from runtime.settings import Settings
 
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, settings) -> int:
     lake = args.lake or str(root / "lake")
     if args.lake is None and Path(lake).exists():
         shutil.rmtree(lake)
-    from producers.simulated_fleet import WeeksPlan
+    from producers.sdk.simulated_fleet import WeeksPlan
 
     plan = WeeksPlan(weeks=args.weeks, sessions_per_week=args.sessions, seed=args.seed,
                      skills=not args.no_skills)
@@ -149,7 +149,7 @@ def run_demo(settings: Settings, plan: WeeksPlan, *, root: Path, lake: str,
     say(f"kafka   {settings.kafka.bootstrap} ({'embedded tansu, fresh' if started else 'external'})")
     say(f"lake    {lake}")
     say(f"workers {', '.join(sup.components)} (logs in {settings.edge.home_path() / 'logs'})")
-    from producers.simulated_fleet import WeeksReport
+    from producers.sdk.simulated_fleet import WeeksReport
 
     result = DemoResult(sim=WeeksReport(), plan=plan, settings=settings,
                         start=sim_start(datetime.now(UTC), plan.weeks))
@@ -181,7 +181,7 @@ def _read_all_skills(settings: Settings, workspaces: list[str]
                      ) -> dict[str, dict[str, tuple[int, str]]]:
     """Every workspace's live skills, as their agents' sync reads them, in one pass over
     the skills topic (one read per simulated day instead of one per workspace)."""
-    from producers.skill_sync import read_skills_views
+    from producers.sync.skill_sync import read_skills_views
 
     views = read_skills_views(settings, workspaces, timeout_s=10.0)
     return {ws: {name: (p.skill.version, f"{p.skill.description}\n{p.skill.body}")
@@ -192,7 +192,7 @@ def _read_all_skills(settings: Settings, workspaces: list[str]
 def _simulate(settings: Settings, plan: WeeksPlan, sup, t0: float, result: DemoResult,
               timeout: float) -> None:
     from producers.sdk import Fleet
-    from producers.simulated_fleet import simulate_weeks
+    from producers.sdk.simulated_fleet import simulate_weeks
 
     start = result.start or sim_start(datetime.now(UTC), plan.weeks)
     sim = result.sim

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "$HIVEMIND_HOME are made owner-only (0600, directories 0700). "
             "With --git-hooks, instead adds a post-commit hook to a git repository: each "
             "commit becomes a `committed` signal (a `git revert` commit a `reverted` one) for "
-            "the Claude Code session that last edited files there (see producers/git_hooks.py). "
+            "the Claude Code session that last edited files there (see producers/install/git_hooks.py). "
             "The hook runs in the background and never fails a commit."),
     )
     _target_args(p)
@@ -70,8 +70,8 @@ def _git_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_git_hooks(args: argparse.Namespace, settings, *, install: bool) -> int:
-    from producers.git_hooks import install_git_hooks, uninstall_git_hooks
-    from producers.install import hook_command
+    from producers.install.claude_code import hook_command
+    from producers.install.git_hooks import install_git_hooks, uninstall_git_hooks
 
     repo = (args.repo or Path.cwd()).expanduser().absolute()
     if install:
@@ -88,7 +88,7 @@ def _run_git_hooks(args: argparse.Namespace, settings, *, install: bool) -> int:
 
 
 def _settings_file(args: argparse.Namespace) -> Path:
-    from producers.install import settings_path
+    from producers.install.claude_code import settings_path
 
     if args.settings_file:
         return args.settings_file.expanduser().absolute()
@@ -105,7 +105,7 @@ def run_install(args: argparse.Namespace, settings) -> int:
         if problem is not None:
             print(f"install: --workspace {args.workspace[:80]!r}: {problem}", file=sys.stderr)
             return 2
-    from producers.install import (
+    from producers.install.claude_code import (
         hook_command,
         install_hooks,
         prepare_hot_path,
@@ -146,7 +146,7 @@ def run_install(args: argparse.Namespace, settings) -> int:
 def run_uninstall(args: argparse.Namespace, settings) -> int:
     if args.git_hooks:
         return _run_git_hooks(args, settings, install=False)
-    from producers.install import uninstall_hooks
+    from producers.install.claude_code import uninstall_hooks
 
     target = _settings_file(args)
     result = uninstall_hooks(target, home=settings.edge.home_path())

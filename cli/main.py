@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["capture"]:
         # Hot path: no argparse, no settings object, no third-party imports.
-        from producers.capture import main as capture_main
+        from producers.hook.capture import main as capture_main
 
         return capture_main(argv[1:])
     return _dispatch(argv)

@@ -70,8 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_signal(args, settings) -> int:
     from analytics.signals import outcome_event, send_outcome
-    from producers.daemon import edge_identity
-    from producers.forwarder import resolve_edge_bootstrap
+    from producers.agentd.daemon import edge_identity
+    from producers.agentd.forwarder import resolve_edge_bootstrap
     from runtime.errors import HivemindError
     from schemas.outcomes import result_of
 
@@ -99,8 +99,8 @@ def run_signal(args, settings) -> int:
 
 def _signal_git_commit(args, settings) -> int:
     """The post-commit hook's work: spool the commit's signal, if it names a session."""
-    from producers.capture import load_config
-    from producers.git_hooks import signal_commit
+    from producers.hook.capture import load_config
+    from producers.install.git_hooks import signal_commit
 
     home = settings.edge.home_path()
     repo = (args.repo or Path.cwd()).expanduser().absolute()

@@ -64,7 +64,7 @@ def run_worker(args: argparse.Namespace, settings) -> int:
             private.write_atomic(out, json.dumps(codify_summary(), indent=2,
                                                  sort_keys=True).encode(), fsync=False)
     else:
-        from producers.daemon import run_agentd
+        from producers.agentd.daemon import run_agentd
 
         run_agentd(settings)
     return 0

@@ -7,7 +7,7 @@ the offending text), so a rejection flows on as data.
 
 * :func:`check_shape`: the Agent Skills rules (name, a useful description that says what
   the skill does and when to use it, no XML-ish tags, a body with content).
-* :func:`check_secrets`: anything ``producers.redact.find_secrets`` (the edge's own
+* :func:`check_secrets`: anything ``producers.secrets.redact.find_secrets`` (the edge's own
   detector) flags in the draft or in any block it quotes, taken alone and unescaped.
 * :func:`check_injection`: dangerous actions on the normalized text of the *whole* draft
   (disabling confirmations or safety checks, auto-approve, force, locks off, persistence,
@@ -142,7 +142,7 @@ def check_shape(draft: DraftText, *, max_body_chars: int, useful: bool = True) -
 
 def _secret_kinds(text: str) -> set[str]:
     """Kinds of secrets in ``text``, by the one detector the edge redacts with."""
-    from producers.redact import find_secrets
+    from producers.secrets.redact import find_secrets
 
     return {f.kind for f in find_secrets(text)}
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from producers import agentd
-from producers.skill_pull import read_cache
+from producers.agentd import launch as agentd
+from producers.hook.skill_pull import read_cache
 from runtime.settings import to_env
 from runtime.supervisor import Supervisor, child_env
 from schemas.events import EventKind, decode_turn_record

@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 from analytics.attribution import Verdict
 from analytics.headline import ChangeVerdict
 from cli.demo import run_demo
-from producers.simulated_fleet import WeeksPlan
+from producers.sdk.simulated_fleet import WeeksPlan
 
 pytestmark = pytest.mark.integration
 

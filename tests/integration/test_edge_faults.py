@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from producers import agentd
-from producers.skill_sync import ProjectRegistry
-from producers.spool import Spool, spool_dir
+from producers.agentd import launch as agentd
+from producers.hook.spool import Spool, spool_dir
+from producers.sync.skill_sync import ProjectRegistry
 from schemas.dead_letters import decode_dead_letter
 from schemas.events import decode_turn_record
 from schemas.holdout import is_held_out
@@ -61,13 +61,13 @@ def _tool_call(sid: str, step: int) -> dict:
 
 
 class AgentdProcess:
-    """``python -m producers.daemon`` as agentd runs: its own session, log to a file."""
+    """``python -m producers.agentd.daemon`` as agentd runs: its own session, log to a file."""
 
     def __init__(self, env: dict, home: Path, *args: str) -> None:
         self.log = home / "agentd-test.log"
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "producers.daemon", "--home", str(home), *args],
+                [sys.executable, "-m", "producers.agentd.daemon", "--home", str(home), *args],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.home = home
 

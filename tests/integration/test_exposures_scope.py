@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from analytics.lake import read_table
-from producers.forwarder import Forwarder
-from producers.skill_sync import sync_once
-from producers.spool import Spool, spool_dir
+from producers.agentd.forwarder import Forwarder
+from producers.hook.spool import Spool, spool_dir
+from producers.sync.skill_sync import sync_once
 from runtime.kafka import ensure_topics
 from schemas.holdout import is_held_out
 from schemas.skills import Decision, Skill, SkillProvenance

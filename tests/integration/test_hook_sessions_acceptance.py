@@ -23,8 +23,8 @@ import pytest
 from analytics.attribution import session_results
 from analytics.lake import read_measure_tables
 from cli.main import main as hivemind
-from producers.forwarder import Forwarder
-from producers.spool import Spool, spool_dir
+from producers.agentd.forwarder import Forwarder
+from producers.hook.spool import Spool, spool_dir
 from schemas.outcomes import OutcomeResult
 from schemas.sessions import CandidateReason, decode_candidate, decode_session, session_uid
 from sinks.delta_writer import run_sink

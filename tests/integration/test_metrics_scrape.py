@@ -31,9 +31,9 @@ COMPONENTS = {
     "sessionizer": ([sys.executable, "-m", "streams.sessionizer"], PORT_OFFSETS["sessionizer"]),
     "sink": ([sys.executable, "-m", "sinks"], PORT_OFFSETS["sink"]),
     "codifier": ([sys.executable, "-m", "streams.codifier"], PORT_OFFSETS["codifier"]),
-    # Not `python -m producers.forwarder`: run as __main__, that module is imported twice
+    # Not `python -m producers.agentd.forwarder`: run as __main__, that module is imported twice
     # and registers its metrics twice (DuplicateTimeseries) - reported to its owner.
-    "agentd": ([sys.executable, "-c", "import sys; from producers.daemon import main; sys.exit(main())"],
+    "agentd": ([sys.executable, "-c", "import sys; from producers.agentd.daemon import main; sys.exit(main())"],
                PORT_OFFSETS["agentd"]),
     "measure": ([sys.executable, "-m", "cli.main", "report", "--every", "3600"],
                 PORT_OFFSETS["measure"]),

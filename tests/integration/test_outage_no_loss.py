@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.forwarder import Forwarder
-from producers.spool import Spool, spool_dir
+from producers.agentd.forwarder import Forwarder
+from producers.hook.spool import Spool, spool_dir
 from runtime import broker as embedded
 from runtime.kafka import ensure_topics
 from schemas.dead_letters import decode_dead_letter
@@ -191,7 +191,7 @@ def test_sigkill_of_agentd_loses_nothing(broker, tmp_path):
     import sys
     from pathlib import Path
 
-    from producers import agentd
+    from producers.agentd import launch as agentd
 
     settings = make_settings(broker.bootstrap, tmp_path, edge={"linger_ms": 50})
     ensure_topics(settings)
@@ -207,7 +207,7 @@ def test_sigkill_of_agentd_loses_nothing(broker, tmp_path):
            "HIVEMIND_TOPICS_TURNS": t.turns, "HIVEMIND_TOPICS_DLQ": t.dlq,
            "HIVEMIND_TOPICS_SKILLS": t.skills, "HIVEMIND_KAFKA_PARTITIONS": "3"}
     root = Path(__file__).resolve().parents[2]
-    argv = [sys.executable, "-m", "producers.daemon", "--home", str(home)]
+    argv = [sys.executable, "-m", "producers.agentd.daemon", "--home", str(home)]
     first = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:

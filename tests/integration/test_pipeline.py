@@ -16,7 +16,7 @@ from confluent_kafka import Producer
 from deltalake import DeltaTable
 
 from producers.sdk import Fleet
-from producers.simulated_fleet import FleetPlan, simulate
+from producers.sdk.simulated_fleet import FleetPlan, simulate
 from runtime.kafka import producer_config
 from runtime.settings import to_env
 from runtime.supervisor import Supervisor, child_env

@@ -147,7 +147,7 @@ def test_agentd_exits_on_sigterm_with_the_broker_gone(own_broker, tmp_path, proc
     home.mkdir(parents=True)
     (home / "config.json").write_text(json.dumps(
         {"workspace_id": "ws-test", "agent_id": "a-1", "agentd_autostart": False}))
-    proc = Proc([sys.executable, "-m", "producers.daemon", "--home", str(home)],
+    proc = Proc([sys.executable, "-m", "producers.agentd.daemon", "--home", str(home)],
                 _env(settings), tmp_path / "agentd.log")
     procs.append(proc)
     wait_until(lambda: "agentd started" in proc.text() or proc.proc.poll() is not None, 60,

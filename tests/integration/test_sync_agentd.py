@@ -1,7 +1,7 @@
 """agentd as a real process: started by capture's SessionStart, forwards, syncs, stops.
 
 Hook payloads go through ``hivemind capture`` on stdin exactly as Claude Code sends them;
-the SessionStart spawns agentd detached (producers.agentd.ensure_running), which forwards
+the SessionStart spawns agentd detached (producers.agentd.launch.ensure_running), which forwards
 the session to Kafka, learns the project from the session's cwd, syncs the workspace's
 skills into it and records the session's exposure. SIGTERM (``hivemind agentd --stop``)
 stops it cleanly with the spool drained.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from producers import agentd
-from producers.spool import Spool, spool_dir
+from producers.agentd import launch as agentd
+from producers.hook.spool import Spool, spool_dir
 from schemas.events import decode_turn_record
 from schemas.holdout import is_held_out
 from schemas.outcomes import Cohort, decode_exposure
@@ -100,7 +100,7 @@ def test_session_start_spawns_agentd_which_forwards_syncs_and_stops(settings, tm
         assert [(x.session_id, x.skill_name, x.cohort) for x in exposures] == [
             (sid, "run-tests", Cohort.PRESENT)]
 
-        second = subprocess.run([sys.executable, "-m", "producers.daemon", "--home", str(home)],
+        second = subprocess.run([sys.executable, "-m", "producers.agentd.daemon", "--home", str(home)],
                                 cwd=ROOT, env=env, capture_output=True, timeout=30)
         assert second.returncode == 0 and agentd.running_pid(home) == pid
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 
-from producers.skill_files import SyncState
-from producers.skill_sync import read_skills_views, read_workspace_skills, sync_once
+from producers.sync.skill_files import SyncState
+from producers.sync.skill_sync import read_skills_views, read_workspace_skills, sync_once
 from schemas.holdout import is_held_out
 from schemas.outcomes import Cohort, decode_exposure
 from schemas.skills import Decision, Skill, SkillProvenance

@@ -5,7 +5,7 @@
   with ``config.json``, agentd autostart off), one call per hook event Claude Code would
   fire (SessionStart, UserPromptSubmit, PreToolUse, PostToolUse / PostToolUseFailure,
   Stop per turn, SessionEnd). What left the hook is read back with the forwarder's own
-  reader (:class:`producers.spool.Spool`, then ``event_from_dict``); every file the hook
+  reader (:class:`producers.hook.spool.Spool`, then ``event_from_dict``); every file the hook
   wrote under the home (spool, logs, counters; the pattern cache aside) is kept as bytes
   for the leak checks.
 * Support and SDR sessions go through :class:`producers.sdk.Fleet` with a small real
@@ -135,8 +135,8 @@ class EdgeHomes:
 def capture_payloads(payloads: Iterable[dict], *, home: str, t0: datetime = T0) -> Capture:
     """Run the hook function on each payload (JSON bytes, as stdin), then read the spool
     the way the forwarder does."""
-    from producers.capture import capture
-    from producers.spool import Spool, spool_dir
+    from producers.hook.capture import capture
+    from producers.hook.spool import Spool, spool_dir
 
     environ = {"HIVEMIND_HOME": home}
     for i, payload in enumerate(payloads):

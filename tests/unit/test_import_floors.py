@@ -19,7 +19,7 @@ KNOWN_CLIMBS = {
     # The edge re-runs the codifier's session-independent guard on every skill it writes
     # (issue 12). Moving the guards (with dangers/provenance) below producers/ belongs
     # with the producers regrouping; until then this is the one arrow that climbs.
-    ("producers.skill_files", "streams.codifier.guards"),
+    ("producers.sync.skill_files", "streams.codifier.guards"),
 }
 
 

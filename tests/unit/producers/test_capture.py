@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from producers import capture
-from producers.hook_events import HOOK_EVENTS, UnsupportedPayload, project_name, to_turn_event
-from producers.redact import Redactor
-from producers.spool import Spool, spool_dir
+from producers.hook import capture
+from producers.hook.events import HOOK_EVENTS, UnsupportedPayload, project_name, to_turn_event
+from producers.hook.spool import Spool, spool_dir
+from producers.secrets.redact import Redactor
 from schemas.events import EventKind, event_from_dict
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -338,7 +338,7 @@ def test_an_edit_records_the_session_that_last_edited_the_files_git_work_tree(ho
             "tool_input": {"file_path": str(repo / "src" / "api.py"), "old_string": "a",
                            "new_string": "b"},
             "tool_response": {"filePath": str(repo / "src" / "api.py")}}
-    from producers.hook_events import last_edit_file
+    from producers.hook.events import last_edit_file
 
     capture.capture(json.dumps(PAYLOADS["PostToolUse"]).encode(), home=home, environ={})
     assert not Path(last_edit_file(home, str(repo))).exists()  # Bash: not an edit
@@ -387,7 +387,7 @@ def test_damaged_redactor_cache_falls_back_and_is_rebuilt(home):
 
 
 def test_session_start_does_not_start_agentd_while_its_lock_is_held(tmp_path):
-    from producers import agentd
+    from producers.agentd import launch as agentd
 
     home = tmp_path / "home"
     fd = agentd.acquire(home)
@@ -463,7 +463,7 @@ def test_hook_path_imports_no_heavy_module(home):
 
 _CONCURRENT_HOOK = """
 import json, sys
-from producers import capture
+from producers.hook import capture
 home, worker = sys.argv[1], int(sys.argv[2])
 for i in range(25):
     payload = {"session_id": "shared", "cwd": "/work/app", "hook_event_name": "PreToolUse",
@@ -528,8 +528,8 @@ def test_console_script_path_imports_no_heavy_module(home):
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe{}", b"", b'"text"'])
 def test_a_broken_config_file_reads_as_empty_for_capture_and_agentd(tmp_path, raw):
-    from producers.capture import read_config
-    from producers.forwarder import resolve_edge_bootstrap
+    from producers.agentd.forwarder import resolve_edge_bootstrap
+    from producers.hook.capture import read_config
     from runtime.errors import BrokerUnavailable
     from runtime.settings import Settings
 
@@ -541,8 +541,8 @@ def test_a_broken_config_file_reads_as_empty_for_capture_and_agentd(tmp_path, ra
 
 
 def test_agentd_reads_the_bootstrap_capture_reads(tmp_path):
-    from producers.capture import read_config
-    from producers.forwarder import resolve_edge_bootstrap
+    from producers.agentd.forwarder import resolve_edge_bootstrap
+    from producers.hook.capture import read_config
     from runtime.settings import Settings
 
     (tmp_path / "config.json").write_text('{"bootstrap": "kafka:9092", "workspace_id": "w"}')

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producers import capture
-from producers.hook_events import HOOK_EVENTS
+from producers.hook import capture
+from producers.hook.events import HOOK_EVENTS
+from producers.hook.spool import Spool, spool_dir
 from producers.sdk import Fleet
-from producers.spool import Spool, spool_dir
 from runtime.errors import ContractViolation
 from schemas.events import decode_turn_record, encode_event, event_from_dict
 from tests.conftest import make_settings

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.batching import AckTracker, SessionBatcher
+from producers.agentd.batching import AckTracker, SessionBatcher
 from schemas.events import AgentKind, EventKind, TurnEvent
 
 TS = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)

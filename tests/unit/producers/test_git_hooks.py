@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from producers import capture
-from producers.git_hooks import (
+from producers.hook import capture
+from producers.hook.spool import Spool, spool_dir
+from producers.install.git_hooks import (
     BEGIN,
     GitHookRefused,
     decide,
@@ -24,7 +25,6 @@ from producers.git_hooks import (
     uninstall_git_hooks,
     with_block,
 )
-from producers.spool import Spool, spool_dir
 from schemas.events import EventKind, event_from_dict
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cli import edge
-from producers.hook_events import HOOK_EVENTS, TOOL_EVENTS
-from producers.install import hook_command, install_hooks, uninstall_hooks
+from producers.hook.events import HOOK_EVENTS, TOOL_EVENTS
+from producers.install.claude_code import hook_command, install_hooks, uninstall_hooks
 from runtime.errors import SettingsFileInvalid
 from runtime.settings import Settings
 

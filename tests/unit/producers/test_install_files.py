@@ -13,7 +13,7 @@ import pytest
 
 from cli import edge
 from producers import private
-from producers.install import (
+from producers.install.claude_code import (
     HOME_ENTRIES,
     install_hooks,
     tighten_home,
@@ -180,11 +180,12 @@ def test_everything_the_edge_writes_in_its_home_is_private_under_umask_zero(tmp_
     import fcntl
     from datetime import UTC, datetime
 
-    from producers import agentd, capture
-    from producers.daemon import RecentSessions
-    from producers.forwarder import Forwarder
-    from producers.skill_files import SyncState
-    from producers.skill_sync import (
+    from producers.agentd import launch as agentd
+    from producers.agentd.daemon import RecentSessions
+    from producers.agentd.forwarder import Forwarder
+    from producers.hook import capture
+    from producers.sync.skill_files import SyncState
+    from producers.sync.skill_sync import (
         ProjectRegistry,
         WorkspaceSkills,
         record_exposures,

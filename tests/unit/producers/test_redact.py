@@ -9,8 +9,9 @@ import marshal
 
 import pytest
 
-from producers import capture
-from producers.redact import (
+from producers.hook import capture
+from producers.hook.spool import spool_dir
+from producers.secrets.redact import (
     LOCAL_RULES,
     Redactor,
     find_secrets,
@@ -18,7 +19,6 @@ from producers.redact import (
     looks_random,
     redact,
 )
-from producers.spool import spool_dir
 from tests.unit.producers.corpus import benign_cases, secret_cases
 
 SECRETS = secret_cases()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from producers.sdk import REDACTED_FIELDS, Fleet
+from producers.sdk.fleet import REDACTED_FIELDS, Fleet
 from runtime.errors import ContractViolation
 from schemas.events import decode_turn_record
 from tests.conftest import make_settings

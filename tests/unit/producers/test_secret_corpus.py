@@ -16,7 +16,7 @@ from bench.eval_secrets import (
     leaked,
     published_leaks,
 )
-from producers.redact import find_secrets
+from producers.secrets.redact import find_secrets
 from tests.unit.producers.corpus.secret_lines import SecretLine, lookalikes, secret_lines
 from tests.unit.producers.corpus.secret_lines_late import late_lookalikes, late_secret_lines
 

@@ -1,4 +1,4 @@
-"""The rule set (producers/secret_rules_local.py): every rule compiles, its ``lead`` and
+"""The rule set (producers/secrets/rules.py): every rule compiles, its ``lead`` and
 ``width`` (what lets the detector try it only at or near its keywords) are true of its
 pattern, and the pre-compiled cache the hook loads holds the same patterns."""
 
@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from producers.redact import LOCAL_RULES, Redactor
+from producers.secrets.redact import LOCAL_RULES, Redactor
 
 MAX_WIDTH = 4096  # a rule that can match more is "unbounded" (searched over the whole text)
 

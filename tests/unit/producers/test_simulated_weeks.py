@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime
 
 from cli.demo import sim_start
-from producers.simulated_fleet import (
+from producers.sdk.simulated_fleet import (
     LESSONS,
     Exposure,
     Plant,
@@ -93,7 +93,7 @@ class _Fleet:
 def test_late_outcomes_are_sent_only_once_simulated_time_has_passed_them():
     from datetime import timedelta
 
-    from producers.simulated_fleet import _send_due
+    from producers.sdk.simulated_fleet import _send_due
 
     t = datetime(2026, 11, 16, tzinfo=UTC)
     fleet, early, due, future = _Fleet(), _Rec("a"), _Rec("b"), _Rec("c")

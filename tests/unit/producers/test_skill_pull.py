@@ -18,11 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers import capture
-from producers.skill_disk import SKILL_FILE, content_hash, is_valid_name
-from producers.skill_files import SyncState, apply_skills, vet_skills
-from producers.skill_pull import CACHE_FILE, pull, read_cache, usable_skills, write_cache
-from producers.spool import Spool, spool_dir
+from producers.hook import capture
+from producers.hook.skill_disk import SKILL_FILE, content_hash, is_valid_name
+from producers.hook.skill_pull import CACHE_FILE, pull, read_cache, usable_skills, write_cache
+from producers.hook.spool import Spool, spool_dir
+from producers.sync.skill_files import SyncState, apply_skills, vet_skills
 from schemas.skills import is_valid_skill_name
 from tests.unit.producers.test_capture import HEAVY
 from tests.unit.producers.test_sync_files import (

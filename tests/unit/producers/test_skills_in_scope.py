@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from producers import capture
-from producers.hook_events import project_root_of, skills_in_scope_for
-from producers.skill_files import SyncState
-from producers.skill_sync import (
+from producers.hook import capture
+from producers.hook.events import project_root_of, skills_in_scope_for
+from producers.sync.skill_files import SyncState
+from producers.sync.skill_sync import (
     SCOPE_FILE,
     USER_SCOPE,
     load_skills_in_scope,

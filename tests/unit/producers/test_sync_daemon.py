@@ -6,11 +6,11 @@ import json
 import os
 from datetime import UTC, datetime
 
-from producers import agentd
-from producers.daemon import RecentSessions, SyncLoop, session_cwd
-from producers.skill_files import SyncState, content_hash
-from producers.skill_sync import ProjectRegistry, known_projects, project_root
-from producers.status import hook_events, render, skills_on_disk
+from producers.agentd import launch as agentd
+from producers.agentd.daemon import RecentSessions, SyncLoop, session_cwd
+from producers.agentd.status import hook_events, render, skills_on_disk
+from producers.sync.skill_files import SyncState, content_hash
+from producers.sync.skill_sync import ProjectRegistry, known_projects, project_root
 from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent
 
@@ -155,8 +155,8 @@ def test_status_screen_names_the_problems():
 
 
 def test_status_screen_says_why_the_pull_cache_is_not_used(tmp_path):
-    from producers.skill_pull import write_cache
-    from producers.status import _cache_facts
+    from producers.agentd.status import _cache_facts
+    from producers.hook.skill_pull import write_cache
 
     write_cache(str(tmp_path), {"a": {"version": 1, "cohort": "held_out"}},
                 workspace_id="ws-a", agent_id="agent-1", complete=True)

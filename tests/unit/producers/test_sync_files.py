@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from producers.skill_files import SyncState, apply_skills, skill_status
+from producers.sync.skill_files import SyncState, apply_skills, skill_status
 from schemas.holdout import is_held_out
 from schemas.skills import Decision, PublishedSkill, Skill, SkillProvenance, render_skill_md
 

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.skill_files import (
+from producers.sync.skill_files import (
     SKILL_FILE,
     SkillsDir,
     SyncState,

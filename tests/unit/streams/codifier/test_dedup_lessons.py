@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from producers.simulated_fleet import LESSONS, lessons_of_skill
+from producers.sdk.simulated_fleet import LESSONS, lessons_of_skill
 from schemas.events import AgentKind, EventKind
 from streams.codifier.library import Library
 from streams.codifier.logic import Published, Unchanged, group_candidates, resolve

@@ -162,7 +162,7 @@ def test_every_demo_fleet_lesson_becomes_a_publishable_offline_skill():
     """The simulated fleet's lessons (what `hivemind demo` replays) pass every guard."""
     import json
 
-    from producers.simulated_fleet import LESSONS
+    from producers.sdk.simulated_fleet import LESSONS
     from tests.unit.streams.codifier.builders import outcome, prompt, session, tool
 
     for kind, lessons in LESSONS.items():

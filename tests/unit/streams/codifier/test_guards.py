@@ -1,4 +1,4 @@
-"""Each guard on its own edges: shape, secrets (via producers.redact), injection,
+"""Each guard on its own edges: shape, secrets (via producers.secrets.redact), injection,
 provenance, grounding, and the sessionless re-check of a published body."""
 
 from __future__ import annotations

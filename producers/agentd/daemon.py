@@ -1,19 +1,19 @@
 """agentd, the per-machine edge process: the forwarder plus the continuous skill sync.
 
-``hivemind agentd`` and ``python -m producers.daemon [--home H]`` both land in
-:func:`run_agentd`. Guarantees: one per Hivemind home (:mod:`producers.agentd` lock; a
+``hivemind agentd`` and ``python -m producers.agentd.daemon [--home H]`` both land in
+:func:`run_agentd`. Guarantees: one per Hivemind home (:mod:`producers.agentd.launch` lock; a
 second start exits 0 at once); SIGTERM/SIGINT stop it cleanly (the forwarder flushes and
 acknowledges what Kafka confirmed, the sync finishes its current pass); a failing sync
 never stops forwarding and vice versa.
 
 Skill sync inside agentd: a full pass every ``sync_interval_s``
 (``HIVEMIND_EDGE_SYNC_INTERVAL_S``, 30 s) that refreshes the skills cache the SessionStart
-hook pulls from (``producers.skill_pull``) and syncs every known project
+hook pulls from (``producers.hook.skill_pull``) and syncs every known project
 (``<home>/projects.json`` and project-scope installs, see
-``producers.skill_sync.known_projects``), and a quick pass for each session start the
+``producers.sync.skill_sync.known_projects``), and a quick pass for each session start the
 forwarder reads: its ``cwd`` (from the
 event's ``extra``) becomes a known project, that project is synced and the session's
-exposures are recorded (``producers.skill_sync``) if the session started less than
+exposures are recorded (``producers.sync.skill_sync``) if the session started less than
 ``EXPOSURE_WINDOW_S`` ago.
 
 Identity: the workspace is ``HIVEMIND_WORKSPACE_ID`` if set, else ``workspace_id`` of
@@ -37,8 +37,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producers import agentd
-from producers.skill_sync import (
+from producers.agentd import launch as agentd
+from producers.sync.skill_sync import (
     ProjectRegistry,
     known_projects,
     project_root,
@@ -57,7 +57,7 @@ EXPOSURE_WINDOW_S = 600
 
 def edge_identity(settings: Settings) -> tuple[Settings, str, dict]:
     """(settings with the edge workspace resolved, agent id, install config)."""
-    from producers.capture import load_config
+    from producers.hook.capture import load_config
 
     config = load_config(str(settings.edge.home_path()))
     workspace = settings.edge.workspace_id
@@ -232,7 +232,7 @@ def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
     """Run agentd in this process until SIGTERM/SIGINT (or ``stop``). Returns 0, also
     when another agentd already holds the lock. ``sync_interval_s`` defaults to
     ``settings.edge.sync_interval_s``."""
-    from producers.forwarder import Forwarder
+    from producers.agentd.forwarder import Forwarder
     from runtime import metrics
 
     home = settings.edge.home_path()
@@ -281,10 +281,10 @@ def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m producers.daemon [--home H] [--sync-interval S]``."""
+    """``python -m producers.agentd.daemon [--home H] [--sync-interval S]``."""
     from runtime import logs
 
-    parser = argparse.ArgumentParser(prog="python -m producers.daemon",
+    parser = argparse.ArgumentParser(prog="python -m producers.agentd.daemon",
                                      description="agentd: spool -> Kafka, skills -> disk")
     parser.add_argument("--home", help="Hivemind home (default: HIVEMIND_HOME)")
     parser.add_argument("--sync-interval", type=float, default=None,
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_agentd(settings, sync_interval_s=args.sync_interval, user_home=Path.home())
 
 
-if __name__ == "__main__":  # ``python -m producers.daemon``: the agentd process
+if __name__ == "__main__":  # ``python -m producers.agentd.daemon``: the agentd process
     import sys
 
     sys.exit(main())

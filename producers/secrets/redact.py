@@ -13,7 +13,7 @@ codifier's secrets guard (:mod:`streams.codifier.guards`) all call this module.
 
 Rule set (written here; nothing generated or copied from an outside rule set)
 ------------------------------------------------------------------------------
-1. **Structure** (:mod:`producers.secret_rules_local`): private keys (PEM and SSH2
+1. **Structure** (:mod:`producers.secrets.rules`): private keys (PEM and SSH2
    armour, also cut off before their END line; PuTTY ``Private-Lines``; .NET XML
    ``<D>``/``<P>``...; ``openssl -text`` dumps), JWTs, URL passwords (authority and
    query string), auth headers, netrc and pgpass lines, Azure SAS signatures.
@@ -26,7 +26,7 @@ Rule set (written here; nothing generated or copied from an outside rule set)
    and shortest length, and fixed shapes (AWS ``AKIA``/``ASIA`` + 16, Tencent ``AKID`` +
    32, Twilio ``SK`` + 32 hex, Asana ``2/<id>/<id>:<32 hex>``...).
 4. **Entropy** over every long token, with look-alike allowances
-   (:mod:`producers.secret_values`): hex digests, git SHAs, UUIDs and trace ids (hex),
+   (:mod:`producers.secrets.values`): hex digests, git SHAs, UUIDs and trace ids (hex),
    ULIDs, go.sum / SRI / ``sha256:`` digests, SSH public keys and fingerprints, X.509
    certificates (PEM blocks and DER), nix store paths, Stripe object ids (``evt_``,
    ``ch_``... and publishable ``pk_`` keys), LLM API ids (``msg_``, ``toolu_``,
@@ -48,8 +48,8 @@ rule's ``_sre`` code is built only when its keyword occurs.
 
 from __future__ import annotations
 
-from producers.secret_rules_local import LOCAL_RULES, STDIN_PASSWORD_READERS
-from producers.secret_values import (
+from producers.secrets.rules import LOCAL_RULES, STDIN_PASSWORD_READERS
+from producers.secrets.values import (
     ALLOW_BEFORE,
     B64_CHARS,
     BENIGN_VALUES,

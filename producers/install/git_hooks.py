@@ -3,7 +3,7 @@ that made the edits (``hivemind install --git-hooks``).
 
 How the session is known: on every PostToolUse of an edit tool (Edit, Write, MultiEdit,
 NotebookEdit) the capture hook records which session last edited files of that file's git
-work tree, in ``<home>/git/last-edit/<root>.json`` (:func:`producers.capture.record_last_edit`).
+work tree, in ``<home>/git/last-edit/<root>.json`` (:func:`producers.hook.capture.record_last_edit`).
 The ``post-commit`` hook runs ``hivemind signal --git-commit`` in the background, which:
 
 * for a commit whose message says ``This reverts commit <sha>`` (``git revert``): signals
@@ -37,7 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from producers import jsonlite, private
+from producers import private
+from producers.hook import jsonlite
 from runtime.errors import HivemindError
 
 HOOKS = ("post-commit",)
@@ -241,9 +242,9 @@ def signal_commit(repo: Path, *, home: Path, horizon_s: float, config: dict,
                   now: float | None = None) -> CommitSignal | None:
     """Decide the HEAD commit's signal and spool it as an outcome event; None when the
     commit says nothing about a known session."""
-    from producers import capture
-    from producers.hook_events import last_edit_file, project_name
-    from producers.spool import Spool, spool_dir
+    from producers.hook import capture
+    from producers.hook.events import last_edit_file, project_name
+    from producers.hook.spool import Spool, spool_dir
 
     now = time.time() if now is None else now
     root = git(repo, "rev-parse", "--show-toplevel")

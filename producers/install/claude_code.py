@@ -45,7 +45,7 @@ import sys
 from pathlib import Path
 
 from producers import private
-from producers.hook_events import HOOK_EVENTS, TOOL_EVENTS
+from producers.hook.events import HOOK_EVENTS, TOOL_EVENTS
 from runtime.errors import SettingsFileInvalid
 
 HOOK_TIMEOUT_S = 10
@@ -53,10 +53,10 @@ STATE_DIR = "install"
 # Hot-path modules compiled at install so the hook never compiles source, even when the
 # agent's environment sets PYTHONDONTWRITEBYTECODE.
 HOOK_MODULES = ("cli/__init__.py", "cli/main.py", "producers/__init__.py",
-                "producers/capture.py", "producers/hook_events.py", "producers/redact.py",
-                "producers/secret_rules_local.py",
-                "producers/secret_values.py", "producers/spool.py", "producers/jsonlite.py",
-                "producers/agentd.py", "producers/private.py")
+                "producers/hook/capture.py", "producers/hook/events.py", "producers/secrets/redact.py",
+                "producers/secrets/rules.py",
+                "producers/secrets/values.py", "producers/hook/spool.py", "producers/hook/jsonlite.py",
+                "producers/agentd/launch.py", "producers/private.py")
 # What Hivemind keeps in its home: tightened by ``hivemind install`` (never anything else,
 # so a home pointed at a project or at ~ does not get its other files chmod-ed).
 HOME_ENTRIES = ("spool", "logs", "install", "cache", "codifier", "faust", "lake",
@@ -284,7 +284,7 @@ def _restore_point(state: dict, raw: bytes, settings_file: Path) -> tuple[bool, 
 def write_config(home: Path, *, workspace_id: str, agent_kind: str, bootstrap: str | None,
                  max_field_bytes: int, agentd_autostart: bool = True) -> Path:
     """``<home>/config.json`` for capture and agentd; keeps an existing ``agent_id``."""
-    from producers.hook_events import machine_agent_id
+    from producers.hook.events import machine_agent_id
 
     path = home / "config.json"
     config: dict = {}
@@ -331,12 +331,12 @@ def prepare_hot_path(home: Path) -> list[str]:
     returns what could not be prepared."""
     import py_compile
 
-    from producers.capture import write_redactor_cache
+    from producers.hook.capture import write_redactor_cache
 
     problems = []
     if write_redactor_cache(str(home)) is None:
         problems.append("redaction cache")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for rel in HOOK_MODULES:
         source = root / rel
         if source.exists() and py_compile.compile(str(source), doraise=False) is None:

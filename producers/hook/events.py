@@ -2,7 +2,7 @@
 
 Guarantee: :func:`to_turn_event` returns a dict that :func:`schemas.events.event_from_dict`
 accepts once the spool has filled in ``seq``, with every free-text field redacted (see
-:mod:`producers.redact`) and cut to ``max_field_bytes`` UTF-8 bytes with a visible
+:mod:`producers.secrets.redact`) and cut to ``max_field_bytes`` UTF-8 bytes with a visible
 marker (``truncated`` is then true). Redaction always runs *before* the cut, on a window
 wide enough that a secret straddling the cut is still seen whole.
 
@@ -26,7 +26,7 @@ Mapping (``hook_event_name`` -> ``kind``; records are TurnEvent v2)::
     SessionEnd          session_end         reason (end of the session)
 
 ``turn`` is not set here: the spool assigns it atomically with ``seq``
-(:meth:`producers.spool.Spool.append_event`, see :func:`turn_step`).
+(:meth:`producers.hook.spool.Spool.append_event`, see :func:`turn_step`).
 
 Inside a subagent Claude Code adds ``agent_id``/``agent_type``: ``subagent_type`` takes
 the type, and Claude's ``agent_id`` goes to ``extra`` as ``claude_agent_id`` (our
@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import os
 
-from producers import jsonlite
-from producers.redact import prints_secret, redact_tree
+from producers.hook import jsonlite
+from producers.secrets.redact import prints_secret, redact_tree
 
 SOURCE = "claude-code-hook"
 SCHEMA_VERSION = 2  # schemas.events.TURN_EVENT_SCHEMA_VERSION (not imported: hook path)
@@ -351,13 +351,13 @@ def project_name(cwd: str) -> str:
     return os.path.basename(path) or path
 
 
-USER_SCOPE = "_user"  # producers.skill_sync.USER_SCOPE (not imported: hook path)
+USER_SCOPE = "_user"  # producers.sync.skill_sync.USER_SCOPE (not imported: hook path)
 _COHORTS = ("present", "held_out")
 
 
 def project_root_of(cwd: str) -> str:
     """The resolved git work tree containing ``cwd``, else ``cwd`` resolved: the same
-    answer as ``producers.skill_sync.project_root`` without importing pathlib."""
+    answer as ``producers.sync.skill_sync.project_root`` without importing pathlib."""
     path = os.path.realpath(cwd) if cwd else ""
     probe = path
     for _ in range(64):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from producers.sdk import scope_entries
+from producers.sdk.fleet import scope_entries
 from schemas.events import AgentKind, EventKind
 from schemas.outcomes import SKILLS_IN_SCOPE
 

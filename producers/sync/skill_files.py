@@ -31,7 +31,7 @@ No Kafka here: :func:`apply_skills` takes the workspace's skill set as a mapping
 makes every rule above testable on a temp directory. It is :func:`vet_skills` (names,
 workspace, holdout, guards, rendering: the *vetted set*, which the sync also caches for
 the SessionStart pull) then :func:`apply_entries`, whose disk rules and no-symlink writer
-are :mod:`producers.skill_disk`'s, the code the capture hook runs for the pull.
+are :mod:`producers.hook.skill_disk`'s, the code the capture hook runs for the pull.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from producers import private
-from producers.skill_disk import (
+from producers.hook.skill_disk import (
     SKILL_FILE,
     SkillsDir,
     UnsafePath,
@@ -189,10 +189,10 @@ class SyncReport:
 def vet_skills(skills: Mapping[str, PublishedSkill | None], *, workspace_id: str,
                agent_id: str, holdout: PeriodAssignment | None = None,
                version: str | None = None) -> tuple[dict[str, dict | None], SyncReport]:
-    """The vetted set for this agent (``producers.skill_disk`` entries) of ``skills``
+    """The vetted set for this agent (``producers.hook.skill_disk`` entries) of ``skills``
     (name -> live skill, or None for a tombstone), and a report of the names held out,
     invalid or refused by the guards. What :func:`apply_skills` writes, and what the
-    sync caches for the SessionStart pull (``producers.skill_pull``): each live skill is
+    sync caches for the SessionStart pull (``producers.hook.skill_pull``): each live skill is
     checked (name, workspace, description), left out for a held-out agent, re-checked by
     the guards, and rendered once."""
     holdout = holdout or current_assignment()
@@ -232,7 +232,7 @@ def vet_skills(skills: Mapping[str, PublishedSkill | None], *, workspace_id: str
 def apply_entries(entries: Mapping[str, dict | None], skills_dir: Path, state: SyncState, *,
                   complete: bool, anchor: Path | None = None) -> SyncReport:
     """Bring ``skills_dir`` in line with the vetted ``entries`` (:func:`vet_skills`):
-    :func:`producers.skill_disk.materialize`, the rules the SessionStart pull applies
+    :func:`producers.hook.skill_disk.materialize`, the rules the SessionStart pull applies
     too, reported (and logged) as a :class:`SyncReport`."""
     done = materialize(entries, skills_dir, state, complete=complete, anchor=anchor,
                        now=datetime.now(UTC).isoformat())

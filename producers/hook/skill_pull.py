@@ -3,11 +3,11 @@ live skills, from the local cache agentd keeps fresh, and records exactly which 
 versions the session itself started with.
 
 The hook cannot read Kafka (no client on the hook path, no network), so every sync pass
-writes the workspace's *vetted set* (``producers.skill_files.vet_skills``: names and
+writes the workspace's *vetted set* (``producers.sync.skill_files.vet_skills``: names and
 guards checked, this agent's holdout applied, ``SKILL.md`` rendered) to
 ``<home>/skills-cache.json``: agentd's full pass every ``HIVEMIND_EDGE_SYNC_INTERVAL_S``
 (30 s) and at each session start it forwards, and ``hivemind sync``. The sync and the pull
-materialize that one set with the same code (:func:`producers.skill_disk.materialize`:
+materialize that one set with the same code (:func:`producers.hook.skill_disk.materialize`:
 atomic writes, human edits never overwritten, no symlink followed).
 
 When the pull helps: Claude Code (measured on 2.1.197) loads the skills directory *before*
@@ -42,9 +42,9 @@ Guarantees of :func:`pull` (the hook calls it on every SessionStart):
   time (the scope is still recorded). Files and the sync state are renamed into place
   without fsync, which under load costs a journal commit of everything just written
   (agentd's sync for the same session start saves the state durably moments later; see
-  :mod:`producers.skill_disk` for what a power cut can leave).
+  :mod:`producers.hook.skill_disk` for what a power cut can leave).
 * **Exact scope.** It returns the session's ``[{"name", "version", "cohort"}]`` as the
-  session started, read before it writes anything (:func:`producers.skill_disk.
+  session started, read before it writes anything (:func:`producers.hook.skill_disk.
   scope_on_disk`): the version of each Hivemind file on disk (``present``) and each skill
   held out and not on disk; a skill the user edited or deleted is in neither.
 * **Trusts only its own cache.** A missing or malformed cache, one written for another
@@ -61,12 +61,13 @@ import fcntl
 import os
 import time
 
-from producers import jsonlite, private
-from producers.skill_disk import HELD_OUT, PRESENT, StateFile, materialize, scope_on_disk
+from producers import private
+from producers.hook import jsonlite
+from producers.hook.skill_disk import HELD_OUT, PRESENT, StateFile, materialize, scope_on_disk
 
 CACHE_FILE = "skills-cache.json"
 CACHE_FORMAT = 1
-LOCK_FILE = "sync.lock"  # producers.skill_sync.sync_lock
+LOCK_FILE = "sync.lock"  # producers.sync.skill_sync.sync_lock
 PULL_LOCK_WAIT_S = 0.1
 
 

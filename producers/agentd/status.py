@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producers import agentd, jsonlite
-from producers.skill_files import SKILL_FILE, SkillsDir, SyncState, UnsafePath, content_hash
-from producers.skill_sync import installed_settings_files, known_projects, skills_dir_of
+from producers.agentd import launch as agentd
+from producers.hook import jsonlite
+from producers.sync.skill_files import SKILL_FILE, SkillsDir, SyncState, UnsafePath, content_hash
+from producers.sync.skill_sync import installed_settings_files, known_projects, skills_dir_of
 from runtime.settings import Settings
 
 RECENT_SESSIONS = "recent-sessions.json"
@@ -24,7 +25,7 @@ RECENT_SESSIONS = "recent-sessions.json"
 
 def hook_events(settings_file: Path) -> list[str] | None:
     """Hook events whose hooks run ``hivemind capture``; None if the file is unreadable."""
-    from producers.install import is_our_command
+    from producers.install.claude_code import is_our_command
 
     data = jsonlite.read_object(settings_file) if settings_file.exists() else {}
     if data is None:
@@ -44,7 +45,7 @@ def hook_events(settings_file: Path) -> list[str] | None:
 
 def broker_reachable(settings: Settings, timeout_s: float) -> tuple[str | None, str | None]:
     """(bootstrap, error): error is None when a metadata request succeeded in time."""
-    from producers.forwarder import resolve_edge_bootstrap
+    from producers.agentd.forwarder import resolve_edge_bootstrap
     from runtime.errors import BrokerUnavailable
 
     try:
@@ -92,8 +93,8 @@ def skills_on_disk(project: Path, state: SyncState) -> list[dict]:
 
 def collect(settings: Settings, *, user_home: Path | None, broker_timeout_s: float = 2.0
             ) -> dict:
-    from producers.daemon import edge_identity
-    from producers.spool import Spool, spool_dir
+    from producers.agentd.daemon import edge_identity
+    from producers.hook.spool import Spool, spool_dir
 
     home = settings.edge.home_path()
     settings, agent_id, config = edge_identity(settings)
@@ -131,10 +132,10 @@ def collect(settings: Settings, *, user_home: Path | None, broker_timeout_s: flo
 
 
 def _cache_facts(home: Path, workspace_id: str, agent_id: str) -> dict | None:
-    """What the SessionStart pull would materialize (producers.skill_pull), or None."""
+    """What the SessionStart pull would materialize (producers.hook.skill_pull), or None."""
     import time
 
-    from producers.skill_pull import read_cache, usable_skills
+    from producers.hook.skill_pull import read_cache, usable_skills
 
     cache = read_cache(str(home))
     if not isinstance(cache, dict):

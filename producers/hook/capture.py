@@ -6,10 +6,10 @@ Guarantees (Claude Code runs this on every prompt and tool call):
   never touches the network and never raises: a payload that is not JSON, names an
   unknown event or lacks a session is skipped with one line in ``<home>/logs/capture.log``
   (coordinates only: event name, session, sizes; never payload text).
-- **Nothing unredacted is stored.** Every text field passes :mod:`producers.redact`
+- **Nothing unredacted is stored.** Every text field passes :mod:`producers.secrets.redact`
   before the record is appended to the spool; fields are cut to ``max_field_bytes``.
 - **Durable and ordered.** One record per hook call is appended to ``<home>/spool`` with
-  a per-session ``seq`` assigned atomically with the append (see :mod:`producers.spool`);
+  a per-session ``seq`` assigned atomically with the append (see :mod:`producers.hook.spool`);
   agentd forwards it to Kafka later, so capture works offline.
 - **Never waits for another process.** The spool lock is tried for at most 5 ms; if
   another process holds it, the record is written to a side file instead (returned with
@@ -27,7 +27,7 @@ agent_id, agent_kind, max_field_bytes, agentd_autostart); ``HIVEMIND_HOME`` and
 directly: the typed settings object costs too much to build on this path.
 
 Turns: the spool assigns each event's ``turn`` atomically with its ``seq``
-(:func:`producers.hook_events.turn_step`: a prompt begins the next turn, a ``/clear``
+(:func:`producers.hook.events.turn_step`: a prompt begins the next turn, a ``/clear``
 start resets it).
 
 Edits for git: a PostToolUse of an edit tool (Edit, Write, MultiEdit, NotebookEdit)
@@ -37,7 +37,7 @@ the git hooks ``hivemind install --git-hooks`` adds can signal ``committed`` /
 ``reverted`` for the Claude Code session that made the edits. One small atomic write per
 edit; a failure is logged and never affects the event.
 
-SessionStart pulls skills (:mod:`producers.skill_pull`): the workspace's skill set that
+SessionStart pulls skills (:mod:`producers.hook.skill_pull`): the workspace's skill set that
 agentd's last sync cached in ``<home>/skills-cache.json`` is materialized into the
 session's project (``<project>/.claude/skills``, same rules and writer as the sync)
 before the hook returns. Claude Code (2.1.x) has read that directory *before* it runs
@@ -58,8 +58,9 @@ import os
 import sys
 import time
 
-from producers import jsonlite, private
-from producers.hook_events import (
+from producers import private
+from producers.hook import jsonlite
+from producers.hook.events import (
     UnsupportedPayload,
     edited_path,
     last_edit_file,
@@ -70,13 +71,13 @@ from producers.hook_events import (
     to_turn_event,
     turn_step,
 )
-from producers.spool import Spool, spool_dir
+from producers.hook.spool import Spool, spool_dir
 
 MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_FIELD_BYTES = 16 * 1024
 LOG_MAX_BYTES = 1024 * 1024
 CONFIG_NAME = "config.json"
-SCOPE_NAME = "skills-in-scope.json"  # producers.skill_sync.SCOPE_FILE
+SCOPE_NAME = "skills-in-scope.json"  # producers.sync.skill_sync.SCOPE_FILE
 COUNTER_IDLE_S = 7 * 24 * 3600  # a session resumed after a week idle restarts its seq
 
 
@@ -206,12 +207,12 @@ def load_config(home: str) -> dict:
 
 def pull_skills(home: str, cwd: str, *, workspace_id: str, agent_id: str,
                 now: float) -> list | None:
-    """The SessionStart pull (:mod:`producers.skill_pull`): returns the session's scope
+    """The SessionStart pull (:mod:`producers.hook.skill_pull`): returns the session's scope
     (the skill versions on disk as it starts, and those held out), then brings the
     project up to the cached skill set; ``None`` when there is no usable cache (the
     reason is logged; the scope file then says what the last sync left). Never raises."""
     try:
-        from producers.skill_pull import pull
+        from producers.hook.skill_pull import pull
 
         pulled = pull(home, project_root_of(cwd), workspace_id=workspace_id,
                       agent_id=agent_id, now=now)
@@ -240,7 +241,7 @@ def _read_scope_file(home: str) -> object:
 
 def load_redactor(home: str):
     """The redactor from the pre-compiled cache, rebuilding the cache on a miss."""
-    from producers.redact import Redactor
+    from producers.secrets.redact import Redactor
 
     path = os.path.join(home, "cache", f"redact-{sys.hexversion:x}.bin")
     try:
@@ -257,7 +258,7 @@ def load_redactor(home: str):
 
 def write_redactor_cache(home: str) -> str | None:
     """(Re)write the pre-compiled pattern cache atomically; ``None`` if it cannot."""
-    from producers.redact import Redactor
+    from producers.secrets.redact import Redactor
 
     cache = os.path.join(home, "cache")
     path = os.path.join(cache, f"redact-{sys.hexversion:x}.bin")
@@ -272,12 +273,12 @@ def write_redactor_cache(home: str) -> str | None:
 def ensure_agentd(home: str) -> bool:
     """Start agentd detached unless it holds ``<home>/agentd.lock``; True if started.
 
-    Delegates to :func:`producers.agentd.ensure_running` (a non-blocking lock probe, then
-    ``posix_spawn`` of ``python -m producers.daemon --home <home>`` with ``setsid``,
+    Delegates to :func:`producers.agentd.launch.ensure_running` (a non-blocking lock probe, then
+    ``posix_spawn`` of ``python -m producers.agentd.daemon --home <home>`` with ``setsid``,
     i.e. ``Popen(start_new_session=True)`` without importing subprocess). Racing
     SessionStarts may both spawn; the loser finds the lock taken and exits.
     """
-    from producers import agentd
+    from producers.agentd import launch as agentd
 
     started = agentd.ensure_running(home)
     if started:
@@ -333,7 +334,7 @@ def _coord(value: str) -> str:
 def _log(home: str, message: str, level: str = "WARNING") -> None:
     """Append one line to ``<home>/logs/capture.log`` (rotated at 1 MiB, one backup)."""
     path = os.path.join(home, "logs", "capture.log")
-    line = f"{rfc3339(time.time())} {level} producers.capture: {message}\n".encode(
+    line = f"{rfc3339(time.time())} {level} producers.hook.capture: {message}\n".encode(
         "utf-8", "replace")
     fd = private.open_file(path, os.O_WRONLY | os.O_APPEND)
     try:

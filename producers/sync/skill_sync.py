@@ -3,7 +3,7 @@
 ``sync_once`` reads the compacted skills topic to its end (``runtime.kafka.read_to_end``,
 the read every skills-log reader shares: no consumer group, nothing committed), keeps
 the last value per key of *this* workspace only (a null value is a tombstone), and
-applies that set to every target skills directory through :mod:`producers.skill_files`
+applies that set to every target skills directory through :mod:`producers.sync.skill_files`
 (atomic writes, human edits never overwritten, tombstones remove, holdout respected).
 
 Failure behaviour: if the broker cannot be read to the end within the timeout, nothing
@@ -12,15 +12,15 @@ written and the report says ``complete=False``. Hostile records never stop a syn
 that is not UTF-8 or not ``<workspace>/<name>`` is skipped and counted
 (``bad_keys``), so is a value that does not decode (``undecodable``) or an absurd record
 timestamp; skills whose bodies the guards refuse, and skills directories reached through
-a symlink, are reported (:mod:`producers.skill_files`) and nothing is written for them. One sync at a time per Hivemind home
+a symlink, are reported (:mod:`producers.sync.skill_files`) and nothing is written for them. One sync at a time per Hivemind home
 (``<home>/sync.lock``), so agentd, ``hivemind sync`` and the SessionStart pull never
 interleave.
 
-The vetted set (``producers.skill_files.vet_skills``: this agent's holdout applied, guards
+The vetted set (``producers.sync.skill_files.vet_skills``: this agent's holdout applied, guards
 re-checked, ``SKILL.md`` rendered) is computed once per pass, written to
-``<home>/skills-cache.json`` (``producers.skill_pull``: each SessionStart hook
+``<home>/skills-cache.json`` (``producers.hook.skill_pull``: each SessionStart hook
 materializes its project from it) and applied to every target with the same code the
-hook runs (``producers.skill_disk.materialize``).
+hook runs (``producers.hook.skill_disk.materialize``).
 
 Exposures (``<home>/exposures.jsonl``, read by the measurement side): when a sync runs
 for a session (``session_id`` given), one line per live skill of the workspace, each a
@@ -69,14 +69,14 @@ from pathlib import Path
 from prometheus_client import Counter
 
 from producers import private
-from producers.skill_files import (
+from producers.hook.skill_pull import write_cache
+from producers.sync.skill_files import (
     SyncReport,
     SyncState,
     apply_entries,
     skill_status,
     vet_skills,
 )
-from producers.skill_pull import write_cache
 from runtime.errors import BrokerUnavailable
 from runtime.kafka import read_to_end
 from runtime.settings import Settings
@@ -269,7 +269,7 @@ def sync_once(settings: Settings, *, agent_id: str, projects: Sequence[Path] = (
         view = WorkspaceSkills()
     report = SyncReport()
     # The vetted set, once per pass: what every target gets and what the SessionStart
-    # pull materializes from the cache (producers.skill_pull).
+    # pull materializes from the cache (producers.hook.skill_pull).
     entries, vetted = vet_skills(view.skills, workspace_id=workspace_id, agent_id=agent_id,
                                  holdout=holdout)
     with sync_lock(home):

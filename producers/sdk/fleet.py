@@ -26,7 +26,7 @@ of the session::
         use = [name for name, _, cohort in scope if cohort == "present"]
 
 Redaction: every free-text field (``text``, ``tool_input``, ``tool_output``, ``extra``,
-``reason``) passes :mod:`producers.redact` (the same detector as the Claude Code hook)
+``reason``) passes :mod:`producers.secrets.redact` (the same detector as the Claude Code hook)
 before it is queued, so no secret the detector knows reaches Kafka; dict inputs and
 outputs are redacted value by value (``{"password": "x"}`` masks ``x`` by its name).
 Opt out per field, for one event (``s.tool_result(call, out, unredacted=("tool_output",))``)
@@ -57,7 +57,7 @@ from typing import Any
 
 import msgspec
 
-from producers.redact import default_redactor, redact_tree
+from producers.secrets.redact import default_redactor, redact_tree
 from runtime.errors import ContractViolation, HivemindError
 from runtime.settings import Settings
 from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, encode_event, turn_key

@@ -8,7 +8,7 @@ acknowledged in spool order, so a crash at any point re-sends only unconfirmed r
 consumers deduplicate on ``event_id``.
 
 Shape of what is sent: one ``TurnBatch`` record per session batch
-(:mod:`producers.batching`: released on stop/session_end, at ``edge.batch_max_events``
+(:mod:`producers.agentd.batching`: released on stop/session_end, at ``edge.batch_max_events``
 or after ``edge.linger_ms``), keyed by workspace (``turn_key``) through an idempotent
 producer (acks=all). A contract violation never blocks the queue.
 
@@ -49,8 +49,8 @@ import msgspec
 from prometheus_client import Counter, Gauge
 
 from producers import private
-from producers.batching import AckTracker, Batch, SessionBatcher
-from producers.spool import Cursor, Spool, SpoolRecord, spool_dir
+from producers.agentd.batching import AckTracker, Batch, SessionBatcher
+from producers.hook.spool import Cursor, Spool, SpoolRecord, spool_dir
 from runtime.errors import BrokerUnavailable
 from runtime.settings import Settings
 from schemas.dead_letters import DeadLetter, encode_dead_letter
@@ -90,7 +90,7 @@ class _OncePerInterval(logging.Filter):
         return True
 
 
-RDKAFKA_LOG = logging.getLogger("producers.forwarder.rdkafka")
+RDKAFKA_LOG = logging.getLogger("producers.agentd.forwarder.rdkafka")
 RDKAFKA_LOG.addFilter(_OncePerInterval())
 
 
@@ -99,7 +99,7 @@ def resolve_edge_bootstrap(settings: Settings) -> str:
     broker's state file. Raises :class:`BrokerUnavailable` when none is known."""
     if settings.kafka.bootstrap:
         return settings.kafka.bootstrap
-    from producers.capture import read_config
+    from producers.hook.capture import read_config
 
     configured = read_config(settings.edge.home_path()).get("bootstrap")
     if isinstance(configured, str) and configured:

@@ -84,7 +84,8 @@ import fcntl
 import os
 import time
 
-from producers import jsonlite, private
+from producers import private
+from producers.hook import jsonlite
 
 SEGMENT_BYTES = 8 * 1024 * 1024
 _SEG_PREFIX = "seg-"

@@ -1,0 +1,1 @@
+"""agentd: the per-machine daemon that forwards the spool to Kafka and syncs skills."""

@@ -1,0 +1,1 @@
+"""`hivemind install`: Claude Code hooks in settings.json and git hooks."""

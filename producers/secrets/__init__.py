@@ -1,0 +1,1 @@
+"""The one secrets detector: the hook, the SDK and the codifier's guard call it."""

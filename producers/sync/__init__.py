@@ -1,0 +1,1 @@
+"""Skill sync: the workspace's skills from the skills topic to .claude/skills/."""
