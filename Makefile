@@ -60,7 +60,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas producers streams sinks runtime cli analytics
+	$(BIN)/mypy -p hivemind_kafka
 
 promtool: ## install promtool (Debian's prometheus package) if missing
 	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)

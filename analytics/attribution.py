@@ -52,9 +52,9 @@ import numpy as np
 import pyarrow as pa
 from msgspec import Struct
 
-from analytics import sequential
-from analytics.clusters import estimate_groups
-from analytics.scope import (
+from hivemind_kafka.analytics import sequential
+from hivemind_kafka.analytics.clusters import estimate_groups
+from hivemind_kafka.analytics.scope import (
     EPOCH,
     HELD,
     NO_END,
@@ -70,7 +70,7 @@ from analytics.scope import (
     micros,
     switch_counts,
 )
-from analytics.stats import (
+from hivemind_kafka.analytics.stats import (
     DEFAULT_CONFIDENCE,
     MIN_SAMPLE_PER_COHORT,
     Interval,
@@ -78,8 +78,8 @@ from analytics.stats import (
     effective_counts,
     wilson,
 )
-from schemas.holdout import HoldoutDesign, holdout_bucket
-from schemas.outcomes import (
+from hivemind_kafka.schemas.holdout import HoldoutDesign, holdout_bucket
+from hivemind_kafka.schemas.outcomes import (
     DEFAULT_OUTCOME_HORIZON_S,
     OutcomeResult,
     OutcomeSource,

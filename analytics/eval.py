@@ -23,7 +23,7 @@
   counted where an estimate exists (>= 2 agent-periods per cohort);
 * per fleet size: the same rates by the workspace's number of agents.
 
-``python -m analytics.eval`` (and ``make eval``) prints the issue's table at 20k, 100k
+``python -m hivemind_kafka.analytics.eval`` (and ``make eval``) prints the issue's table at 20k, 100k
 and 500k sessions with daily looks, hourly looks at 100k, and the carry-over sweep.
 """
 
@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics.attribution import (
+from hivemind_kafka.analytics.attribution import (
     NO_END,
     ScopeFrame,
     SkillEffect,
@@ -49,9 +49,17 @@ from analytics.attribution import (
     micros,
     skill_windows,
 )
-from analytics.lake import MeasureTables
-from analytics.retirement import retirement_decisions
-from analytics.simulator import HARMFUL, HELPFUL, NULL, START, FleetConfig, SimulatedFleet, simulate
+from hivemind_kafka.analytics.lake import MeasureTables
+from hivemind_kafka.analytics.retirement import retirement_decisions
+from hivemind_kafka.analytics.simulator import (
+    HARMFUL,
+    HELPFUL,
+    NULL,
+    START,
+    FleetConfig,
+    SimulatedFleet,
+    simulate,
+)
 
 BUCKETS = ((0, 1), (2, 9), (10, 49), (50, None))
 SIZE_BUCKETS = ((1, 9), (10, 49), (50, None))
@@ -71,7 +79,7 @@ def write_lake(fleet: SimulatedFleet, root: Path) -> None:
     """The four tables as Delta tables under ``root``, partitioned as the sink writes them."""
     from deltalake import write_deltalake
 
-    from sinks.tables import table_spec
+    from hivemind_kafka.sinks.tables import table_spec
 
     for name, table in (("sessions", fleet.sessions), ("outcomes", fleet.outcomes),
                         ("skills", fleet.skills), ("exposures", fleet.exposures)):
@@ -79,8 +87,8 @@ def write_lake(fleet: SimulatedFleet, root: Path) -> None:
 
 
 def read_lake(root: Path) -> MeasureTables:
-    from analytics.lake import read_measure_tables
-    from runtime.settings import Settings
+    from hivemind_kafka.analytics.lake import read_measure_tables
+    from hivemind_kafka.runtime.settings import Settings
 
     return read_measure_tables(Settings().replace(lake={"uri": str(root)}))
 
@@ -233,7 +241,7 @@ def lake_agrees(tables: MeasureTables, frame: ScopeFrame, run: Replay, days: int
     """Share of versions whose verdict from ``build_report`` (the report's own path over
     the tables read back from the lake, with the retirements' tombstones appended to the
     skills table as the sink would append them) equals the replay's."""
-    from analytics.report import build_report
+    from hivemind_kafka.analytics.report import build_report
 
     skills = tables.skills
     assert skills is not None

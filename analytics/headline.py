@@ -41,8 +41,18 @@ from enum import StrEnum
 import pyarrow as pa
 from msgspec import Struct
 
-from analytics.stats import DEFAULT_CONFIDENCE, Interval, design_effect, effective_counts, wilson
-from schemas.outcomes import DEFAULT_OUTCOME_HORIZON_S, is_within_horizon, normalize_label
+from hivemind_kafka.analytics.stats import (
+    DEFAULT_CONFIDENCE,
+    Interval,
+    design_effect,
+    effective_counts,
+    wilson,
+)
+from hivemind_kafka.schemas.outcomes import (
+    DEFAULT_OUTCOME_HORIZON_S,
+    is_within_horizon,
+    normalize_label,
+)
 
 
 class Metric(StrEnum):

@@ -17,7 +17,7 @@ import msgspec
 import pyarrow as pa
 from msgspec import Struct
 
-from runtime.settings import Settings
+from hivemind_kafka.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def read_exposures_jsonl(path: Path) -> pa.Table | None:
     """The sync's ``<home>/exposures.jsonl`` (one ``schemas.outcomes.Exposure`` per line) as
     an exposures table; None when the file does not exist. Lines that do not decode (a
     torn last line) are skipped and counted in the log."""
-    from schemas.arrow import arrow_schema, table_from_structs
-    from schemas.outcomes import Exposure, decode_exposure
+    from hivemind_kafka.schemas.arrow import arrow_schema, table_from_structs
+    from hivemind_kafka.schemas.outcomes import Exposure, decode_exposure
 
     if not path.exists():
         return None

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 
-from analytics.attribution import RatePoint, SkillEffect, Verdict
+from hivemind_kafka.analytics.attribution import RatePoint, SkillEffect, Verdict
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 VERDICT_COLOURS = {

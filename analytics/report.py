@@ -31,8 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec import Struct
 
-from analytics import plots
-from analytics.attribution import (
+from hivemind_kafka.analytics import plots
+from hivemind_kafka.analytics.attribution import (
     DEFAULT_FDR,
     DEFAULT_MIN_CLUSTERS,
     DEFAULT_PLANNING_EFFECT,
@@ -48,7 +48,7 @@ from analytics.attribution import (
     skill_windows,
     verdict_counts,
 )
-from analytics.headline import (
+from hivemind_kafka.analytics.headline import (
     PERIODS,
     Change,
     HeadlineReport,
@@ -56,10 +56,10 @@ from analytics.headline import (
     first_to_last,
     headline_metrics,
 )
-from analytics.lake import MeasureTables
-from analytics.stats import DEFAULT_CONFIDENCE, MIN_SAMPLE_PER_COHORT, wilson
-from schemas.holdout import HoldoutDesign
-from schemas.outcomes import DEFAULT_OUTCOME_HORIZON_S
+from hivemind_kafka.analytics.lake import MeasureTables
+from hivemind_kafka.analytics.stats import DEFAULT_CONFIDENCE, MIN_SAMPLE_PER_COHORT, wilson
+from hivemind_kafka.schemas.holdout import HoldoutDesign
+from hivemind_kafka.schemas.outcomes import DEFAULT_OUTCOME_HORIZON_S
 
 MAX_COHORT_CHARTS = 8
 ORDER = {Verdict.HARMFUL: 0, Verdict.SAMPLE_RATIO_MISMATCH: 1, Verdict.EFFECTIVE: 2,
@@ -267,7 +267,7 @@ def _period_index(started_us: np.ndarray, period: str) -> tuple[np.ndarray, int]
 
 
 def _point_start(index: int, unit: int) -> datetime:
-    from analytics.attribution import from_micros
+    from hivemind_kafka.analytics.attribution import from_micros
 
     days = index * unit - (3 if unit == 7 else 0)
     return from_micros(days * 86_400 * US)
@@ -589,7 +589,7 @@ def _safe(name: str) -> str:
 
 
 def publish_metrics(report: MeasureReport, duration_s: float) -> None:
-    from analytics import metrics
+    from hivemind_kafka.analytics import metrics
 
     metrics.initialise()
     for verdict, n in report.verdicts().items():

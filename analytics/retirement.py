@@ -32,7 +32,7 @@ from typing import Protocol
 
 from msgspec import Struct
 
-from analytics.attribution import SkillEffect, Verdict
+from hivemind_kafka.analytics.attribution import SkillEffect, Verdict
 
 log = logging.getLogger(__name__)
 

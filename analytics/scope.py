@@ -17,8 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec import Struct
 
-from schemas.holdout import HoldoutDesign, holdout_bucket
-from schemas.outcomes import DEFAULT_OUTCOME_HORIZON_S, OutcomeResult, OutcomeSource, result_of
+from hivemind_kafka.schemas.holdout import HoldoutDesign, holdout_bucket
+from hivemind_kafka.schemas.outcomes import (
+    DEFAULT_OUTCOME_HORIZON_S,
+    OutcomeResult,
+    OutcomeSource,
+    result_of,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = 1_000_000
@@ -410,7 +415,7 @@ class ScopeFrame:
 
     def _hash_bucket(self, name: np.ndarray, agent: np.ndarray, period: np.ndarray,
                      names: list[str]) -> np.ndarray:
-        """schemas.holdout's draw of every (skill, agent, period), each hashed once."""
+        """hivemind_kafka.schemas.holdout's draw of every (skill, agent, period), each hashed once."""
         agent_ids = self.agent_ids
         span = int(period.max()) - int(period.min()) + 1
         p0 = int(period.min())

@@ -17,9 +17,9 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_event, turn_key
-from schemas.outcomes import normalize_label
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_event, turn_key
+from hivemind_kafka.schemas.outcomes import normalize_label
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def send_outcome(settings: Settings, event: TurnEvent, *, timeout_s: float = 15.
     Raises :class:`runtime.errors.DeliveryNotConfirmed` (a ``BrokerUnavailable``)."""
     from confluent_kafka import Producer
 
-    from runtime.kafka import produce_confirmed, producer_config
+    from hivemind_kafka.runtime.kafka import produce_confirmed, producer_config
 
     producer = Producer(producer_config(settings, **{"linger.ms": 0}))
     try:

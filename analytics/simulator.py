@@ -52,11 +52,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec import Struct
 
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch
-from schemas.holdout import HoldoutDesign, holdout_bucket
-from schemas.outcomes import SKILLS_IN_SCOPE
-from schemas.sessions import CloseReason, Session, session_uid
-from schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_batch
+from hivemind_kafka.schemas.holdout import HoldoutDesign, holdout_bucket
+from hivemind_kafka.schemas.outcomes import SKILLS_IN_SCOPE
+from hivemind_kafka.schemas.sessions import CloseReason, Session, session_uid
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
 
 START = datetime(2026, 9, 7, tzinfo=UTC)  # a Monday
 DAY_US = 86_400 * 1_000_000
@@ -446,8 +446,8 @@ def _fill(schema: pa.Schema, columns: dict[str, pa.Array], defaults: dict, n: in
 def _arrow_tables(world: _World) -> tuple[pa.Table, pa.Table, pa.Table]:
     """The same tables as :func:`_contract_tables`, built column by column (fast); a unit
     test holds the two equal."""
-    from schemas.outcomes import Exposure, Outcome
-    from sinks.tables import EXPOSURES_SCHEMA, OUTCOMES_SCHEMA, SESSIONS_SCHEMA
+    from hivemind_kafka.schemas.outcomes import Exposure, Outcome
+    from hivemind_kafka.sinks.tables import EXPOSURES_SCHEMA, OUTCOMES_SCHEMA, SESSIONS_SCHEMA
 
     n = len(world.sid)
     ws, sid = pa.array(world.ws, pa.string()), pa.array(world.sid, pa.string())
@@ -531,14 +531,14 @@ def _skill_record(ws: str, name: str, version: int, kind: str, published_us: int
 
 
 def _sessions_table(rows: list[Session]) -> pa.Table:
-    from sinks.tables import sessions_to_arrow
+    from hivemind_kafka.sinks.tables import sessions_to_arrow
 
     return sessions_to_arrow(rows)
 
 
 def _turns_table(name: str, events: list[TurnEvent]) -> pa.Table:
     """The sink's row builder for ``name`` over one turns record per event."""
-    from sinks.tables import SinkRecord, table_spec
+    from hivemind_kafka.sinks.tables import SinkRecord, table_spec
 
     spec = table_spec(name)
     rows: list = []
@@ -550,7 +550,7 @@ def _turns_table(name: str, events: list[TurnEvent]) -> pa.Table:
 
 
 def _skills_table(records: list[tuple[bytes, bytes, int]]) -> pa.Table:
-    from sinks.tables import SinkRecord, table_spec
+    from hivemind_kafka.sinks.tables import SinkRecord, table_spec
 
     spec = table_spec("skills")
     rows: list = []

@@ -27,12 +27,12 @@ from typing import IO, TYPE_CHECKING
 import orjson
 import pyarrow as pa
 
-from runtime.errors import HivemindError
+from hivemind_kafka.runtime.errors import HivemindError
 
 if TYPE_CHECKING:
     import duckdb
 
-    from runtime.settings import Settings
+    from hivemind_kafka.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def connect(settings: Settings, names: Iterable[str] | None = None
     import duckdb
     from deltalake import DeltaTable
 
-    from sinks.maintenance import existing_tables
+    from hivemind_kafka.sinks.maintenance import existing_tables
 
     con = duckdb.connect(config={
         "autoinstall_known_extensions": False,

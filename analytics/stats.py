@@ -1,6 +1,6 @@
 """Fixed-sample interval estimates for success rates (pure, stdlib only).
 
-The report's skill effects do not use these: they come from analytics.clusters (the
+The report's skill effects do not use these: they come from hivemind_kafka.analytics.clusters (the
 agent-period estimator) and analytics.sequential (anytime-valid sequences). What stays
 here is descriptive (the Wilson interval of each period's rate in the charts) or a
 one-look tool kept for comparison and planning:

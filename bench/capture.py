@@ -64,7 +64,7 @@ def run() -> dict[str, float]:
     runs = int(os.environ.get("HIVEMIND_BENCH_RUNS", "200"))
     python = sys.executable
     script = Path(python).parent / "hivemind"
-    hook = [str(script), "capture"] if script.exists() else [python, "-m", "cli.main", "capture"]
+    hook = [str(script), "capture"] if script.exists() else [python, "-m", "hivemind_kafka.cli.main", "capture"]
     tmp = Path(tempfile.mkdtemp(prefix="hivemind-bench-capture-"))
     try:
         home = tmp / "home"
@@ -74,7 +74,7 @@ def run() -> dict[str, float]:
             "max_field_bytes": 16384, "agentd_autostart": False}))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env.update(HIVEMIND_HOME=str(home), PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
-        from producers.hook.capture import write_redactor_cache
+        from hivemind_kafka.producers.hook.capture import write_redactor_cache
 
         write_redactor_cache(str(home))
         # A second home whose spool lock another process holds for the whole run.
@@ -98,7 +98,7 @@ def run() -> dict[str, float]:
                   for label, skills in (("empty", 0), ("unchanged", 20), ("new", 20))}
         # The hook as installed (the console script), and the same capture call without
         # the console script's entry() wrapper, which isolates what that wrapper costs.
-        direct = [python, "-c", "import sys; from cli.main import main; sys.exit(main(['capture']))"]
+        direct = [python, "-c", "import sys; from hivemind_kafka.cli.main import main; sys.exit(main(['capture']))"]
         cases: dict[str, tuple[list[str], Path | None, dict[str, str]]] = {
             "python -c pass": ([python, "-c", "pass"], None, env), **{
                 f"capture {name}": (hook, path, env) for name, path in files.items()},
@@ -134,7 +134,7 @@ def run() -> dict[str, float]:
         finally:
             holder.communicate(b"", timeout=30)  # releases the lock
 
-        from producers.hook.spool import Spool, spool_dir
+        from hivemind_kafka.producers.hook.spool import Spool, spool_dir
 
         spooled = Spool(spool_dir(home)).stats().records
         expected = runs * 3 + 9
@@ -175,7 +175,7 @@ class _SessionStartHome:
     the pull's cache (what agentd's sync leaves), already pulled once unless reset."""
 
     def __init__(self, root: Path, skills: int) -> None:
-        from producers.hook.capture import write_redactor_cache
+        from hivemind_kafka.producers.hook.capture import write_redactor_cache
 
         self.home, self.project = root / "home", root / "project"
         (self.project / ".git").mkdir(parents=True)
@@ -206,7 +206,7 @@ class _SessionStartHome:
     def check(self, starts: int, in_scope: int) -> None:
         """Every run spooled its start; the cached skills are on disk after the last one,
         whose scope (what it started with) held ``in_scope`` skills."""
-        from producers.hook.spool import Spool, spool_dir
+        from hivemind_kafka.producers.hook.spool import Spool, spool_dir
 
         records = Spool(spool_dir(self.home)).read(max_records=10**6).records
         assert len(records) == starts, (self.home, len(records), starts)
@@ -220,10 +220,10 @@ def _write_bench_cache(home: Path, n: int) -> None:
     """``n`` skills of ~1.5 KB vetted for the bench agent (none held out), as a sync caches."""
     from datetime import UTC, datetime
 
-    from producers.hook.skill_pull import write_cache
-    from producers.sync.skill_files import vet_skills
-    from schemas.holdout import is_held_out
-    from schemas.skills import Decision, PublishedSkill, Skill, SkillProvenance
+    from hivemind_kafka.producers.hook.skill_pull import write_cache
+    from hivemind_kafka.producers.sync.skill_files import vet_skills
+    from hivemind_kafka.schemas.holdout import is_held_out
+    from hivemind_kafka.schemas.skills import Decision, PublishedSkill, Skill, SkillProvenance
 
     at = datetime(2026, 12, 1, tzinfo=UTC)
     names = [n for n in (f"bench-skill-{i}" for i in range(4 * n))
@@ -245,7 +245,7 @@ def _session_start_home(root: Path, skills: int) -> _SessionStartHome:
 
 def _spool_figures(root: Path, n: int = 20_000) -> dict[str, float]:
     """In-process spool throughput: locked appends of ~400 B records, then read + ack."""
-    from producers.hook.spool import Spool
+    from hivemind_kafka.producers.hook.spool import Spool
 
     spool = Spool(root)
     record = {"event_id": "0" * 32, "kind": "tool_call", "tool_input": "x" * 300}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from analytics.eval import SCALES, run_all
+from hivemind_kafka.analytics.eval import SCALES, run_all
 
 HEADLINE = ("helpful_found", "harmful_retired", "non_harmful_retired", "wrong_retirement_share",
             "coverage", "coverage_held_2-9", "coverage_held_10-49", "coverage_held_50+")

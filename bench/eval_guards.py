@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import time
 
-from streams.codifier import guards
-from streams.codifier.guards import DraftText
-from streams.codifier.logic import Draft
-from streams.codifier.offline import draft_offline
+from hivemind_kafka.streams.codifier import guards
+from hivemind_kafka.streams.codifier.guards import DraftText
+from hivemind_kafka.streams.codifier.logic import Draft
+from hivemind_kafka.streams.codifier.offline import draft_offline
 from tests.unit.streams.codifier.builders import candidate
 from tests.unit.streams.codifier.corpus import (
     grounding_cases,

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from runtime.settings import CodifierSettings, Secret, Settings
-from schemas.skills import Decision
-from streams.codifier.library import Library
-from streams.codifier.logic import Draft, Published, Rejected, Rejection, resolve
-from streams.codifier.offline import OfflineCodifier
+from hivemind_kafka.runtime.settings import CodifierSettings, Secret, Settings
+from hivemind_kafka.schemas.skills import Decision
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.logic import Draft, Published, Rejected, Rejection, resolve
+from hivemind_kafka.streams.codifier.offline import OfflineCodifier
 from tests.redteam import corpus, replay
 from tests.redteam import markers as judge
 from tests.redteam.copying import (
@@ -82,7 +82,7 @@ class Runner:
         self.stub: Any = None
         self.llm: Any = None
         if anthropic:
-            from streams.codifier.llm import AnthropicCodifier
+            from hivemind_kafka.streams.codifier.llm import AnthropicCodifier
             from tests.support.anthropic_stub import AnthropicStub
 
             self.stub = AnthropicStub().start()

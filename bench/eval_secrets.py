@@ -102,7 +102,7 @@ def hook_payloads(text: str) -> list[dict]:
 
 def hook_redactor():
     """The redactor exactly as the hook loads it (from the pre-compiled blob)."""
-    from producers.secrets.redact import Redactor
+    from hivemind_kafka.producers.secrets.redact import Redactor
 
     loaded = Redactor.from_compiled(Redactor.compiled_blob())
     assert loaded is not None
@@ -110,7 +110,7 @@ def hook_redactor():
 
 
 def edge_leaks(case: SecretLine, redactor, *, max_field_bytes: int = 16384) -> list[str]:
-    from producers.hook.events import to_turn_event
+    from hivemind_kafka.producers.hook.events import to_turn_event
 
     found: list[str] = []
     for payload in hook_payloads(case.text):
@@ -141,7 +141,7 @@ def skill_drafts(text: str) -> list[tuple[str, str]]:
 
 def guard_passes(case: SecretLine) -> int:
     """Drafts quoting ``case`` that the secrets guard lets through with a secret in them."""
-    from streams.codifier.guards import DraftText, check_secrets
+    from hivemind_kafka.streams.codifier.guards import DraftText, check_secrets
 
     n = 0
     for desc, body in skill_drafts(case.text):
@@ -154,10 +154,10 @@ def guard_passes(case: SecretLine) -> int:
 def published_leaks(case: SecretLine) -> int:
     """Skills ``resolve()`` publishes from drafts quoting ``case`` whose session holds the
     raw line (the edge missed it, or an SDK field opted out): each one is a leak."""
-    from schemas.events import EventKind
-    from schemas.skills import Decision
-    from streams.codifier.library import Library
-    from streams.codifier.logic import CandidateGroup, Draft, Published, resolve
+    from hivemind_kafka.schemas.events import EventKind
+    from hivemind_kafka.schemas.skills import Decision
+    from hivemind_kafka.streams.codifier.library import Library
+    from hivemind_kafka.streams.codifier.logic import CandidateGroup, Draft, Published, resolve
     from tests.unit.streams.codifier.builders import bash, candidate, prompt, session
 
     s = session([prompt(f"deploy with {case.text}"),

@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.records import bench_settings
-from producers.agentd.forwarder import Forwarder
-from producers.hook.spool import Spool, spool_dir
-from runtime import broker as embedded
+from hivemind_kafka.producers.agentd.forwarder import Forwarder
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.runtime import broker as embedded
 
 
 def _spool_session(spool: Spool, session: str, n: int, *, stop: bool = True) -> None:

@@ -42,8 +42,8 @@ QUERIES = {
 
 def events_table(n: int, start: int = 0) -> pa.Table:
     """``n`` synthetic TurnEvent rows in the lake's events schema (vectorised, ~1 s/1M)."""
-    from schemas.arrow import arrow_schema
-    from schemas.events import TurnEvent
+    from hivemind_kafka.schemas.arrow import arrow_schema
+    from hivemind_kafka.schemas.events import TurnEvent
 
     schema = arrow_schema(TurnEvent)
     idx = pa.array(range(start, start + n), type=pa.int64())
@@ -80,7 +80,7 @@ def events_table(n: int, start: int = 0) -> pa.Table:
 def _start_s3() -> tuple[subprocess.Popen, str]:
     import boto3
 
-    from runtime.broker import free_port, is_listening
+    from hivemind_kafka.runtime.broker import free_port, is_listening
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
@@ -135,8 +135,8 @@ def bench_writes(tmp: Path) -> dict[str, float]:
 def bench_sql(tmp: Path) -> dict[str, float]:
     from deltalake import write_deltalake
 
-    from analytics.sql import query_table
-    from runtime.settings import Settings
+    from hivemind_kafka.analytics.sql import query_table
+    from hivemind_kafka.runtime.settings import Settings
 
     lake = tmp / "sql-lake"
     t0 = time.perf_counter()
@@ -165,7 +165,7 @@ def bench_sql(tmp: Path) -> dict[str, float]:
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         base_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cli.main", "sql", QUERIES["count_by_kind"]],
+        subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "sql", QUERIES["count_by_kind"]],
                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         cli_times.append(time.perf_counter() - t0)
     cli, base = min(cli_times), min(base_times)
@@ -179,9 +179,9 @@ def bench_compaction(tmp: Path) -> dict[str, float]:
     """What the sink's frequent small flushes cost readers, and what `lake optimize` buys."""
     from deltalake import write_deltalake
 
-    from analytics.sql import query_table
-    from runtime.settings import Settings
-    from sinks.maintenance import optimize_table, table_stats
+    from hivemind_kafka.analytics.sql import query_table
+    from hivemind_kafka.runtime.settings import Settings
+    from hivemind_kafka.sinks.maintenance import optimize_table, table_stats
 
     lake = tmp / "small-files"
     rows, commits = SQL_ROWS // 5, 200

@@ -1,7 +1,7 @@
 """The sessionizer's job for the benchmark's peers: one turns record in, the sessions and
 candidates it closes out, over any key-value state.
 
-It is the same job the Faust worker runs (the same :mod:`streams.sessionizer.logic`,
+It is the same job the Faust worker runs (the same :mod:`hivemind_kafka.streams.sessionizer.logic`,
 the same state bytes, chunk keys and output encodings), so the peers differ from the worker only in
 the framework around it: how records are consumed, how state is kept and written, how
 outputs are produced. Idle closing (ticks) is left out: the benchmark's sessions all end
@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from runtime.settings import SessionizerSettings
-from schemas.events import decode_turn_record
-from schemas.sessions import encode
-from streams.sessionizer import logic
+from hivemind_kafka.runtime.settings import SessionizerSettings
+from hivemind_kafka.schemas.events import decode_turn_record
+from hivemind_kafka.schemas.sessions import encode
+from hivemind_kafka.streams.sessionizer import logic
 
 Output = tuple[str, bytes, bytes]  # ("sessions" | "candidates", key, value)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from runtime.kafka import ensure_topics, producer_config
-from runtime.settings import Settings
+from hivemind_kafka.runtime.kafka import ensure_topics, producer_config
+from hivemind_kafka.runtime.settings import Settings
 
 
 def produce(settings: Settings, records: list[tuple[bytes, bytes]], *, timeout_s: float = 120) -> None:

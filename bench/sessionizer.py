@@ -4,13 +4,13 @@
 produces one turns topic (:func:`make_records`), then runs over that same topic, in
 interleaved rounds (the order rotates each round):
 
-* ``faust``: this sessionizer, one ``python -m streams.sessionizer`` worker;
+* ``faust``: this sessionizer, one ``python -m hivemind_kafka.streams.sessionizer`` worker;
 * ``quix``: :mod:`bench.peer_quix`, the same job on Quix Streams (RocksDB state with a
   changelog), ``pip install -e '.[bench]'``;
 * ``confluent``: :mod:`bench.peer_confluent`, a plain confluent-kafka loop with the states
   in a dict (no changelog: a ceiling, not a durable design).
 
-All three run :mod:`streams.sessionizer.logic` on the same records and emit the same
+All three run :mod:`hivemind_kafka.streams.sessionizer.logic` on the same records and emit the same
 ``Session`` JSON; every emitted session is checked against the expected ones (uid, event
 count, every event id, no duplicate). The window of a run starts when its consumption
 starts (the worker's ``hivemind_sessionizer_consuming_since_timestamp_seconds`` less its
@@ -58,14 +58,14 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench.records import bench_settings, produce
-from runtime import broker as embedded
-from runtime.broker import free_port
-from runtime.kafka import consumer_config
-from runtime.metrics import PORT_OFFSETS
-from runtime.settings import Settings, to_env
-from runtime.supervisor import child_env
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch
-from schemas.sessions import decode_session, session_uid
+from hivemind_kafka.runtime import broker as embedded
+from hivemind_kafka.runtime.broker import free_port
+from hivemind_kafka.runtime.kafka import consumer_config
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS
+from hivemind_kafka.runtime.settings import Settings, to_env
+from hivemind_kafka.runtime.supervisor import child_env
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_batch
+from hivemind_kafka.schemas.sessions import decode_session, session_uid
 
 ROOT = Path(__file__).resolve().parents[1]
 _WORDS = ["the", "tests", "failed", "because", "the", "fixture", "path", "was", "wrong", "so", "I", "ran", "pytest", "again", "with", "verbose", "output", "and", "fixed", "the", "import", "in", "conftest", "then", "committed"]
@@ -209,7 +209,7 @@ class Workers:
             log_path = log_dir / f"{app_id}-{i}.log"
             with open(log_path, "ab") as out:
                 self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "streams.sessionizer", "--app-id", app_id,
+                    [sys.executable, "-m", "hivemind_kafka.streams.sessionizer", "--app-id", app_id,
                      "--worker-id", str(i)],
                     env=settings_env(worker, source), cwd=source, stdout=out,
                     stderr=subprocess.STDOUT))

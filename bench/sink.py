@@ -30,10 +30,16 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench.records import bench_settings, produce
-from runtime import broker as embedded
-from runtime.kafka import consumer_config
-from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent, decode_turn_record, encode_batch
+from hivemind_kafka.runtime import broker as embedded
+from hivemind_kafka.runtime.kafka import consumer_config
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.events import (
+    AgentKind,
+    EventKind,
+    TurnEvent,
+    decode_turn_record,
+    encode_batch,
+)
 
 N_EVENTS = 500_000
 PER_RECORD = 50
@@ -90,7 +96,7 @@ def sink_rate(settings: Settings, tables: list[str], n_events: int, *,
 
     from prometheus_client import REGISTRY
 
-    from sinks.delta_writer import DeltaSink, select_tables
+    from hivemind_kafka.sinks.delta_writer import DeltaSink, select_tables
 
     specs = select_tables(tables)
     if not durable_dedup:
@@ -135,7 +141,7 @@ def run(n_events: int = N_EVENTS) -> dict[str, float]:
                 sink_no_dedup = max(sink_no_dedup, sink_rate(
                     base.replace(lake={"uri": str(root / f"lake-window-{r}")}), ["events"], n,
                     durable_dedup=False))
-            from sinks.tables import TABLES
+            from hivemind_kafka.sinks.tables import TABLES
 
             turns_tables = [s.name for s in TABLES if s.topic == "turns"]
             sink_all = sink_rate(base.replace(lake={"uri": str(root / "lake2")}),

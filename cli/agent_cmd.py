@@ -55,7 +55,7 @@ def run_agentd(args, settings) -> int:
     import signal
     import time
 
-    from producers.agentd import launch as agentd
+    from hivemind_kafka.producers.agentd import launch as agentd
 
     home = settings.edge.home_path()
     if args.detach:
@@ -81,7 +81,7 @@ def run_agentd(args, settings) -> int:
         stopped = agentd.running_pid(home) is None
         print("agentd stopped" if stopped else f"agentd (pid {pid}) did not stop within 20 s")
         return 0 if stopped else 1
-    from producers.agentd.daemon import run_agentd as run
+    from hivemind_kafka.producers.agentd.daemon import run_agentd as run
 
     return run(settings, sync_interval_s=args.sync_interval, user_home=Path.home())
 
@@ -89,7 +89,7 @@ def run_agentd(args, settings) -> int:
 def _wait_for_pid(home: Path, timeout_s: float) -> int | None:
     import time
 
-    from producers.agentd import launch as agentd
+    from hivemind_kafka.producers.agentd import launch as agentd
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -101,8 +101,13 @@ def _wait_for_pid(home: Path, timeout_s: float) -> int | None:
 
 
 def run_sync(args, settings) -> int:
-    from producers.agentd.daemon import edge_identity
-    from producers.sync.skill_sync import ProjectRegistry, known_projects, project_root, sync_once
+    from hivemind_kafka.producers.agentd.daemon import edge_identity
+    from hivemind_kafka.producers.sync.skill_sync import (
+        ProjectRegistry,
+        known_projects,
+        project_root,
+        sync_once,
+    )
 
     settings, agent_id, _config = edge_identity(settings)
     registry = ProjectRegistry(settings.edge.home_path())
@@ -164,7 +169,7 @@ def run_sync(args, settings) -> int:
 def run_skillify(args, settings) -> int:
     import json
 
-    from producers.agentd.status import collect, render
+    from hivemind_kafka.producers.agentd.status import collect, render
 
     status = collect(settings, user_home=Path.home(), broker_timeout_s=args.timeout)
     if args.json:

@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings) -> int:
-    from runtime.broker import BrokerState
-    from runtime.kafka import ensure_topics, with_bootstrap
+    from hivemind_kafka.runtime.broker import BrokerState
+    from hivemind_kafka.runtime.kafka import ensure_topics, with_bootstrap
 
     state = BrokerState(settings.edge.home_path())
     if args.action == "start":

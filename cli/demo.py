@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI registers every command: keep numpy & co. off its import path
-    from analytics.report import MeasureReport
-    from producers.sdk.simulated_fleet import WeeksPlan, WeeksReport
-    from runtime.settings import Settings
+    from hivemind_kafka.analytics.report import MeasureReport
+    from hivemind_kafka.producers.sdk.simulated_fleet import WeeksPlan, WeeksReport
+    from hivemind_kafka.runtime.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +94,7 @@ class DemoResult:
 
 
 def run(args: argparse.Namespace, settings) -> int:
-    from runtime.errors import HivemindError
+    from hivemind_kafka.runtime.errors import HivemindError
 
     if args.weeks < 2:
         raise HivemindError(f"--weeks {args.weeks}: give at least 2 (week 1 has no skills)")
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, settings) -> int:
     lake = args.lake or str(root / "lake")
     if args.lake is None and Path(lake).exists():
         shutil.rmtree(lake)
-    from producers.sdk.simulated_fleet import WeeksPlan
+    from hivemind_kafka.producers.sdk.simulated_fleet import WeeksPlan
 
     plan = WeeksPlan(weeks=args.weeks, sessions_per_week=args.sessions, seed=args.seed,
                      skills=not args.no_skills)
@@ -122,8 +122,8 @@ def run_demo(settings: Settings, plan: WeeksPlan, *, root: Path, lake: str,
              timeout: float = 240.0) -> DemoResult:
     """The whole demo: pipeline up, the simulated weeks with a measure look (and
     retirement) before each week from the third on, the final report, pipeline down."""
-    from cli.up import start_pipeline
-    from runtime.broker import BrokerState
+    from hivemind_kafka.cli.up import start_pipeline
+    from hivemind_kafka.runtime.broker import BrokerState
 
     overrides: dict = {
         "lake": {"uri": lake, "flush_seconds": 1.0},
@@ -149,7 +149,7 @@ def run_demo(settings: Settings, plan: WeeksPlan, *, root: Path, lake: str,
     say(f"kafka   {settings.kafka.bootstrap} ({'embedded tansu, fresh' if started else 'external'})")
     say(f"lake    {lake}")
     say(f"workers {', '.join(sup.components)} (logs in {settings.edge.home_path() / 'logs'})")
-    from producers.sdk.simulated_fleet import WeeksReport
+    from hivemind_kafka.producers.sdk.simulated_fleet import WeeksReport
 
     result = DemoResult(sim=WeeksReport(), plan=plan, settings=settings,
                         start=sim_start(datetime.now(UTC), plan.weeks))
@@ -181,7 +181,7 @@ def _read_all_skills(settings: Settings, workspaces: list[str]
                      ) -> dict[str, dict[str, tuple[int, str]]]:
     """Every workspace's live skills, as their agents' sync reads them, in one pass over
     the skills topic (one read per simulated day instead of one per workspace)."""
-    from producers.sync.skill_sync import read_skills_views
+    from hivemind_kafka.producers.sync.skill_sync import read_skills_views
 
     views = read_skills_views(settings, workspaces, timeout_s=10.0)
     return {ws: {name: (p.skill.version, f"{p.skill.description}\n{p.skill.body}")
@@ -191,8 +191,8 @@ def _read_all_skills(settings: Settings, workspaces: list[str]
 
 def _simulate(settings: Settings, plan: WeeksPlan, sup, t0: float, result: DemoResult,
               timeout: float) -> None:
-    from producers.sdk import Fleet
-    from producers.sdk.simulated_fleet import simulate_weeks
+    from hivemind_kafka.producers.sdk import Fleet
+    from hivemind_kafka.producers.sdk.simulated_fleet import simulate_weeks
 
     start = result.start or sim_start(datetime.now(UTC), plan.weeks)
     sim = result.sim
@@ -239,8 +239,8 @@ def _look(settings: Settings, result: DemoResult, at: datetime) -> None:
 
 def _build_report(settings: Settings, *, as_of: datetime | None = None,
                   now: datetime | None = None) -> MeasureReport:
-    from analytics.lake import read_measure_tables
-    from analytics.report import build_report
+    from hivemind_kafka.analytics.lake import read_measure_tables
+    from hivemind_kafka.analytics.report import build_report
 
     measure = settings.measure
     return build_report(read_measure_tables(settings), period="week",
@@ -252,7 +252,7 @@ def _build_report(settings: Settings, *, as_of: datetime | None = None,
 
 
 class _DatedRetirer:
-    """analytics.retirement's Retirer: tombstones dated at the (simulated) decision time."""
+    """hivemind_kafka.analytics.retirement's Retirer: tombstones dated at the (simulated) decision time."""
 
     def __init__(self, publisher, at: datetime) -> None:
         self.publisher, self.at = publisher, at
@@ -263,8 +263,8 @@ class _DatedRetirer:
 
 def _retire_harmful(settings: Settings, result: DemoResult, report: MeasureReport,
                     at: datetime) -> None:
-    from analytics.retirement import retire, retirement_decisions
-    from sinks.skills_publisher import SkillsPublisher
+    from hivemind_kafka.analytics.retirement import retire, retirement_decisions
+    from hivemind_kafka.sinks.skills_publisher import SkillsPublisher
 
     decisions = retirement_decisions(report.effects, decided_at=at,
                                      confidence=report.confidence)
@@ -391,8 +391,8 @@ def _count_topic(settings, topic: str) -> tuple[int, Counter]:
     partition's high watermark as its last *batch*'s base offset + 1."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from runtime.kafka import consumer_config
-    from schemas.dead_letters import decode_dead_letter
+    from hivemind_kafka.runtime.kafka import consumer_config
+    from hivemind_kafka.schemas.dead_letters import decode_dead_letter
 
     c = Consumer(consumer_config(settings, group_id=f"demo-count-{time.time_ns()}"))
     total, reasons = 0, Counter[str]()
@@ -438,7 +438,7 @@ def _measure(settings: Settings, result: DemoResult, outdir: Path, *,
              end: datetime) -> MeasureReport:
     """`hivemind report --period week --retire` over the whole lake, then the simulated
     truth beside each estimate."""
-    from analytics.report import effect_cell, render_html, render_text, write_pngs
+    from hivemind_kafka.analytics.report import effect_cell, render_html, render_text, write_pngs
 
     sim, plan = result.sim, result.plan
     report = _build_report(settings, now=datetime.now(UTC))

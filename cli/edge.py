@@ -70,8 +70,8 @@ def _git_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_git_hooks(args: argparse.Namespace, settings, *, install: bool) -> int:
-    from producers.install.claude_code import hook_command
-    from producers.install.git_hooks import install_git_hooks, uninstall_git_hooks
+    from hivemind_kafka.producers.install.claude_code import hook_command
+    from hivemind_kafka.producers.install.git_hooks import install_git_hooks, uninstall_git_hooks
 
     repo = (args.repo or Path.cwd()).expanduser().absolute()
     if install:
@@ -88,7 +88,7 @@ def _run_git_hooks(args: argparse.Namespace, settings, *, install: bool) -> int:
 
 
 def _settings_file(args: argparse.Namespace) -> Path:
-    from producers.install.claude_code import settings_path
+    from hivemind_kafka.producers.install.claude_code import settings_path
 
     if args.settings_file:
         return args.settings_file.expanduser().absolute()
@@ -99,13 +99,13 @@ def run_install(args: argparse.Namespace, settings) -> int:
     if args.git_hooks:
         return _run_git_hooks(args, settings, install=True)
     if args.workspace is not None:
-        from schemas.events import workspace_id_problem
+        from hivemind_kafka.schemas.events import workspace_id_problem
 
         problem = workspace_id_problem(args.workspace)
         if problem is not None:
             print(f"install: --workspace {args.workspace[:80]!r}: {problem}", file=sys.stderr)
             return 2
-    from producers.install.claude_code import (
+    from hivemind_kafka.producers.install.claude_code import (
         hook_command,
         install_hooks,
         prepare_hot_path,
@@ -146,7 +146,7 @@ def run_install(args: argparse.Namespace, settings) -> int:
 def run_uninstall(args: argparse.Namespace, settings) -> int:
     if args.git_hooks:
         return _run_git_hooks(args, settings, install=False)
-    from producers.install.claude_code import uninstall_hooks
+    from hivemind_kafka.producers.install.claude_code import uninstall_hooks
 
     target = _settings_file(args)
     result = uninstall_hooks(target, home=settings.edge.home_path())

@@ -48,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sql(args, settings) -> int:
-    from analytics.sql import run_query, write_result
-    from runtime.errors import HivemindError
+    from hivemind_kafka.analytics.sql import run_query, write_result
+    from hivemind_kafka.runtime.errors import HivemindError
 
     query = sys.stdin.read() if args.query == "-" else args.query
     if args.format == "parquet" and not args.output:
@@ -66,7 +66,7 @@ def run_sql(args, settings) -> int:
 
 
 def _tables(args, settings) -> list[str]:
-    from sinks.maintenance import existing_tables
+    from hivemind_kafka.sinks.maintenance import existing_tables
 
     names = args.tables or list(existing_tables(settings))
     if not names:
@@ -75,7 +75,7 @@ def _tables(args, settings) -> list[str]:
 
 
 def run_stats(args, settings) -> int:
-    from sinks.maintenance import table_stats
+    from hivemind_kafka.sinks.maintenance import table_stats
 
     header = (f"{'table':<10} {'version':>7} {'files':>6} {'MiB':>9} {'avg MiB':>8} "
               f"{'rows':>11} {'checkpoint':>10}")
@@ -95,7 +95,7 @@ def run_stats(args, settings) -> int:
 
 
 def run_optimize(args, settings) -> int:
-    from sinks.maintenance import optimize_table
+    from hivemind_kafka.sinks.maintenance import optimize_table
 
     for name in _tables(args, settings):
         r = optimize_table(settings, name, target_size=args.target_mib * 2**20,
@@ -106,7 +106,7 @@ def run_optimize(args, settings) -> int:
 
 
 def run_vacuum(args, settings) -> int:
-    from sinks.maintenance import vacuum_table
+    from hivemind_kafka.sinks.maintenance import vacuum_table
 
     for name in _tables(args, settings):
         r = vacuum_table(settings, name, retention_hours=args.retention_hours, apply=args.apply)
@@ -118,7 +118,7 @@ def run_vacuum(args, settings) -> int:
 
 
 def run_checkpoint(args, settings) -> int:
-    from sinks.maintenance import checkpoint_table
+    from hivemind_kafka.sinks.maintenance import checkpoint_table
 
     for name in _tables(args, settings):
         print(f"{name}: checkpoint at version {checkpoint_table(settings, name)}")

@@ -11,15 +11,15 @@ import sys
 
 # (module, one-line help): each module defines register(subparsers) and run(args, settings).
 COMMAND_MODULES = [
-    "cli.broker_cmd",   # broker start|stop|status
-    "cli.up",           # up
-    "cli.demo",         # demo
-    "cli.topics_cmd",   # topics, settings, schemas
-    "cli.edge",         # install, uninstall (capture is dispatched before argparse)
-    "cli.agent_cmd",    # agentd, sync, skillify
-    "cli.skills_cmd",   # skills list|show|retire, codify
-    "cli.measure",      # report, signal
-    "cli.lake_cmd",     # sql, lake stats|optimize|vacuum
+    "hivemind_kafka.cli.broker_cmd",   # broker start|stop|status
+    "hivemind_kafka.cli.up",           # up
+    "hivemind_kafka.cli.demo",         # demo
+    "hivemind_kafka.cli.topics_cmd",   # topics, settings, schemas
+    "hivemind_kafka.cli.edge",         # install, uninstall (capture is dispatched before argparse)
+    "hivemind_kafka.cli.agent_cmd",    # agentd, sync, skillify
+    "hivemind_kafka.cli.skills_cmd",   # skills list|show|retire, codify
+    "hivemind_kafka.cli.measure",      # report, signal
+    "hivemind_kafka.cli.lake_cmd",     # sql, lake stats|optimize|vacuum
 ]
 
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["capture"]:
         # Hot path: no argparse, no settings object, no third-party imports.
-        from producers.hook.capture import main as capture_main
+        from hivemind_kafka.producers.hook.capture import main as capture_main
 
         return capture_main(argv[1:])
     return _dispatch(argv)
@@ -37,7 +37,7 @@ def _dispatch(argv: list[str]) -> int:
     import argparse
     import importlib
 
-    from runtime.errors import HivemindError
+    from hivemind_kafka.runtime.errors import HivemindError
 
     parser = argparse.ArgumentParser(
         prog="hivemind",
@@ -54,8 +54,8 @@ def _dispatch(argv: list[str]) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    from runtime import logs
-    from runtime.settings import Settings
+    from hivemind_kafka.runtime import logs
+    from hivemind_kafka.runtime.settings import Settings
 
     try:
         settings = Settings.from_env()

@@ -69,11 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_signal(args, settings) -> int:
-    from analytics.signals import outcome_event, send_outcome
-    from producers.agentd.daemon import edge_identity
-    from producers.agentd.forwarder import resolve_edge_bootstrap
-    from runtime.errors import HivemindError
-    from schemas.outcomes import result_of
+    from hivemind_kafka.analytics.signals import outcome_event, send_outcome
+    from hivemind_kafka.producers.agentd.daemon import edge_identity
+    from hivemind_kafka.producers.agentd.forwarder import resolve_edge_bootstrap
+    from hivemind_kafka.runtime.errors import HivemindError
+    from hivemind_kafka.schemas.outcomes import result_of
 
     if args.git_commit:
         return _signal_git_commit(args, settings)
@@ -99,8 +99,8 @@ def run_signal(args, settings) -> int:
 
 def _signal_git_commit(args, settings) -> int:
     """The post-commit hook's work: spool the commit's signal, if it names a session."""
-    from producers.hook.capture import load_config
-    from producers.install.git_hooks import signal_commit
+    from hivemind_kafka.producers.hook.capture import load_config
+    from hivemind_kafka.producers.install.git_hooks import signal_commit
 
     home = settings.edge.home_path()
     repo = (args.repo or Path.cwd()).expanduser().absolute()
@@ -116,7 +116,7 @@ def _signal_git_commit(args, settings) -> int:
 
 def run_report(args, settings) -> int:
     if args.every:
-        from runtime.metrics import PORT_OFFSETS, serve, set_ready
+        from hivemind_kafka.runtime.metrics import PORT_OFFSETS, serve, set_ready
 
         if settings.metrics.port > 0:
             serve(settings.metrics.host, settings.metrics.port + PORT_OFFSETS["measure"])
@@ -128,8 +128,8 @@ def run_report(args, settings) -> int:
 
 
 def _report_once(args, settings) -> int:
-    from analytics.lake import read_exposures_jsonl, read_measure_tables
-    from analytics.report import (
+    from hivemind_kafka.analytics.lake import read_exposures_jsonl, read_measure_tables
+    from hivemind_kafka.analytics.report import (
         auto_period,
         build_report,
         publish_metrics,
@@ -137,7 +137,7 @@ def _report_once(args, settings) -> int:
         render_text,
         write_pngs,
     )
-    from runtime.errors import HivemindError
+    from hivemind_kafka.runtime.errors import HivemindError
 
     t0 = time.monotonic()
     measure = settings.measure
@@ -176,9 +176,9 @@ def _report_once(args, settings) -> int:
 
 
 def _retire(report, settings) -> None:
-    from analytics import metrics
-    from analytics.retirement import retire, retirement_decisions
-    from sinks.skills_publisher import SkillsPublisher
+    from hivemind_kafka.analytics import metrics
+    from hivemind_kafka.analytics.retirement import retire, retirement_decisions
+    from hivemind_kafka.sinks.skills_publisher import SkillsPublisher
 
     decisions = retirement_decisions(report.effects, decided_at=datetime.now(UTC),
                                      confidence=report.confidence)

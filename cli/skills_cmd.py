@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args, settings) -> int:
-    from sinks.skills_publisher import list_skills
+    from hivemind_kafka.sinks.skills_publisher import list_skills
 
     skills = list_skills(settings, args.workspace)
     if args.json:
@@ -53,8 +53,8 @@ def run_list(args, settings) -> int:
 
 
 def run_show(args, settings) -> int:
-    from schemas.skills import render_skill_md
-    from sinks.skills_publisher import read_skill_log
+    from hivemind_kafka.schemas.skills import render_skill_md
+    from hivemind_kafka.sinks.skills_publisher import read_skill_log
 
     workspace = args.workspace or settings.edge.workspace_id
     state = read_skill_log(settings)
@@ -81,7 +81,7 @@ def run_show(args, settings) -> int:
 
 
 def run_retire(args, settings) -> int:
-    from sinks.skills_publisher import retire_skill
+    from hivemind_kafka.sinks.skills_publisher import retire_skill
 
     workspace = args.workspace or settings.edge.workspace_id
     if not retire_skill(settings, workspace, args.name, reason=args.reason):
@@ -92,7 +92,7 @@ def run_retire(args, settings) -> int:
 
 
 def run_codify(args, settings) -> int:
-    from streams.codifier.app import codify_summary, run_codifier
+    from hivemind_kafka.streams.codifier.app import codify_summary, run_codifier
 
     try:
         run_codifier(settings)

@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_topics(args, settings) -> int:
-    from runtime.kafka import ensure_topics, resolve_bootstrap
-    from schemas.topics import topic_specs
+    from hivemind_kafka.runtime.kafka import ensure_topics, resolve_bootstrap
+    from hivemind_kafka.schemas.topics import topic_specs
 
     created = ensure_topics(settings)
     print(f"kafka: {resolve_bootstrap(settings)}")
@@ -39,7 +39,7 @@ def run_settings(args, settings) -> int:
 
 
 def run_schemas(args, settings) -> int:
-    from schemas.export import json_schemas
+    from hivemind_kafka.schemas.export import json_schemas
 
     schemas = json_schemas()
     if args.write:

@@ -44,27 +44,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_worker(args: argparse.Namespace, settings) -> int:
     if args.component == "sessionizer":
-        from streams.sessionizer.worker import run_worker as run
+        from hivemind_kafka.streams.sessionizer.worker import run_worker as run
 
         run(settings, worker_id=str(args.id))
     elif args.component == "sink":
-        from sinks.delta_writer import run_sink
+        from hivemind_kafka.sinks.delta_writer import run_sink
 
         run_sink(settings)
     elif args.component == "codifier":
-        from streams.codifier.app import codify_summary, run_codifier
+        from hivemind_kafka.streams.codifier.app import codify_summary, run_codifier
 
         try:
             run_codifier(settings)
         finally:
             # What this worker decided, for `hivemind demo` and humans (atomic write).
-            from producers import private
+            from hivemind_kafka.producers import private
 
             out = settings.edge.home_path() / "codifier" / f"summary-{args.id}.json"
             private.write_atomic(out, json.dumps(codify_summary(), indent=2,
                                                  sort_keys=True).encode(), fsync=False)
     else:
-        from producers.agentd.daemon import run_agentd
+        from hivemind_kafka.producers.agentd.daemon import run_agentd
 
         run_agentd(settings)
     return 0
@@ -73,10 +73,10 @@ def run_worker(args: argparse.Namespace, settings) -> int:
 def start_pipeline(settings, *, components: list[str] | None = None, workers: int = 1,
                    create_topics: bool = True):
     """Start broker (if needed), topics and workers. Returns (supervisor, settings, broker_started)."""
-    from runtime.broker import BrokerState
-    from runtime.kafka import ensure_topics, with_bootstrap
-    from runtime.settings import to_env
-    from runtime.supervisor import Supervisor, available_components, child_env
+    from hivemind_kafka.runtime.broker import BrokerState
+    from hivemind_kafka.runtime.kafka import ensure_topics, with_bootstrap
+    from hivemind_kafka.runtime.settings import to_env
+    from hivemind_kafka.runtime.supervisor import Supervisor, available_components, child_env
 
     home = settings.edge.home_path()
     started = False
@@ -94,7 +94,7 @@ def start_pipeline(settings, *, components: list[str] | None = None, workers: in
 
 
 def run_up(args: argparse.Namespace, settings) -> int:
-    from runtime.broker import BrokerState
+    from hivemind_kafka.runtime.broker import BrokerState
 
     components = args.components.split(",") if args.components else None
     sup, settings, started = start_pipeline(

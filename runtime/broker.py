@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.errors import BrokerUnavailable
+from hivemind_kafka.runtime.errors import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import NamedTuple, TypeVar
 import msgspec
 from prometheus_client import Counter
 
-from schemas.dead_letters import DeadLetter, encode_dead_letter
+from hivemind_kafka.schemas.dead_letters import DeadLetter, encode_dead_letter
 
 log = logging.getLogger(__name__)
 

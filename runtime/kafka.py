@@ -13,9 +13,9 @@ import logging
 import time
 from typing import Any, NamedTuple
 
-from runtime.errors import BrokerUnavailable, DeliveryNotConfirmed
-from runtime.settings import KafkaSettings, Settings
-from schemas.topics import TopicSpec, record_limit, topic_specs
+from hivemind_kafka.runtime.errors import BrokerUnavailable, DeliveryNotConfirmed
+from hivemind_kafka.runtime.settings import KafkaSettings, Settings
+from hivemind_kafka.schemas.topics import TopicSpec, record_limit, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def resolve_bootstrap(settings: Settings) -> str:
     """``HIVEMIND_BOOTSTRAP`` if set, else the running embedded broker's address."""
     if settings.kafka.bootstrap:
         return settings.kafka.bootstrap
-    from runtime.broker import BrokerState
+    from hivemind_kafka.runtime.broker import BrokerState
 
     broker = BrokerState(settings.edge.home_path()).running()
     if broker is None:
@@ -274,7 +274,7 @@ def group_id_for(settings: Settings, base: str) -> str:
     (another deployment, a tagged demo or test run sharing the cluster)
     ``<base>-<turns topic>``, so two deployments never share a group and stall each
     other's rebalances."""
-    from runtime.settings import TopicSettings
+    from hivemind_kafka.runtime.settings import TopicSettings
 
     turns = settings.topics.turns
     return base if turns == TopicSettings().turns else f"{base}-{turns}"

@@ -29,9 +29,9 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 import msgspec
 from msgspec import Meta, Struct
 
-from runtime.errors import SettingsInvalid
-from schemas.events import WORKSPACE_ID_RULE, workspace_id_problem
-from schemas.holdout import HoldoutDesign
+from hivemind_kafka.runtime.errors import SettingsInvalid
+from hivemind_kafka.schemas.events import WORKSPACE_ID_RULE, workspace_id_problem
+from hivemind_kafka.schemas.holdout import HoldoutDesign
 
 
 class Secret:

@@ -23,15 +23,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.settings import env_names
+from hivemind_kafka.runtime.settings import env_names
 
 log = logging.getLogger(__name__)
 
 # component -> module that must exist for it to run
 COMPONENTS: dict[str, str] = {
-    "sessionizer": "streams.sessionizer.worker",
-    "sink": "sinks.delta_writer",
-    "codifier": "streams.codifier.app",
+    "sessionizer": "hivemind_kafka.streams.sessionizer.worker",
+    "sink": "hivemind_kafka.sinks.delta_writer",
+    "codifier": "hivemind_kafka.streams.codifier.app",
 }
 
 
@@ -78,7 +78,7 @@ class Supervisor:
         out = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         os.chmod(log_path, 0o600)  # a log file created before this rule
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker", component, "--id", str(index)],
+            [sys.executable, "-m", "hivemind_kafka.cli.main", "worker", component, "--id", str(index)],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us; we stop children in order
         )

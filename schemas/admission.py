@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schemas.events import TurnEvent, turn_key
-from schemas.sessions import Candidate
+from hivemind_kafka.schemas.events import TurnEvent, turn_key
+from hivemind_kafka.schemas.sessions import Candidate
 
 
 def turn_record_problem(events: Sequence[TurnEvent], *, key: bytes | None) -> str | None:

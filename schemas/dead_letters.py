@@ -13,7 +13,7 @@ from enum import StrEnum
 import msgspec
 from msgspec import Struct
 
-from schemas.events import SCHEMA_VERSION, UtcDatetime
+from hivemind_kafka.schemas.events import SCHEMA_VERSION, UtcDatetime
 
 
 class FailureReason(StrEnum):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.dead_letters import DeadLetter
-from schemas.events import TurnBatch, TurnEvent
-from schemas.sessions import Candidate, Session
-from schemas.skills import Skill
+from hivemind_kafka.schemas.dead_letters import DeadLetter
+from hivemind_kafka.schemas.events import TurnBatch, TurnEvent
+from hivemind_kafka.schemas.sessions import Candidate, Session
+from hivemind_kafka.schemas.skills import Skill
 
 CONTRACTS: dict[str, type] = {
     "TurnEvent": TurnEvent,

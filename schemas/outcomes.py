@@ -59,7 +59,7 @@ from enum import StrEnum
 import msgspec
 from msgspec import Struct
 
-from schemas.events import SCHEMA_VERSION, EventKind, Ident, TurnEvent, UtcDatetime
+from hivemind_kafka.schemas.events import SCHEMA_VERSION, EventKind, Ident, TurnEvent, UtcDatetime
 
 
 class OutcomeResult(StrEnum):

@@ -22,7 +22,7 @@ from enum import StrEnum
 import msgspec
 from msgspec import Struct
 
-from schemas.events import (
+from hivemind_kafka.schemas.events import (
     AgentKind,
     Ident,
     TurnEvent,

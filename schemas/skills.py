@@ -27,7 +27,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta, Struct
 
-from schemas.events import (
+from hivemind_kafka.schemas.events import (
     SCHEMA_VERSION,
     UtcDatetime,
     WorkspaceId,

@@ -1,4 +1,4 @@
-"""``python -m sinks [--tables events,sessions]``: run the Delta sink with Settings.from_env()."""
+"""``python -m hivemind_kafka.sinks [--tables events,sessions]``: run the Delta sink with Settings.from_env()."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ import argparse
 import os
 import sys
 
-from runtime import logs
-from runtime.errors import HivemindError
-from runtime.settings import Settings
+from hivemind_kafka.runtime import logs
+from hivemind_kafka.runtime.errors import HivemindError
+from hivemind_kafka.runtime.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sinks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hivemind_kafka.sinks", description=__doc__)
     parser.add_argument("--tables", default=None,
                         help="comma-separated table names (default: every table in sinks.tables)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logs.configure(settings.log_level, component="sink")
-    from sinks import delta_writer
-    from sinks.delta_writer import run_sink, select_tables
+    from hivemind_kafka.sinks import delta_writer
+    from hivemind_kafka.sinks.delta_writer import run_sink, select_tables
 
     crash = os.environ.get("HIVEMIND_TEST_SINK_CRASH")  # fault-injection tests only
     if crash:

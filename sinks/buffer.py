@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sinks.delta_txn import is_already_written
+from hivemind_kafka.sinks.delta_txn import is_already_written
 
 
 class RecentKeys:

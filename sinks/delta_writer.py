@@ -1,6 +1,6 @@
 """The Delta sink: Kafka topics -> Delta tables, one commit per flush, offsets inside it.
 
-``run_sink(settings)`` runs it until stopped (``python -m sinks``); ``read_table(settings,
+``run_sink(settings)`` runs it until stopped (``python -m hivemind_kafka.sinks``); ``read_table(settings,
 name)`` reads a table back. The commit protocol follows kafka-delta-ingest and is written
 out as numbered steps in :meth:`DeltaSink._flush`; the offset arithmetic is in
 ``sinks.delta_txn``, the buffers in ``sinks.buffer``, the tables in ``sinks.tables``.
@@ -32,10 +32,10 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from runtime import metrics as http_metrics
-from runtime.dlq import count_dead_letter, dead_letter_record
-from runtime.errors import BrokerUnavailable, CommitConflict
-from runtime.kafka import (
+from hivemind_kafka.runtime import metrics as http_metrics
+from hivemind_kafka.runtime.dlq import count_dead_letter, dead_letter_record
+from hivemind_kafka.runtime.errors import BrokerUnavailable, CommitConflict
+from hivemind_kafka.runtime.kafka import (
     ClusterWatch,
     cluster_id,
     consumer_config,
@@ -43,13 +43,25 @@ from runtime.kafka import (
     group_id_for,
     producer_config,
 )
-from runtime.settings import Settings
-from schemas.dead_letters import DeadLetter
-from sinks import metrics
-from sinks.buffer import Batch, TableBuffer
-from sinks.delta_txn import advisory_commit_offset, app_id, lag_records, resume_offset
-from sinks.lake_table import LakeTable
-from sinks.tables import TABLES, SinkRecord, TableSpec, first_per_key, table_spec, without_keys
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.dead_letters import DeadLetter
+from hivemind_kafka.sinks import metrics
+from hivemind_kafka.sinks.buffer import Batch, TableBuffer
+from hivemind_kafka.sinks.delta_txn import (
+    advisory_commit_offset,
+    app_id,
+    lag_records,
+    resume_offset,
+)
+from hivemind_kafka.sinks.lake_table import LakeTable
+from hivemind_kafka.sinks.tables import (
+    TABLES,
+    SinkRecord,
+    TableSpec,
+    first_per_key,
+    table_spec,
+    without_keys,
+)
 
 log = logging.getLogger(__name__)
 

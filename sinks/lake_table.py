@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Field, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from runtime.errors import CommitConflict
+from hivemind_kafka.runtime.errors import CommitConflict
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class LakeTable:
         """Migrate a table created by an older contract: add the nullable columns
         ``schema`` has and the table lacks (old rows read them as null). A concurrent
         sink adding them first is fine: reload and check again."""
-        from sinks.tables import missing_columns
+        from hivemind_kafka.sinks.tables import missing_columns
 
         for attempt in range(3):
             missing = missing_columns(self._dt.schema().to_arrow().names, self.schema)

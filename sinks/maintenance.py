@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import HivemindError
+from hivemind_kafka.runtime.errors import HivemindError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-    from runtime.settings import Settings
+    from hivemind_kafka.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class VacuumResult:
 
 def lake_table_names() -> list[str]:
     """The Delta tables the sink writes (sinks.tables.TABLES), one directory each."""
-    from sinks.tables import TABLES
+    from hivemind_kafka.sinks.tables import TABLES
 
     return [spec.name for spec in TABLES]
 

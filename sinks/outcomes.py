@@ -27,8 +27,8 @@ from collections.abc import Iterable
 
 import msgspec
 
-from schemas.events import EventKind, TurnEvent
-from schemas.outcomes import Outcome, OutcomeSource, result_of
+from hivemind_kafka.schemas.events import EventKind, TurnEvent
+from hivemind_kafka.schemas.outcomes import Outcome, OutcomeSource, result_of
 
 TEST_COMMAND_RE = re.compile(
     r"(?:^|[\s;&|(])(?:"

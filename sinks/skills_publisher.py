@@ -23,10 +23,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from runtime.errors import BrokerUnavailable
-from runtime.kafka import produce_confirmed, producer_config, read_to_end
-from runtime.settings import Settings
-from schemas.skills import (
+from hivemind_kafka.runtime.errors import BrokerUnavailable
+from hivemind_kafka.runtime.kafka import produce_confirmed, producer_config, read_to_end
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.skills import (
     PublishedSkill,
     Skill,
     SkillLogEntry,

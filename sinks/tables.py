@@ -28,18 +28,23 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.arrow import arrow_schema, table_from_structs
-from schemas.events import TurnEvent, decode_turn_record, turn_key, workspace_id_problem
-from schemas.outcomes import (
+from hivemind_kafka.schemas.arrow import arrow_schema, table_from_structs
+from hivemind_kafka.schemas.events import (
+    TurnEvent,
+    decode_turn_record,
+    turn_key,
+    workspace_id_problem,
+)
+from hivemind_kafka.schemas.outcomes import (
     Exposure,
     Outcome,
     exposure_from_event,
     exposures_from_session_start,
     outcome_from_event,
 )
-from schemas.sessions import Session, decode_session
-from schemas.skills import Skill, decode_skill, parse_skill_key, skill_key
-from sinks.outcomes import detect_outcomes
+from hivemind_kafka.schemas.sessions import Session, decode_session
+from hivemind_kafka.schemas.skills import Skill, decode_skill, parse_skill_key, skill_key
+from hivemind_kafka.sinks.outcomes import detect_outcomes
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,8 +36,8 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from schemas.events import EventKind, TurnEvent
-from schemas.sessions import EDIT_TOOLS
+from hivemind_kafka.schemas.events import EventKind, TurnEvent
+from hivemind_kafka.schemas.sessions import EDIT_TOOLS
 
 CALLED, ASKED, RAN, FAILED, INTERRUPTED, DENIED = 1, 2, 4, 8, 16, 32
 MAX_TRACKED_CALLS = 2048  # per ledger; further calls are not tracked (counts then stop)

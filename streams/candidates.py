@@ -33,10 +33,10 @@ import json
 import re
 from dataclasses import dataclass
 
-from schemas.events import EventKind, TurnEvent
-from schemas.outcomes import OutcomeResult, normalize_label, result_of
-from schemas.sessions import CandidateReason, Session
-from streams.approvals import rejections
+from hivemind_kafka.schemas.events import EventKind, TurnEvent
+from hivemind_kafka.schemas.outcomes import OutcomeResult, normalize_label, result_of
+from hivemind_kafka.schemas.sessions import CandidateReason, Session
+from hivemind_kafka.streams.approvals import rejections
 
 # Outcome labels worth learning from: every success of schemas.outcomes' table, plus
 # "escalated" (a failure for the report, but a decisive, learnable end for support).

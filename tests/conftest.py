@@ -17,8 +17,8 @@ from pathlib import Path
 import pyarrow  # noqa: F401
 import pytest
 
-from runtime import broker as embedded
-from runtime.settings import Settings
+from hivemind_kafka.runtime import broker as embedded
+from hivemind_kafka.runtime.settings import Settings
 
 _counter = itertools.count()
 
@@ -56,7 +56,7 @@ def make_settings(bootstrap: str, root: Path, *, partitions: int = 3, **sections
 
 @pytest.fixture
 def settings(broker, tmp_path) -> Settings:
-    from runtime.kafka import ensure_topics
+    from hivemind_kafka.runtime.kafka import ensure_topics
 
     s = make_settings(broker.bootstrap, tmp_path)
     ensure_topics(s)

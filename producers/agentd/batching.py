@@ -20,7 +20,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.events import EventKind, TurnEvent
+from hivemind_kafka.schemas.events import EventKind, TurnEvent
 
 _CLOSING = frozenset({EventKind.STOP, EventKind.SESSION_END})
 

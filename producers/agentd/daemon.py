@@ -1,7 +1,7 @@
 """agentd, the per-machine edge process: the forwarder plus the continuous skill sync.
 
-``hivemind agentd`` and ``python -m producers.agentd.daemon [--home H]`` both land in
-:func:`run_agentd`. Guarantees: one per Hivemind home (:mod:`producers.agentd.launch` lock; a
+``hivemind agentd`` and ``python -m hivemind_kafka.producers.agentd.daemon [--home H]`` both land in
+:func:`run_agentd`. Guarantees: one per Hivemind home (:mod:`hivemind_kafka.producers.agentd.launch` lock; a
 second start exits 0 at once); SIGTERM/SIGINT stop it cleanly (the forwarder flushes and
 acknowledges what Kafka confirmed, the sync finishes its current pass); a failing sync
 never stops forwarding and vice versa.
@@ -37,18 +37,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producers.agentd import launch as agentd
-from producers.sync.skill_sync import (
+from hivemind_kafka.producers.agentd import launch as agentd
+from hivemind_kafka.producers.sync.skill_sync import (
     ProjectRegistry,
     known_projects,
     project_root,
     record_scope_exposures,
     sync_once,
 )
-from runtime.settings import Settings
-from runtime.stopping import StopDeadline, worker_grace_s
-from schemas.events import EventKind, TurnEvent
-from schemas.outcomes import SKILLS_IN_SCOPE, skills_in_scope_of
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.runtime.stopping import StopDeadline, worker_grace_s
+from hivemind_kafka.schemas.events import EventKind, TurnEvent
+from hivemind_kafka.schemas.outcomes import SKILLS_IN_SCOPE, skills_in_scope_of
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ EXPOSURE_WINDOW_S = 600
 
 def edge_identity(settings: Settings) -> tuple[Settings, str, dict]:
     """(settings with the edge workspace resolved, agent id, install config)."""
-    from producers.hook.capture import load_config
+    from hivemind_kafka.producers.hook.capture import load_config
 
     config = load_config(str(settings.edge.home_path()))
     workspace = settings.edge.workspace_id
@@ -216,7 +216,7 @@ class RecentSessions:
     def save(self) -> None:
         if not self._dirty:
             return
-        from producers import private
+        from hivemind_kafka.producers import private
 
         try:
             private.write_atomic(self.path, json.dumps(
@@ -232,8 +232,8 @@ def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
     """Run agentd in this process until SIGTERM/SIGINT (or ``stop``). Returns 0, also
     when another agentd already holds the lock. ``sync_interval_s`` defaults to
     ``settings.edge.sync_interval_s``."""
-    from producers.agentd.forwarder import Forwarder
-    from runtime import metrics
+    from hivemind_kafka.producers.agentd.forwarder import Forwarder
+    from hivemind_kafka.runtime import metrics
 
     home = settings.edge.home_path()
     fd = agentd.acquire(home)
@@ -281,10 +281,10 @@ def run_agentd(settings: Settings, *, sync_interval_s: float | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m producers.agentd.daemon [--home H] [--sync-interval S]``."""
-    from runtime import logs
+    """``python -m hivemind_kafka.producers.agentd.daemon [--home H] [--sync-interval S]``."""
+    from hivemind_kafka.runtime import logs
 
-    parser = argparse.ArgumentParser(prog="python -m producers.agentd.daemon",
+    parser = argparse.ArgumentParser(prog="python -m hivemind_kafka.producers.agentd.daemon",
                                      description="agentd: spool -> Kafka, skills -> disk")
     parser.add_argument("--home", help="Hivemind home (default: HIVEMIND_HOME)")
     parser.add_argument("--sync-interval", type=float, default=None,
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_agentd(settings, sync_interval_s=args.sync_interval, user_home=Path.home())
 
 
-if __name__ == "__main__":  # ``python -m producers.agentd.daemon``: the agentd process
+if __name__ == "__main__":  # ``python -m hivemind_kafka.producers.agentd.daemon``: the agentd process
     import sys
 
     sys.exit(main())

@@ -8,7 +8,7 @@ acknowledged in spool order, so a crash at any point re-sends only unconfirmed r
 consumers deduplicate on ``event_id``.
 
 Shape of what is sent: one ``TurnBatch`` record per session batch
-(:mod:`producers.agentd.batching`: released on stop/session_end, at ``edge.batch_max_events``
+(:mod:`hivemind_kafka.producers.agentd.batching`: released on stop/session_end, at ``edge.batch_max_events``
 or after ``edge.linger_ms``), keyed by workspace (``turn_key``) through an idempotent
 producer (acks=all). A contract violation never blocks the queue.
 
@@ -48,14 +48,20 @@ from typing import Any
 import msgspec
 from prometheus_client import Counter, Gauge
 
-from producers import private
-from producers.agentd.batching import AckTracker, Batch, SessionBatcher
-from producers.hook.spool import Cursor, Spool, SpoolRecord, spool_dir
-from runtime.errors import BrokerUnavailable
-from runtime.settings import Settings
-from schemas.dead_letters import DeadLetter, encode_dead_letter
-from schemas.events import TurnEvent, encode_batch, encode_event, event_from_dict, turn_key
-from schemas.topics import topic_specs
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.agentd.batching import AckTracker, Batch, SessionBatcher
+from hivemind_kafka.producers.hook.spool import Cursor, Spool, SpoolRecord, spool_dir
+from hivemind_kafka.runtime.errors import BrokerUnavailable
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.dead_letters import DeadLetter, encode_dead_letter
+from hivemind_kafka.schemas.events import (
+    TurnEvent,
+    encode_batch,
+    encode_event,
+    event_from_dict,
+    turn_key,
+)
+from hivemind_kafka.schemas.topics import topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +96,7 @@ class _OncePerInterval(logging.Filter):
         return True
 
 
-RDKAFKA_LOG = logging.getLogger("producers.agentd.forwarder.rdkafka")
+RDKAFKA_LOG = logging.getLogger("hivemind_kafka.producers.agentd.forwarder.rdkafka")
 RDKAFKA_LOG.addFilter(_OncePerInterval())
 
 
@@ -99,12 +105,12 @@ def resolve_edge_bootstrap(settings: Settings) -> str:
     broker's state file. Raises :class:`BrokerUnavailable` when none is known."""
     if settings.kafka.bootstrap:
         return settings.kafka.bootstrap
-    from producers.hook.capture import read_config
+    from hivemind_kafka.producers.hook.capture import read_config
 
     configured = read_config(settings.edge.home_path()).get("bootstrap")
     if isinstance(configured, str) and configured:
         return configured
-    from runtime.kafka import resolve_bootstrap
+    from hivemind_kafka.runtime.kafka import resolve_bootstrap
 
     return resolve_bootstrap(settings)
 
@@ -265,7 +271,7 @@ class Forwarder:
     def _probe(self) -> None:
         """Reach the broker, create missing topics, and make sure the producer talks to
         the cluster that answers now (a replaced broker gets a fresh producer)."""
-        from runtime.kafka import ensure_topics, with_bootstrap
+        from hivemind_kafka.runtime.kafka import ensure_topics, with_bootstrap
 
         bootstrap = resolve_edge_bootstrap(self.settings)
         if self._producer is not None and bootstrap != self.bootstrap:
@@ -287,7 +293,7 @@ class Forwarder:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
-        from runtime.kafka import admin_config
+        from hivemind_kafka.runtime.kafka import admin_config
 
         try:
             conf: dict[str, Any] = {**admin_config(settings), "logger": RDKAFKA_LOG}
@@ -313,7 +319,7 @@ class Forwarder:
     def _new_producer(self, settings: Settings) -> Any:
         from confluent_kafka import Producer
 
-        from runtime.kafka import producer_config
+        from hivemind_kafka.runtime.kafka import producer_config
 
         self._generation += 1
         generation = self._generation

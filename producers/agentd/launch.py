@@ -5,7 +5,7 @@ Guarantee: at most one agentd runs per Hivemind home. It holds an exclusive
 when the process dies, however it dies, so a crash never leaves a stale lock) and writes
 its pid inside. :func:`ensure_running` is what the SessionStart hook calls: a
 non-blocking lock probe (microseconds) and, when nobody holds the lock, a detached
-``python -P -m producers.agentd.daemon --home <home>`` in its own session with output to
+``python -P -m hivemind_kafka.producers.agentd.daemon --home <home>`` in its own session with output to
 ``<home>/logs/agentd.log``. Two hooks racing both spawn; the loser finds the lock taken
 and exits 0.
 
@@ -19,7 +19,7 @@ import fcntl
 import os
 import sys
 
-from producers import private
+from hivemind_kafka.producers import private
 
 LOCK_NAME = "agentd.lock"
 LOG_NAME = os.path.join("logs", "agentd.log")
@@ -83,7 +83,7 @@ def ensure_running(home: str | os.PathLike[str], *, python: str | None = None,
         log = os.path.join(home, LOG_NAME)
         # -P: the hook's cwd is the user's project; a ``producers/`` or ``runtime/`` package
         # there must not shadow ours.
-        argv = [python or sys.executable, "-P", "-m", "producers.agentd.daemon", "--home", home,
+        argv = [python or sys.executable, "-P", "-m", "hivemind_kafka.producers.agentd.daemon", "--home", home,
                 *(extra_args or [])]
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

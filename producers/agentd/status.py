@@ -12,11 +12,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producers.agentd import launch as agentd
-from producers.hook import jsonlite
-from producers.sync.skill_files import SKILL_FILE, SkillsDir, SyncState, UnsafePath, content_hash
-from producers.sync.skill_sync import installed_settings_files, known_projects, skills_dir_of
-from runtime.settings import Settings
+from hivemind_kafka.producers.agentd import launch as agentd
+from hivemind_kafka.producers.hook import jsonlite
+from hivemind_kafka.producers.sync.skill_files import (
+    SKILL_FILE,
+    SkillsDir,
+    SyncState,
+    UnsafePath,
+    content_hash,
+)
+from hivemind_kafka.producers.sync.skill_sync import (
+    installed_settings_files,
+    known_projects,
+    skills_dir_of,
+)
+from hivemind_kafka.runtime.settings import Settings
 
 RECENT_SESSIONS = "recent-sessions.json"
 
@@ -25,7 +35,7 @@ RECENT_SESSIONS = "recent-sessions.json"
 
 def hook_events(settings_file: Path) -> list[str] | None:
     """Hook events whose hooks run ``hivemind capture``; None if the file is unreadable."""
-    from producers.install.claude_code import is_our_command
+    from hivemind_kafka.producers.install.claude_code import is_our_command
 
     data = jsonlite.read_object(settings_file) if settings_file.exists() else {}
     if data is None:
@@ -45,8 +55,8 @@ def hook_events(settings_file: Path) -> list[str] | None:
 
 def broker_reachable(settings: Settings, timeout_s: float) -> tuple[str | None, str | None]:
     """(bootstrap, error): error is None when a metadata request succeeded in time."""
-    from producers.agentd.forwarder import resolve_edge_bootstrap
-    from runtime.errors import BrokerUnavailable
+    from hivemind_kafka.producers.agentd.forwarder import resolve_edge_bootstrap
+    from hivemind_kafka.runtime.errors import BrokerUnavailable
 
     try:
         bootstrap = resolve_edge_bootstrap(settings)
@@ -55,7 +65,7 @@ def broker_reachable(settings: Settings, timeout_s: float) -> tuple[str | None, 
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    from runtime.kafka import admin_config, with_bootstrap
+    from hivemind_kafka.runtime.kafka import admin_config, with_bootstrap
 
     conf = admin_config(with_bootstrap(settings, bootstrap))
     conf["socket.connection.setup.timeout.ms"] = max(1000, int(timeout_s * 1000))
@@ -93,8 +103,8 @@ def skills_on_disk(project: Path, state: SyncState) -> list[dict]:
 
 def collect(settings: Settings, *, user_home: Path | None, broker_timeout_s: float = 2.0
             ) -> dict:
-    from producers.agentd.daemon import edge_identity
-    from producers.hook.spool import Spool, spool_dir
+    from hivemind_kafka.producers.agentd.daemon import edge_identity
+    from hivemind_kafka.producers.hook.spool import Spool, spool_dir
 
     home = settings.edge.home_path()
     settings, agent_id, config = edge_identity(settings)
@@ -135,7 +145,7 @@ def _cache_facts(home: Path, workspace_id: str, agent_id: str) -> dict | None:
     """What the SessionStart pull would materialize (producers.hook.skill_pull), or None."""
     import time
 
-    from producers.hook.skill_pull import read_cache, usable_skills
+    from hivemind_kafka.producers.hook.skill_pull import read_cache, usable_skills
 
     cache = read_cache(str(home))
     if not isinstance(cache, dict):

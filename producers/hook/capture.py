@@ -6,10 +6,10 @@ Guarantees (Claude Code runs this on every prompt and tool call):
   never touches the network and never raises: a payload that is not JSON, names an
   unknown event or lacks a session is skipped with one line in ``<home>/logs/capture.log``
   (coordinates only: event name, session, sizes; never payload text).
-- **Nothing unredacted is stored.** Every text field passes :mod:`producers.secrets.redact`
+- **Nothing unredacted is stored.** Every text field passes :mod:`hivemind_kafka.producers.secrets.redact`
   before the record is appended to the spool; fields are cut to ``max_field_bytes``.
 - **Durable and ordered.** One record per hook call is appended to ``<home>/spool`` with
-  a per-session ``seq`` assigned atomically with the append (see :mod:`producers.hook.spool`);
+  a per-session ``seq`` assigned atomically with the append (see :mod:`hivemind_kafka.producers.hook.spool`);
   agentd forwards it to Kafka later, so capture works offline.
 - **Never waits for another process.** The spool lock is tried for at most 5 ms; if
   another process holds it, the record is written to a side file instead (returned with
@@ -37,7 +37,7 @@ the git hooks ``hivemind install --git-hooks`` adds can signal ``committed`` /
 ``reverted`` for the Claude Code session that made the edits. One small atomic write per
 edit; a failure is logged and never affects the event.
 
-SessionStart pulls skills (:mod:`producers.hook.skill_pull`): the workspace's skill set that
+SessionStart pulls skills (:mod:`hivemind_kafka.producers.hook.skill_pull`): the workspace's skill set that
 agentd's last sync cached in ``<home>/skills-cache.json`` is materialized into the
 session's project (``<project>/.claude/skills``, same rules and writer as the sync)
 before the hook returns. Claude Code (2.1.x) has read that directory *before* it runs
@@ -58,9 +58,9 @@ import os
 import sys
 import time
 
-from producers import private
-from producers.hook import jsonlite
-from producers.hook.events import (
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.hook import jsonlite
+from hivemind_kafka.producers.hook.events import (
     UnsupportedPayload,
     edited_path,
     last_edit_file,
@@ -71,7 +71,7 @@ from producers.hook.events import (
     to_turn_event,
     turn_step,
 )
-from producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
 
 MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_FIELD_BYTES = 16 * 1024
@@ -207,12 +207,12 @@ def load_config(home: str) -> dict:
 
 def pull_skills(home: str, cwd: str, *, workspace_id: str, agent_id: str,
                 now: float) -> list | None:
-    """The SessionStart pull (:mod:`producers.hook.skill_pull`): returns the session's scope
+    """The SessionStart pull (:mod:`hivemind_kafka.producers.hook.skill_pull`): returns the session's scope
     (the skill versions on disk as it starts, and those held out), then brings the
     project up to the cached skill set; ``None`` when there is no usable cache (the
     reason is logged; the scope file then says what the last sync left). Never raises."""
     try:
-        from producers.hook.skill_pull import pull
+        from hivemind_kafka.producers.hook.skill_pull import pull
 
         pulled = pull(home, project_root_of(cwd), workspace_id=workspace_id,
                       agent_id=agent_id, now=now)
@@ -241,7 +241,7 @@ def _read_scope_file(home: str) -> object:
 
 def load_redactor(home: str):
     """The redactor from the pre-compiled cache, rebuilding the cache on a miss."""
-    from producers.secrets.redact import Redactor
+    from hivemind_kafka.producers.secrets.redact import Redactor
 
     path = os.path.join(home, "cache", f"redact-{sys.hexversion:x}.bin")
     try:
@@ -258,7 +258,7 @@ def load_redactor(home: str):
 
 def write_redactor_cache(home: str) -> str | None:
     """(Re)write the pre-compiled pattern cache atomically; ``None`` if it cannot."""
-    from producers.secrets.redact import Redactor
+    from hivemind_kafka.producers.secrets.redact import Redactor
 
     cache = os.path.join(home, "cache")
     path = os.path.join(cache, f"redact-{sys.hexversion:x}.bin")
@@ -274,11 +274,11 @@ def ensure_agentd(home: str) -> bool:
     """Start agentd detached unless it holds ``<home>/agentd.lock``; True if started.
 
     Delegates to :func:`producers.agentd.launch.ensure_running` (a non-blocking lock probe, then
-    ``posix_spawn`` of ``python -m producers.agentd.daemon --home <home>`` with ``setsid``,
+    ``posix_spawn`` of ``python -m hivemind_kafka.producers.agentd.daemon --home <home>`` with ``setsid``,
     i.e. ``Popen(start_new_session=True)`` without importing subprocess). Racing
     SessionStarts may both spawn; the loser finds the lock taken and exits.
     """
-    from producers.agentd import launch as agentd
+    from hivemind_kafka.producers.agentd import launch as agentd
 
     started = agentd.ensure_running(home)
     if started:

@@ -2,7 +2,7 @@
 
 Guarantee: :func:`to_turn_event` returns a dict that :func:`schemas.events.event_from_dict`
 accepts once the spool has filled in ``seq``, with every free-text field redacted (see
-:mod:`producers.secrets.redact`) and cut to ``max_field_bytes`` UTF-8 bytes with a visible
+:mod:`hivemind_kafka.producers.secrets.redact`) and cut to ``max_field_bytes`` UTF-8 bytes with a visible
 marker (``truncated`` is then true). Redaction always runs *before* the cut, on a window
 wide enough that a secret straddling the cut is still seen whole.
 
@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import os
 
-from producers.hook import jsonlite
-from producers.secrets.redact import prints_secret, redact_tree
+from hivemind_kafka.producers.hook import jsonlite
+from hivemind_kafka.producers.secrets.redact import prints_secret, redact_tree
 
 SOURCE = "claude-code-hook"
 SCHEMA_VERSION = 2  # schemas.events.TURN_EVENT_SCHEMA_VERSION (not imported: hook path)

@@ -3,7 +3,7 @@ set of rules that brings a skills directory in line with a vetted skill set.
 
 Both writers of ``SKILL.md`` files go through :func:`materialize`: the sync
 (:func:`producers.sync.skill_files.apply_skills`, run by agentd and ``hivemind sync``) and the
-SessionStart pull (:mod:`producers.hook.skill_pull`, run inside the capture hook). Whichever
+SessionStart pull (:mod:`hivemind_kafka.producers.hook.skill_pull`, run inside the capture hook). Whichever
 process writes, for one skills directory:
 
 * A file is written by rename of a fully written temp file in its own directory, so
@@ -30,9 +30,9 @@ The vetted set (*entries*) maps a skill name to ``None`` (a tombstone) or a dict
 disk), ``{"version", "cohort": "held_out"}`` (the agent's holdout: not on disk), or
 ``{"version", "skip": reason}`` (invalid or refused by the guards: disk left as it is).
 Vetting (names, workspaces, guards, holdout, rendering) happens in the sync, which also
-writes the set to the cache the pull reads (:mod:`producers.hook.skill_pull`).
+writes the set to the cache the pull reads (:mod:`hivemind_kafka.producers.hook.skill_pull`).
 
-Imports only ``os``, ``errno``, ``stat`` and :mod:`producers.private`: the capture hook
+Imports only ``os``, ``errno``, ``stat`` and :mod:`hivemind_kafka.producers.private`: the capture hook
 imports it at SessionStart. sha256 comes from the C module ``hashlib`` wraps, loaded only
 when a file on disk differs from the one wanted.
 """
@@ -591,7 +591,7 @@ class StateFile:
     def load(cls, home: str) -> StateFile | None:
         """The state of ``home``; an empty one when there is none yet, ``None`` when the
         file is unreadable (then nothing should be written on its account)."""
-        from producers.hook import jsonlite
+        from hivemind_kafka.producers.hook import jsonlite
 
         path = os.path.join(home, STATE_FILE)
         try:
@@ -605,7 +605,7 @@ class StateFile:
 
     def snapshot(self) -> str:
         """The rule-relevant part as text, to tell whether a pass changed anything."""
-        from producers.hook import jsonlite
+        from hivemind_kafka.producers.hook import jsonlite
 
         return jsonlite.dumps([self.files, self.deleted, self.conflicts])
 
@@ -615,8 +615,8 @@ class StateFile:
         that agentd runs for the same session start moments later saves the state again
         durably (``SyncState.save``); a power cut before that can lose only this pass's
         records, and the next sync adopts any file that holds exactly what it wants."""
-        from producers import private
-        from producers.hook import jsonlite
+        from hivemind_kafka.producers import private
+        from hivemind_kafka.producers.hook import jsonlite
 
         private.write_atomic(self.path, jsonlite.dumps(self.data).encode(), fsync=False)
 

@@ -42,7 +42,7 @@ Guarantees of :func:`pull` (the hook calls it on every SessionStart):
   time (the scope is still recorded). Files and the sync state are renamed into place
   without fsync, which under load costs a journal commit of everything just written
   (agentd's sync for the same session start saves the state durably moments later; see
-  :mod:`producers.hook.skill_disk` for what a power cut can leave).
+  :mod:`hivemind_kafka.producers.hook.skill_disk` for what a power cut can leave).
 * **Exact scope.** It returns the session's ``[{"name", "version", "cohort"}]`` as the
   session started, read before it writes anything (:func:`producers.hook.skill_disk.
   scope_on_disk`): the version of each Hivemind file on disk (``present``) and each skill
@@ -61,9 +61,15 @@ import fcntl
 import os
 import time
 
-from producers import private
-from producers.hook import jsonlite
-from producers.hook.skill_disk import HELD_OUT, PRESENT, StateFile, materialize, scope_on_disk
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.hook import jsonlite
+from hivemind_kafka.producers.hook.skill_disk import (
+    HELD_OUT,
+    PRESENT,
+    StateFile,
+    materialize,
+    scope_on_disk,
+)
 
 CACHE_FILE = "skills-cache.json"
 CACHE_FORMAT = 1

@@ -84,8 +84,8 @@ import fcntl
 import os
 import time
 
-from producers import private
-from producers.hook import jsonlite
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.hook import jsonlite
 
 SEGMENT_BYTES = 8 * 1024 * 1024
 _SEG_PREFIX = "seg-"

@@ -44,19 +44,21 @@ import shlex
 import sys
 from pathlib import Path
 
-from producers import private
-from producers.hook.events import HOOK_EVENTS, TOOL_EVENTS
-from runtime.errors import SettingsFileInvalid
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.hook.events import HOOK_EVENTS, TOOL_EVENTS
+from hivemind_kafka.runtime.errors import SettingsFileInvalid
 
 HOOK_TIMEOUT_S = 10
 STATE_DIR = "install"
 # Hot-path modules compiled at install so the hook never compiles source, even when the
 # agent's environment sets PYTHONDONTWRITEBYTECODE.
-HOOK_MODULES = ("cli/__init__.py", "cli/main.py", "producers/__init__.py",
-                "producers/hook/capture.py", "producers/hook/events.py", "producers/secrets/redact.py",
-                "producers/secrets/rules.py",
-                "producers/secrets/values.py", "producers/hook/spool.py", "producers/hook/jsonlite.py",
-                "producers/agentd/launch.py", "producers/private.py")
+HOOK_MODULES = ("__init__.py", "cli/__init__.py", "cli/main.py", "producers/__init__.py",
+                "producers/private.py", "producers/hook/__init__.py", "producers/hook/capture.py",
+                "producers/hook/events.py", "producers/hook/spool.py", "producers/hook/jsonlite.py",
+                "producers/hook/skill_pull.py", "producers/hook/skill_disk.py",
+                "producers/secrets/__init__.py", "producers/secrets/redact.py",
+                "producers/secrets/rules.py", "producers/secrets/values.py",
+                "producers/agentd/__init__.py", "producers/agentd/launch.py")
 # What Hivemind keeps in its home: tightened by ``hivemind install`` (never anything else,
 # so a home pointed at a project or at ~ does not get its other files chmod-ed).
 HOME_ENTRIES = ("spool", "logs", "install", "cache", "codifier", "faust", "lake",
@@ -83,7 +85,7 @@ class InstallResult:
 
 def hook_command(python: str | None = None) -> str:
     """The shell command Claude Code runs: this venv's ``hivemind`` script + ``capture``
-    (absolute, quoted), or ``<python> -P -m cli.main capture`` without the script.
+    (absolute, quoted), or ``<python> -P -m hivemind_kafka.cli.main capture`` without the script.
 
     ``-P`` keeps the hook's working directory (the user's project) off ``sys.path``: a
     project with its own ``cli/`` or ``producers/`` package must not shadow ours."""
@@ -91,7 +93,7 @@ def hook_command(python: str | None = None) -> str:
     script = Path(python).parent / "hivemind"  # not resolved: the venv's bin, not pyenv's
     if script.exists():
         return f"{shlex.quote(str(script))} capture"
-    return f"{shlex.quote(python)} -P -m cli.main capture"
+    return f"{shlex.quote(python)} -P -m hivemind_kafka.cli.main capture"
 
 
 def is_our_command(command: object) -> bool:
@@ -99,7 +101,8 @@ def is_our_command(command: object) -> bool:
     if not isinstance(command, str) or not command.endswith(" capture"):
         return False
     head = command[: -len(" capture")]
-    return head.endswith(("hivemind", "hivemind'", "-m cli.main"))
+    # "-m cli.main": the module fallback of installs from before the hivemind_kafka namespace
+    return head.endswith(("hivemind", "hivemind'", "-m hivemind_kafka.cli.main", "-m cli.main"))
 
 
 def hook_entry(event: str, command: str) -> dict:
@@ -284,7 +287,7 @@ def _restore_point(state: dict, raw: bytes, settings_file: Path) -> tuple[bool, 
 def write_config(home: Path, *, workspace_id: str, agent_kind: str, bootstrap: str | None,
                  max_field_bytes: int, agentd_autostart: bool = True) -> Path:
     """``<home>/config.json`` for capture and agentd; keeps an existing ``agent_id``."""
-    from producers.hook.events import machine_agent_id
+    from hivemind_kafka.producers.hook.events import machine_agent_id
 
     path = home / "config.json"
     config: dict = {}
@@ -326,12 +329,18 @@ def tighten_home(home: Path) -> int:
     return changed
 
 
+def package_root() -> Path:
+    """The ``hivemind_kafka`` package directory (HOOK_MODULES are relative to it); in a
+    checkout its folders are links to the repository's top-level folders."""
+    return Path(__file__).parents[2]
+
+
 def prepare_hot_path(home: Path) -> list[str]:
     """Pre-compile the redaction patterns and the hook modules' byte code (best effort);
     returns what could not be prepared."""
     import py_compile
 
-    from producers.hook.capture import write_redactor_cache
+    from hivemind_kafka.producers.hook.capture import write_redactor_cache
 
     problems = []
     if write_redactor_cache(str(home)) is None:

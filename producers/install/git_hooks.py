@@ -37,9 +37,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from producers import private
-from producers.hook import jsonlite
-from runtime.errors import HivemindError
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.hook import jsonlite
+from hivemind_kafka.runtime.errors import HivemindError
 
 HOOKS = ("post-commit",)
 BEGIN = "# >>> hivemind git hook >>>"
@@ -242,9 +242,9 @@ def signal_commit(repo: Path, *, home: Path, horizon_s: float, config: dict,
                   now: float | None = None) -> CommitSignal | None:
     """Decide the HEAD commit's signal and spool it as an outcome event; None when the
     commit says nothing about a known session."""
-    from producers.hook import capture
-    from producers.hook.events import last_edit_file, project_name
-    from producers.hook.spool import Spool, spool_dir
+    from hivemind_kafka.producers.hook import capture
+    from hivemind_kafka.producers.hook.events import last_edit_file, project_name
+    from hivemind_kafka.producers.hook.spool import Spool, spool_dir
 
     now = time.time() if now is None else now
     root = git(repo, "rev-parse", "--show-toplevel")

@@ -1,6 +1,6 @@
 """The SDK for agents other than Claude Code (support bots, SDR/voice agents)."""
 
-from producers.sdk.fleet import (
+from hivemind_kafka.producers.sdk.fleet import (
     DeliveryFailed,
     Fleet,
     SessionRecorder,

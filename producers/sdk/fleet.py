@@ -1,6 +1,6 @@
 """The producer SDK: how any agent (support bot, SDR agent, script) reports its turns.
 
-    from producers.sdk import Fleet
+    from hivemind_kafka.producers.sdk import Fleet
 
     with Fleet.connect(workspace_id="acme", agent_id="support-bot-1",
                        agent_kind="support", project="helpdesk") as fleet:
@@ -26,7 +26,7 @@ of the session::
         use = [name for name, _, cohort in scope if cohort == "present"]
 
 Redaction: every free-text field (``text``, ``tool_input``, ``tool_output``, ``extra``,
-``reason``) passes :mod:`producers.secrets.redact` (the same detector as the Claude Code hook)
+``reason``) passes :mod:`hivemind_kafka.producers.secrets.redact` (the same detector as the Claude Code hook)
 before it is queued, so no secret the detector knows reaches Kafka; dict inputs and
 outputs are redacted value by value (``{"password": "x"}`` masks ``x`` by its name).
 Opt out per field, for one event (``s.tool_result(call, out, unredacted=("tool_output",))``)
@@ -57,11 +57,18 @@ from typing import Any
 
 import msgspec
 
-from producers.secrets.redact import default_redactor, redact_tree
-from runtime.errors import ContractViolation, HivemindError
-from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, encode_event, turn_key
-from schemas.outcomes import SKILLS_IN_SCOPE, Cohort, scope_entry
+from hivemind_kafka.producers.secrets.redact import default_redactor, redact_tree
+from hivemind_kafka.runtime.errors import ContractViolation, HivemindError
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.events import (
+    AgentKind,
+    EventKind,
+    TurnEvent,
+    encode_batch,
+    encode_event,
+    turn_key,
+)
+from hivemind_kafka.schemas.outcomes import SKILLS_IN_SCOPE, Cohort, scope_entry
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +122,7 @@ class Fleet:
                  unredacted_fields: Iterable[str] = ()) -> None:
         from confluent_kafka import Producer
 
-        from runtime.kafka import producer_config
+        from hivemind_kafka.runtime.kafka import producer_config
 
         self.settings = settings
         self.workspace_id = workspace_id

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from producers.sdk.fleet import scope_entries
-from schemas.events import AgentKind, EventKind
-from schemas.outcomes import SKILLS_IN_SCOPE
+from hivemind_kafka.producers.sdk.fleet import scope_entries
+from hivemind_kafka.schemas.events import AgentKind, EventKind
+from hivemind_kafka.schemas.outcomes import SKILLS_IN_SCOPE
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ length limit of a rule lets a secret's tail through; a private key whose END lin
 comes is masked to the end of the text. It is pure and deterministic, never raises on
 any ``str``, and is idempotent (redacting redacted text changes nothing).
 
-The one detector: the Claude Code hook, the SDK (:mod:`producers.sdk`) and the
-codifier's secrets guard (:mod:`streams.codifier.guards`) all call this module.
+The one detector: the Claude Code hook, the SDK (:mod:`hivemind_kafka.producers.sdk`) and the
+codifier's secrets guard (:mod:`hivemind_kafka.streams.codifier.guards`) all call this module.
 
 Rule set (written here; nothing generated or copied from an outside rule set)
 ------------------------------------------------------------------------------
-1. **Structure** (:mod:`producers.secrets.rules`): private keys (PEM and SSH2
+1. **Structure** (:mod:`hivemind_kafka.producers.secrets.rules`): private keys (PEM and SSH2
    armour, also cut off before their END line; PuTTY ``Private-Lines``; .NET XML
    ``<D>``/``<P>``...; ``openssl -text`` dumps), JWTs, URL passwords (authority and
    query string), auth headers, netrc and pgpass lines, Azure SAS signatures.
@@ -26,7 +26,7 @@ Rule set (written here; nothing generated or copied from an outside rule set)
    and shortest length, and fixed shapes (AWS ``AKIA``/``ASIA`` + 16, Tencent ``AKID`` +
    32, Twilio ``SK`` + 32 hex, Asana ``2/<id>/<id>:<32 hex>``...).
 4. **Entropy** over every long token, with look-alike allowances
-   (:mod:`producers.secrets.values`): hex digests, git SHAs, UUIDs and trace ids (hex),
+   (:mod:`hivemind_kafka.producers.secrets.values`): hex digests, git SHAs, UUIDs and trace ids (hex),
    ULIDs, go.sum / SRI / ``sha256:`` digests, SSH public keys and fingerprints, X.509
    certificates (PEM blocks and DER), nix store paths, Stripe object ids (``evt_``,
    ``ch_``... and publishable ``pk_`` keys), LLM API ids (``msg_``, ``toolu_``,
@@ -48,8 +48,8 @@ rule's ``_sre`` code is built only when its keyword occurs.
 
 from __future__ import annotations
 
-from producers.secrets.rules import LOCAL_RULES, STDIN_PASSWORD_READERS
-from producers.secrets.values import (
+from hivemind_kafka.producers.secrets.rules import LOCAL_RULES, STDIN_PASSWORD_READERS
+from hivemind_kafka.producers.secrets.values import (
     ALLOW_BEFORE,
     B64_CHARS,
     BENIGN_VALUES,

@@ -1,4 +1,4 @@
-"""The secret rules :mod:`producers.secrets.redact` runs, written here from first principles:
+"""The secret rules :mod:`hivemind_kafka.producers.secrets.redact` runs, written here from first principles:
 the structure of key material (PEM and SSH2 armour, PuTTY files, XML and JSON keys,
 JWTs), where credentials sit (URL authorities and query strings, ``NAME=value`` judged by
 the name, CLI flags, netrc/pgpass lines, prose that announces a password), and providers'

@@ -10,12 +10,12 @@
   :func:`is_public_binary` (SSH public keys, X.509 DER, media), :func:`public_pem_blocks`;
 * commands: :func:`prints_secret` (``kubectl get secret``, ``echo $DB_PASSWORD``).
 
-Pure, no imports at import time (the hook path); used by :mod:`producers.secrets.redact`.
+Pure, no imports at import time (the hook path); used by :mod:`hivemind_kafka.producers.secrets.redact`.
 """
 
 from __future__ import annotations
 
-from producers.secrets.rules import SECRET_READERS
+from hivemind_kafka.producers.secrets.rules import SECRET_READERS
 
 BENIGN_VALUES = frozenset({
     "true", "false", "null", "none", "nil", "undefined", "yes", "no", "on", "off",

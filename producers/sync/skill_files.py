@@ -31,7 +31,7 @@ No Kafka here: :func:`apply_skills` takes the workspace's skill set as a mapping
 makes every rule above testable on a temp directory. It is :func:`vet_skills` (names,
 workspace, holdout, guards, rendering: the *vetted set*, which the sync also caches for
 the SessionStart pull) then :func:`apply_entries`, whose disk rules and no-symlink writer
-are :mod:`producers.hook.skill_disk`'s, the code the capture hook runs for the pull.
+are :mod:`hivemind_kafka.producers.hook.skill_disk`'s, the code the capture hook runs for the pull.
 """
 
 from __future__ import annotations
@@ -45,17 +45,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producers import private
-from producers.hook.skill_disk import (
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.hook.skill_disk import (
     SKILL_FILE,
     SkillsDir,
     UnsafePath,
     content_hash,
     materialize,
 )
-from schemas.holdout import PeriodAssignment, current_assignment
-from schemas.outcomes import Cohort
-from schemas.skills import (
+from hivemind_kafka.schemas.holdout import PeriodAssignment, current_assignment
+from hivemind_kafka.schemas.outcomes import Cohort
+from hivemind_kafka.schemas.skills import (
     MAX_DESCRIPTION_LEN,
     PublishedSkill,
     Skill,
@@ -94,7 +94,7 @@ def body_rejection(name: str, description: str, body: str) -> list[str]:
     source sessions nothing grounds a dangerous action, so a skill the codifier published
     because the user asked for ``--force`` is refused here too: it stays in the library
     (``hivemind skills show``) for a human to copy by hand."""
-    from streams.codifier.guards import check_published_body
+    from hivemind_kafka.streams.codifier.guards import check_published_body
 
     return list(check_published_body(name, description, body).reasons)
 

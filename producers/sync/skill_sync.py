@@ -3,7 +3,7 @@
 ``sync_once`` reads the compacted skills topic to its end (``runtime.kafka.read_to_end``,
 the read every skills-log reader shares: no consumer group, nothing committed), keeps
 the last value per key of *this* workspace only (a null value is a tombstone), and
-applies that set to every target skills directory through :mod:`producers.sync.skill_files`
+applies that set to every target skills directory through :mod:`hivemind_kafka.producers.sync.skill_files`
 (atomic writes, human edits never overwritten, tombstones remove, holdout respected).
 
 Failure behaviour: if the broker cannot be read to the end within the timeout, nothing
@@ -12,7 +12,7 @@ written and the report says ``complete=False``. Hostile records never stop a syn
 that is not UTF-8 or not ``<workspace>/<name>`` is skipped and counted
 (``bad_keys``), so is a value that does not decode (``undecodable``) or an absurd record
 timestamp; skills whose bodies the guards refuse, and skills directories reached through
-a symlink, are reported (:mod:`producers.sync.skill_files`) and nothing is written for them. One sync at a time per Hivemind home
+a symlink, are reported (:mod:`hivemind_kafka.producers.sync.skill_files`) and nothing is written for them. One sync at a time per Hivemind home
 (``<home>/sync.lock``), so agentd, ``hivemind sync`` and the SessionStart pull never
 interleave.
 
@@ -68,22 +68,22 @@ from pathlib import Path
 
 from prometheus_client import Counter
 
-from producers import private
-from producers.hook.skill_pull import write_cache
-from producers.sync.skill_files import (
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.hook.skill_pull import write_cache
+from hivemind_kafka.producers.sync.skill_files import (
     SyncReport,
     SyncState,
     apply_entries,
     skill_status,
     vet_skills,
 )
-from runtime.errors import BrokerUnavailable
-from runtime.kafka import read_to_end
-from runtime.settings import Settings
-from schemas.holdout import PeriodAssignment
-from schemas.outcomes import Cohort, Exposure
-from schemas.outcomes import encode as encode_exposure
-from schemas.skills import PublishedSkill, decode_skill_log
+from hivemind_kafka.runtime.errors import BrokerUnavailable
+from hivemind_kafka.runtime.kafka import read_to_end
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.holdout import PeriodAssignment
+from hivemind_kafka.schemas.outcomes import Cohort, Exposure
+from hivemind_kafka.schemas.outcomes import encode as encode_exposure
+from hivemind_kafka.schemas.skills import PublishedSkill, decode_skill_log
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""``python -m streams.codifier``: run the codify job with settings from the environment."""
+"""``python -m hivemind_kafka.streams.codifier``: run the codify job with settings from the environment."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import sys
 
 
 def main() -> int:
-    from runtime import logs
-    from runtime.errors import HivemindError
-    from runtime.settings import Settings
-    from streams.codifier.app import run_codifier
+    from hivemind_kafka.runtime import logs
+    from hivemind_kafka.runtime.errors import HivemindError
+    from hivemind_kafka.runtime.settings import Settings
+    from hivemind_kafka.streams.codifier.app import run_codifier
 
     settings = Settings.from_env()
     logs.configure(settings.log_level, component="codifier")

@@ -37,28 +37,28 @@ from pathlib import Path
 
 from msgspec import Struct
 
-from runtime.clock import SimClock
-from runtime.cluster import ClusterWatch
-from runtime.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
-from runtime.errors import DeliveryNotConfirmed, HivemindError
-from runtime.kafka import (
+from hivemind_kafka.runtime.clock import SimClock
+from hivemind_kafka.runtime.cluster import ClusterWatch
+from hivemind_kafka.runtime.dlq import count_dead_letter, dead_letter_record, decode_or_dead_letter
+from hivemind_kafka.runtime.errors import DeliveryNotConfirmed, HivemindError
+from hivemind_kafka.runtime.kafka import (
     cluster_id,
     consumer_config,
     group_id_for,
     produce_confirmed,
     producer_config,
 )
-from runtime.metrics import PORT_OFFSETS, serve, set_ready
-from runtime.settings import Settings
-from runtime.stopping import StopDeadline, worker_grace_s
-from schemas.admission import candidate_problem
-from schemas.dead_letters import DeadLetter
-from schemas.sessions import Candidate, decode_candidate
-from schemas.topics import record_limit
-from sinks.skills_publisher import SkillsPublisher, skill_log
-from streams.codifier import metrics
-from streams.codifier.library import Library
-from streams.codifier.logic import (
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS, serve, set_ready
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.runtime.stopping import StopDeadline, worker_grace_s
+from hivemind_kafka.schemas.admission import candidate_problem
+from hivemind_kafka.schemas.dead_letters import DeadLetter
+from hivemind_kafka.schemas.sessions import Candidate, decode_candidate
+from hivemind_kafka.schemas.topics import record_limit
+from hivemind_kafka.sinks.skills_publisher import SkillsPublisher, skill_log
+from hivemind_kafka.streams.codifier import metrics
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.logic import (
     MAX_PARK_ATTEMPTS,
     Codifier,
     CodifySummary,
@@ -74,7 +74,7 @@ from streams.codifier.logic import (
     park_delay_s,
     resolve,
 )
-from streams.codifier.offsets import OffsetTracker
+from hivemind_kafka.streams.codifier.offsets import OffsetTracker
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,10 @@ def codify_summary() -> dict:
 def build_codifier(settings: Settings) -> Codifier:
     """Anthropic when an API key is configured, else the deterministic offline codifier."""
     if settings.codifier.api_key:
-        from streams.codifier.llm import AnthropicCodifier
+        from hivemind_kafka.streams.codifier.llm import AnthropicCodifier
 
         return AnthropicCodifier(settings.codifier)
-    from streams.codifier.offline import OfflineCodifier
+    from hivemind_kafka.streams.codifier.offline import OfflineCodifier
 
     return OfflineCodifier()
 
@@ -461,7 +461,7 @@ class CodifierJob:
             return {}
 
     def _save_budget(self) -> None:
-        from producers import private
+        from hivemind_kafka.producers import private
 
         private.write_atomic(self._budget_path(), json.dumps(self.budget.to_dict()).encode(),
                              fsync=False)

@@ -19,10 +19,10 @@ from collections.abc import Collection, Iterable, Sequence
 
 from msgspec import Struct
 
-from schemas.events import EventKind
-from schemas.sessions import Session
-from streams.codifier import provenance as pv
-from streams.codifier.provenance import SourceIndex, excerpt
+from hivemind_kafka.schemas.events import EventKind
+from hivemind_kafka.schemas.sessions import Session
+from hivemind_kafka.streams.codifier import provenance as pv
+from hivemind_kafka.streams.codifier.provenance import SourceIndex, excerpt
 
 
 class Danger(Struct, frozen=True):

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from msgspec import Struct
 
-from schemas.skills import Skill
+from hivemind_kafka.schemas.skills import Skill
 
 DEFAULT_THRESHOLD = 0.5
 

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable
 
-from schemas.sessions import Session
+from hivemind_kafka.schemas.sessions import Session
 
 _CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")

@@ -34,19 +34,25 @@ from collections.abc import Collection, Iterable, Sequence
 
 from msgspec import Struct
 
-from schemas.sessions import Session
-from schemas.skills import MAX_DESCRIPTION_LEN, is_valid_skill_name
-from streams.codifier import dangers
-from streams.codifier import provenance as pv
-from streams.codifier.dangers import DANGERS, Danger, dangerous_actions, hosts_in, trusted_hosts
-from streams.codifier.grounding import (
+from hivemind_kafka.schemas.sessions import Session
+from hivemind_kafka.schemas.skills import MAX_DESCRIPTION_LEN, is_valid_skill_name
+from hivemind_kafka.streams.codifier import dangers
+from hivemind_kafka.streams.codifier import provenance as pv
+from hivemind_kafka.streams.codifier.dangers import (
+    DANGERS,
+    Danger,
+    dangerous_actions,
+    hosts_in,
+    trusted_hosts,
+)
+from hivemind_kafka.streams.codifier.grounding import (
     commands_in,
     concrete_tokens,
     session_corpus,
     ungrounded_commands,
     ungrounded_tokens,
 )
-from streams.codifier.provenance import Citation, SourceIndex, excerpt
+from hivemind_kafka.streams.codifier.provenance import Citation, SourceIndex, excerpt
 
 __all__ = [
     "DANGERS", "GUARD_NAMES", "Danger", "DraftText", "GuardVerdict", "check_grounding",
@@ -142,7 +148,7 @@ def check_shape(draft: DraftText, *, max_body_chars: int, useful: bool = True) -
 
 def _secret_kinds(text: str) -> set[str]:
     """Kinds of secrets in ``text``, by the one detector the edge redacts with."""
-    from producers.secrets.redact import find_secrets
+    from hivemind_kafka.producers.secrets.redact import find_secrets
 
     return {f.kind for f in find_secrets(text)}
 

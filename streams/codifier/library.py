@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from schemas.skills import PublishedSkill, Skill
-from streams.codifier.dedup import SkillIndex
+from hivemind_kafka.schemas.skills import PublishedSkill, Skill
+from hivemind_kafka.streams.codifier.dedup import SkillIndex
 
 
 class Library:

@@ -8,7 +8,7 @@ a connection error, or a malformed answer twice). Retries: our own capped expone
 408/409/429/5xx/529, timeouts and connection errors; a malformed answer is asked once more.
 Each request is bounded by ``settings.codifier.timeout_s``. The fixed system prompt
 carries ``cache_control`` (prompt caching). Tokens, cost, latency and call outcomes are
-counted in :mod:`streams.codifier.metrics`; logs carry the candidate id, never text.
+counted in :mod:`hivemind_kafka.streams.codifier.metrics`; logs carry the candidate id, never text.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import logging
 import random
 import time
 
-from runtime.settings import CodifierSettings
-from schemas.sessions import Candidate
-from schemas.skills import Decision
-from streams.codifier import metrics
-from streams.codifier.library import Library
-from streams.codifier.logic import Draft, Rejection, Usage
-from streams.codifier.prompt import (
+from hivemind_kafka.runtime.settings import CodifierSettings
+from hivemind_kafka.schemas.sessions import Candidate
+from hivemind_kafka.schemas.skills import Decision
+from hivemind_kafka.streams.codifier import metrics
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.logic import Draft, Rejection, Usage
+from hivemind_kafka.streams.codifier.prompt import (
     DECISION_TOOL,
     TOOL_NAME,
     parse_answer,

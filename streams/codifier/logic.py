@@ -22,12 +22,12 @@ from typing import Protocol
 
 from msgspec import Struct
 
-from schemas.sessions import Candidate, CandidateReason, Session
-from schemas.skills import Decision, Skill, SkillProvenance
-from streams.candidates import candidate_topic
-from streams.codifier import dedup, guards
-from streams.codifier.library import Library
-from streams.codifier.provenance import Citation
+from hivemind_kafka.schemas.sessions import Candidate, CandidateReason, Session
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.streams.candidates import candidate_topic
+from hivemind_kafka.streams.codifier import dedup, guards
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.provenance import Citation
 
 # --------------------------------------------------------------------------- types
 

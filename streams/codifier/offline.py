@@ -18,17 +18,17 @@ from __future__ import annotations
 import json
 import re
 
-from schemas.events import EventKind, TurnEvent
-from schemas.sessions import Candidate
-from schemas.skills import MAX_NAME_LEN, Decision
-from streams.candidates import (
+from hivemind_kafka.schemas.events import EventKind, TurnEvent
+from hivemind_kafka.schemas.sessions import Candidate
+from hivemind_kafka.schemas.skills import MAX_NAME_LEN, Decision
+from hivemind_kafka.streams.candidates import (
     command_signature,
     correction_prompts,
     learnable_outcome,
     recovery_pairs,
 )
-from streams.codifier.library import Library
-from streams.codifier.logic import Draft, Rejection
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.logic import Draft, Rejection
 
 MAX_EXAMPLES = 3
 MAX_STEPS = 8

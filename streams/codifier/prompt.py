@@ -22,10 +22,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from schemas.events import EventKind
-from schemas.sessions import Candidate
-from schemas.skills import MAX_DESCRIPTION_LEN, Decision, Skill, is_valid_skill_name
-from streams.codifier.provenance import (
+from hivemind_kafka.schemas.events import EventKind
+from hivemind_kafka.schemas.sessions import Candidate
+from hivemind_kafka.schemas.skills import MAX_DESCRIPTION_LEN, Decision, Skill, is_valid_skill_name
+from hivemind_kafka.streams.codifier.provenance import (
     HOMOGLYPHS,
     Citation,
     invisible_chars,

@@ -39,9 +39,9 @@ from enum import StrEnum
 
 from msgspec import Struct
 
-from schemas.events import AgentKind, EventKind
-from schemas.sessions import Session
-from streams.candidates import is_failed_result
+from hivemind_kafka.schemas.events import AgentKind, EventKind
+from hivemind_kafka.schemas.sessions import Session
+from hivemind_kafka.streams.candidates import is_failed_result
 
 
 class Trust(StrEnum):

@@ -2,6 +2,6 @@
 
 ``logic`` is the pure state machine (no Faust), ``index`` the per-partition deadline index,
 ``processor`` the adapter that orders sends before state writes, ``app`` the Faust wiring,
-``worker`` the blocking entry point (``run_worker``), ``python -m streams.sessionizer`` the
+``worker`` the blocking entry point (``run_worker``), ``python -m hivemind_kafka.streams.sessionizer`` the
 command. Importing this package imports no Faust.
 """

@@ -1,4 +1,4 @@
-"""``python -m streams.sessionizer [--worker-id N] [--app-id ID]``: one worker process,
+"""``python -m hivemind_kafka.streams.sessionizer [--worker-id N] [--app-id ID]``: one worker process,
 configured from HIVEMIND_* environment variables (see ``hivemind settings``)."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from runtime import logs
-from runtime.errors import HivemindError
-from runtime.settings import Settings
+from hivemind_kafka.runtime import logs
+from hivemind_kafka.runtime.errors import HivemindError
+from hivemind_kafka.runtime.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams.sessionizer",
+    parser = argparse.ArgumentParser(prog="python -m hivemind_kafka.streams.sessionizer",
                                      description="Run one sessionizer worker.")
     parser.add_argument("--worker-id", default="1",
                         help="distinguishes workers on one machine (Faust data dir)")
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         logs.configure(settings.log_level, component="sessionizer")
-        from streams.sessionizer.worker import run_worker
+        from hivemind_kafka.streams.sessionizer.worker import run_worker
 
         run_worker(settings, worker_id=args.worker_id, app_id=args.app_id)
     except HivemindError as exc:

@@ -1,7 +1,7 @@
 """The sessionizer's Faust wiring: one agent over the turns topic and the co-partitioned tick
 topic, a changelogged table of session states, a leader timer that sends the ticks.
 
-Guarantee and failure behaviour are the processor's (:mod:`streams.sessionizer.processor`):
+Guarantee and failure behaviour are the processor's (:mod:`hivemind_kafka.streams.sessionizer.processor`):
 at-least-once with stable ``session_uid``s; a state write never overtakes the delivery of
 the outputs it records; bad records go to the DLQ and the worker keeps going.
 
@@ -11,13 +11,13 @@ write and a produce request per record. The agent takes batches
 the processor reads and writes each touched key once per batch, writing the changelog
 to the changelog partition of the state's own input partition (a write from a batch has
 no "current event" for Faust to take the partition from). Outputs and changelog records go
-through one librdkafka producer (:mod:`streams.sessionizer.output`: batching, compression
+through one librdkafka producer (:mod:`hivemind_kafka.streams.sessionizer.output`: batching, compression
 and network off the event loop), batching up to ``sessionizer.producer_batch_bytes`` with
 ``sessionizer.producer_linger_ms`` of linger; Faust's own producer only sends the ticks.
 
 Idle sessions close on ticks: the leader's timer sends one tick to every partition of the
 tick topic; the agent sweeps only that partition's due keys (see
-:mod:`streams.sessionizer.index`) in the batch that holds the tick, so the closes are
+:mod:`hivemind_kafka.streams.sessionizer.index`) in the batch that holds the tick, so the closes are
 written and acked like any record's.
 """
 
@@ -32,20 +32,20 @@ from typing import Any
 import faust
 import msgspec
 
-from runtime.cluster import ClusterWatch
-from runtime.errors import SettingsInvalid
-from runtime.kafka import (
+from hivemind_kafka.runtime.cluster import ClusterWatch
+from hivemind_kafka.runtime.errors import SettingsInvalid
+from hivemind_kafka.runtime.kafka import (
     cluster_id,
     faust_broker_kwargs,
     faust_producer_kwargs,
     group_id_for,
     partition_count,
 )
-from runtime.metrics import set_ready
-from runtime.settings import Settings
-from streams.sessionizer import metrics as m
-from streams.sessionizer.output import OutputProducer, OutputTopic
-from streams.sessionizer.processor import Sessionizer, producer_record_limit
+from hivemind_kafka.runtime.metrics import set_ready
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.streams.sessionizer import metrics as m
+from hivemind_kafka.streams.sessionizer.output import OutputProducer, OutputTopic
+from hivemind_kafka.streams.sessionizer.processor import Sessionizer, producer_record_limit
 
 log = logging.getLogger(__name__)
 

@@ -73,12 +73,12 @@ from datetime import datetime, timedelta
 import msgspec
 from msgspec import Struct
 
-from runtime.settings import SessionizerSettings
-from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.outcomes import is_within_horizon, normalize_label
-from schemas.sessions import Candidate, CloseReason, Session, session_uid
-from streams.approvals import edit_ledger
-from streams.candidates import Assessment, assess, is_learnable_outcome
+from hivemind_kafka.runtime.settings import SessionizerSettings
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.schemas.outcomes import is_within_horizon, normalize_label
+from hivemind_kafka.schemas.sessions import Candidate, CloseReason, Session, session_uid
+from hivemind_kafka.streams.approvals import edit_ledger
+from hivemind_kafka.streams.candidates import Assessment, assess, is_learnable_outcome
 
 STATE_VERSION = 3
 _TOOL_KINDS = frozenset({EventKind.TOOL_CALL, EventKind.TOOL_RESULT})

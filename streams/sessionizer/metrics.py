@@ -1,11 +1,11 @@
 """The sessionizer's Prometheus metrics, defined once (the DLQ counter is shared with
-every stage and lives in :mod:`runtime.dlq`)."""
+every stage and lives in :mod:`hivemind_kafka.runtime.dlq`)."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from runtime.dlq import DLQ_RECORDS
+from hivemind_kafka.runtime.dlq import DLQ_RECORDS
 
 EVENTS = Counter("hivemind_sessionizer_events_total",
                  "Turn events read from decoded records (duplicates included).")

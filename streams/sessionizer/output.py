@@ -22,8 +22,8 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from runtime.kafka import producer_config
-from runtime.settings import Settings
+from hivemind_kafka.runtime.kafka import producer_config
+from hivemind_kafka.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Guarantee: at-least-once with stable ids, and a state write never overtakes the delivery
 of what it records. For every batch of input records (``stream.noack_take``) the
 processor (1) decodes each record once, (2) groups them by table key, reads and decodes
-each key's state once, runs :mod:`streams.sessionizer.logic` over the key's records in
+each key's state once, runs :mod:`hivemind_kafka.streams.sessionizer.logic` over the key's records in
 offset order and sweeps the idle keys of every partition that got a tick, (3) sends the
 closed sessions, candidates and dead letters, and only once the broker has acknowledged
 all of them (4) writes each touched key's final state once, to the changelog partition
@@ -25,8 +25,8 @@ assignment are skipped (Faust seeks back to the committed offsets after the reba
 delivers them again); a batch whose assignment epoch changed before its writes is
 abandoned, unwritten and unacked, and replayed the same way.
 
-Errors: bad input is dead-lettered (see :mod:`runtime.dlq`), and so is a record that
-decodes but breaks an admission rule (:mod:`schemas.admission`: keyed by another
+Errors: bad input is dead-lettered (see :mod:`hivemind_kafka.runtime.dlq`), and so is a record that
+decodes but breaks an admission rule (:mod:`hivemind_kafka.schemas.admission`: keyed by another
 workspace, an unknown ``schema_version``, an absurd timestamp); the worker keeps going. A
 processing error in the logic dead-letters the record the same way (later records of the
 key continue from the state before it); a producer error crashes the worker, which
@@ -46,16 +46,16 @@ from typing import Any, Protocol
 
 import msgspec
 
-from runtime import dlq
-from runtime.settings import Settings
-from schemas.admission import turn_record_problem
-from schemas.dead_letters import DeadLetter
-from schemas.events import TurnEvent, decode_turn_record
-from schemas.sessions import Candidate, Session, encode
-from schemas.topics import record_limit
-from streams.sessionizer import logic
-from streams.sessionizer import metrics as m
-from streams.sessionizer.index import DeadlineIndex
+from hivemind_kafka.runtime import dlq
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.admission import turn_record_problem
+from hivemind_kafka.schemas.dead_letters import DeadLetter
+from hivemind_kafka.schemas.events import TurnEvent, decode_turn_record
+from hivemind_kafka.schemas.sessions import Candidate, Session, encode
+from hivemind_kafka.schemas.topics import record_limit
+from hivemind_kafka.streams.sessionizer import logic
+from hivemind_kafka.streams.sessionizer import metrics as m
+from hivemind_kafka.streams.sessionizer.index import DeadlineIndex
 
 log = logging.getLogger(__name__)
 

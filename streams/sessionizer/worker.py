@@ -1,10 +1,10 @@
 """Run one sessionizer worker process (blocking) until SIGTERM/SIGINT.
 
 Guarantee: on SIGTERM/SIGINT the worker stops its agent, flushes the producer and commits
-offsets before returning; on SIGKILL nothing is lost (see :mod:`streams.sessionizer.app`).
+offsets before returning; on SIGKILL nothing is lost (see :mod:`hivemind_kafka.streams.sessionizer.app`).
 Whatever the clean stop waits for (a flush or commit against an unreachable broker never
 ends), the process exits within ``HIVEMIND_STOP_GRACE_S`` of the signal
-(:mod:`runtime.stopping`): as safe as SIGKILL.
+(:mod:`hivemind_kafka.runtime.stopping`): as safe as SIGKILL.
 Errors reaching Kafka raise :class:`runtime.errors.BrokerUnavailable` before the worker
 starts.
 """
@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from runtime.kafka import ensure_topics
-from runtime.metrics import PORT_OFFSETS, serve, set_ready
-from runtime.settings import Settings
-from runtime.stopping import StopDeadline, worker_grace_s
+from hivemind_kafka.runtime.kafka import ensure_topics
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS, serve, set_ready
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.runtime.stopping import StopDeadline, worker_grace_s
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def run_worker(settings: Settings, *, worker_id: str = "1", app_id: str | None =
     changelog prefix) defaults to :func:`streams.sessionizer.app.default_app_id`."""
     import faust
 
-    from streams.sessionizer.app import build_app
+    from hivemind_kafka.streams.sessionizer.app import build_app
 
     if settings.kafka.create_topics:
         ensure_topics(settings)

@@ -28,14 +28,14 @@ from pathlib import Path
 
 import pytest
 
-from producers.agentd import launch as agentd
-from producers.hook.skill_pull import read_cache
-from runtime.settings import to_env
-from runtime.supervisor import Supervisor, child_env
-from schemas.events import EventKind, decode_turn_record
-from schemas.holdout import is_held_out
-from sinks.skills_publisher import list_skills
-from streams.codifier.offline import draft_offline
+from hivemind_kafka.producers.agentd import launch as agentd
+from hivemind_kafka.producers.hook.skill_pull import read_cache
+from hivemind_kafka.runtime.settings import to_env
+from hivemind_kafka.runtime.supervisor import Supervisor, child_env
+from hivemind_kafka.schemas.events import EventKind, decode_turn_record
+from hivemind_kafka.schemas.holdout import is_held_out
+from hivemind_kafka.sinks.skills_publisher import list_skills
+from hivemind_kafka.streams.codifier.offline import draft_offline
 from tests.support import claude_cli
 from tests.support.claude_cli import StreamSession, run_print
 from tests.support.claude_stub import (
@@ -65,7 +65,7 @@ pytestmark = [
 
 
 def hivemind(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -108,7 +108,7 @@ def turn_events(settings, session_id: str) -> list:
 
 
 def delta_rows(settings, table: str) -> list[dict]:
-    from sinks.delta_writer import read_table
+    from hivemind_kafka.sinks.delta_writer import read_table
 
     try:
         return read_table(settings, table).to_pylist()
@@ -261,8 +261,8 @@ def test_correction_in_a_resumed_session_becomes_a_skill_the_next_sessions_are_g
 
 
 def test_rejected_edit_is_recorded_and_counts_in_edit_acceptance(settings, tmp_path):
-    from analytics.headline import Metric, headline_metrics
-    from analytics.lake import read_table
+    from hivemind_kafka.analytics.headline import Metric, headline_metrics
+    from hivemind_kafka.analytics.lake import read_table
 
     settings = settings.replace(sessionizer={"tick_interval_s": 0.5, "arrival_grace_s": 1},
                                 lake={"flush_seconds": 0.5})

@@ -13,16 +13,21 @@ from collections import Counter
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from runtime.kafka import consumer_config, producer_config
-from runtime.settings import Secret
-from schemas.dead_letters import decode_dead_letter
-from schemas.sessions import encode
-from schemas.skills import decode_skill, parse_skill_key
-from sinks.skills_publisher import list_skills, read_skill_log, retire_skill, skill_log
-from streams.codifier.app import CodifierJob
-from streams.codifier.library import Library
-from streams.codifier.llm import AnthropicCodifier
-from streams.codifier.logic import CodifySummary
+from hivemind_kafka.runtime.kafka import consumer_config, producer_config
+from hivemind_kafka.runtime.settings import Secret
+from hivemind_kafka.schemas.dead_letters import decode_dead_letter
+from hivemind_kafka.schemas.sessions import encode
+from hivemind_kafka.schemas.skills import decode_skill, parse_skill_key
+from hivemind_kafka.sinks.skills_publisher import (
+    list_skills,
+    read_skill_log,
+    retire_skill,
+    skill_log,
+)
+from hivemind_kafka.streams.codifier.app import CodifierJob
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.llm import AnthropicCodifier
+from hivemind_kafka.streams.codifier.logic import CodifySummary
 from tests.support.anthropic_stub import AnthropicStub, error, keep
 from tests.support.polling import wait_until as wait_for
 from tests.unit.streams.codifier.builders import (

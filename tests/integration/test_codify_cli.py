@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cli.main import main
-from runtime.settings import to_env
-from schemas.skills import Decision, Skill, SkillProvenance
-from sinks.skills_publisher import SkillsPublisher, read_skill_log
+from hivemind_kafka.cli.main import main
+from hivemind_kafka.runtime.settings import to_env
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.sinks.skills_publisher import SkillsPublisher, read_skill_log
 
 pytestmark = pytest.mark.integration
 

@@ -13,15 +13,15 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from runtime.kafka import consumer_config, group_id_for, producer_config
-from runtime.settings import Secret, to_env
-from runtime.supervisor import Supervisor, child_env
-from schemas.events import encode_batch, turn_key
-from sinks.delta_writer import read_table
-from sinks.skills_publisher import list_skills
-from streams.codifier.app import GROUP_ID, CodifierJob
-from streams.codifier.llm import AnthropicCodifier
-from streams.codifier.logic import CodifySummary
+from hivemind_kafka.runtime.kafka import consumer_config, group_id_for, producer_config
+from hivemind_kafka.runtime.settings import Secret, to_env
+from hivemind_kafka.runtime.supervisor import Supervisor, child_env
+from hivemind_kafka.schemas.events import encode_batch, turn_key
+from hivemind_kafka.sinks.delta_writer import read_table
+from hivemind_kafka.sinks.skills_publisher import list_skills
+from hivemind_kafka.streams.codifier.app import GROUP_ID, CodifierJob
+from hivemind_kafka.streams.codifier.llm import AnthropicCodifier
+from hivemind_kafka.streams.codifier.logic import CodifySummary
 from tests.integration.test_codify import StartedJob, produce_candidates, wait_for
 from tests.support.anthropic_stub import AnthropicStub, keep
 from tests.unit.streams.codifier.builders import (

@@ -12,10 +12,10 @@ import math
 import pytest
 from deltalake import DeltaTable
 
-from analytics.attribution import Verdict
-from analytics.headline import ChangeVerdict
-from cli.demo import run_demo
-from producers.sdk.simulated_fleet import WeeksPlan
+from hivemind_kafka.analytics.attribution import Verdict
+from hivemind_kafka.analytics.headline import ChangeVerdict
+from hivemind_kafka.cli.demo import run_demo
+from hivemind_kafka.producers.sdk.simulated_fleet import WeeksPlan
 
 pytestmark = pytest.mark.integration
 

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from producers.agentd import launch as agentd
-from producers.hook.spool import Spool, spool_dir
-from producers.sync.skill_sync import ProjectRegistry
-from schemas.dead_letters import decode_dead_letter
-from schemas.events import decode_turn_record
-from schemas.holdout import is_held_out
-from schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
+from hivemind_kafka.producers.agentd import launch as agentd
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.producers.sync.skill_sync import ProjectRegistry
+from hivemind_kafka.schemas.dead_letters import decode_dead_letter
+from hivemind_kafka.schemas.events import decode_turn_record
+from hivemind_kafka.schemas.holdout import is_held_out
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
 from tests.integration.test_sync_agentd import edge_env
 from tests.support.polling import wait_until
 from tests.support.topic_reader import read_topic
@@ -61,13 +61,13 @@ def _tool_call(sid: str, step: int) -> dict:
 
 
 class AgentdProcess:
-    """``python -m producers.agentd.daemon`` as agentd runs: its own session, log to a file."""
+    """``python -m hivemind_kafka.producers.agentd.daemon`` as agentd runs: its own session, log to a file."""
 
     def __init__(self, env: dict, home: Path, *args: str) -> None:
         self.log = home / "agentd-test.log"
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "producers.agentd.daemon", "--home", str(home), *args],
+                [sys.executable, "-m", "hivemind_kafka.producers.agentd.daemon", "--home", str(home), *args],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.home = home
 
@@ -166,7 +166,7 @@ def _produce_raw(settings, records: list[tuple[bytes | None, bytes, int | None]]
     """Records as anyone with write access could put them on the skills topic."""
     from confluent_kafka import Producer
 
-    from runtime.kafka import producer_config
+    from hivemind_kafka.runtime.kafka import producer_config
 
     producer = Producer(producer_config(settings))
     errors: list = []
@@ -215,7 +215,7 @@ def test_hivemind_sync_survives_hostile_skill_records_and_a_symlinked_skill(sett
     project, outside = _project_with_symlinked_skill(tmp_path)
     home = _home(tmp_path, _agent())
     env = edge_env(settings, home, tmp_path)
-    done = subprocess.run([sys.executable, "-m", "cli.main", "sync", "--project",
+    done = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "sync", "--project",
                            str(project), "--timeout", "20"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

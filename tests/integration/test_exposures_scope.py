@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from analytics.lake import read_table
-from producers.agentd.forwarder import Forwarder
-from producers.hook.spool import Spool, spool_dir
-from producers.sync.skill_sync import sync_once
-from runtime.kafka import ensure_topics
-from schemas.holdout import is_held_out
-from schemas.skills import Decision, Skill, SkillProvenance
-from sinks.delta_writer import run_sink
-from sinks.skills_publisher import SkillsPublisher
+from hivemind_kafka.analytics.lake import read_table
+from hivemind_kafka.producers.agentd.forwarder import Forwarder
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.producers.sync.skill_sync import sync_once
+from hivemind_kafka.runtime.kafka import ensure_topics
+from hivemind_kafka.schemas.holdout import is_held_out
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.sinks.delta_writer import run_sink
+from hivemind_kafka.sinks.skills_publisher import SkillsPublisher
 from tests.conftest import make_settings
 from tests.support.polling import wait_until
 
@@ -48,7 +48,7 @@ def agent_present_and_held_out(present: str, held: str) -> str:
 def run_hook(home: Path, payload: dict) -> None:
     env = {k: v for k, v in os.environ.items() if k != "HIVEMIND_WORKSPACE_ID"}
     env["HIVEMIND_HOME"] = str(home)
-    done = subprocess.run([sys.executable, "-m", "cli.main", "capture"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "capture"], cwd=ROOT, env=env,
                           input=json.dumps(payload).encode(), capture_output=True, timeout=60)
     assert done.returncode == 0 and done.stdout == b"" and done.stderr == b"", done
 

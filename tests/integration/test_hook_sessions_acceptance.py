@@ -20,15 +20,20 @@ from pathlib import Path
 
 import pytest
 
-from analytics.attribution import session_results
-from analytics.lake import read_measure_tables
-from cli.main import main as hivemind
-from producers.agentd.forwarder import Forwarder
-from producers.hook.spool import Spool, spool_dir
-from schemas.outcomes import OutcomeResult
-from schemas.sessions import CandidateReason, decode_candidate, decode_session, session_uid
-from sinks.delta_writer import run_sink
-from streams.sessionizer.logic import candidate_id
+from hivemind_kafka.analytics.attribution import session_results
+from hivemind_kafka.analytics.lake import read_measure_tables
+from hivemind_kafka.cli.main import main as hivemind
+from hivemind_kafka.producers.agentd.forwarder import Forwarder
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.schemas.outcomes import OutcomeResult
+from hivemind_kafka.schemas.sessions import (
+    CandidateReason,
+    decode_candidate,
+    decode_session,
+    session_uid,
+)
+from hivemind_kafka.sinks.delta_writer import run_sink
+from hivemind_kafka.streams.sessionizer.logic import candidate_id
 from tests.conftest import make_settings
 from tests.integration.test_sessionizer_worker import Reader, Worker
 from tests.support.polling import wait_until
@@ -46,7 +51,7 @@ def hook(home: Path, project: Path, session_id: str, event: str, **fields) -> No
                **fields}
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIVEMIND_")}
     env["HIVEMIND_HOME"] = str(home)
-    done = subprocess.run([sys.executable, "-P", "-m", "cli.main", "capture"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-P", "-m", "hivemind_kafka.cli.main", "capture"], cwd=ROOT,
                           env=env, input=json.dumps(payload).encode(), capture_output=True,
                           timeout=60)
     assert done.returncode == 0 and done.stdout == b"" and done.stderr == b"", done
@@ -107,7 +112,7 @@ def test_hook_sessions_with_corrections_across_turns_become_candidates_and_late_
         broker, tmp_path, monkeypatch):
     settings = make_settings(broker.bootstrap, tmp_path, edge={"linger_ms": 50},
                              sessionizer={"tick_interval_s": 0.5, "arrival_grace_s": 1})
-    from runtime.kafka import ensure_topics
+    from hivemind_kafka.runtime.kafka import ensure_topics
 
     ensure_topics(settings)
     home = settings.edge.home_path()

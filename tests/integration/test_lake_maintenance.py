@@ -15,8 +15,8 @@ import pytest
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from runtime.settings import Settings
-from sinks.maintenance import (
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.sinks.maintenance import (
     RetentionTooShort,
     TableMissing,
     checkpoint_table,
@@ -198,7 +198,7 @@ def test_cli_lake_stats_optimize_vacuum(tmp_path):
     env = {**os.environ, "HIVEMIND_LAKE": s.lake.uri, "HIVEMIND_HOME": str(tmp_path / "home")}
 
     def cli(*args):
-        done = subprocess.run([sys.executable, "-m", "cli.main", "lake", *args], cwd=REPO,
+        done = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "lake", *args], cwd=REPO,
                               env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout

@@ -14,11 +14,11 @@ from confluent_kafka import Consumer, TopicPartition
 from deltalake import write_deltalake
 from prometheus_client import REGISTRY
 
-from cli.main import main as hivemind
-from runtime.kafka import consumer_config
-from schemas.holdout import HoldoutDesign
-from schemas.skills import Decision, Skill, SkillProvenance, parse_skill_key
-from sinks.skills_publisher import SkillsPublisher
+from hivemind_kafka.cli.main import main as hivemind
+from hivemind_kafka.runtime.kafka import consumer_config
+from hivemind_kafka.schemas.holdout import HoldoutDesign
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance, parse_skill_key
+from hivemind_kafka.sinks.skills_publisher import SkillsPublisher
 
 pytestmark = pytest.mark.integration
 

@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from confluent_kafka import Producer
 
-from analytics.attribution import session_results
-from analytics.lake import read_measure_tables
-from analytics.signals import outcome_event, send_outcome
-from cli.main import main as hivemind
-from runtime.kafka import producer_config
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
-from schemas.outcomes import OutcomeResult
-from schemas.sessions import CloseReason, Session, encode, session_uid
-from sinks.delta_writer import run_sink
+from hivemind_kafka.analytics.attribution import session_results
+from hivemind_kafka.analytics.lake import read_measure_tables
+from hivemind_kafka.analytics.signals import outcome_event, send_outcome
+from hivemind_kafka.cli.main import main as hivemind
+from hivemind_kafka.runtime.kafka import producer_config
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from hivemind_kafka.schemas.outcomes import OutcomeResult
+from hivemind_kafka.schemas.sessions import CloseReason, Session, encode, session_uid
+from hivemind_kafka.sinks.delta_writer import run_sink
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.metrics import PORT_OFFSETS
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS
 from tests.unit.deploy.test_prometheus_names import USED, dashboard_exprs, rule_groups
 
 pytestmark = pytest.mark.integration
@@ -28,14 +28,14 @@ ROOT = Path(__file__).resolve().parents[2]
 TYPE_LINE = re.compile(r"^# TYPE (\S+) (\w+)$", re.M)
 
 COMPONENTS = {
-    "sessionizer": ([sys.executable, "-m", "streams.sessionizer"], PORT_OFFSETS["sessionizer"]),
-    "sink": ([sys.executable, "-m", "sinks"], PORT_OFFSETS["sink"]),
-    "codifier": ([sys.executable, "-m", "streams.codifier"], PORT_OFFSETS["codifier"]),
-    # Not `python -m producers.agentd.forwarder`: run as __main__, that module is imported twice
+    "sessionizer": ([sys.executable, "-m", "hivemind_kafka.streams.sessionizer"], PORT_OFFSETS["sessionizer"]),
+    "sink": ([sys.executable, "-m", "hivemind_kafka.sinks"], PORT_OFFSETS["sink"]),
+    "codifier": ([sys.executable, "-m", "hivemind_kafka.streams.codifier"], PORT_OFFSETS["codifier"]),
+    # Not `python -m hivemind_kafka.producers.agentd.forwarder`: run as __main__, that module is imported twice
     # and registers its metrics twice (DuplicateTimeseries) - reported to its owner.
-    "agentd": ([sys.executable, "-c", "import sys; from producers.agentd.daemon import main; sys.exit(main())"],
+    "agentd": ([sys.executable, "-c", "import sys; from hivemind_kafka.producers.agentd.daemon import main; sys.exit(main())"],
                PORT_OFFSETS["agentd"]),
-    "measure": ([sys.executable, "-m", "cli.main", "report", "--every", "3600"],
+    "measure": ([sys.executable, "-m", "hivemind_kafka.cli.main", "report", "--every", "3600"],
                 PORT_OFFSETS["measure"]),
 }
 

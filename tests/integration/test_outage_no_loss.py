@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.agentd.forwarder import Forwarder
-from producers.hook.spool import Spool, spool_dir
-from runtime import broker as embedded
-from runtime.kafka import ensure_topics
-from schemas.dead_letters import decode_dead_letter
-from schemas.events import decode_turn_record
+from hivemind_kafka.producers.agentd.forwarder import Forwarder
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.runtime import broker as embedded
+from hivemind_kafka.runtime.kafka import ensure_topics
+from hivemind_kafka.schemas.dead_letters import decode_dead_letter
+from hivemind_kafka.schemas.events import decode_turn_record
 from tests.conftest import make_settings
 from tests.support.polling import wait_until
 from tests.support.topic_reader import read_topic
@@ -98,7 +98,7 @@ def test_broker_outage_loses_nothing_and_delivers_each_event_once(own_broker, tm
     assert not set(before) & set(delivered), "acknowledged events were not re-sent"
 
     # Downstream: the Delta sink on the new broker holds each outage event once.
-    from sinks.delta_writer import read_table, run_sink
+    from hivemind_kafka.sinks.delta_writer import read_table, run_sink
 
     stop_sink = threading.Event()
     sink = threading.Thread(target=run_sink, args=(settings,),
@@ -191,7 +191,7 @@ def test_sigkill_of_agentd_loses_nothing(broker, tmp_path):
     import sys
     from pathlib import Path
 
-    from producers.agentd import launch as agentd
+    from hivemind_kafka.producers.agentd import launch as agentd
 
     settings = make_settings(broker.bootstrap, tmp_path, edge={"linger_ms": 50})
     ensure_topics(settings)
@@ -207,7 +207,7 @@ def test_sigkill_of_agentd_loses_nothing(broker, tmp_path):
            "HIVEMIND_TOPICS_TURNS": t.turns, "HIVEMIND_TOPICS_DLQ": t.dlq,
            "HIVEMIND_TOPICS_SKILLS": t.skills, "HIVEMIND_KAFKA_PARTITIONS": "3"}
     root = Path(__file__).resolve().parents[2]
-    argv = [sys.executable, "-m", "producers.agentd.daemon", "--home", str(home)]
+    argv = [sys.executable, "-m", "hivemind_kafka.producers.agentd.daemon", "--home", str(home)]
     first = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:

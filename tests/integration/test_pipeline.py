@@ -15,11 +15,11 @@ import pytest
 from confluent_kafka import Producer
 from deltalake import DeltaTable
 
-from producers.sdk import Fleet
-from producers.sdk.simulated_fleet import FleetPlan, simulate
-from runtime.kafka import producer_config
-from runtime.settings import to_env
-from runtime.supervisor import Supervisor, child_env
+from hivemind_kafka.producers.sdk import Fleet
+from hivemind_kafka.producers.sdk.simulated_fleet import FleetPlan, simulate
+from hivemind_kafka.runtime.kafka import producer_config
+from hivemind_kafka.runtime.settings import to_env
+from hivemind_kafka.runtime.supervisor import Supervisor, child_env
 
 pytestmark = pytest.mark.integration
 

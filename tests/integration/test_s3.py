@@ -15,9 +15,14 @@ import pyarrow as pa
 import pytest
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-from analytics.sql import query_table
-from runtime.settings import Settings
-from sinks.maintenance import checkpoint_table, optimize_table, table_stats, vacuum_table
+from hivemind_kafka.analytics.sql import query_table
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.sinks.maintenance import (
+    checkpoint_table,
+    optimize_table,
+    table_stats,
+    vacuum_table,
+)
 from tests.support.s3 import moto_s3
 
 pytestmark = pytest.mark.integration
@@ -122,7 +127,7 @@ def test_cli_sql_and_lake_stats_on_s3(s3_lake):
     full_env = {**os.environ, **env, "HIVEMIND_HOME": "/nonexistent-hivemind-home"}
 
     def cli(*args):
-        done = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=full_env,
+        done = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", *args], cwd=REPO, env=full_env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout

@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from runtime.broker import free_port
-from runtime.kafka import ensure_topics, producer_config
-from runtime.metrics import PORT_OFFSETS
-from runtime.settings import Settings, to_env
-from runtime.supervisor import child_env
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
-from schemas.sessions import session_uid
-from sinks.delta_writer import read_table
+from hivemind_kafka.runtime.broker import free_port
+from hivemind_kafka.runtime.kafka import ensure_topics, producer_config
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS
+from hivemind_kafka.runtime.settings import Settings, to_env
+from hivemind_kafka.runtime.supervisor import child_env
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from hivemind_kafka.schemas.sessions import session_uid
+from hivemind_kafka.sinks.delta_writer import read_table
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration
@@ -193,10 +193,10 @@ def processes():
 def test_two_of_each_worker_survive_a_sigkill_of_one_each_exactly_once(
         scale_settings, processes, tmp_path):
     s = scale_settings
-    sessionizers = [Process(f"sessionizer-{i}", ["-m", "streams.sessionizer", "--worker-id",
+    sessionizers = [Process(f"sessionizer-{i}", ["-m", "hivemind_kafka.streams.sessionizer", "--worker-id",
                                                  str(i)], "sessionizer", s,
                             tmp_path / f"sessionizer-{i}.log") for i in (1, 2)]
-    sinks = [Process(f"sink-{i}", ["-m", "sinks", "--tables", "events,sessions"], "sink", s,
+    sinks = [Process(f"sink-{i}", ["-m", "hivemind_kafka.sinks", "--tables", "events,sessions"], "sink", s,
                      tmp_path / f"sink-{i}.log") for i in (1, 2)]
     processes += sessionizers + sinks
     wait_for(lambda: all(p.is_ready() for p in processes), timeout=120,

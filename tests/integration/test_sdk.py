@@ -7,10 +7,10 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from producers.sdk import DeliveryFailed, Fleet
-from runtime.errors import ContractViolation
-from runtime.kafka import consumer_config, producer_config
-from schemas.events import EventKind, decode_turn_record
+from hivemind_kafka.producers.sdk import DeliveryFailed, Fleet
+from hivemind_kafka.runtime.errors import ContractViolation
+from hivemind_kafka.runtime.kafka import consumer_config, producer_config
+from hivemind_kafka.schemas.events import EventKind, decode_turn_record
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def test_invalid_event_is_rejected_before_anything_is_sent(settings):
 
 
 def test_undeliverable_events_raise_on_flush(settings):
-    from runtime.broker import free_port
+    from hivemind_kafka.runtime.broker import free_port
 
     dead = settings.replace(kafka={"bootstrap": f"127.0.0.1:{free_port()}"})
     producer = Producer(producer_config(dead, **{"message.timeout.ms": 1500}))

@@ -1,4 +1,4 @@
-"""The sessionizer worker over the real embedded broker, run as `python -m streams.sessionizer`.
+"""The sessionizer worker over the real embedded broker, run as `python -m hivemind_kafka.streams.sessionizer`.
 
 Properties: scripted sessions come out exactly once per expected session_uid with exact
 event counts; bad records land in the DLQ with their reason while later records still
@@ -20,12 +20,12 @@ import msgspec
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from runtime.broker import free_port
-from runtime.kafka import consumer_config, producer_config
-from runtime.settings import Settings, to_env
-from runtime.supervisor import child_env
-from schemas.dead_letters import decode_dead_letter
-from schemas.events import (
+from hivemind_kafka.runtime.broker import free_port
+from hivemind_kafka.runtime.kafka import consumer_config, producer_config
+from hivemind_kafka.runtime.settings import Settings, to_env
+from hivemind_kafka.runtime.supervisor import child_env
+from hivemind_kafka.schemas.dead_letters import decode_dead_letter
+from hivemind_kafka.schemas.events import (
     AgentKind,
     EventKind,
     TurnEvent,
@@ -33,9 +33,9 @@ from schemas.events import (
     encode_event,
     turn_key,
 )
-from schemas.sessions import decode_candidate, decode_session, session_uid
-from streams.sessionizer.app import default_app_id
-from streams.sessionizer.logic import candidate_id
+from hivemind_kafka.schemas.sessions import decode_candidate, decode_session, session_uid
+from hivemind_kafka.streams.sessionizer.app import default_app_id
+from hivemind_kafka.streams.sessionizer.logic import candidate_id
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class Worker:
-    """One `python -m streams.sessionizer` subprocess, always killed at the end."""
+    """One `python -m hivemind_kafka.streams.sessionizer` subprocess, always killed at the end."""
 
     def __init__(self, settings: Settings, log_path: Path, worker_id: str = "1") -> None:
         self.settings, self.log_path, self.worker_id = settings, log_path, worker_id
@@ -75,7 +75,7 @@ class Worker:
         out = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(
             # The default app id follows the (test-unique) turns topic: no shared group.
-            [sys.executable, "-m", "streams.sessionizer", "--worker-id", self.worker_id],
+            [sys.executable, "-m", "hivemind_kafka.streams.sessionizer", "--worker-id", self.worker_id],
             env=settings_env(self.settings), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         out.close()
 

@@ -14,15 +14,15 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY
 
-from runtime.broker import free_port
-from runtime.kafka import consumer_config, producer_config
-from runtime.metrics import PORT_OFFSETS
-from schemas.dead_letters import decode_dead_letter
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
-from schemas.sessions import CloseReason, Session, encode, session_uid
-from schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
-from sinks.delta_writer import DeltaSink, read_table, run_sink
-from sinks.tables import table_spec
+from hivemind_kafka.runtime.broker import free_port
+from hivemind_kafka.runtime.kafka import consumer_config, producer_config
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS
+from hivemind_kafka.schemas.dead_letters import decode_dead_letter
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from hivemind_kafka.schemas.sessions import CloseReason, Session, encode, session_uid
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
+from hivemind_kafka.sinks.delta_writer import DeltaSink, read_table, run_sink
+from hivemind_kafka.sinks.tables import table_spec
 
 pytestmark = pytest.mark.integration
 
@@ -233,7 +233,7 @@ def test_stale_writer_conflict_resets_to_the_table_version_without_duplicates(se
 def _set_group_offsets(settings, group_id: str, topic: str, offset: int) -> None:
     from confluent_kafka import TopicPartition
 
-    from runtime.kafka import partition_count
+    from hivemind_kafka.runtime.kafka import partition_count
 
     consumer = Consumer(consumer_config(settings, group_id))
     try:

@@ -1,5 +1,5 @@
 """Fault injection on the Delta sink as an operator meets it: real tansu brokers, real
-``python -m sinks`` processes, counting in Delta (issue 12).
+``python -m hivemind_kafka.sinks`` processes, counting in Delta (issue 12).
 
 Each test asserts the exact ``event_id`` / ``session_uid`` sets in the lake, each stored
 once: poison records go to the DLQ with a reason while the rest of the stream lands; a
@@ -25,14 +25,14 @@ import msgspec
 import pytest
 from confluent_kafka import Producer
 
-from runtime import broker as embedded
-from runtime.broker import free_port
-from runtime.kafka import ensure_topics, producer_config
-from runtime.metrics import PORT_OFFSETS
-from schemas.events import encode_batch, encode_event, turn_key
-from schemas.sessions import encode
-from schemas.skills import encode_skill, skill_key
-from sinks.delta_writer import read_table
+from hivemind_kafka.runtime import broker as embedded
+from hivemind_kafka.runtime.broker import free_port
+from hivemind_kafka.runtime.kafka import ensure_topics, producer_config
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS
+from hivemind_kafka.schemas.events import encode_batch, encode_event, turn_key
+from hivemind_kafka.schemas.sessions import encode
+from hivemind_kafka.schemas.skills import encode_skill, skill_key
+from hivemind_kafka.sinks.delta_writer import read_table
 from tests.conftest import make_settings
 from tests.integration.test_sink import a_session, a_skill, dead_letters, events_of, wait_for
 
@@ -58,7 +58,7 @@ def start_sink(settings, log: Path, tables: str = "events,sessions,skills",
     _started[log] += 1
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sinks", "--tables", tables],
+            [sys.executable, "-m", "hivemind_kafka.sinks", "--tables", tables],
             cwd=REPO, env=sink_env(settings, **extra), stdout=out, stderr=subprocess.STDOUT,
         )
     proc.log = log  # type: ignore[attr-defined]

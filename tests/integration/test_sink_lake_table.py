@@ -6,9 +6,9 @@ import multiprocessing
 
 import pytest
 
-from runtime.errors import CommitConflict
-from sinks.lake_table import LakeTable
-from sinks.tables import EVENTS_SCHEMA, events_to_arrow
+from hivemind_kafka.runtime.errors import CommitConflict
+from hivemind_kafka.sinks.lake_table import LakeTable
+from hivemind_kafka.sinks.tables import EVENTS_SCHEMA, events_to_arrow
 from tests.integration.test_sink import events_of
 
 pytestmark = pytest.mark.integration

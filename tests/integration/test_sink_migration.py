@@ -10,12 +10,12 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from analytics.lake import read_table
-from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.sessions import CloseReason, Session, session_uid
-from sinks.lake_table import LakeTable
-from sinks.tables import (
+from hivemind_kafka.analytics.lake import read_table
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.schemas.sessions import CloseReason, Session, session_uid
+from hivemind_kafka.sinks.lake_table import LakeTable
+from hivemind_kafka.sinks.tables import (
     EVENTS_SCHEMA,
     SESSIONS_SCHEMA,
     events_to_arrow,

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Producer
 
-from runtime import broker as embedded
-from runtime.kafka import ensure_topics, producer_config
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
-from sinks.delta_writer import read_table, run_sink
+from hivemind_kafka.runtime import broker as embedded
+from hivemind_kafka.runtime.kafka import ensure_topics, producer_config
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from hivemind_kafka.sinks.delta_writer import read_table, run_sink
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration

@@ -8,11 +8,11 @@ from collections import Counter
 
 import pytest
 
-from runtime.settings import Secret
-from schemas.events import encode_batch, turn_key
-from schemas.sessions import encode
-from sinks.delta_writer import DeltaSink, read_table
-from sinks.tables import table_spec
+from hivemind_kafka.runtime.settings import Secret
+from hivemind_kafka.schemas.events import encode_batch, turn_key
+from hivemind_kafka.schemas.sessions import encode
+from hivemind_kafka.sinks.delta_writer import DeltaSink, read_table
+from hivemind_kafka.sinks.tables import table_spec
 from tests.integration.test_sink import a_session, events_of, produce
 from tests.support.s3 import moto_s3
 

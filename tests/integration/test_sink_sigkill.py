@@ -1,4 +1,4 @@
-"""SIGKILL the sink process (``python -m sinks``) at random points mid-stream, restart it,
+"""SIGKILL the sink process (``python -m hivemind_kafka.sinks``) at random points mid-stream, restart it,
 and count: every event and every session must be in the lake exactly once."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import pytest
 from confluent_kafka import Producer
 from deltalake import DeltaTable
 
-from runtime.kafka import producer_config
-from schemas.events import encode_batch, turn_key
-from schemas.sessions import encode
-from sinks.delta_writer import read_table
+from hivemind_kafka.runtime.kafka import producer_config
+from hivemind_kafka.schemas.events import encode_batch, turn_key
+from hivemind_kafka.schemas.sessions import encode
+from hivemind_kafka.sinks.delta_writer import read_table
 from tests.integration.test_sink import a_session, events_of, wait_for
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def sink_env(settings) -> dict[str, str]:
 def start_sink(env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "sinks", "--tables", "events,sessions"],
+            [sys.executable, "-m", "hivemind_kafka.sinks", "--tables", "events,sessions"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
 

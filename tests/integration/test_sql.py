@@ -15,14 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 
-from analytics.sql import EXAMPLE_QUERIES, QueryFailed, connect, query_table
-from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.holdout import holdout_bucket, is_held_out, period_index
-from schemas.outcomes import Outcome, OutcomeResult
-from schemas.sessions import CloseReason, Session, session_uid
-from schemas.skills import Decision, Skill, SkillProvenance
-from sinks.tables import SkillRow, table_spec
+from hivemind_kafka.analytics.sql import EXAMPLE_QUERIES, QueryFailed, connect, query_table
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.schemas.holdout import holdout_bucket, is_held_out, period_index
+from hivemind_kafka.schemas.outcomes import Outcome, OutcomeResult
+from hivemind_kafka.schemas.sessions import CloseReason, Session, session_uid
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.sinks.tables import SkillRow, table_spec
 
 pytestmark = pytest.mark.integration
 
@@ -205,7 +205,7 @@ def test_skill_effect_compares_cohorts_on_last_known_outcome(lake):
 
 def run_cli(lake: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HIVEMIND_LAKE": lake.lake.uri, "HIVEMIND_HOME": lake.lake.uri + "/home"}
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", *args], cwd=REPO, env=env,
                           input=stdin, capture_output=True, text=True, timeout=120)
 
 

@@ -12,11 +12,17 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 
-from analytics.sql import TABLE_MAX_ROWS, QueryFailed, query_table, run_query, write_result
-from runtime.settings import Settings
-from schemas.events import AgentKind
-from schemas.sessions import CloseReason, Session, session_uid
-from sinks.tables import table_spec
+from hivemind_kafka.analytics.sql import (
+    TABLE_MAX_ROWS,
+    QueryFailed,
+    query_table,
+    run_query,
+    write_result,
+)
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.events import AgentKind
+from hivemind_kafka.schemas.sessions import CloseReason, Session, session_uid
+from hivemind_kafka.sinks.tables import table_spec
 
 pytestmark = pytest.mark.integration
 

@@ -29,14 +29,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from runtime import broker as embedded
-from runtime.broker import free_port
-from runtime.kafka import ensure_topics
-from runtime.settings import Settings, to_env
-from runtime.supervisor import child_env
-from schemas.dead_letters import decode_dead_letter
-from schemas.events import EventKind, encode_batch, turn_key
-from schemas.sessions import decode_session
+from hivemind_kafka.runtime import broker as embedded
+from hivemind_kafka.runtime.broker import free_port
+from hivemind_kafka.runtime.kafka import ensure_topics
+from hivemind_kafka.runtime.settings import Settings, to_env
+from hivemind_kafka.runtime.supervisor import child_env
+from hivemind_kafka.schemas.dead_letters import decode_dead_letter
+from hivemind_kafka.schemas.events import EventKind, encode_batch, turn_key
+from hivemind_kafka.schemas.sessions import decode_session
 from tests.conftest import make_settings
 from tests.integration.test_sessionizer_worker import conversation, ev
 from tests.support.polling import wait_until
@@ -93,7 +93,7 @@ def procs() -> Iterator[list[Proc]]:
 def _produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
     from confluent_kafka import Producer
 
-    from runtime.kafka import producer_config
+    from hivemind_kafka.runtime.kafka import producer_config
 
     # Records over the stages' limit too: what a hostile or buggy producer can send.
     producer = Producer(producer_config(settings, **{"message.max.bytes": 4_000_000}))
@@ -115,7 +115,7 @@ def _stop_with_broker_gone(proc: Proc, broker: embedded.EmbeddedBroker) -> int:
 def test_sessionizer_exits_on_sigterm_with_the_broker_gone(own_broker, tmp_path, procs):
     settings = make_settings(own_broker.bootstrap, tmp_path)
     ensure_topics(settings)
-    proc = Proc([sys.executable, "-m", "streams.sessionizer"], _env(settings),
+    proc = Proc([sys.executable, "-m", "hivemind_kafka.streams.sessionizer"], _env(settings),
                 tmp_path / "sessionizer.log")
     procs.append(proc)
     events = conversation("ws-a", "s-1", 4)
@@ -131,7 +131,7 @@ def test_sessionizer_exits_on_sigterm_with_the_broker_gone(own_broker, tmp_path,
 def test_codifier_exits_on_sigterm_with_the_broker_gone(own_broker, tmp_path, procs):
     settings = make_settings(own_broker.bootstrap, tmp_path)
     ensure_topics(settings)
-    proc = Proc([sys.executable, "-m", "cli.main", "worker", "codifier"], _env(settings),
+    proc = Proc([sys.executable, "-m", "hivemind_kafka.cli.main", "worker", "codifier"], _env(settings),
                 tmp_path / "codifier.log")
     procs.append(proc)
     wait_until(lambda: "library loaded" in proc.text() or proc.proc.poll() is not None, 60,
@@ -147,7 +147,7 @@ def test_agentd_exits_on_sigterm_with_the_broker_gone(own_broker, tmp_path, proc
     home.mkdir(parents=True)
     (home / "config.json").write_text(json.dumps(
         {"workspace_id": "ws-test", "agent_id": "a-1", "agentd_autostart": False}))
-    proc = Proc([sys.executable, "-m", "producers.agentd.daemon", "--home", str(home)],
+    proc = Proc([sys.executable, "-m", "hivemind_kafka.producers.agentd.daemon", "--home", str(home)],
                 _env(settings), tmp_path / "agentd.log")
     procs.append(proc)
     wait_until(lambda: "agentd started" in proc.text() or proc.proc.poll() is not None, 60,
@@ -160,7 +160,7 @@ def test_up_supervisor_and_its_workers_exit_on_sigterm_with_the_broker_gone(
         own_broker, tmp_path, procs):
     settings = make_settings(own_broker.bootstrap, tmp_path)
     ensure_topics(settings)
-    proc = Proc([sys.executable, "-m", "cli.main", "up", "--components",
+    proc = Proc([sys.executable, "-m", "hivemind_kafka.cli.main", "up", "--components",
                  "sessionizer,codifier"], _env(settings), tmp_path / "up.log")
     procs.append(proc)
     logs = Path(settings.edge.home) / "logs"
@@ -236,7 +236,7 @@ def test_poison_records_are_dead_lettered_and_every_good_session_comes_out_once(
                poison["oversized"], (key, encode_batch(turn)), g["good-3"]]
     _produce(settings, records)
 
-    proc = Proc([sys.executable, "-m", "streams.sessionizer"], _env(settings),
+    proc = Proc([sys.executable, "-m", "hivemind_kafka.streams.sessionizer"], _env(settings),
                 tmp_path / "sessionizer.log")
     procs.append(proc)
     expected = sorted([(n, 0, 4) for n in good] + [("stop-first", 0, 6)])
@@ -275,9 +275,9 @@ def test_a_replaced_cluster_is_reported_and_read_from_its_start(tmp_path, procs)
         key = turn_key("ws-a")
         _produce(settings, [(key, encode_batch(conversation("ws-a", f"old-{i}", 4)))
                             for i in range(10)])
-        sessionizer = Proc([sys.executable, "-m", "streams.sessionizer"], _env(settings),
+        sessionizer = Proc([sys.executable, "-m", "hivemind_kafka.streams.sessionizer"], _env(settings),
                            tmp_path / "sessionizer.log")
-        codifier = Proc([sys.executable, "-m", "cli.main", "worker", "codifier"],
+        codifier = Proc([sys.executable, "-m", "hivemind_kafka.cli.main", "worker", "codifier"],
                         _env(settings, HIVEMIND_METRICS_PORT=str(free_port())),
                         tmp_path / "codifier.log")
         procs.extend([sessionizer, codifier])
@@ -310,11 +310,11 @@ def test_candidate_keyed_by_another_workspace_is_dead_lettered_and_the_rest_codi
         settings):
     from confluent_kafka import Producer
 
-    from runtime.kafka import producer_config
-    from schemas.sessions import encode
-    from sinks.skills_publisher import list_skills
-    from streams.codifier.app import CodifierJob
-    from streams.codifier.logic import CodifySummary
+    from hivemind_kafka.runtime.kafka import producer_config
+    from hivemind_kafka.schemas.sessions import encode
+    from hivemind_kafka.sinks.skills_publisher import list_skills
+    from hivemind_kafka.streams.codifier.app import CodifierJob
+    from hivemind_kafka.streams.codifier.logic import CodifySummary
     from tests.integration.test_codify import StartedJob
     from tests.unit.streams.codifier.builders import candidate, recovery_session
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from producers.agentd import launch as agentd
-from producers.hook.spool import Spool, spool_dir
-from schemas.events import decode_turn_record
-from schemas.holdout import is_held_out
-from schemas.outcomes import Cohort, decode_exposure
-from schemas.skills import Decision, Skill, SkillProvenance
-from sinks.skills_publisher import SkillsPublisher
+from hivemind_kafka.producers.agentd import launch as agentd
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.schemas.events import decode_turn_record
+from hivemind_kafka.schemas.holdout import is_held_out
+from hivemind_kafka.schemas.outcomes import Cohort, decode_exposure
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.sinks.skills_publisher import SkillsPublisher
 from tests.support.polling import wait_until
 from tests.support.topic_reader import read_topic
 
@@ -59,7 +59,7 @@ def test_session_start_spawns_agentd_which_forwards_syncs_and_stops(settings, tm
     for d in (home, user_home, project):
         d.mkdir()
     # A project with packages named like ours must not shadow them in agentd.
-    for package in ("producers", "runtime"):
+    for package in ("hivemind_kafka", "producers", "runtime"):
         (project / package).mkdir()
         (project / package / "__init__.py").write_text("raise SystemExit('shadowed')\n")
     agent = next(f"agent-{i}" for i in range(1000) if not is_held_out("run-tests", f"agent-{i}"))
@@ -100,16 +100,16 @@ def test_session_start_spawns_agentd_which_forwards_syncs_and_stops(settings, tm
         assert [(x.session_id, x.skill_name, x.cohort) for x in exposures] == [
             (sid, "run-tests", Cohort.PRESENT)]
 
-        second = subprocess.run([sys.executable, "-m", "producers.agentd.daemon", "--home", str(home)],
+        second = subprocess.run([sys.executable, "-m", "hivemind_kafka.producers.agentd.daemon", "--home", str(home)],
                                 cwd=ROOT, env=env, capture_output=True, timeout=30)
         assert second.returncode == 0 and agentd.running_pid(home) == pid
 
-        stop = subprocess.run([sys.executable, "-m", "cli.main", "agentd", "--stop"], cwd=ROOT,
+        stop = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "agentd", "--stop"], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=40)
         assert stop.returncode == 0, stop.stdout + stop.stderr
         assert agentd.running_pid(home) is None
         assert Spool(spool_dir(home)).stats().records == 0
-        status = subprocess.run([sys.executable, "-m", "cli.main", "skillify", "--json"],
+        status = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "skillify", "--json"],
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
         facts = json.loads(status.stdout)
         assert facts["broker"]["reachable"] and not facts["agentd"]["running"]

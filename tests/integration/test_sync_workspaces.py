@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 
-from producers.sync.skill_files import SyncState
-from producers.sync.skill_sync import read_skills_views, read_workspace_skills, sync_once
-from schemas.holdout import is_held_out
-from schemas.outcomes import Cohort, decode_exposure
-from schemas.skills import Decision, Skill, SkillProvenance
-from sinks.skills_publisher import SkillsPublisher
+from hivemind_kafka.producers.sync.skill_files import SyncState
+from hivemind_kafka.producers.sync.skill_sync import (
+    read_skills_views,
+    read_workspace_skills,
+    sync_once,
+)
+from hivemind_kafka.schemas.holdout import is_held_out
+from hivemind_kafka.schemas.outcomes import Cohort, decode_exposure
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.sinks.skills_publisher import SkillsPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -87,8 +91,8 @@ def test_read_sees_every_record_of_a_multi_record_batch(settings):
     must still see every skill of a batch produced in one go."""
     from confluent_kafka import Producer
 
-    from runtime.kafka import producer_config
-    from schemas.skills import encode_skill, skill_key
+    from hivemind_kafka.runtime.kafka import producer_config
+    from hivemind_kafka.schemas.skills import encode_skill, skill_key
 
     producer = Producer(producer_config(settings, **{"linger.ms": 200}))
     names = [f"skill-{i}" for i in range(12)]
@@ -151,7 +155,7 @@ def test_skills_show_prints_the_file_sync_writes(settings, tmp_path, capsys):
     SKILL.md agents load, byte for byte (a description holding YAML line breaks too)."""
     import argparse
 
-    from cli.skills_cmd import run_show
+    from hivemind_kafka.cli.skills_cmd import run_show
 
     project = tmp_path / "proj"
     project.mkdir()
@@ -177,9 +181,9 @@ def test_skill_log_survives_hostile_keys_and_sees_a_whole_batch(settings):
     multi-record batch whose last records lie past tansu's reported high watermark."""
     from confluent_kafka import Producer
 
-    from runtime.kafka import producer_config
-    from schemas.skills import encode_skill, skill_key
-    from sinks.skills_publisher import list_skills, read_skill_log
+    from hivemind_kafka.runtime.kafka import producer_config
+    from hivemind_kafka.schemas.skills import encode_skill, skill_key
+    from hivemind_kafka.sinks.skills_publisher import list_skills, read_skill_log
 
     producer = Producer(producer_config(settings, **{"linger.ms": 200}))
     producer.produce(settings.topics.skills, encode_skill(skill("ws-test", "a-skill")),

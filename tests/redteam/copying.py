@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from schemas.events import EventKind
-from schemas.sessions import Candidate
-from schemas.skills import Decision
+from hivemind_kafka.schemas.events import EventKind
+from hivemind_kafka.schemas.sessions import Candidate
+from hivemind_kafka.schemas.skills import Decision
 from tests.redteam import markers as judge
 from tests.redteam.corpus import InjectionCase, SecretCase, SkillText
 
@@ -97,7 +97,7 @@ class CopyingCodifier:
         self.visible: str | None = None
 
     async def draft(self, candidate: Candidate, library: object):
-        from streams.codifier.logic import Draft, Rejection
+        from hivemind_kafka.streams.codifier.logic import Draft, Rejection
 
         self.visible = visibility(self.case, data_spans(candidate))
         if self.visible is None:

@@ -1,6 +1,6 @@
 """Replay scripted sessions through the real entry points, with no broker.
 
-* Claude Code sessions go through :func:`producers.capture.capture`, called the way the
+* Claude Code sessions go through :func:`hivemind_kafka.producers.hook.capture.capture`, called the way the
   installed hook's ``main`` calls it (the raw stdin bytes, a temporary ``HIVEMIND_HOME``
   with ``config.json``, agentd autostart off), one call per hook event Claude Code would
   fire (SessionStart, UserPromptSubmit, PreToolUse, PostToolUse / PostToolUseFailure,
@@ -11,7 +11,7 @@
 * Support and SDR sessions go through :class:`producers.sdk.Fleet` with a small real
   producer (:class:`RecordingProducer`) in place of Kafka's: what the SDK hands to
   ``produce()`` is exactly what would reach the broker.
-* Closed sessions come from :mod:`streams.sessionizer.logic` (``on_events`` per record,
+* Closed sessions come from :mod:`hivemind_kafka.streams.sessionizer.logic` (``on_events`` per record,
   then a tick far in the future), candidates from its ``candidate_for`` and the codifier's
   ``group_candidates``.
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.events import EventKind, TurnEvent, decode_turn_record, event_from_dict
-from schemas.sessions import Candidate, CandidateReason, Session
+from hivemind_kafka.schemas.events import EventKind, TurnEvent, decode_turn_record, event_from_dict
+from hivemind_kafka.schemas.sessions import Candidate, CandidateReason, Session
 from tests.redteam.corpus import ScriptedSession, Step, Turn
 
 WORKSPACE = "redteam"
@@ -135,8 +135,8 @@ class EdgeHomes:
 def capture_payloads(payloads: Iterable[dict], *, home: str, t0: datetime = T0) -> Capture:
     """Run the hook function on each payload (JSON bytes, as stdin), then read the spool
     the way the forwarder does."""
-    from producers.hook.capture import capture
-    from producers.hook.spool import Spool, spool_dir
+    from hivemind_kafka.producers.hook.capture import capture
+    from hivemind_kafka.producers.hook.spool import Spool, spool_dir
 
     environ = {"HIVEMIND_HOME": home}
     for i, payload in enumerate(payloads):
@@ -200,13 +200,13 @@ class SdkReplayer:
     """One :class:`producers.sdk.Fleet` per agent kind over a :class:`RecordingProducer`."""
 
     def __init__(self) -> None:
-        from runtime.settings import Settings
+        from hivemind_kafka.runtime.settings import Settings
 
         self.settings = Settings()
         self._fleets: dict[str, tuple[Any, RecordingProducer]] = {}
 
     def _fleet(self, kind: str, project: str) -> tuple[Any, RecordingProducer]:
-        from producers.sdk import Fleet
+        from hivemind_kafka.producers.sdk import Fleet
 
         key = f"{kind}/{project}"
         if key not in self._fleets:
@@ -309,8 +309,8 @@ def line_session(context: str, line: str, *, sid: str, kind: str = "coding") -> 
 
 def sessionize(records: Iterable[list[TurnEvent]]) -> list[Session]:
     """Closed sessions, as the sessionizer emits them for these records."""
-    from runtime.settings import SessionizerSettings
-    from streams.sessionizer.logic import on_events, on_tick
+    from hivemind_kafka.runtime.settings import SessionizerSettings
+    from hivemind_kafka.streams.sessionizer.logic import on_events, on_tick
 
     settings = SessionizerSettings()
     states: dict[tuple[str, str], Any] = {}
@@ -336,8 +336,8 @@ def sessionize(records: Iterable[list[TurnEvent]]) -> list[Session]:
 
 def candidate_groups(sessions: Iterable[Session]) -> list[Any]:
     """The codifier's groups for these sessions' candidates (possibly none)."""
-    from streams.codifier.logic import group_candidates
-    from streams.sessionizer.logic import candidate_for
+    from hivemind_kafka.streams.codifier.logic import group_candidates
+    from hivemind_kafka.streams.sessionizer.logic import candidate_for
 
     cands = [c for c in (candidate_for(s) for s in sessions) if c is not None]
     return group_candidates(cands)
@@ -345,8 +345,8 @@ def candidate_groups(sessions: Iterable[Session]) -> list[Any]:
 
 def claimed_group(sessions: list[Session], case_id: str) -> Any:
     """One group holding every session a draft claims to come from (all generations)."""
-    from streams.candidates import candidate_reasons
-    from streams.codifier.logic import CandidateGroup
+    from hivemind_kafka.streams.candidates import candidate_reasons
+    from hivemind_kafka.streams.codifier.logic import CandidateGroup
 
     reasons: list[CandidateReason] = []
     for s in sessions:

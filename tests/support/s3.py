@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.broker import free_port, is_listening
+from hivemind_kafka.runtime.broker import free_port, is_listening
 
 
 @contextlib.contextmanager

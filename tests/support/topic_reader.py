@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from runtime.settings import Settings
+from hivemind_kafka.runtime.settings import Settings
 
 
 def read_topic(settings: Settings, topic: str, *, timeout_s: float = 20.0
@@ -14,7 +14,7 @@ def read_topic(settings: Settings, topic: str, *, timeout_s: float = 20.0
     Raises AssertionError if the end is not reached within ``timeout_s``."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    from runtime.kafka import consumer_config
+    from hivemind_kafka.runtime.kafka import consumer_config
 
     consumer = Consumer(consumer_config(settings, "test-reader"))
     try:

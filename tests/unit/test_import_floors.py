@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FLOORS = {"schemas": 0, "runtime": 1, "producers": 2, "sinks": 2, "streams": 3,
           "analytics": 3, "cli": 4}
-EXEMPT = {"bench", "tests"}
+EXEMPT = {"bench", "tests", "hivemind_kafka"}  # the namespace holds only links to the floors
 # (importing module, imported module) pairs that climb, each with the reason it stays.
 KNOWN_CLIMBS = {
     # The edge re-runs the codifier's session-independent guard on every skill it writes
@@ -23,7 +23,16 @@ KNOWN_CLIMBS = {
 }
 
 
+NAMESPACE = "hivemind_kafka."
+
+
 def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every absolute import, named without the ``hivemind_kafka.`` namespace (the
+    folders are the floors)."""
+    return [(line, module.removeprefix(NAMESPACE)) for line, module in raw_imports(tree)]
+
+
+def raw_imports(tree: ast.AST) -> list[tuple[int, str]]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -64,9 +73,11 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
         deps = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
-                deps |= {a.name for a in node.names if a.name in paths}
+                deps |= {a.name.removeprefix(NAMESPACE) for a in node.names
+                         if a.name.removeprefix(NAMESPACE) in paths}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                deps |= {m for m in (node.module, *(f"{node.module}.{a.name}" for a in node.names))
+                module = node.module.removeprefix(NAMESPACE)
+                deps |= {m for m in (module, *(f"{module}.{a.name}" for a in node.names))
                          if m in paths}
         graph[name] = deps - {name}
     return graph
@@ -148,3 +159,36 @@ def test_the_walker_catches_a_climb(tmp_path, importer, source, bad):
     path.parent.mkdir(parents=True)
     path.write_text(source)
     assert bool(climbs(tmp_path)) is bad
+
+
+def bare_imports(root: Path = ROOT) -> list[str]:
+    """Imports of a folder by its bare name (``from schemas.events import ...``) anywhere in
+    the tree, tests and bench included: installed, only ``hivemind_kafka.<folder>`` exists,
+    and in a checkout the bare name would load a second copy of the module."""
+    out = []
+    for path in sorted(root.glob("*/**/*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in {".venv", "hivemind_kafka"}:
+            continue
+        for line, module in raw_imports(ast.parse(path.read_text(), str(path))):
+            if module.split(".")[0] in FLOORS:
+                out.append(f"{rel}:{line} {module}")
+    return out
+
+
+def test_every_import_goes_through_the_namespace():
+    assert bare_imports() == []
+
+
+def test_the_namespace_walker_sees_a_bare_import(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "x.py").write_text("from hivemind_kafka.schemas import events\n"
+                                             "def f():\n    import runtime.kafka\n")
+    assert bare_imports(tmp_path) == ["tests/x.py:3 runtime.kafka"]
+
+
+def test_the_namespace_maps_every_folder():
+    """hivemind_kafka/<folder> is each floor's folder (a symlink in the checkout)."""
+    for folder in FLOORS:
+        link = ROOT / "hivemind_kafka" / folder
+        assert link.resolve() == (ROOT / folder).resolve(), folder

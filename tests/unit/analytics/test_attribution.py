@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from analytics.attribution import (
+from hivemind_kafka.analytics.attribution import (
     ScopeFrame,
     SessionResult,
     SkillWindow,
@@ -25,8 +25,8 @@ from analytics.attribution import (
     skill_windows,
     verdict_counts,
 )
-from schemas.holdout import HoldoutDesign
-from schemas.outcomes import OutcomeResult
+from hivemind_kafka.schemas.holdout import HoldoutDesign
+from hivemind_kafka.schemas.outcomes import OutcomeResult
 
 T0 = datetime(2026, 10, 5, 12, tzinfo=UTC)  # a Monday
 DESIGN = HoldoutDesign(share=0.5)

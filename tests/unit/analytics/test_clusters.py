@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analytics.clusters import MIN_OWN_STRATUM, estimate_groups
+from hivemind_kafka.analytics.clusters import MIN_OWN_STRATUM, estimate_groups
 
 
 def _switchback(rng: np.random.Generator, reps: int, agents: int, days: int, *,

@@ -12,8 +12,8 @@ import math
 
 import pytest
 
-from analytics.eval import BUCKETS, _bucket_name, evaluate
-from analytics.simulator import FleetConfig
+from hivemind_kafka.analytics.eval import BUCKETS, _bucket_name, evaluate
+from hivemind_kafka.analytics.simulator import FleetConfig
 
 FLEET = FleetConfig(workspaces=12, sessions=80_000, seed=4)
 

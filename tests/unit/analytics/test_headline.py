@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from analytics.headline import Metric, headline_metrics, period_start
-from analytics.stats import wilson
-from schemas.outcomes import DEFAULT_OUTCOME_HORIZON_S
-from schemas.sessions import Session
-from sinks.tables import SESSIONS_SCHEMA
+from hivemind_kafka.analytics.headline import Metric, headline_metrics, period_start
+from hivemind_kafka.analytics.stats import wilson
+from hivemind_kafka.schemas.outcomes import DEFAULT_OUTCOME_HORIZON_S
+from hivemind_kafka.schemas.sessions import Session
+from hivemind_kafka.sinks.tables import SESSIONS_SCHEMA
 
 MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)

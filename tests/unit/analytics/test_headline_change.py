@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from analytics.headline import ChangeVerdict, change_between, newcombe_difference
-from analytics.stats import wilson
+from hivemind_kafka.analytics.headline import ChangeVerdict, change_between, newcombe_difference
+from hivemind_kafka.analytics.stats import wilson
 
 W1 = datetime(2026, 11, 9, tzinfo=UTC)
 W4 = W1 + timedelta(weeks=3)

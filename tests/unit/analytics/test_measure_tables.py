@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, encode_event
-from schemas.sessions import CloseReason, Session, encode
-from sinks.tables import SinkRecord, table_spec
+from hivemind_kafka.schemas.events import (
+    AgentKind,
+    EventKind,
+    TurnEvent,
+    encode_batch,
+    encode_event,
+)
+from hivemind_kafka.schemas.sessions import CloseReason, Session, encode
+from hivemind_kafka.sinks.tables import SinkRecord, table_spec
 
 T0 = datetime(2026, 11, 2, 23, 59, tzinfo=UTC)
 
@@ -74,8 +80,14 @@ def test_closed_sessions_yield_detected_outcomes_with_stable_ids():
 
 
 def test_skill_windows_read_the_sink_skills_table_shape():
-    from analytics.attribution import skill_windows
-    from schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
+    from hivemind_kafka.analytics.attribution import skill_windows
+    from hivemind_kafka.schemas.skills import (
+        Decision,
+        Skill,
+        SkillProvenance,
+        encode_skill,
+        skill_key,
+    )
 
     def skill(version: int) -> bytes:
         return encode_skill(Skill(

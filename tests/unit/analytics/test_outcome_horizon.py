@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from analytics.attribution import session_results
-from analytics.scope import ScopeFrame
-from schemas.outcomes import OutcomeResult
+from hivemind_kafka.analytics.attribution import session_results
+from hivemind_kafka.analytics.scope import ScopeFrame
+from hivemind_kafka.schemas.outcomes import OutcomeResult
 
 START = datetime(2026, 11, 9, 9, tzinfo=UTC)
 END = START + timedelta(minutes=30)

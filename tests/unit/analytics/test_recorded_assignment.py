@@ -10,17 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from analytics.attribution import (
+from hivemind_kafka.analytics.attribution import (
     SessionResult,
     SkillWindow,
     cohort_series,
     recorded_cohorts,
     skill_effects,
 )
-from analytics.lake import MeasureTables
-from analytics.report import build_report, render_html, render_text
-from schemas.holdout import HoldoutDesign
-from schemas.outcomes import OutcomeResult
+from hivemind_kafka.analytics.lake import MeasureTables
+from hivemind_kafka.analytics.report import build_report, render_html, render_text
+from hivemind_kafka.schemas.holdout import HoldoutDesign
+from hivemind_kafka.schemas.outcomes import OutcomeResult
 
 T0 = datetime(2026, 10, 5, 12, tzinfo=UTC)
 SKILL = "sk"

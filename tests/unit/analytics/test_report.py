@@ -10,14 +10,14 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from analytics.attribution import RatePoint, SessionResult
-from analytics.lake import MeasureTables
-from analytics.plots import svg_rate_chart
-from analytics.report import build_report, render_html, render_text, write_pngs
-from analytics.simulator import FleetConfig, simulate
-from analytics.stats import wilson
-from cli.main import main as hivemind
-from schemas.outcomes import OutcomeResult
+from hivemind_kafka.analytics.attribution import RatePoint, SessionResult
+from hivemind_kafka.analytics.lake import MeasureTables
+from hivemind_kafka.analytics.plots import svg_rate_chart
+from hivemind_kafka.analytics.report import build_report, render_html, render_text, write_pngs
+from hivemind_kafka.analytics.simulator import FleetConfig, simulate
+from hivemind_kafka.analytics.stats import wilson
+from hivemind_kafka.cli.main import main as hivemind
+from hivemind_kafka.schemas.outcomes import OutcomeResult
 
 T0 = datetime(2026, 10, 5, tzinfo=UTC)
 
@@ -168,9 +168,9 @@ def test_flat_fleet_reports_no_effect_for_a_skill_with_none():
 
 
 def test_recorded_cohorts_that_contradict_the_assignment_are_reported(fleet, tmp_path):
-    from analytics.lake import read_exposures_jsonl
-    from schemas.holdout import HoldoutDesign
-    from schemas.outcomes import Cohort, Exposure, encode
+    from hivemind_kafka.analytics.lake import read_exposures_jsonl
+    from hivemind_kafka.schemas.holdout import HoldoutDesign
+    from hivemind_kafka.schemas.outcomes import Cohort, Exposure, encode
 
     design = HoldoutDesign()
     ws, name, _ = next(iter(fleet.classes))

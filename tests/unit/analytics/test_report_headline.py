@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from analytics.headline import ChangeVerdict
-from analytics.lake import MeasureTables
-from analytics.report import build_report, render_html, render_text
+from hivemind_kafka.analytics.headline import ChangeVerdict
+from hivemind_kafka.analytics.lake import MeasureTables
+from hivemind_kafka.analytics.report import build_report, render_html, render_text
 
 MONDAY = datetime(2026, 11, 9, 9, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from analytics.report import AUTO_WEEK_AFTER, auto_period
+from hivemind_kafka.analytics.report import AUTO_WEEK_AFTER, auto_period
 
 T0 = datetime(2026, 11, 9, tzinfo=UTC)
 
@@ -42,7 +42,7 @@ def test_a_table_without_session_starts_reads_by_day():
 def _lake(tmp_path, monkeypatch, days: int):
     from deltalake import write_deltalake
 
-    from analytics.simulator import FleetConfig, simulate
+    from hivemind_kafka.analytics.simulator import FleetConfig, simulate
 
     fleet = simulate(FleetConfig(workspaces=2, sessions=800, days=days, seed=5))
     lake = tmp_path / f"lake{days}"
@@ -54,7 +54,7 @@ def _lake(tmp_path, monkeypatch, days: int):
 
 
 def test_report_command_without_period_reads_four_weeks_by_week(tmp_path, monkeypatch, capsys):
-    from cli.main import main as hivemind
+    from hivemind_kafka.cli.main import main as hivemind
 
     _lake(tmp_path, monkeypatch, days=28)
     assert hivemind(["report"]) == 0
@@ -65,7 +65,7 @@ def test_report_command_without_period_reads_four_weeks_by_week(tmp_path, monkey
 
 
 def test_report_command_without_period_reads_ten_days_by_day(tmp_path, monkeypatch, capsys):
-    from cli.main import main as hivemind
+    from hivemind_kafka.cli.main import main as hivemind
 
     _lake(tmp_path, monkeypatch, days=10)
     assert hivemind(["report"]) == 0

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from analytics.attribution import SessionResult, SkillWindow, skill_effects
-from analytics.retirement import read_evidence, retire, retirement_decisions
-from schemas.holdout import HoldoutDesign
-from schemas.outcomes import OutcomeResult
+from hivemind_kafka.analytics.attribution import SessionResult, SkillWindow, skill_effects
+from hivemind_kafka.analytics.retirement import read_evidence, retire, retirement_decisions
+from hivemind_kafka.schemas.holdout import HoldoutDesign
+from hivemind_kafka.schemas.outcomes import OutcomeResult
 
 T0 = datetime(2026, 10, 5, tzinfo=UTC)
 DESIGN = HoldoutDesign(share=0.5)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.sequential import (
+from hivemind_kafka.analytics.sequential import (
     confidence_sequence,
     days_to_detect,
     e_bh,

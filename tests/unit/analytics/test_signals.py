@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analytics.signals import outcome_event
-from schemas.events import EventKind, decode_turn_record, encode_event
-from schemas.outcomes import OutcomeResult, outcome_from_event
+from hivemind_kafka.analytics.signals import outcome_event
+from hivemind_kafka.schemas.events import EventKind, decode_turn_record, encode_event
+from hivemind_kafka.schemas.outcomes import OutcomeResult, outcome_from_event
 
 NOW = datetime(2026, 11, 3, 8, 30, tzinfo=UTC)
 

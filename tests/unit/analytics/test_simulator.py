@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from analytics.simulator import HARMFUL, HELPFUL, KINDS, NULL, FleetConfig, simulate
-from schemas.holdout import HoldoutDesign, period_index
+from hivemind_kafka.analytics.simulator import HARMFUL, HELPFUL, KINDS, NULL, FleetConfig, simulate
+from hivemind_kafka.schemas.holdout import HoldoutDesign, period_index
 
 SMALL = FleetConfig(workspaces=6, sessions=4000, seed=5)
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from analytics.stats import (
+from hivemind_kafka.analytics.stats import (
     chi_square_sf,
     has_minimum_sample,
     newcombe_diff,
@@ -135,7 +135,7 @@ def test_sessions_needed_matches_the_textbook_formula():
 
 
 def test_design_effect_is_one_for_identical_agents_and_cluster_size_for_perfect_clustering():
-    from analytics.stats import design_effect
+    from hivemind_kafka.analytics.stats import design_effect
 
     assert design_effect([(5, 10)] * 40) == pytest.approx(1.0)
     # Half the agents always succeed, half never: every agent's 10 sessions count as one.
@@ -144,7 +144,7 @@ def test_design_effect_is_one_for_identical_agents_and_cluster_size_for_perfect_
 
 
 def test_effective_counts_shrink_the_sample_and_widen_the_interval():
-    from analytics.stats import effective_counts
+    from hivemind_kafka.analytics.stats import effective_counts
 
     s, n = effective_counts(300, 600, 2.0)
     assert (s, n) == (150.0, 300.0)

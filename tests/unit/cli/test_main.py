@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cli import main as cli_main
+from hivemind_kafka.cli import main as cli_main
 
 
 def test_a_missing_command_module_fails_loudly(monkeypatch):
     monkeypatch.setattr(cli_main, "COMMAND_MODULES",
-                        [*cli_main.COMMAND_MODULES, "cli.no_such_command"])
+                        [*cli_main.COMMAND_MODULES, "hivemind_kafka.cli.no_such_command"])
     with pytest.raises(ModuleNotFoundError, match=r"cli\.no_such_command"):
         cli_main.main(["--help"])
 

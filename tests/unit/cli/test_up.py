@@ -6,14 +6,14 @@ import argparse
 import json
 import stat
 
-from cli.up import run_worker
-from runtime.settings import Settings
+from hivemind_kafka.cli.up import run_worker
+from hivemind_kafka.runtime.settings import Settings
 
 
 def test_codifier_worker_writes_its_summary_privately_even_when_it_fails(tmp_path, monkeypatch):
     import pytest
 
-    from streams.codifier import app
+    from hivemind_kafka.streams.codifier import app
 
     def stopped(settings) -> None:
         raise KeyboardInterrupt  # Ctrl-C: the summary is still written

@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 import yaml
 
-from runtime.metrics import PORT_OFFSETS
-from runtime.settings import env_names
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS
+from hivemind_kafka.runtime.settings import env_names
 
 from .deploy_files import (
     COMPOSE,
@@ -83,8 +83,8 @@ def test_workers_reach_kafka_on_its_advertised_internal_listener():
 
 
 def test_broker_accepts_the_largest_record_the_producers_send():
-    from runtime.kafka import producer_config
-    from runtime.settings import Settings
+    from hivemind_kafka.runtime.kafka import producer_config
+    from hivemind_kafka.runtime.settings import Settings
 
     env = compose()["services"]["kafka"]["environment"]
     producer_max = producer_config(Settings().replace(kafka={"bootstrap": "x:1"}))["message.max.bytes"]
@@ -196,7 +196,7 @@ def test_dockerfile_copies_every_package_the_wheel_builds():
     missing = set(packages) - copied
     assert not missing, f"Dockerfile does not COPY {missing}"
     for path in copied - {"pyproject.toml", "README.md"}:
-        assert (REPO / path).is_dir(), path
+        assert (REPO / path).exists(), path
 
 
 def test_dockerfile_env_defaults_are_container_friendly():
@@ -212,8 +212,8 @@ def test_worker_module_entry_points_exist(name):
     """The module fallbacks (`python -m ...`) of the worker commands are importable."""
     import importlib.util
 
-    module = {"sessionizer": "streams.sessionizer", "sink": "sinks",
-              "codifier": "streams.codifier"}[name]
+    module = {"sessionizer": "hivemind_kafka.streams.sessionizer", "sink": "hivemind_kafka.sinks",
+              "codifier": "hivemind_kafka.streams.codifier"}[name]
     assert importlib.util.find_spec(f"{module}.__main__") is not None
 
 
@@ -221,7 +221,7 @@ def cli_parser():
     import argparse
     import importlib
 
-    from cli.main import COMMAND_MODULES
+    from hivemind_kafka.cli.main import COMMAND_MODULES
 
     parser = argparse.ArgumentParser(prog="hivemind")
     sub = parser.add_subparsers(dest="command")

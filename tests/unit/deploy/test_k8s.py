@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from runtime.metrics import PORT_OFFSETS
-from runtime.settings import Settings, env_names
-from schemas.topics import topic_specs
+from hivemind_kafka.runtime.metrics import PORT_OFFSETS
+from hivemind_kafka.runtime.settings import Settings, env_names
+from hivemind_kafka.schemas.topics import topic_specs
 
 from .deploy_files import K8S, k8s_documents, k8s_kind
 
@@ -155,7 +155,7 @@ def test_scaled_workers_fit_the_partition_count():
 def test_lake_maintenance_jobs_compact_nightly_and_vacuum_with_safe_retention():
     import argparse
 
-    from cli import lake_cmd
+    from hivemind_kafka.cli import lake_cmd
 
     jobs = {j["metadata"]["name"]: j for j in k8s_kind("CronJob")}
     assert set(jobs) == {"hivemind-lake-optimize", "hivemind-lake-vacuum"}

@@ -11,11 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from producers.hook import capture
-from producers.hook.events import HOOK_EVENTS, UnsupportedPayload, project_name, to_turn_event
-from producers.hook.spool import Spool, spool_dir
-from producers.secrets.redact import Redactor
-from schemas.events import EventKind, event_from_dict
+from hivemind_kafka.producers.hook import capture
+from hivemind_kafka.producers.hook.events import (
+    HOOK_EVENTS,
+    UnsupportedPayload,
+    project_name,
+    to_turn_event,
+)
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.producers.secrets.redact import Redactor
+from hivemind_kafka.schemas.events import EventKind, event_from_dict
 
 ROOT = Path(__file__).resolve().parents[3]
 TRANSCRIPT = "/home/dev/.claude/projects/-work-app/00893aaf-19fa-41d2-8238-13269b9b3ca0.jsonl"
@@ -338,7 +343,7 @@ def test_an_edit_records_the_session_that_last_edited_the_files_git_work_tree(ho
             "tool_input": {"file_path": str(repo / "src" / "api.py"), "old_string": "a",
                            "new_string": "b"},
             "tool_response": {"filePath": str(repo / "src" / "api.py")}}
-    from producers.hook.events import last_edit_file
+    from hivemind_kafka.producers.hook.events import last_edit_file
 
     capture.capture(json.dumps(PAYLOADS["PostToolUse"]).encode(), home=home, environ={})
     assert not Path(last_edit_file(home, str(repo))).exists()  # Bash: not an edit
@@ -387,7 +392,7 @@ def test_damaged_redactor_cache_falls_back_and_is_rebuilt(home):
 
 
 def test_session_start_does_not_start_agentd_while_its_lock_is_held(tmp_path):
-    from producers.agentd import launch as agentd
+    from hivemind_kafka.producers.agentd import launch as agentd
 
     home = tmp_path / "home"
     fd = agentd.acquire(home)
@@ -401,7 +406,7 @@ def test_session_start_does_not_start_agentd_while_its_lock_is_held(tmp_path):
 
 def _run_hook(stdin: bytes, home: str, *, argv=("capture",)) -> subprocess.CompletedProcess:
     env = {**os.environ, "HIVEMIND_HOME": home, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli.main", *argv], input=stdin,
+    return subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", *argv], input=stdin,
                           capture_output=True, env=env, timeout=60)
 
 
@@ -446,7 +451,7 @@ HEAVY = ["json", "re", "enum", "logging", "subprocess", "argparse", "dataclasses
 def test_hook_path_imports_no_heavy_module(home):
     probe = (
         "import sys\n"
-        "from cli.main import main\n"
+        "from hivemind_kafka.cli.main import main\n"
         "main(['capture'])\n"
         f"heavy = {HEAVY!r}\n"
         "sys.stderr.write(','.join(m for m in heavy if m in sys.modules))\n"
@@ -463,7 +468,7 @@ def test_hook_path_imports_no_heavy_module(home):
 
 _CONCURRENT_HOOK = """
 import json, sys
-from producers.hook import capture
+from hivemind_kafka.producers.hook import capture
 home, worker = sys.argv[1], int(sys.argv[2])
 for i in range(25):
     payload = {"session_id": "shared", "cwd": "/work/app", "hook_event_name": "PreToolUse",
@@ -511,12 +516,12 @@ def test_session_start_prunes_week_old_counters_once_a_day(home):
 def test_console_script_path_imports_no_heavy_module(home):
     probe = (
         "import sys\n"
-        "import cli.main\n"
+        "import hivemind_kafka.cli.main\n"
         "import os\n"
         "os._exit = lambda code: (sys.stderr.write(','.join(m for m in "
         f"{HEAVY!r} if m in sys.modules)), sys.stderr.flush(), sys.exit(code))\n"
         "sys.argv = ['hivemind', 'capture']\n"
-        "cli.main.entry()\n"
+        "hivemind_kafka.cli.main.entry()\n"
     )
     env = {**os.environ, "HIVEMIND_HOME": home, "PYTHONPATH": str(ROOT)}
     capture.write_redactor_cache(home)
@@ -528,10 +533,10 @@ def test_console_script_path_imports_no_heavy_module(home):
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe{}", b"", b'"text"'])
 def test_a_broken_config_file_reads_as_empty_for_capture_and_agentd(tmp_path, raw):
-    from producers.agentd.forwarder import resolve_edge_bootstrap
-    from producers.hook.capture import read_config
-    from runtime.errors import BrokerUnavailable
-    from runtime.settings import Settings
+    from hivemind_kafka.producers.agentd.forwarder import resolve_edge_bootstrap
+    from hivemind_kafka.producers.hook.capture import read_config
+    from hivemind_kafka.runtime.errors import BrokerUnavailable
+    from hivemind_kafka.runtime.settings import Settings
 
     (tmp_path / "config.json").write_bytes(raw)
     assert read_config(tmp_path) == {}
@@ -541,9 +546,9 @@ def test_a_broken_config_file_reads_as_empty_for_capture_and_agentd(tmp_path, ra
 
 
 def test_agentd_reads_the_bootstrap_capture_reads(tmp_path):
-    from producers.agentd.forwarder import resolve_edge_bootstrap
-    from producers.hook.capture import read_config
-    from runtime.settings import Settings
+    from hivemind_kafka.producers.agentd.forwarder import resolve_edge_bootstrap
+    from hivemind_kafka.producers.hook.capture import read_config
+    from hivemind_kafka.runtime.settings import Settings
 
     (tmp_path / "config.json").write_text('{"bootstrap": "kafka:9092", "workspace_id": "w"}')
     settings = Settings().replace(edge={"home": str(tmp_path)}, kafka={"bootstrap": ""})

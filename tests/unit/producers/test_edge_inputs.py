@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producers.hook import capture
-from producers.hook.events import HOOK_EVENTS
-from producers.hook.spool import Spool, spool_dir
-from producers.sdk import Fleet
-from runtime.errors import ContractViolation
-from schemas.events import decode_turn_record, encode_event, event_from_dict
+from hivemind_kafka.producers.hook import capture
+from hivemind_kafka.producers.hook.events import HOOK_EVENTS
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.producers.sdk import Fleet
+from hivemind_kafka.runtime.errors import ContractViolation
+from hivemind_kafka.schemas.events import decode_turn_record, encode_event, event_from_dict
 from tests.conftest import make_settings
 from tests.unit.producers.test_sdk_scope import RecordingProducer
 
@@ -136,7 +136,7 @@ def test_hostile_stdin_through_the_hook_process(tmp_path):
     (home / "config.json").write_text(json.dumps({"agentd_autostart": False}))
     env = {**os.environ, "HIVEMIND_HOME": str(home), "PYTHONPATH": str(ROOT)}
     for name, stdin in HOSTILE_STDIN.items():
-        done = subprocess.run([sys.executable, "-m", "cli.main", "capture"], input=stdin,
+        done = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "capture"], input=stdin,
                               capture_output=True, env=env, timeout=60)
         assert (done.returncode, done.stdout, done.stderr) == (0, b"", b""), name
     spool = Spool(spool_dir(home))

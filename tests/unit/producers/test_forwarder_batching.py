@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.agentd.batching import AckTracker, SessionBatcher
-from schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.producers.agentd.batching import AckTracker, SessionBatcher
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
 
 TS = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from producers.hook import capture
-from producers.hook.spool import Spool, spool_dir
-from producers.install.git_hooks import (
+from hivemind_kafka.producers.hook import capture
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.producers.install.git_hooks import (
     BEGIN,
     GitHookRefused,
     decide,
@@ -25,7 +25,7 @@ from producers.install.git_hooks import (
     uninstall_git_hooks,
     with_block,
 )
-from schemas.events import EventKind, event_from_dict
+from hivemind_kafka.schemas.events import EventKind, event_from_dict
 
 ROOT = Path(__file__).resolve().parents[3]
 HOUR = 3600.0
@@ -51,7 +51,7 @@ def repo(tmp_path) -> Path:
 
 
 def hivemind_command() -> str:
-    return f"{sys.executable} -P -m cli.main"
+    return f"{sys.executable} -P -m hivemind_kafka.cli.main"
 
 
 # ----------------------------------------------------------------------- pure decisions

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from cli import edge
-from producers.hook.events import HOOK_EVENTS, TOOL_EVENTS
-from producers.install.claude_code import hook_command, install_hooks, uninstall_hooks
-from runtime.errors import SettingsFileInvalid
-from runtime.settings import Settings
+from hivemind_kafka.cli import edge
+from hivemind_kafka.producers.hook.events import HOOK_EVENTS, TOOL_EVENTS
+from hivemind_kafka.producers.install.claude_code import (
+    hook_command,
+    install_hooks,
+    uninstall_hooks,
+)
+from hivemind_kafka.runtime.errors import SettingsFileInvalid
+from hivemind_kafka.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 CMD = "/opt/venv/bin/hivemind capture"
@@ -176,7 +180,7 @@ def test_hook_command_is_this_venvs_hivemind_script():
     if script.exists():
         assert cmd == f"{script} capture"
     else:
-        assert cmd.endswith(" -m cli.main capture")
+        assert cmd.endswith(" -m hivemind_kafka.cli.main capture")
     assert os.path.isabs(cmd.split()[0].strip("'"))
 
 
@@ -223,7 +227,7 @@ def test_hivemind_install_user_scope_honours_home(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path / "user"), "HIVEMIND_HOME": str(tmp_path / "hm"),
            "PYTHONPATH": str(ROOT)}
     env.pop("HIVEMIND_WORKSPACE_ID", None)
-    done = subprocess.run([sys.executable, "-m", "cli.main", "install"], env=env,
+    done = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "install"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     user_settings = tmp_path / "user" / ".claude" / "settings.json"
@@ -231,7 +235,7 @@ def test_hivemind_install_user_scope_honours_home(tmp_path):
     assert (tmp_path / "user" / ".claude" / "skills").is_dir()
     broken = b"{not json"
     user_settings.write_bytes(broken)
-    done = subprocess.run([sys.executable, "-m", "cli.main", "uninstall"], env=env,
+    done = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "uninstall"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "not valid JSON" in done.stderr
     assert user_settings.read_bytes() == broken
@@ -240,3 +244,24 @@ def test_hivemind_install_user_scope_honours_home(tmp_path):
 def _ours_any(settings: dict) -> list[dict]:
     return [h for entries in settings["hooks"].values() for e in entries for h in e["hooks"]
             if h["command"].endswith(" capture")]
+
+
+def test_every_hook_module_is_compiled_from_a_file_that_exists():
+    """prepare_hot_path compiles HOOK_MODULES by path: a moved module must move here too,
+    and every module the capture hook imports is in the list."""
+    import subprocess
+    import sys
+
+    from hivemind_kafka.producers.install.claude_code import HOOK_MODULES, package_root
+
+    root = package_root()
+    assert all((root / rel).is_file() for rel in HOOK_MODULES)
+    probe = ("import sys, hivemind_kafka.cli.main, hivemind_kafka.producers.hook.capture, "
+             "hivemind_kafka.producers.hook.skill_pull, hivemind_kafka.producers.secrets.redact, "
+             "hivemind_kafka.producers.agentd.launch\n"
+             "print('\\n'.join(m.__file__ for n, m in sys.modules.items() "
+             "if n.startswith('hivemind_kafka') and getattr(m, '__file__', None)))")
+    out = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.split()
+    imported = {str(__import__("pathlib").Path(f).relative_to(root)) for f in out}
+    assert imported <= set(HOOK_MODULES), imported - set(HOOK_MODULES)

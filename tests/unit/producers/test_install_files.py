@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from cli import edge
-from producers import private
-from producers.install.claude_code import (
+from hivemind_kafka.cli import edge
+from hivemind_kafka.producers import private
+from hivemind_kafka.producers.install.claude_code import (
     HOME_ENTRIES,
     install_hooks,
     tighten_home,
     uninstall_hooks,
     write_config,
 )
-from runtime.errors import SettingsFileInvalid
-from runtime.settings import Settings
+from hivemind_kafka.runtime.errors import SettingsFileInvalid
+from hivemind_kafka.runtime.settings import Settings
 
 CMD = "/opt/venv/bin/hivemind capture"
 ORIGINAL = b'{\n  "env": {"ANTHROPIC_API_KEY": "sk-ant-not-a-real-key"},\n  "model": "opus"\n}'
@@ -180,20 +180,20 @@ def test_everything_the_edge_writes_in_its_home_is_private_under_umask_zero(tmp_
     import fcntl
     from datetime import UTC, datetime
 
-    from producers.agentd import launch as agentd
-    from producers.agentd.daemon import RecentSessions
-    from producers.agentd.forwarder import Forwarder
-    from producers.hook import capture
-    from producers.sync.skill_files import SyncState
-    from producers.sync.skill_sync import (
+    from hivemind_kafka.producers.agentd import launch as agentd
+    from hivemind_kafka.producers.agentd.daemon import RecentSessions
+    from hivemind_kafka.producers.agentd.forwarder import Forwarder
+    from hivemind_kafka.producers.hook import capture
+    from hivemind_kafka.producers.sync.skill_files import SyncState
+    from hivemind_kafka.producers.sync.skill_sync import (
         ProjectRegistry,
         WorkspaceSkills,
         record_exposures,
         sync_lock,
         write_skills_in_scope,
     )
-    from schemas.events import EventKind, TurnEvent
-    from schemas.holdout import is_held_out
+    from hivemind_kafka.schemas.events import EventKind, TurnEvent
+    from hivemind_kafka.schemas.holdout import is_held_out
     from tests.conftest import make_settings
 
     home = tmp_path / "deep" / "hm"

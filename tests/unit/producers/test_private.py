@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from producers import private
+from hivemind_kafka.producers import private
 
 
 def mode_of(path) -> int:

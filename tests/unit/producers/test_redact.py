@@ -9,9 +9,9 @@ import marshal
 
 import pytest
 
-from producers.hook import capture
-from producers.hook.spool import spool_dir
-from producers.secrets.redact import (
+from hivemind_kafka.producers.hook import capture
+from hivemind_kafka.producers.hook.spool import spool_dir
+from hivemind_kafka.producers.secrets.redact import (
     LOCAL_RULES,
     Redactor,
     find_secrets,

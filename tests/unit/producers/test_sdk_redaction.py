@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from producers.sdk.fleet import REDACTED_FIELDS, Fleet
-from runtime.errors import ContractViolation
-from schemas.events import decode_turn_record
+from hivemind_kafka.producers.sdk.fleet import REDACTED_FIELDS, Fleet
+from hivemind_kafka.runtime.errors import ContractViolation
+from hivemind_kafka.schemas.events import decode_turn_record
 from tests.conftest import make_settings
 from tests.unit.producers.test_sdk_scope import RecordingProducer
 

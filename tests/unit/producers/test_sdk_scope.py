@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from producers.sdk import Fleet
-from runtime.errors import ContractViolation
-from schemas.events import EventKind, decode_turn_record
-from schemas.outcomes import exposures_from_session_start
+from hivemind_kafka.producers.sdk import Fleet
+from hivemind_kafka.runtime.errors import ContractViolation
+from hivemind_kafka.schemas.events import EventKind, decode_turn_record
+from hivemind_kafka.schemas.outcomes import exposures_from_session_start
 from tests.conftest import make_settings
 
 

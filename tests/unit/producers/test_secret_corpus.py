@@ -16,7 +16,7 @@ from bench.eval_secrets import (
     leaked,
     published_leaks,
 )
-from producers.secrets.redact import find_secrets
+from hivemind_kafka.producers.secrets.redact import find_secrets
 from tests.unit.producers.corpus.secret_lines import SecretLine, lookalikes, secret_lines
 from tests.unit.producers.corpus.secret_lines_late import late_lookalikes, late_secret_lines
 

@@ -13,7 +13,7 @@ import string
 
 import pytest
 
-from producers.secrets.redact import find_secrets, redact
+from hivemind_kafka.producers.secrets.redact import find_secrets, redact
 
 _rng = random.Random(61307)
 B62 = string.ascii_letters + string.digits
@@ -408,6 +408,6 @@ def test_lookalike_is_left_alone(text):
     ("cachekey", False), ("tokenizer", False), ("keyboard", False),
 ])
 def test_glued_secret_names(name, secret):
-    from producers.secrets.redact import is_secret_name
+    from hivemind_kafka.producers.secrets.redact import is_secret_name
 
     assert is_secret_name(name) is secret

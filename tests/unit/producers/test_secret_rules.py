@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from producers.secrets.redact import LOCAL_RULES, Redactor
+from hivemind_kafka.producers.secrets.redact import LOCAL_RULES, Redactor
 
 MAX_WIDTH = 4096  # a rule that can match more is "unbounded" (searched over the whole text)
 
@@ -59,8 +59,8 @@ def max_width(src: str) -> int:
 def test_no_rule_is_generated_from_an_outside_rule_set():
     import importlib.util
 
-    assert importlib.util.find_spec("producers.secret_rules") is None
-    assert importlib.util.find_spec("producers.gitleaks_sync") is None
+    assert importlib.util.find_spec("hivemind_kafka.producers.secret_rules") is None
+    assert importlib.util.find_spec("hivemind_kafka.producers.gitleaks_sync") is None
 
 
 @pytest.mark.parametrize("rule", LOCAL_RULES, ids=[f"{r[0]}-{i}" for i, r in enumerate(LOCAL_RULES)])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from cli.demo import sim_start
-from producers.sdk.simulated_fleet import (
+from hivemind_kafka.cli.demo import sim_start
+from hivemind_kafka.producers.sdk.simulated_fleet import (
     LESSONS,
     Exposure,
     Plant,
@@ -16,7 +16,7 @@ from producers.sdk.simulated_fleet import (
     lessons_of_skill,
     success_chance,
 )
-from schemas.events import AgentKind
+from hivemind_kafka.schemas.events import AgentKind
 
 
 def test_without_skills_a_lesson_session_fails_more_than_a_routine_one():
@@ -93,7 +93,7 @@ class _Fleet:
 def test_late_outcomes_are_sent_only_once_simulated_time_has_passed_them():
     from datetime import timedelta
 
-    from producers.sdk.simulated_fleet import _send_due
+    from hivemind_kafka.producers.sdk.simulated_fleet import _send_due
 
     t = datetime(2026, 11, 16, tzinfo=UTC)
     fleet, early, due, future = _Fleet(), _Rec("a"), _Rec("b"), _Rec("c")

@@ -18,12 +18,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.hook import capture
-from producers.hook.skill_disk import SKILL_FILE, content_hash, is_valid_name
-from producers.hook.skill_pull import CACHE_FILE, pull, read_cache, usable_skills, write_cache
-from producers.hook.spool import Spool, spool_dir
-from producers.sync.skill_files import SyncState, apply_skills, vet_skills
-from schemas.skills import is_valid_skill_name
+from hivemind_kafka.producers.hook import capture
+from hivemind_kafka.producers.hook.skill_disk import SKILL_FILE, content_hash, is_valid_name
+from hivemind_kafka.producers.hook.skill_pull import (
+    CACHE_FILE,
+    pull,
+    read_cache,
+    usable_skills,
+    write_cache,
+)
+from hivemind_kafka.producers.hook.spool import Spool, spool_dir
+from hivemind_kafka.producers.sync.skill_files import SyncState, apply_skills, vet_skills
+from hivemind_kafka.schemas.skills import is_valid_skill_name
 from tests.unit.producers.test_capture import HEAVY
 from tests.unit.producers.test_sync_files import (
     WS,
@@ -323,7 +329,7 @@ def test_session_start_pull_imports_no_heavy_module(home, tmp_path):
                                                   "agentd_autostart": False}))
     capture.write_redactor_cache(str(home))
     proj = project(tmp_path)
-    probe = ("import sys\nfrom cli.main import main\nmain(['capture'])\n"
+    probe = ("import sys\nfrom hivemind_kafka.cli.main import main\nmain(['capture'])\n"
              f"sys.stderr.write(','.join(m for m in {HEAVY!r} if m in sys.modules))\n")
     payload = {"session_id": "s-1", "cwd": str(proj), "hook_event_name": "SessionStart",
                "source": "startup"}

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from producers.hook import capture
-from producers.hook.events import project_root_of, skills_in_scope_for
-from producers.sync.skill_files import SyncState
-from producers.sync.skill_sync import (
+from hivemind_kafka.producers.hook import capture
+from hivemind_kafka.producers.hook.events import project_root_of, skills_in_scope_for
+from hivemind_kafka.producers.sync.skill_files import SyncState
+from hivemind_kafka.producers.sync.skill_sync import (
     SCOPE_FILE,
     USER_SCOPE,
     load_skills_in_scope,
@@ -18,7 +18,7 @@ from producers.sync.skill_sync import (
     skills_dir_of,
     write_skills_in_scope,
 )
-from schemas.holdout import is_held_out
+from hivemind_kafka.schemas.holdout import is_held_out
 from tests.unit.producers.test_sync_files import apply, make_skill
 
 

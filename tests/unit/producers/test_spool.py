@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from producers.hook.spool import Cursor, Spool
+from hivemind_kafka.producers.hook.spool import Cursor, Spool
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -171,7 +171,7 @@ def test_prune_counters_removes_only_idle_sessions(tmp_path):
 
 _WRITER = textwrap.dedent("""
     import sys
-    from producers.hook.spool import Spool
+    from hivemind_kafka.producers.hook.spool import Spool
     root, wid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     spool = Spool(root, segment_bytes=64 * 1024)
     for i in range(n):

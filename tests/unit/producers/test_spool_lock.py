@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.hook.spool import LOCK_BUDGET_S, Spool
+from hivemind_kafka.producers.hook.spool import LOCK_BUDGET_S, Spool
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -223,7 +223,7 @@ def test_spool_files_are_private_whatever_the_umask(tmp_path):
 
 _WRITER = textwrap.dedent("""
     import sys
-    from producers.hook.spool import Spool
+    from hivemind_kafka.producers.hook.spool import Spool
     root, wid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     spool = Spool(root, segment_bytes=64 * 1024)
     deferred = 0
@@ -301,7 +301,7 @@ def test_hook_process_under_a_held_spool_lock_exits_at_once_and_keeps_every_even
     """Issue 12 item 5: with ``spool/.lock`` held by another process the hook used to
     wait until killed. Now each call returns (the 60 s timeout is a hang detector, not a
     speed check) and its event waits in a side file, adopted in call order."""
-    from producers.hook import capture
+    from hivemind_kafka.producers.hook import capture
 
     home = _home(tmp_path)
     capture.write_redactor_cache(str(home))
@@ -309,7 +309,7 @@ def test_hook_process_under_a_held_spool_lock_exits_at_once_and_keeps_every_even
     held = HeldLock(home / "spool")
     try:
         for i in range(5):
-            done = subprocess.run([sys.executable, "-m", "cli.main", "capture"],
+            done = subprocess.run([sys.executable, "-m", "hivemind_kafka.cli.main", "capture"],
                                   input=_payload(i), capture_output=True, env=env, timeout=60)
             assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
         assert len(list((home / "spool" / "deferred").glob("*.rec"))) == 5
@@ -325,7 +325,7 @@ def test_hook_process_under_a_held_spool_lock_exits_at_once_and_keeps_every_even
 
 
 def test_capture_returns_the_deferred_record_without_a_seq(tmp_path):
-    from producers.hook import capture
+    from hivemind_kafka.producers.hook import capture
 
     home = _home(tmp_path)
     held = HeldLock(home / "spool")

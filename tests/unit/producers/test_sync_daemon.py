@@ -6,13 +6,13 @@ import json
 import os
 from datetime import UTC, datetime
 
-from producers.agentd import launch as agentd
-from producers.agentd.daemon import RecentSessions, SyncLoop, session_cwd
-from producers.agentd.status import hook_events, render, skills_on_disk
-from producers.sync.skill_files import SyncState, content_hash
-from producers.sync.skill_sync import ProjectRegistry, known_projects, project_root
-from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.producers.agentd import launch as agentd
+from hivemind_kafka.producers.agentd.daemon import RecentSessions, SyncLoop, session_cwd
+from hivemind_kafka.producers.agentd.status import hook_events, render, skills_on_disk
+from hivemind_kafka.producers.sync.skill_files import SyncState, content_hash
+from hivemind_kafka.producers.sync.skill_sync import ProjectRegistry, known_projects, project_root
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
 
 TS = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 
@@ -155,8 +155,8 @@ def test_status_screen_names_the_problems():
 
 
 def test_status_screen_says_why_the_pull_cache_is_not_used(tmp_path):
-    from producers.agentd.status import _cache_facts
-    from producers.hook.skill_pull import write_cache
+    from hivemind_kafka.producers.agentd.status import _cache_facts
+    from hivemind_kafka.producers.hook.skill_pull import write_cache
 
     write_cache(str(tmp_path), {"a": {"version": 1, "cohort": "held_out"}},
                 workspace_id="ws-a", agent_id="agent-1", complete=True)

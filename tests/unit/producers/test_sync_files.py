@@ -7,9 +7,15 @@ from pathlib import Path
 
 import yaml
 
-from producers.sync.skill_files import SyncState, apply_skills, skill_status
-from schemas.holdout import is_held_out
-from schemas.skills import Decision, PublishedSkill, Skill, SkillProvenance, render_skill_md
+from hivemind_kafka.producers.sync.skill_files import SyncState, apply_skills, skill_status
+from hivemind_kafka.schemas.holdout import is_held_out
+from hivemind_kafka.schemas.skills import (
+    Decision,
+    PublishedSkill,
+    Skill,
+    SkillProvenance,
+    render_skill_md,
+)
 
 WS = "ws-a"
 PUBLISHED = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.sync.skill_files import (
+from hivemind_kafka.producers.sync.skill_files import (
     SKILL_FILE,
     SkillsDir,
     SyncState,
@@ -23,7 +23,7 @@ from producers.sync.skill_files import (
     apply_skills,
     skill_status,
 )
-from schemas.skills import (
+from hivemind_kafka.schemas.skills import (
     PublishedSkill,
     decode_skill_key,
     decode_skill_log,

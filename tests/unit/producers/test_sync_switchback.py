@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from producers.sdk import Fleet
-from producers.sync.skill_files import SKILL_FILE, SyncState, apply_skills, skill_status
-from producers.sync.skill_sync import skills_in_scope
-from schemas.holdout import HoldoutDesign
+from hivemind_kafka.producers.sdk import Fleet
+from hivemind_kafka.producers.sync.skill_files import (
+    SKILL_FILE,
+    SyncState,
+    apply_skills,
+    skill_status,
+)
+from hivemind_kafka.producers.sync.skill_sync import skills_in_scope
+from hivemind_kafka.schemas.holdout import HoldoutDesign
 from tests.conftest import make_settings
 from tests.unit.producers.test_sdk_scope import RecordingProducer
 from tests.unit.producers.test_sync_files import WS, make_skill

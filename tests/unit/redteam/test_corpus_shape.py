@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from schemas.skills import MAX_DESCRIPTION_LEN, is_valid_skill_name
+from hivemind_kafka.schemas.skills import MAX_DESCRIPTION_LEN, is_valid_skill_name
 from tests.redteam import corpus, replay
 from tests.redteam import markers as judge
 from tests.redteam.corpus import DATA_DIR

@@ -96,7 +96,7 @@ def test_in_process_capture_spools_what_the_installed_hook_command_spools(tmp_pa
     import os
     import subprocess
 
-    from producers.install.claude_code import hook_command
+    from hivemind_kafka.producers.install.claude_code import hook_command
     from tests.redteam import replay
 
     cases = [corpus.load_secrets()[0], corpus.load_lookalikes()[0]]

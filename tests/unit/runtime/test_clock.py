@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runtime.clock import SimClock, SystemClock, clock_for
-from runtime.settings import Settings
+from hivemind_kafka.runtime.clock import SimClock, SystemClock, clock_for
+from hivemind_kafka.runtime.settings import Settings
 
 T0 = datetime(2026, 11, 9, tzinfo=UTC)
 

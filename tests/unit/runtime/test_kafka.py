@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
-from runtime.errors import BrokerUnavailable, DeliveryNotConfirmed
-from runtime.kafka import produce_confirmed
+from hivemind_kafka.runtime.errors import BrokerUnavailable, DeliveryNotConfirmed
+from hivemind_kafka.runtime.kafka import produce_confirmed
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pytest
 
-from runtime.errors import SettingsInvalid
-from runtime.settings import Secret, Settings, env_names
+from hivemind_kafka.runtime.errors import SettingsInvalid
+from hivemind_kafka.runtime.settings import Secret, Settings, env_names
 
 
 def test_short_env_names_reach_their_fields():
@@ -47,7 +47,7 @@ def test_replace_changes_nested_field_only():
 
 
 def test_to_env_round_trips_every_field_including_secrets():
-    from runtime.settings import to_env
+    from hivemind_kafka.runtime.settings import to_env
 
     s = Settings.from_env({"ANTHROPIC_API_KEY": "k", "HIVEMIND_KAFKA_CREATE_TOPICS": "false",
                            "HIVEMIND_SESSIONIZER_IDLE_GAP_S": "5", "HIVEMIND_BOOTSTRAP": "h:1"})

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.errors import SettingsInvalid
-from runtime.settings import Settings, env_names, to_env
+from hivemind_kafka.runtime.errors import SettingsInvalid
+from hivemind_kafka.runtime.settings import Settings, env_names, to_env
 
 NAMES = sorted(env_names())
 EDGE_VALUES = ["", " ", "-1", "0", "1", "nan", "inf", "-inf", "1e309", "9" * 30, "1.5",
@@ -117,7 +117,7 @@ def test_every_choice_setting_is_a_literal_type():
     """Choices live in the type (mypy checks code that builds settings), not in a comment."""
     from typing import Literal, get_args, get_origin, get_type_hints
 
-    from runtime import settings as mod
+    from hivemind_kafka.runtime import settings as mod
 
     def literal_in(hint) -> bool:
         args = get_args(hint)

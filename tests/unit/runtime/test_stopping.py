@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from runtime.stopping import FORCED_EXIT_CODE, StopDeadline, worker_grace_s
+from hivemind_kafka.runtime.stopping import FORCED_EXIT_CODE, StopDeadline, worker_grace_s
 
 
 def test_unarmed_deadline_never_exits():

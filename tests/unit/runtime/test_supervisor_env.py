@@ -1,5 +1,5 @@
-from runtime.settings import Settings, to_env
-from runtime.supervisor import child_env
+from hivemind_kafka.runtime.settings import Settings, to_env
+from hivemind_kafka.runtime.supervisor import child_env
 
 
 def test_child_sees_only_the_settings_it_is_given():
@@ -21,7 +21,7 @@ def test_worker_logs_are_private_even_if_an_older_log_was_not(tmp_path):
     import stat
     import sys
 
-    from runtime.supervisor import Supervisor
+    from hivemind_kafka.runtime.supervisor import Supervisor
 
     logs = tmp_path / "logs"
     logs.mkdir(mode=0o755)

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from schemas.events import (
+from hivemind_kafka.schemas.events import (
     WORKSPACE_ID_MAX_BYTES,
     decode_turn_record,
     encode_event,
     workspace_id_problem,
 )
-from schemas.skills import SkillKeyInvalid, parse_skill_key
+from hivemind_kafka.schemas.skills import SkillKeyInvalid, parse_skill_key
 
 
 def event_json(**over) -> bytes:
@@ -80,7 +80,7 @@ def test_timestamp_at_the_range_edges_decodes(ts):
 
 
 def test_session_with_absurd_end_or_bad_workspace_is_refused():
-    from schemas.sessions import decode_session, encode
+    from hivemind_kafka.schemas.sessions import decode_session, encode
     from tests.integration.test_sink import a_session  # a valid session builder
 
     good = msgspec.json.decode(encode(a_session("acme", "s1")))
@@ -99,7 +99,7 @@ def test_bad_skill_key_raises_a_value_error_not_a_crash(key):
 
 
 def test_direct_construction_with_year_one_raises():
-    from schemas.events import AgentKind, EventKind, TurnEvent
+    from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
 
     with pytest.raises(ValueError):
         TurnEvent(event_id="e", workspace_id="w", session_id="s", agent_id="a",
@@ -109,7 +109,7 @@ def test_direct_construction_with_year_one_raises():
 
 def test_install_refuses_a_workspace_id_that_cannot_name_a_lake_directory(tmp_path, monkeypatch,
                                                                           capsys):
-    from cli.main import main
+    from hivemind_kafka.cli.main import main
 
     monkeypatch.setenv("HIVEMIND_HOME", str(tmp_path / "home"))
     target = tmp_path / "settings.json"

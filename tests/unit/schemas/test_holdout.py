@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics.stats import srm_check
-from runtime.errors import SettingsInvalid
-from runtime.settings import Settings
-from schemas.holdout import (
+from hivemind_kafka.analytics.stats import srm_check
+from hivemind_kafka.runtime.errors import SettingsInvalid
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.holdout import (
     HoldoutDesign,
     holdout_bucket,
     is_held_out,

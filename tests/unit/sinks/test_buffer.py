@@ -1,6 +1,6 @@
 """TableBuffer: offsets it accepts, duplicates it drops, and when it asks for a flush."""
 
-from sinks.buffer import RecentKeys, TableBuffer
+from hivemind_kafka.sinks.buffer import RecentKeys, TableBuffer
 
 
 def _buffer(window: int = 100) -> TableBuffer:

@@ -1,6 +1,6 @@
 """The offset arithmetic between Kafka positions and Delta txn versions."""
 
-from sinks.delta_txn import (
+from hivemind_kafka.sinks.delta_txn import (
     advisory_commit_offset,
     app_id,
     is_already_written,

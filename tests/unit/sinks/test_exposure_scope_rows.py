@@ -4,8 +4,8 @@ skill (cohort, version, deterministic id) besides the invoked rows of Skill tool
 import json
 from datetime import UTC, date, datetime
 
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch
-from sinks.tables import EXPOSURES_SCHEMA, SinkRecord, table_spec
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_batch
+from hivemind_kafka.sinks.tables import EXPOSURES_SCHEMA, SinkRecord, table_spec
 
 T0 = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
 

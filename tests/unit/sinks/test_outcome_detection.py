@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.outcomes import OutcomeResult, OutcomeSource, result_of
-from sinks.outcomes import detect_outcomes
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.schemas.outcomes import OutcomeResult, OutcomeSource, result_of
+from hivemind_kafka.sinks.outcomes import detect_outcomes
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

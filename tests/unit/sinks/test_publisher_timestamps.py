@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from runtime.settings import Settings
-from schemas.skills import Decision, Skill, SkillProvenance
-from sinks.skills_publisher import SkillsPublisher
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.sinks.skills_publisher import SkillsPublisher
 
 CREATED = datetime(2026, 11, 13, 17, 30, tzinfo=UTC)  # weeks before the test runs
 

@@ -5,10 +5,16 @@ from datetime import UTC, date, datetime
 import msgspec
 import pytest
 
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, encode_event
-from schemas.sessions import CloseReason, Session, encode, session_uid
-from schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
-from sinks.tables import (
+from hivemind_kafka.schemas.events import (
+    AgentKind,
+    EventKind,
+    TurnEvent,
+    encode_batch,
+    encode_event,
+)
+from hivemind_kafka.schemas.sessions import CloseReason, Session, encode, session_uid
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance, encode_skill, skill_key
+from hivemind_kafka.sinks.tables import (
     EVENTS_SCHEMA,
     SESSIONS_SCHEMA,
     SKILLS_SCHEMA,
@@ -153,7 +159,7 @@ def test_unknown_table_name_lists_the_valid_ones():
 def test_first_per_key_keeps_the_first_row_of_each_key_in_arrival_order():
     import pyarrow as pa
 
-    from sinks.tables import first_per_key
+    from hivemind_kafka.sinks.tables import first_per_key
 
     data = pa.table({"k": ["b", "a", "b", "c", "a"], "n": [1, 2, 3, 4, 5]})
     assert first_per_key(data, "k").to_pydict() == {"k": ["b", "a", "c"], "n": [1, 2, 4]}
@@ -162,7 +168,7 @@ def test_first_per_key_keeps_the_first_row_of_each_key_in_arrival_order():
 def test_without_keys_drops_stored_keys_only():
     import pyarrow as pa
 
-    from sinks.tables import without_keys
+    from hivemind_kafka.sinks.tables import without_keys
 
     data = pa.table({"k": ["a", "b", "c"]})
     assert without_keys(data, "k", {"b", "z"})["k"].to_pylist() == ["a", "c"]

@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import random
 
-from schemas.events import EventKind
-from streams.approvals import EditCounts, ToolLedger, edit_ledger, rejections, verdict
+from hivemind_kafka.schemas.events import EventKind
+from hivemind_kafka.streams.approvals import (
+    EditCounts,
+    ToolLedger,
+    edit_ledger,
+    rejections,
+    verdict,
+)
 from tests.unit.streams.turns import bash, call, edit, events_of, prompt
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from schemas.events import AgentKind
-from schemas.sessions import CandidateReason, CloseReason
-from streams.candidates import (
+from hivemind_kafka.schemas.events import AgentKind
+from hivemind_kafka.schemas.sessions import CandidateReason, CloseReason
+from hivemind_kafka.streams.candidates import (
     candidate_reasons,
     candidate_topic,
     command_signature,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.events import AgentKind
-from schemas.sessions import CandidateReason
-from streams.candidates import (
+from hivemind_kafka.schemas.events import AgentKind
+from hivemind_kafka.schemas.sessions import CandidateReason
+from hivemind_kafka.streams.candidates import (
     candidate_reasons,
     candidate_topic,
     correction_prompts,

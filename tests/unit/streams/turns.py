@@ -15,8 +15,8 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
-from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.sessions import CloseReason, Session, session_uid
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.schemas.sessions import CloseReason, Session, session_uid
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 _ids = itertools.count()

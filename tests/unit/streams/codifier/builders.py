@@ -15,9 +15,9 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
-from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.sessions import Candidate, CloseReason, Session, session_uid
-from streams.candidates import candidate_reasons, candidate_topic
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.schemas.sessions import Candidate, CloseReason, Session, session_uid
+from hivemind_kafka.streams.candidates import candidate_reasons, candidate_topic
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 _ids = itertools.count()

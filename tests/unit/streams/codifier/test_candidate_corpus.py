@@ -8,10 +8,10 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.dlq import decode_or_dead_letter
-from schemas.admission import candidate_problem
-from schemas.dead_letters import DeadLetter
-from schemas.sessions import Candidate, decode_candidate, encode
+from hivemind_kafka.runtime.dlq import decode_or_dead_letter
+from hivemind_kafka.schemas.admission import candidate_problem
+from hivemind_kafka.schemas.dead_letters import DeadLetter
+from hivemind_kafka.schemas.sessions import Candidate, decode_candidate, encode
 from tests.unit.streams.codifier.builders import candidate, recovery_session
 
 _good = encode(candidate(recovery_session("ws-a", session_id="a1")))

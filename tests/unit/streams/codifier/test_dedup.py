@@ -1,7 +1,7 @@
 
 
 def test_merge_does_not_pile_up_provenance_counts():
-    from streams.codifier.dedup import merge_bodies
+    from hivemind_kafka.streams.codifier.dedup import merge_bodies
 
     old = "Learned from 2 session(s) in web.\n\n## When a command fails\n\nThis worked:\n```\nmake check\n```\n"
     new = "Learned from 5 session(s) in web.\n\n## When a command fails\n\nThis worked:\n```\nmake lint\n```\n"

@@ -14,11 +14,11 @@ import random
 
 import pytest
 
-from producers.sdk.simulated_fleet import LESSONS, lessons_of_skill
-from schemas.events import AgentKind, EventKind
-from streams.codifier.library import Library
-from streams.codifier.logic import Published, Unchanged, group_candidates, resolve
-from streams.codifier.offline import draft_offline
+from hivemind_kafka.producers.sdk.simulated_fleet import LESSONS, lessons_of_skill
+from hivemind_kafka.schemas.events import AgentKind, EventKind
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.logic import Published, Unchanged, group_candidates, resolve
+from hivemind_kafka.streams.codifier.offline import draft_offline
 from tests.unit.streams.codifier.builders import T0, candidate, prompt, response, session, tool
 
 EDIT = {"file_path": "src/app.py", "old_string": "a", "new_string": "b"}

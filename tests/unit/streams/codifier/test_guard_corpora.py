@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.codifier import guards
-from streams.codifier.guards import DraftText
-from streams.codifier.offline import draft_offline
+from hivemind_kafka.streams.codifier import guards
+from hivemind_kafka.streams.codifier.guards import DraftText
+from hivemind_kafka.streams.codifier.offline import draft_offline
 from tests.unit.streams.codifier.builders import candidate
 from tests.unit.streams.codifier.corpus import (
     grounding_cases,
@@ -162,7 +162,7 @@ def test_every_demo_fleet_lesson_becomes_a_publishable_offline_skill():
     """The simulated fleet's lessons (what `hivemind demo` replays) pass every guard."""
     import json
 
-    from producers.sdk.simulated_fleet import LESSONS
+    from hivemind_kafka.producers.sdk.simulated_fleet import LESSONS
     from tests.unit.streams.codifier.builders import outcome, prompt, session, tool
 
     for kind, lessons in LESSONS.items():

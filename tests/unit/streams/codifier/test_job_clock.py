@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runtime.settings import Settings
-from schemas.sessions import encode
-from streams.codifier.app import CodifierJob, _Item
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.sessions import encode
+from hivemind_kafka.streams.codifier.app import CodifierJob, _Item
 from tests.unit.streams.codifier.builders import candidate, recovery_session
 
 

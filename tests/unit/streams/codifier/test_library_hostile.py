@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.skills import Decision, Skill, SkillProvenance
-from streams.codifier.library import Library
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.streams.codifier.library import Library
 
 
 def _skill() -> Skill:

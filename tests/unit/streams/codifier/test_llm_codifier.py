@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from runtime.settings import CodifierSettings, Secret
-from schemas.skills import Decision
-from streams.codifier.library import Library
-from streams.codifier.llm import AnthropicCodifier
-from streams.codifier.logic import (
+from hivemind_kafka.runtime.settings import CodifierSettings, Secret
+from hivemind_kafka.schemas.skills import Decision
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.llm import AnthropicCodifier
+from hivemind_kafka.streams.codifier.logic import (
     Draft,
     Parked,
     Published,
@@ -235,7 +235,7 @@ def test_client_error_is_not_retried_but_parked(stub):
 
 
 def test_backoff_doubles_is_capped_and_honours_retry_after_up_to_a_minute():
-    from streams.codifier.llm import BACKOFF_CAP_S, backoff_s
+    from hivemind_kafka.streams.codifier.llm import BACKOFF_CAP_S, backoff_s
 
     assert 0.375 <= backoff_s(0) <= 0.5 and 0.75 <= backoff_s(1) <= 1.0
     assert backoff_s(30) <= BACKOFF_CAP_S

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schemas.skills import Decision
-from streams.codifier.library import Library
-from streams.codifier.logic import (
+from hivemind_kafka.schemas.skills import Decision
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.logic import (
     CandidateGroup,
     CodifySummary,
     Draft,
@@ -20,8 +20,8 @@ from streams.codifier.logic import (
     park_delay_s,
     resolve,
 )
-from streams.codifier.offline import draft_offline
-from streams.codifier.offsets import OffsetTracker
+from hivemind_kafka.streams.codifier.offline import draft_offline
+from hivemind_kafka.streams.codifier.offsets import OffsetTracker
 from tests.unit.streams.codifier.builders import bash, candidate, prompt, recovery_session, session
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

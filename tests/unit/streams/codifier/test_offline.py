@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from schemas.skills import Decision, is_valid_skill_name
-from streams.codifier.library import Library
-from streams.codifier.logic import Draft, Rejection
-from streams.codifier.offline import OfflineCodifier, draft_offline, skill_name
+from hivemind_kafka.schemas.skills import Decision, is_valid_skill_name
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.logic import Draft, Rejection
+from hivemind_kafka.streams.codifier.offline import OfflineCodifier, draft_offline, skill_name
 from tests.unit.streams.codifier.builders import (
     bash,
     candidate,

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from streams.codifier.prompt import escape_span
+from hivemind_kafka.streams.codifier.prompt import escape_span
 
 
 def tags(text: str) -> str:

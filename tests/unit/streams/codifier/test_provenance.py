@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from streams.codifier import provenance as pv
+from hivemind_kafka.streams.codifier import provenance as pv
 from tests.unit.streams.codifier.builders import bash, prompt, response, session, tool
 
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.admission import turn_record_problem
-from schemas.dead_letters import FailureReason, decode_dead_letter
-from schemas.events import EventKind, encode_batch, turn_key
-from schemas.sessions import session_uid
+from hivemind_kafka.schemas.admission import turn_record_problem
+from hivemind_kafka.schemas.dead_letters import FailureReason, decode_dead_letter
+from hivemind_kafka.schemas.events import EventKind, encode_batch, turn_key
+from hivemind_kafka.schemas.sessions import session_uid
 from tests.unit.streams.sessionizer.test_processor import (
     TURNS,
     Event,
@@ -63,7 +63,7 @@ def test_processor_dead_letters_poison_and_keeps_the_stream():
 def _candidate(ws: str, session_ws: str):
     from datetime import timedelta
 
-    from schemas.sessions import Candidate, CandidateReason, CloseReason, Session
+    from hivemind_kafka.schemas.sessions import Candidate, CandidateReason, CloseReason, Session
 
     t = datetime(2026, 1, 1, tzinfo=UTC)
     session = Session(session_uid="u", workspace_id=session_ws, session_id="s", agent_id="a",
@@ -77,7 +77,7 @@ def _candidate(ws: str, session_ws: str):
 
 
 def test_candidate_keyed_by_its_workspace_is_admitted():
-    from schemas.admission import candidate_problem
+    from hivemind_kafka.schemas.admission import candidate_problem
 
     assert candidate_problem(_candidate("w", "w"), key=b"w") is None
 
@@ -85,6 +85,6 @@ def test_candidate_keyed_by_its_workspace_is_admitted():
 @pytest.mark.parametrize(("ws", "session_ws", "key"), [
     ("w", "w", b"other"), ("w", "w", None), ("w", "w", b"\xff"), ("w", "other", b"w")])
 def test_candidate_of_another_workspace_than_its_key_or_sessions_is_refused(ws, session_ws, key):
-    from schemas.admission import candidate_problem
+    from hivemind_kafka.schemas.admission import candidate_problem
 
     assert candidate_problem(_candidate(ws, session_ws), key=key) is not None

@@ -11,9 +11,9 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.dead_letters import decode_dead_letter
-from schemas.events import EventKind, encode_batch, turn_key
-from schemas.sessions import session_uid
+from hivemind_kafka.schemas.dead_letters import decode_dead_letter
+from hivemind_kafka.schemas.events import EventKind, encode_batch, turn_key
+from hivemind_kafka.schemas.sessions import session_uid
 from tests.unit.streams.sessionizer.test_processor import TURNS, Event, Message, Stream, ev, make
 
 _good = encode_batch([ev(0, ws="w", sid="x"), ev(1, ws="w", sid="x")])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from runtime.dlq import dead_letter_record, decode_or_dead_letter
-from schemas.dead_letters import DeadLetter, FailureReason, decode_dead_letter
-from schemas.events import decode_turn_record
+from hivemind_kafka.runtime.dlq import dead_letter_record, decode_or_dead_letter
+from hivemind_kafka.schemas.dead_letters import DeadLetter, FailureReason, decode_dead_letter
+from hivemind_kafka.schemas.events import decode_turn_record
 
 GOOD = (b'{"event_id":"e1","workspace_id":"w","session_id":"s","agent_id":"a",'
         b'"agent_kind":"coding","project":"p","seq":0,"ts":"2026-01-01T00:00:00Z",'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from streams.sessionizer.index import DeadlineIndex
+from hivemind_kafka.streams.sessionizer.index import DeadlineIndex
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

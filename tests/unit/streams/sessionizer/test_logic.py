@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from runtime.settings import SessionizerSettings
-from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.sessions import CloseReason, session_uid
-from streams.sessionizer.logic import (
+from hivemind_kafka.runtime.settings import SessionizerSettings
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.schemas.sessions import CloseReason, session_uid
+from hivemind_kafka.streams.sessionizer.logic import (
     Tally,
     candidate_for,
     candidate_id,

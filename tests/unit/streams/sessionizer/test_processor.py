@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from runtime.settings import Settings
-from schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
-from schemas.sessions import decode_session, session_uid
-from streams.sessionizer import logic
-from streams.sessionizer.processor import Sessionizer
+from hivemind_kafka.runtime.settings import Settings
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent, encode_batch, turn_key
+from hivemind_kafka.schemas.sessions import decode_session, session_uid
+from hivemind_kafka.streams.sessionizer import logic
+from hivemind_kafka.streams.sessionizer.processor import Sessionizer
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TURNS = "hivemind.turns"

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from runtime.settings import SessionizerSettings
-from schemas.events import AgentKind, EventKind, TurnEvent
-from schemas.sessions import session_uid
-from streams.sessionizer import logic
+from hivemind_kafka.runtime.settings import SessionizerSettings
+from hivemind_kafka.schemas.events import AgentKind, EventKind, TurnEvent
+from hivemind_kafka.schemas.sessions import session_uid
+from hivemind_kafka.streams.sessionizer import logic
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 CONF = SessionizerSettings(max_events_per_session=10_000)

@@ -13,10 +13,10 @@ from datetime import timedelta
 
 import msgspec
 
-from runtime.settings import SessionizerSettings
-from schemas.events import EventKind, TurnEvent
-from schemas.sessions import CandidateReason, CloseReason, session_uid
-from streams.sessionizer.logic import (
+from hivemind_kafka.runtime.settings import SessionizerSettings
+from hivemind_kafka.schemas.events import EventKind, TurnEvent
+from hivemind_kafka.schemas.sessions import CandidateReason, CloseReason, session_uid
+from hivemind_kafka.streams.sessionizer.logic import (
     SessionState,
     Tally,
     candidate_for,

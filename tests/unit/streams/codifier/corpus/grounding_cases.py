@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from schemas.events import AgentKind
-from schemas.sessions import Session
+from hivemind_kafka.schemas.events import AgentKind
+from hivemind_kafka.schemas.sessions import Session
 from tests.unit.streams.codifier.builders import prompt, session, tool
 
 

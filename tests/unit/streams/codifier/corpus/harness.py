@@ -16,14 +16,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from runtime.settings import CodifierSettings, Secret
-from schemas.sessions import Candidate, Session
-from schemas.skills import Decision
-from streams.codifier import guards
-from streams.codifier.library import Library
-from streams.codifier.llm import AnthropicCodifier
-from streams.codifier.logic import Draft, Published, Rejection, Result, group_candidates, resolve
-from streams.codifier.offline import draft_offline
+from hivemind_kafka.runtime.settings import CodifierSettings, Secret
+from hivemind_kafka.schemas.sessions import Candidate, Session
+from hivemind_kafka.schemas.skills import Decision
+from hivemind_kafka.streams.codifier import guards
+from hivemind_kafka.streams.codifier.library import Library
+from hivemind_kafka.streams.codifier.llm import AnthropicCodifier
+from hivemind_kafka.streams.codifier.logic import (
+    Draft,
+    Published,
+    Rejection,
+    Result,
+    group_candidates,
+    resolve,
+)
+from hivemind_kafka.streams.codifier.offline import draft_offline
 from tests.support.anthropic_stub import (
     CITE_MODES,
     COPY_STYLES,

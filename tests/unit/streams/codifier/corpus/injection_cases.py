@@ -11,7 +11,7 @@ offline codifier quotes, so the deterministic path is red-teamed too.
 
 from __future__ import annotations
 
-from schemas.sessions import Session
+from hivemind_kafka.schemas.sessions import Session
 from tests.unit.streams.codifier.builders import bash, prompt, session, tool
 
 FIX = "When the build fails, run:\n\n```\nnpm install --legacy-peer-deps\n```\n"

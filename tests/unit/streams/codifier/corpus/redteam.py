@@ -25,8 +25,8 @@ import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 
-from schemas.events import AgentKind
-from schemas.sessions import Session
+from hivemind_kafka.schemas.events import AgentKind
+from hivemind_kafka.schemas.sessions import Session
 from tests.unit.streams.codifier.builders import prompt, response, session, tool
 
 CODING, SUPPORT, SDR = AgentKind.CODING, AgentKind.SUPPORT, AgentKind.SDR

@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas.skills import Decision, Skill, SkillProvenance
-from streams.codifier import dedup
+from hivemind_kafka.schemas.skills import Decision, Skill, SkillProvenance
+from hivemind_kafka.streams.codifier import dedup
 
 TOOLS = [
     ("pytest", "python -m pytest", ["-x", "--lf", "-k smoke", "-n 4", "--maxfail=2", "tests/unit",
