@@ -41,13 +41,13 @@ def _payloads() -> dict[str, bytes]:
         "tool_use_id": "toolu_01BenchBenchBenchBench01",
     }
     # A typical large result: 16 KiB of a Read of source code (capped there anyway).
-    source = (ROOT / "producers" / "spool.py").read_text()
+    source = (ROOT / "producers" / "hook" / "spool.py").read_text()
     while len(source) < 40_000:
         source += source
     large = {
         "session_id": "bench-session", "transcript_path": "/tmp/bench.jsonl",
         "cwd": str(ROOT), "permission_mode": "default", "hook_event_name": "PostToolUse",
-        "tool_name": "Read", "tool_input": {"file_path": str(ROOT / "producers" / "spool.py")},
+        "tool_name": "Read", "tool_input": {"file_path": str(ROOT / "producers" / "hook" / "spool.py")},
         "tool_response": {"type": "text", "file": {"filePath": "producers/hook/spool.py",
                                                    "content": source, "numLines": 900}},
         "tool_use_id": "toolu_01BenchBenchBenchBench02",
