@@ -345,10 +345,8 @@ def prepare_hot_path(home: Path) -> list[str]:
     problems = []
     if write_redactor_cache(str(home)) is None:
         problems.append("redaction cache")
-    root = Path(__file__).resolve().parents[2]
     for rel in HOOK_MODULES:
-        source = root / rel
-        if source.exists() and py_compile.compile(str(source), doraise=False) is None:
+        if py_compile.compile(str(package_root() / rel), doraise=False) is None:
             problems.append(rel)
     return problems
 
