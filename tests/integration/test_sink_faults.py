@@ -475,14 +475,17 @@ def test_input_topic_deleted_under_the_sink_a_restart_recovers(settings, tmp_pat
     avoids it (``api.version.request=false`` still sends Fetch v16) and no Python code runs
     first. Sometimes it survives and is revoked. Either way the supervisor's restart must
     recover: the restarted sink recreates the topic and stores the records produced to
-    it, on the same partition at offsets the table had already passed (the rewind path),
-    each once."""
+    it, each once. (They go to a partition the table holds no offset for: on ws-a's
+    partition it is a race with the known gap of the next test.)"""
     old = _delete_turns_under_a_running_sink(settings, tmp_path / "sink.log")
     again = start_sink(settings, tmp_path / "sink.log", tables="events")
-    new = [events_of("ws-a", f"n{i}", 0, 5) for i in range(20)]
+    new = [events_of("ws-b", f"n{i}", 0, 5) for i in range(20)]
     try:
         wait_for(lambda: settings.topics.turns in _topics(settings), what="the topic again")
-        produce(settings, turns_records(settings, new))
+        producer = Producer(producer_config(settings))
+        for topic, key, value in turns_records(settings, new):
+            producer.produce(topic, key=key, value=value, partition=0)
+        assert producer.flush(30) == 0
         wait_events(settings, old | ids_of(new), again)
     finally:
         assert stop_sink(again) == 0
