@@ -69,6 +69,9 @@ class Batch:
 
     rows: list[Any]
     last_written_offsets: dict[int, int]  # partition -> highest offset consumed
+    # Per source record that gave rows, in the order of ``rows``: (partition, offset,
+    # number of rows, the source passed to accept). Lets a failing batch be split by record.
+    records: list[tuple[int, int, int, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.last_written_offsets)
@@ -80,6 +83,7 @@ class _Partition:
     position: int | None  # highest offset accepted (written or buffered)
     keys: RecentKeys
     rows: list[Any] = field(default_factory=list)
+    spans: list[tuple[int, int, Any]] = field(default_factory=list)  # (offset, rows, source)
     pending_last: int | None = None  # highest offset buffered, not yet committed
     rewound: bool = False  # the log restarted below last_written: the next commit lowers it
 
@@ -150,11 +154,13 @@ class TableBuffer:
         part = self._partitions.get(partition)
         return part is None or is_already_written(offset, part.position)
 
-    def accept(self, partition: int, offset: int, rows: Iterable[Any], now: float) -> int:
+    def accept(self, partition: int, offset: int, rows: Iterable[Any], now: float,
+               source: Any = None) -> int:
         """Buffer a record's rows; returns how many were dropped as duplicates.
 
         The caller checks :meth:`is_already_accepted` first; a record with no rows (an
-        undecodable one, say) is still accepted so its offset is committed.
+        undecodable one, say) is still accepted so its offset is committed. ``source``
+        (the record) is kept with its rows until the commit, for :mod:`sinks.isolate`.
         """
         part = self._partitions[partition]
         dropped = 0
@@ -173,7 +179,10 @@ class TableBuffer:
                         dropped += 1
                     else:
                         part.rows.append(row)
-        self._rows += len(part.rows) - before
+        added = len(part.rows) - before
+        if added:
+            part.spans.append((offset, added, source))
+        self._rows += added
         part.position = offset
         part.pending_last = offset
         if self._oldest is None:
@@ -195,16 +204,19 @@ class TableBuffer:
         """Everything buffered, as one batch; the buffer keeps the positions."""
         rows: list[Any] = []
         versions: dict[int, int] = {}
+        records: list[tuple[int, int, int, Any]] = []
         for partition, part in self._partitions.items():
             if part.pending_last is None:
                 continue
             rows.extend(part.rows)
+            records.extend((partition, o, n, src) for o, n, src in part.spans)
             versions[partition] = part.pending_last
             part.rows = []
+            part.spans = []
             part.pending_last = None
         self._rows = 0
         self._oldest = None
-        return Batch(rows=rows, last_written_offsets=versions)
+        return Batch(rows=rows, last_written_offsets=versions, records=records)
 
     def committed(self, batch: Batch) -> None:
         """The batch is in the table: its versions are now the last written offsets."""

@@ -53,6 +53,13 @@ from hivemind_kafka.sinks.delta_txn import (
     lag_records,
     resume_offset,
 )
+from hivemind_kafka.sinks.isolate import (
+    Unit,
+    commit_isolating,
+    failing_units,
+    rows_of,
+    units_of,
+)
 from hivemind_kafka.sinks.lake_table import LakeTable
 from hivemind_kafka.sinks.tables import (
     TABLES,
@@ -126,7 +133,11 @@ class DeltaSink:
     Poison never stops it: a record that is oversized, does not decode, breaks the
     contract (workspace id, schema_version, timestamp range, key) or fails while its rows
     are built is dead-lettered (``runtime.dlq``: size cap, ``hivemind_dlq_records_total``
-    with stage "sink") and stored in no table; the stream goes on.
+    with stage "sink") and stored in no table; the stream goes on. So is a record that
+    only fails with its batch, while the rows become Arrow or are written to Delta: the
+    batch is split by record (``sinks.isolate``) until the records that fail alone are
+    found; a write failure counts as the record's only if an empty commit to the same
+    table succeeds and the record fails alone twice (else: an outage, the retry path).
 
     Failure behaviour: a commit refused because another writer advanced one of our
     partitions (a stale writer after a rebalance) reloads the table, resets every
@@ -275,7 +286,7 @@ class DeltaSink:
                 record = SinkRecord(topic=msg.topic(), partition=partition, offset=offset,
                                     key=msg.key(), value=msg.value(), timestamp_ms=ts_ms)
             rows = self._rows_or_reject(t, record)
-            dropped = t.buffer.accept(partition, offset, rows, now)
+            dropped = t.buffer.accept(partition, offset, rows, now, source=record)
             if dropped:
                 metrics.DUPLICATES.labels(t.spec.name).inc(dropped)
 
@@ -455,7 +466,7 @@ class DeltaSink:
         try:
             self._deliver_dead_letters()  # 2
             with _gc_paused():  # 3
-                data = t.spec.to_arrow(batch.rows) if batch.rows else t.spec.schema.empty_table()
+                data, units = self._to_arrow(t, batch)
             t.lake.reload()  # 4
             for partition in batch.last_written_offsets:
                 expected = t.buffer.last_written_offset(partition)
@@ -468,7 +479,14 @@ class DeltaSink:
             if t.spec.unique_key:  # 5
                 data = self._drop_stored_keys(t, data)
             _crash_point("before_commit", t, data)
-            t.lake.append(data, {t.app_id(p): v for p, v in batch.last_written_offsets.items()})  # 6
+            stored = data.num_rows
+            try:
+                t.lake.append(data, {t.app_id(p): v
+                                     for p, v in batch.last_written_offsets.items()})  # 6
+            except CommitConflict:
+                raise
+            except Exception as exc:  # a poison record, or an outage: tell them apart
+                stored = self._commit_isolating(t, batch, units, exc)
             _crash_point("after_commit", t, data)
         except CommitConflict as exc:  # 7
             metrics.CONFLICTS.inc()
@@ -492,9 +510,104 @@ class DeltaSink:
         elapsed = time.perf_counter() - started
         metrics.COMMIT_SECONDS.observe(elapsed)
         metrics.COMMITS.labels(name, "ok").inc()
-        metrics.ROWS.labels(name).inc(data.num_rows)
+        metrics.ROWS.labels(name).inc(stored)
         log.info("committed table=%s version=%d rows=%d partitions=%s seconds=%.3f", name,
-                 t.lake.version, data.num_rows, batch.last_written_offsets, elapsed)
+                 t.lake.version, stored, batch.last_written_offsets, elapsed)
+
+    def _to_arrow(self, t: _Table, batch: Batch) -> tuple[pa.Table, list[Unit] | None]:
+        """Step 3: the batch's rows as Arrow. If that fails, the records whose rows fail
+        alone are dead-lettered (conversion is deterministic: no outage to rule out) and
+        the rest converted; the units kept are returned then (None: all of them)."""
+        if not batch.rows:
+            return t.spec.schema.empty_table(), None
+        try:
+            return t.spec.to_arrow(batch.rows), None
+        except Exception as exc:
+            units = units_of(batch)
+            bad = failing_units(units, t.spec.to_arrow)
+            if not bad:
+                raise  # rows that fail only together: not one record's fault
+            log.error("table %s: %d of %d records in the batch fail to convert (%s): "
+                      "dead-lettering them, converting the rest", t.spec.name, len(bad),
+                      len(units), exc)
+            for unit, err in bad:
+                self._reject_unit(t, unit, err)
+            self._deliver_dead_letters()
+            failed = {(u.partition, u.offset) for u, _ in bad}
+            kept = [u for u in units if (u.partition, u.offset) not in failed]
+            rows = rows_of(kept)
+            return (t.spec.to_arrow(rows) if rows else t.spec.schema.empty_table()), kept
+
+    def _reject_unit(self, t: _Table, unit: Unit, error: BaseException) -> None:
+        record: SinkRecord = unit.source
+        metrics.ISOLATED.labels(t.spec.name).inc()
+        self._reject(t, record, DeadLetter.from_processing_error(
+            stage=STAGE, topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key, raw=record.value or b"", error=error))
+
+    def _commit_isolating(self, t: _Table, batch: Batch, units: list[Unit] | None,
+                          first: Exception) -> int:
+        """Step 6 failed (not a conflict): commit the batch record by record halves
+        (``sinks.isolate``), dead-lettering each record that fails alone while the storage
+        takes an empty commit; any other failure propagates (an outage: step 7). Returns
+        the rows stored. Each commit covers a per-partition prefix of the batch, the last
+        one every offset of it, so exactly-once holds whatever happens in between."""
+        name = t.spec.name
+        units = units_of(batch) if units is None else units
+        self._probe(t, first)  # an outage costs one attempt more, not a split
+        log.error("commit failed on table %s (%s) while it takes an empty commit: "
+                  "splitting the batch of %d records to find any that fail alone", name,
+                  first, len(units))
+        stored = 0
+
+        def commit(chunk: Sequence[Unit], versions: dict[int, int]) -> None:
+            nonlocal stored
+            t.lake.reload()
+            data = t.spec.to_arrow(rows_of(chunk))
+            if t.spec.unique_key:
+                data = self._drop_stored_keys(t, data)
+            t.lake.append(data, {t.app_id(p): v for p, v in versions.items()})
+            t.buffer.committed(Batch(rows=[], last_written_offsets=versions))
+            stored += data.num_rows
+
+        def on_poison(unit: Unit, exc: Exception) -> None:
+            self._probe(t, exc)
+            try:  # a second time alone: a flaky write is not a poison record
+                commit([unit], {unit.partition: unit.offset})
+                return
+            except CommitConflict:
+                raise
+            except Exception as again:
+                exc = again
+            log.error("table %s: %s[%d] offset %d fails alone while the table takes "
+                      "commits (%s): dead-lettering it", name, t.topic, unit.partition,
+                      unit.offset, exc)
+            self._reject_unit(t, unit, exc)
+            self._deliver_dead_letters()  # before the commit that passes its offset
+            t.lake.reload()
+            passed = {unit.partition: unit.offset}
+            t.lake.append(t.spec.schema.empty_table(),
+                          {t.app_id(p): v for p, v in passed.items()})
+            t.buffer.committed(Batch(rows=[], last_written_offsets=passed))
+
+        commit_isolating(units, commit, on_poison)
+        rest = {p: v for p, v in batch.last_written_offsets.items()
+                if (last := t.buffer.last_written_offset(p)) is None or v > last}
+        if rest:  # records after the last one with rows (rejected, duplicates)
+            t.lake.reload()
+            t.lake.append(t.spec.schema.empty_table(), {t.app_id(p): v for p, v in rest.items()})
+        return stored
+
+    def _probe(self, t: _Table, failure: Exception) -> None:
+        """Raise ``failure`` unless the table takes an empty commit (no row, no offset):
+        a write that fails while the storage takes no commit at all is an outage."""
+        try:
+            t.lake.reload()
+            t.lake.append(t.spec.schema.empty_table(), {})
+        except Exception as probe:
+            log.error("table %s takes no commit at all (%s): an outage, not a poison record",
+                      t.spec.name, probe)
+            raise failure from probe
 
     def _deliver_dead_letters(self) -> None:
         if self._producer is None:

@@ -40,6 +40,11 @@ OFFSETS_REWOUND = Counter(
     "Partitions that delivered an offset below the one expected on the same cluster (topic "
     "recreated or truncated): read again from there",
 )
+ISOLATED = Counter(
+    "hivemind_sink_isolated_records_total",
+    "Records that decoded but failed alone while their batch was converted or written "
+    "(found by splitting the batch; dead-lettered)", ["table"],
+)
 
 
 def init_table(table: str, *, dead_letters: bool) -> None:
@@ -48,5 +53,6 @@ def init_table(table: str, *, dead_letters: bool) -> None:
     for outcome in ("ok", "conflict", "error"):
         COMMITS.labels(table, outcome)
     DUPLICATES.labels(table)
+    ISOLATED.labels(table)
     LAG.labels(table)
     UNDECODABLE.labels(table, "dead_lettered" if dead_letters else "skipped")
