@@ -129,8 +129,11 @@ class SessionState(Struct, kw_only=True, omit_defaults=True):
     # once, so a write costs the new events, not the session's length; v2 states embed
     # them here and move to chunk keys at their next write.
     chunks: list[bytes] = []
-    # v3: how many chunk keys (chunk_key(key, i), i < chunk_keys) hold this state's
-    # chunks and ``seen`` hashes (a v3 head stores neither itself).
+    # v3: how many chunk keys (chunk_key(key, chunk_base + i), i < chunk_keys) hold this
+    # state's chunks and ``seen`` hashes (a v3 head stores neither itself). A rewrite goes
+    # to fresh indices past the old ones (``chunk_base`` only grows), so a head that a
+    # crash kept never reads another state's chunks.
+    chunk_base: int = 0
     chunk_keys: int = 0
     # In memory only (never stored): how many leading chunks and hashes are already in
     # those keys, and whether the chunks or hashes were rebuilt since (a close, a shrink,
@@ -239,36 +242,40 @@ def store_state(key: bytes, state: SessionState, max_bytes: int
     the state as stored, its head bytes (no chunks, no hashes), the chunk-key writes (None
     deletes) and how many chunk keys the head owns. Only what was added since the last
     store is written, as one new chunk key, so a write costs the new events, whatever the
-    session's length; rebuilt chunks or hashes rewrite from key 0 and delete the keys
-    beyond. A state without kept events (a closed marker) is its head alone, hashes
+    session's length. Rebuilt chunks or hashes are written whole to one key at a fresh
+    index past the ones owned so far, and those are deleted: an index is never
+    rewritten, so the head written before (all a crash may leave) still finds its own
+    chunks. A state without kept events (a closed marker) is its head alone, hashes
     included. The input is not modified."""
     head = _head(state)
     shrunk = len(head) + sum(map(len, state.chunks)) + 8 * len(state.seen) > max_bytes
     if shrunk:
         state, _ = shrink_to_fit(state, max_bytes)
     chunks, seen = state.chunks, state.seen
-    rewrite = state.rebuilt or not state.chunk_keys
-    if rewrite and not chunks:
-        # No kept events (a closed marker): its hashes stay in the head, one record.
-        deletes: dict[bytes, bytes | None] = {
-            chunk_key(key, i): None for i in range(state.chunk_keys)}
-        state = msgspec.structs.replace(state, chunk_keys=0, stored_chunks=0,
-                                        stored_seen=0, rebuilt=False)
-        return state, _head(state, with_seen=True), deletes, 0
-    stored = 0 if rewrite else state.stored_chunks
-    stored_seen = 0 if rewrite else state.stored_seen
-    start = 0 if rewrite else state.chunk_keys
-    writes: dict[bytes, bytes | None] = {}
-    keys = start
-    if len(chunks) > stored or len(seen) > stored_seen:
-        writes[chunk_key(key, start)] = _state_encoder.encode(
-            StoredChunk(chunks[stored:], _pack(seen[stored_seen:])))
-        keys = start + 1
-    for i in range(keys, state.chunk_keys):
-        writes[chunk_key(key, i)] = None
-    if shrunk or writes or state.rebuilt:
-        state = msgspec.structs.replace(state, chunk_keys=keys, stored_chunks=len(chunks),
-                                        stored_seen=len(seen), rebuilt=False)
+    base, owned = state.chunk_base, state.chunk_keys
+    replace = msgspec.structs.replace
+    if state.rebuilt or not owned:
+        writes: dict[bytes, bytes | None] = {
+            chunk_key(key, base + i): None for i in range(owned)}
+        base += owned
+        if not chunks:
+            # No kept events (a closed marker): its hashes stay in the head, one record.
+            state = replace(state, chunk_base=base, chunk_keys=0, stored_chunks=0,
+                            stored_seen=0, rebuilt=False)
+            return state, _head(state, with_seen=True), writes, 0
+        writes[chunk_key(key, base)] = _state_encoder.encode(StoredChunk(chunks, _pack(seen)))
+        state = replace(state, chunk_base=base, chunk_keys=1, stored_chunks=len(chunks),
+                        stored_seen=len(seen), rebuilt=False)
+        return state, _head(state), writes, 1
+    writes = {}
+    keys = owned
+    if len(chunks) > state.stored_chunks or len(seen) > state.stored_seen:
+        writes[chunk_key(key, base + owned)] = _state_encoder.encode(
+            StoredChunk(chunks[state.stored_chunks:], _pack(seen[state.stored_seen:])))
+        keys = owned + 1
+    if shrunk or writes:
+        state = replace(state, chunk_keys=keys, stored_chunks=len(chunks),
+                        stored_seen=len(seen), rebuilt=False)
         head = _head(state)
     return state, head, writes, keys
 
@@ -289,7 +296,7 @@ def join_state(key: bytes, raw: bytes, get: Callable[[bytes], bytes | None]) -> 
         return state  # nothing stored apart (or a v2 state: all of it is in the head)
     chunks, seen = list(state.chunks), list(state.seen)
     missing = False
-    for i in range(state.chunk_keys):
+    for i in range(state.chunk_base, state.chunk_base + state.chunk_keys):
         part = get(chunk_key(key, i))
         if part is None:
             missing = True

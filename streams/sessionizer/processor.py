@@ -7,7 +7,9 @@ each key's state once, runs :mod:`hivemind_kafka.streams.sessionizer.logic` over
 offset order and sweeps the idle keys of every partition that got a tick, (3) sends the
 closed sessions, candidates and dead letters, and only once the broker has acknowledged
 all of them (4) writes each touched key's final state once, to the changelog partition
-the state belongs to, and only once the broker has acknowledged those writes (5) acks
+the state belongs to (chunk keys before the heads that name them, deletes last: every
+prefix a crash may keep is a consistent table), and only once the broker has
+acknowledged those writes (5) acks
 the batch's records, so their offsets may be committed (Faust's own flush before a
 commit gives up after 0.1 s per buffered message, so it cannot be relied on). A crash anywhere replays the records into the state before them: the same
 ``session_uid`` is emitted again (consumers deduplicate on it), never lost.
@@ -293,7 +295,7 @@ class Sessionizer:
                 state = logic.join_state(key, old, self._read)
             except msgspec.DecodeError as exc:
                 failed = exc  # a corrupt state: every record of the key is dead-lettered
-        chunk_keys = state.chunk_keys if state is not None else 0
+        owned = _owned(state)
         changed = False
         for event, events in records:
             message = event.message
@@ -315,7 +317,7 @@ class Sessionizer:
             letters.append(self._processing_error(event, failed))
         if not changed:
             return
-        self._store(key, old, state, chunk_keys, step, partition=message.partition)
+        self._store(key, old, state, owned, step, partition=message.partition)
 
     def _sweep(self, partition: int, now: datetime, step: _Step) -> list[_Output]:
         """Close the idle sessions and drop the expired markers of one partition."""
@@ -341,30 +343,34 @@ class Sessionizer:
             if new is state:
                 self._reindex(key, state)  # nothing due after all
                 continue
-            self._store(key, old, new, state.chunk_keys, step, partition=state.partition)
+            self._store(key, old, new, _owned(state), step, partition=state.partition)
         return emitted
 
     def _store(self, key: bytes, old: bytes | None, state: logic.SessionState | None,
-               chunk_keys: int, step: _Step, *, partition: int) -> None:
-        """Stage the key's new state: its head, the chunk keys it adds, and deletes of
-        the chunk keys it no longer owns (``chunk_keys``: how many it owned before), or of
-        all of them when the state is gone."""
+               owned: range, step: _Step, *, partition: int) -> None:
+        """Stage the key's new state: its head, the chunk key it adds, and deletes of the
+        chunk keys it no longer owns (``owned``: the indices it owned before), or of all
+        of them when the state is gone."""
         raw: bytes | None = None
         if state is None:
             writes: dict[bytes, bytes | None] = {
-                logic.chunk_key(key, i): None for i in range(chunk_keys)}
-            keys = 0
+                logic.chunk_key(key, i): None for i in owned}
+            now_owned = range(0)
         else:
             state, raw, writes, keys = logic.store_state(key, state, self.conf.max_record_bytes)
-        # Chunk keys past the head's count that a crash left behind (written in a
-        # checkpoint whose head write was lost): contiguous from the count.
-        index = max(keys, chunk_keys)
-        while True:
-            stale = logic.chunk_key(key, index)
-            if self._read(stale) is None:
-                break
-            writes.setdefault(stale, None)
+            now_owned = range(state.chunk_base, state.chunk_base + keys)
+        # Chunk keys a crash left behind, contiguous with the ones owned: past the end
+        # (written in a checkpoint whose head write was lost) and before the start (a
+        # rewrite whose deletes were lost after its head landed).
+        index = max(now_owned.stop, owned.stop)
+        while (stale := logic.chunk_key(key, index)) not in writes and self._read(stale):
+            writes[stale] = None
             index += 1
+        index = min(now_owned.start, owned.start) - 1 if now_owned else owned.start - 1
+        while index >= 0 and (stale := logic.chunk_key(key, index)) not in writes \
+                and self._read(stale):
+            writes[stale] = None
+            index -= 1
         for ck, value in writes.items():
             self._stage_chunk(ck, value, step, partition=partition)
         self._stage_write(key, old, raw, state, step, partition=partition)
@@ -430,7 +436,7 @@ class Sessionizer:
                 fut.result()  # a failed send raises here: crash, replay, lose nothing
             writes.update(step.writes)
         delivered = [self.store.put(key, raw, partition=partition)
-                     for key, (partition, raw) in writes.items()]
+                     for key, (partition, raw) in _crash_safe_order(writes)]
         for step in steps:
             for key in step.writes:
                 refs = self.overlay_refs.get(key, 1) - 1
@@ -532,3 +538,37 @@ class Sessionizer:
         self.index.put(key, partition=state.partition,
                        deadline=logic.next_deadline(state, self.conf),
                        is_open=not state.is_closed)
+
+
+def _owned(state: logic.SessionState | None) -> range:
+    """The chunk-key indices a state as read owns."""
+    if state is None:
+        return range(0)
+    return range(state.chunk_base, state.chunk_base + state.chunk_keys)
+
+
+def _crash_safe_order(writes: dict[bytes, tuple[int, bytes | None]]
+                      ) -> list[tuple[bytes, tuple[int, bytes | None]]]:
+    """A checkpoint's writes in an order whose every prefix is a consistent table: new
+    chunk keys, then heads, then the deletes of chunk keys no head names any more.
+
+    A changelog partition keeps its records in order (one idempotent producer) and a
+    crash keeps a prefix of them, so a head must never land before the chunk keys it
+    names: recovered without them, the head's count would include events whose dedup
+    hashes are gone, and the replayed records would count again. A merged checkpoint
+    (several batches, each key written once with its newest value) keeps a key at the
+    position of its first write, which puts a head before a chunk key added by a later
+    batch; hence the explicit order. Chunk keys are never rewritten in place (a
+    rewrite goes to fresh indices, :func:`logic.store_state`), so no prefix mixes a
+    head with another state's chunks."""
+    chunks, heads, deletes = [], [], []
+    for item in writes.items():
+        key, (_, raw) = item
+        if not logic.is_chunk_key(key):
+            heads.append(item)
+        elif raw is None:
+            deletes.append(item)
+        else:
+            chunks.append(item)
+    return chunks + heads + deletes
+

@@ -393,7 +393,9 @@ def test_survivor_takes_over_a_killed_workers_partitions_without_losing_a_sessio
                             what="every session after the takeover", worker=survivor)
         got = [decode_session(m.value()) for m in sessions.messages]
         assert uids() == set(expected)
-        assert all(s.event_count == expected[s.session_uid] for s in got)
+        wrong = [(s.session_uid, s.event_count, expected[s.session_uid]) for s in got
+                 if s.event_count != expected[s.session_uid]]
+        assert not wrong, f"(uid, got, expected): {wrong}\n{survivor.log()[-4000:]}"
     finally:
         sessions.close()
     assert survivor.kill(signal.SIGTERM) == 0, survivor.log()
