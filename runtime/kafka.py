@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from hivemind_kafka.runtime.errors import BrokerUnavailable, DeliveryNotConfirmed
@@ -267,6 +268,28 @@ class ClusterWatch:
         except KafkaException:
             return None
         return md.cluster_id or None
+
+    def topic_ids(self, topics: Iterable[str], timeout_s: float = 10.0) -> dict[str, str]:
+        """The topic id of each topic (base64, as Kafka prints it); ``""`` for a topic the
+        broker gives no id for (a broker before topic ids, or the topic does not exist)."""
+        from confluent_kafka import KafkaException, TopicCollection
+
+        names = sorted(set(topics))
+        try:
+            futures = self._admin.describe_topics(TopicCollection(names),
+                                                  request_timeout=timeout_s)
+        except (KafkaException, TypeError, ValueError) as exc:
+            log.warning("topic ids unreadable (%s)", exc)
+            return dict.fromkeys(names, "")
+        ids: dict[str, str] = {}
+        for name, future in futures.items():
+            try:
+                uuid = str(future.result(timeout_s).topic_id or "")
+            except KafkaException as exc:
+                log.warning("topic id of %s unreadable (%s)", name, exc)
+                uuid = ""
+            ids[name] = "" if uuid.strip("A=") == "" else uuid  # the all-zero id: none
+        return ids
 
 
 def group_id_for(settings: Settings, base: str) -> str:

@@ -1,7 +1,8 @@
 """Kafka offsets <-> Delta app transactions: the one module where the off-by-one lives.
 
 A Delta table records, for every Kafka partition it ingests, the offset of the LAST record
-it wrote as the version of the app transaction ``app_id(app, topic, partition, cluster=...)``. Kafka
+it wrote as the version of the app transaction ``app_id(app, topic, partition, cluster=...,
+topic_id=...)``. Kafka
 counts the other way: a consumer position (and a committed offset) is the NEXT offset to
 read. The two meet only here:
 
@@ -21,17 +22,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+# The version that marks an app id without a topic id as superseded (see stored_version).
+RETIRED = -1
 
-def app_id(app: str, topic: str, partition: int, *, cluster: str = "") -> str:
-    """The Delta app-transaction id of one Kafka partition: ``{app}-{cluster}-{topic}-{partition}``.
 
-    The cluster id is part of it because offsets mean nothing across clusters: the
-    embedded dev broker starts empty (with a new cluster id) on every start while the
-    lake persists, and without it the sink would drop the new broker's first records as
-    "already written" by the previous one.
+def app_id(app: str, topic: str, partition: int, *, cluster: str = "",
+           topic_id: str = "") -> str:
+    """The Delta app-transaction id of one Kafka partition:
+    ``{app}-{cluster}-{topic}@{topic_id}-{partition}`` (``@`` never occurs in a topic name).
+
+    Offsets mean nothing across logs, so the id names the log: the cluster id (the
+    embedded dev broker starts empty, with a new cluster id, on every start while the lake
+    persists) and the topic id (a topic deleted and recreated under the same name starts
+    again at offset 0; without its id, a table that stored offset 99 of the old topic
+    would skip the new topic's first 100 records). Without ``topic_id`` (a broker that
+    reports none): the id tables were written under before topic ids were in it.
     """
     prefix = f"{app}-{cluster}" if cluster else app
-    return f"{prefix}-{topic}-{partition}"
+    name = f"{topic}@{topic_id}" if topic_id else topic
+    return f"{prefix}-{name}-{partition}"
+
+
+def stored_version(current: int | None, legacy: int | None) -> int | None:
+    """The last written offset of a partition, from its version under the app id with
+    the topic id (``current``) and under the one without (``legacy``).
+
+    A table written before topic ids were in the app ids holds only ``legacy``: it is
+    trusted once (the topic is assumed to be the one it was written from), and the first
+    commit under the new id writes ``legacy`` as :data:`RETIRED`, so a topic recreated
+    later never resumes from it.
+    """
+    if current is not None:
+        return current
+    if legacy is not None and legacy != RETIRED:
+        return legacy
+    return None
 
 
 def next_offset_to_read(last_written_offset: int | None) -> int | None:

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,10 +48,12 @@ from hivemind_kafka.schemas.dead_letters import DeadLetter
 from hivemind_kafka.sinks import metrics
 from hivemind_kafka.sinks.buffer import Batch, TableBuffer
 from hivemind_kafka.sinks.delta_txn import (
+    RETIRED,
     advisory_commit_offset,
     app_id,
     lag_records,
     resume_offset,
+    stored_version,
 )
 from hivemind_kafka.sinks.isolate import (
     Unit,
@@ -104,9 +106,44 @@ class _Table:
     lake: LakeTable
     buffer: TableBuffer
     cluster: str = ""
+    topic_id: str = ""  # "" until read at assignment, or when the broker gives none
 
     def app_id(self, partition: int) -> str:
+        return app_id(APP, self.topic, partition, cluster=self.cluster,
+                      topic_id=self.topic_id)
+
+    def _legacy_app_id(self, partition: int) -> str:
         return app_id(APP, self.topic, partition, cluster=self.cluster)
+
+    def version(self, partition: int) -> int | None:
+        """The last offset of ``partition`` the table holds (its loaded snapshot), under
+        the app id with the topic id, or for a table written before topic ids were in
+        the app ids, under the old one (:func:`delta_txn.stored_version`)."""
+        current = self.lake.transaction_version(self.app_id(partition))
+        if self.topic_id:
+            if current is not None:
+                return current
+            return stored_version(None, self.lake.transaction_version(
+                self._legacy_app_id(partition)))
+        if current == RETIRED:
+            # Written under topic ids, which the broker does not give now: where the
+            # topic stands is unknown; fail and be restarted rather than guess.
+            raise BrokerUnavailable(
+                f"{self.topic} has no topic id now but table {self.spec.name} holds its "
+                f"offsets by topic id: retrying")
+        return current
+
+    def txns(self, versions: Mapping[int, int]) -> dict[str, int]:
+        """The app transactions of a commit passing ``versions`` (partition -> last
+        written offset); the first commit under a topic id retires the old app id."""
+        txns = {self.app_id(p): v for p, v in versions.items()}
+        if self.topic_id:
+            for p in versions:
+                # Also on a new table: the mark says its offsets are kept by topic id.
+                legacy = self._legacy_app_id(p)
+                if self.lake.transaction_version(legacy) != RETIRED:
+                    txns[legacy] = RETIRED
+        return txns
 
 
 class DeltaSink:
@@ -391,9 +428,11 @@ class DeltaSink:
         self._cluster = new  # 3
         for t in self._tables:
             t.cluster = new
+        self._read_topic_ids(sorted(self._by_topic))
+        for t in self._tables:
             t.lake.reload()
             for partition in t.buffer.partitions():
-                t.buffer.reset(partition, t.lake.transaction_version(t.app_id(partition)))
+                t.buffer.reset(partition, t.version(partition))
         for topic, tables in self._by_topic.items():
             partitions = sorted({p for t in tables for p in t.buffer.partitions()})
             for partition in partitions:
@@ -408,7 +447,21 @@ class DeltaSink:
 
     # -- assignment -----------------------------------------------------------------
 
+    def _read_topic_ids(self, topics: Sequence[str]) -> None:
+        """Key the tables of ``topics`` by the topics' ids now (a topic deleted and
+        recreated under its name has a new id, so its offsets start afresh)."""
+        ids = self._cluster_watch.topic_ids(topics)
+        for topic, topic_id in ids.items():
+            for t in self._by_topic.get(topic, []):
+                if not topic_id:
+                    continue  # unreadable now: keep what was read (see _Table.version)
+                if t.topic_id and t.topic_id != topic_id:
+                    log.error("%s was recreated (topic id %s, was %s): reading the new "
+                              "topic from its start", topic, topic_id, t.topic_id)
+                t.topic_id = topic_id
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._read_topic_ids(sorted({tp.topic for tp in partitions}))
         reloaded: set[str] = set()
         for tp in partitions:
             tables = self._by_topic.get(tp.topic, [])
@@ -416,7 +469,7 @@ class DeltaSink:
                 if t.spec.name not in reloaded:
                     t.lake.reload()
                     reloaded.add(t.spec.name)
-                t.buffer.assign(tp.partition, t.lake.transaction_version(t.app_id(tp.partition)))
+                t.buffer.assign(tp.partition, t.version(tp.partition))
             start = resume_offset(t.buffer.last_written_offset(tp.partition) for t in tables)
             tp.offset = OFFSET_BEGINNING if start is None else start
             self._seeking(tp.topic, tp.partition, tp.offset)
@@ -470,7 +523,7 @@ class DeltaSink:
             t.lake.reload()  # 4
             for partition in batch.last_written_offsets:
                 expected = t.buffer.last_written_offset(partition)
-                actual = t.lake.transaction_version(t.app_id(partition))
+                actual = t.version(partition)
                 if actual != expected:
                     raise CommitConflict(
                         f"{t.app_id(partition)} is at {actual} in table {name}, this sink "
@@ -481,8 +534,7 @@ class DeltaSink:
             _crash_point("before_commit", t, data)
             stored = data.num_rows
             try:
-                t.lake.append(data, {t.app_id(p): v
-                                     for p, v in batch.last_written_offsets.items()})  # 6
+                t.lake.append(data, t.txns(batch.last_written_offsets))  # 6
             except CommitConflict:
                 raise
             except Exception as exc:  # a poison record, or an outage: tell them apart
@@ -566,7 +618,7 @@ class DeltaSink:
             data = t.spec.to_arrow(rows_of(chunk))
             if t.spec.unique_key:
                 data = self._drop_stored_keys(t, data)
-            t.lake.append(data, {t.app_id(p): v for p, v in versions.items()})
+            t.lake.append(data, t.txns(versions))
             t.buffer.committed(Batch(rows=[], last_written_offsets=versions))
             stored += data.num_rows
 
@@ -586,8 +638,7 @@ class DeltaSink:
             self._deliver_dead_letters()  # before the commit that passes its offset
             t.lake.reload()
             passed = {unit.partition: unit.offset}
-            t.lake.append(t.spec.schema.empty_table(),
-                          {t.app_id(p): v for p, v in passed.items()})
+            t.lake.append(t.spec.schema.empty_table(), t.txns(passed))
             t.buffer.committed(Batch(rows=[], last_written_offsets=passed))
 
         commit_isolating(units, commit, on_poison)
@@ -595,7 +646,7 @@ class DeltaSink:
                 if (last := t.buffer.last_written_offset(p)) is None or v > last}
         if rest:  # records after the last one with rows (rejected, duplicates)
             t.lake.reload()
-            t.lake.append(t.spec.schema.empty_table(), {t.app_id(p): v for p, v in rest.items()})
+            t.lake.append(t.spec.schema.empty_table(), t.txns(rest))
         return stored
 
     def _probe(self, t: _Table, failure: Exception) -> None:
@@ -635,7 +686,7 @@ class DeltaSink:
         """Restart every partition of ``t`` from the table's versions and seek there."""
         t.lake.reload()
         for partition in t.buffer.partitions():
-            t.buffer.reset(partition, t.lake.transaction_version(t.app_id(partition)))
+            t.buffer.reset(partition, t.version(partition))
             tables = self._by_topic[t.topic]
             start = resume_offset(o.buffer.position(partition) for o in tables
                                   if o.buffer.owns(partition))

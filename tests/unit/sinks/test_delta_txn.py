@@ -1,6 +1,7 @@
 """The offset arithmetic between Kafka positions and Delta txn versions."""
 
 from hivemind_kafka.sinks.delta_txn import (
+    RETIRED,
     advisory_commit_offset,
     app_id,
     is_already_written,
@@ -8,11 +9,27 @@ from hivemind_kafka.sinks.delta_txn import (
     last_written_offset,
     next_offset_to_read,
     resume_offset,
+    stored_version,
 )
 
 
 def test_app_id_names_app_topic_and_partition():
     assert app_id("hivemind-sink", "hivemind.turns", 4) == "hivemind-sink-hivemind.turns-4"
+
+
+def test_app_id_with_a_topic_id_names_the_topic_incarnation():
+    a = app_id("hivemind-sink", "hivemind.turns", 4, cluster="c1", topic_id="AaJQdc2GeVC3hmwxgnJrZQ")
+    assert a == "hivemind-sink-c1-hivemind.turns@AaJQdc2GeVC3hmwxgnJrZQ-4"
+    recreated = app_id("hivemind-sink", "hivemind.turns", 4, cluster="c1", topic_id="AaJQddFycAKiq9GrAOajYQ")
+    assert recreated != a
+
+
+def test_the_topic_id_version_wins_then_an_old_table_s_then_nothing():
+    assert stored_version(12, 40) == 12
+    assert stored_version(None, 40) == 40  # a table written before topic ids: trusted once
+    assert stored_version(None, RETIRED) is None  # superseded: a recreated topic starts afresh
+    assert stored_version(None, None) is None
+    assert stored_version(RETIRED + 1, None) == 0
 
 
 def test_next_offset_to_read_is_one_past_the_last_written():
