@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from hivemind_kafka.runtime.errors import BrokerUnavailable, DeliveryNotConfirmed
+from hivemind_kafka.runtime.errors import BrokerUnavailable, DeliveryNotConfirmed, SettingsInvalid
 from hivemind_kafka.runtime.settings import KafkaSettings, Settings
 from hivemind_kafka.schemas.topics import TopicSpec, record_limit, topic_specs
 
@@ -90,7 +90,13 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
 
 
 def admin_config(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": resolve_bootstrap(settings), **_security(settings.kafka)}
+    """An admin client's config. It never creates a topic by asking for its metadata: an
+    admin handle is a producer to librdkafka, whose metadata request for a named topic
+    lets a broker with ``auto.create.topics.enable`` (tansu, Kafka's default) create it
+    with the broker's partition count; a deleted input topic came back with 4 partitions
+    instead of 3 that way. Topics are created only by :func:`ensure_topics`."""
+    return {"bootstrap.servers": resolve_bootstrap(settings), "allow.auto.create.topics": False,
+            **_security(settings.kafka)}
 
 
 def faust_broker_kwargs(settings: Settings) -> dict[str, Any]:
@@ -232,7 +238,11 @@ def partition_count(settings: Settings, topic: str, timeout_s: float = 10.0) -> 
     from confluent_kafka.admin import AdminClient
 
     md = AdminClient(admin_config(settings)).list_topics(topic, timeout=timeout_s)
-    return len(md.topics[topic].partitions)
+    meta = md.topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise SettingsInvalid(f"topic {topic} does not exist: create the topics first "
+                              "(`hivemind topics`)")
+    return len(meta.partitions)
 
 
 def cluster_id(settings: Settings, timeout_s: float = 10.0) -> str:

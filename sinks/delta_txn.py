@@ -22,9 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# The version that marks an app id without a topic id as superseded (see stored_version).
-RETIRED = -1
-
 
 def app_id(app: str, topic: str, partition: int, *, cluster: str = "",
            topic_id: str = "") -> str:
@@ -43,20 +40,30 @@ def app_id(app: str, topic: str, partition: int, *, cluster: str = "",
     return f"{prefix}-{name}-{partition}"
 
 
-def stored_version(current: int | None, legacy: int | None) -> int | None:
-    """The last written offset of a partition, from its version under the app id with
-    the topic id (``current``) and under the one without (``legacy``).
+def keyed_marker(legacy_app_id: str) -> str:
+    """The app id whose presence (any version) says a partition's offsets are also kept
+    under topic-id app ids: then a missing topic-id version means a new topic."""
+    return f"{legacy_app_id}~by-topic-id"
 
-    A table written before topic ids were in the app ids holds only ``legacy``: it is
-    trusted once (the topic is assumed to be the one it was written from), and the first
-    commit under the new id writes ``legacy`` as :data:`RETIRED`, so a topic recreated
-    later never resumes from it.
+
+def stored_version(current: int | None, legacy: int | None, *, keyed: bool) -> int | None:
+    """The last written offset of a partition, from its versions under the app id with
+    the current topic id (``current``) and under the one without (``legacy``, which every
+    sink writes too, so that a sink of an earlier release running beside this one during
+    a rolling upgrade resumes correctly); ``keyed``: the partition has been committed
+    under a topic id before.
+
+    - ``current`` known: this topic's own; ``legacy`` can only be newer if a sink of an
+      earlier release committed this topic since (it never crosses a recreation: the
+      last commit under ``current`` rewrote ``legacy`` in this same topic's life).
+    - no ``current`` but ``keyed``: the topic was recreated; read it from its start.
+    - neither: a table written before topic ids were in the app ids; trust ``legacy``.
     """
     if current is not None:
-        return current
-    if legacy is not None and legacy != RETIRED:
-        return legacy
-    return None
+        return current if legacy is None else max(current, legacy)
+    if keyed:
+        return None
+    return legacy
 
 
 def next_offset_to_read(last_written_offset: int | None) -> int | None:

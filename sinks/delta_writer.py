@@ -48,9 +48,9 @@ from hivemind_kafka.schemas.dead_letters import DeadLetter
 from hivemind_kafka.sinks import metrics
 from hivemind_kafka.sinks.buffer import Batch, TableBuffer
 from hivemind_kafka.sinks.delta_txn import (
-    RETIRED,
     advisory_commit_offset,
     app_id,
+    keyed_marker,
     lag_records,
     resume_offset,
     stored_version,
@@ -116,33 +116,29 @@ class _Table:
         return app_id(APP, self.topic, partition, cluster=self.cluster)
 
     def version(self, partition: int) -> int | None:
-        """The last offset of ``partition`` the table holds (its loaded snapshot), under
-        the app id with the topic id, or for a table written before topic ids were in
-        the app ids, under the old one (:func:`delta_txn.stored_version`)."""
-        current = self.lake.transaction_version(self.app_id(partition))
-        if self.topic_id:
-            if current is not None:
-                return current
-            return stored_version(None, self.lake.transaction_version(
-                self._legacy_app_id(partition)))
-        if current == RETIRED:
-            # Written under topic ids, which the broker does not give now: where the
-            # topic stands is unknown; fail and be restarted rather than guess.
-            raise BrokerUnavailable(
-                f"{self.topic} has no topic id now but table {self.spec.name} holds its "
-                f"offsets by topic id: retrying")
-        return current
+        """The last offset of ``partition`` the table holds (its loaded snapshot):
+        :func:`delta_txn.stored_version` over the app ids with and without the topic id
+        (with no topic id readable, the one without: every commit writes it)."""
+        legacy = self._legacy_app_id(partition)
+        old = self.lake.transaction_version(legacy)
+        if not self.topic_id:
+            return old
+        return stored_version(self.lake.transaction_version(self.app_id(partition)), old,
+                              keyed=self.lake.transaction_version(keyed_marker(legacy))
+                              is not None)
 
     def txns(self, versions: Mapping[int, int]) -> dict[str, int]:
         """The app transactions of a commit passing ``versions`` (partition -> last
-        written offset); the first commit under a topic id retires the old app id."""
-        txns = {self.app_id(p): v for p, v in versions.items()}
-        if self.topic_id:
-            for p in versions:
-                # Also on a new table: the mark says its offsets are kept by topic id.
-                legacy = self._legacy_app_id(p)
-                if self.lake.transaction_version(legacy) != RETIRED:
-                    txns[legacy] = RETIRED
+        written offset): under the topic id, without it, and the mark that the
+        partition is kept by topic id (once)."""
+        txns: dict[str, int] = {}
+        for p, v in versions.items():
+            legacy = self._legacy_app_id(p)
+            txns[legacy] = v
+            if self.topic_id:
+                txns[self.app_id(p)] = v
+                if self.lake.transaction_version(keyed_marker(legacy)) is None:
+                    txns[keyed_marker(legacy)] = 1
         return txns
 
 
@@ -454,7 +450,7 @@ class DeltaSink:
         for topic, topic_id in ids.items():
             for t in self._by_topic.get(topic, []):
                 if not topic_id:
-                    continue  # unreadable now: keep what was read (see _Table.version)
+                    continue  # unreadable now: keep what was read
                 if t.topic_id and t.topic_id != topic_id:
                     log.error("%s was recreated (topic id %s, was %s): reading the new "
                               "topic from its start", topic, topic_id, t.topic_id)

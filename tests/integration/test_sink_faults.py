@@ -29,6 +29,7 @@ from prometheus_client import REGISTRY
 
 from hivemind_kafka.runtime import broker as embedded
 from hivemind_kafka.runtime.broker import free_port
+from hivemind_kafka.runtime.errors import SettingsInvalid
 from hivemind_kafka.runtime.kafka import ensure_topics, producer_config
 from hivemind_kafka.runtime.metrics import PORT_OFFSETS
 from hivemind_kafka.schemas.events import encode_batch, encode_event, turn_key
@@ -511,6 +512,31 @@ def test_input_topic_deleted_under_the_sink_a_restart_recovers(settings, tmp_pat
     stored = counts(settings, "events", "event_id")
     assert set(stored) == old | ids_of(new)
     assert set(stored.values()) == {1}
+
+
+def test_the_cluster_check_never_recreates_a_deleted_topic(settings):
+    """The sink's per-batch cluster check asks for one topic's metadata; on a broker
+    that auto-creates topics (tansu, Kafka's default) that request used to bring a
+    deleted input topic back with the broker's default partition count."""
+    from confluent_kafka.admin import AdminClient
+
+    from hivemind_kafka.runtime.kafka import ClusterWatch, admin_config, partition_count
+
+    watch = ClusterWatch(settings, settings.topics.turns)
+    assert watch.current()
+    before = partition_count(settings, settings.topics.turns)
+    admin = AdminClient(admin_config(settings))
+    for future in admin.delete_topics([settings.topics.turns]).values():
+        future.result(30)
+    wait_for(lambda: settings.topics.turns not in _topics(settings), what="the deletion")
+    for _ in range(3):
+        assert watch.current()  # the cluster id still reads
+        assert watch.topic_ids([settings.topics.turns]) == {settings.topics.turns: ""}
+    assert settings.topics.turns not in _topics(settings)
+    with pytest.raises(SettingsInvalid, match="does not exist"):
+        partition_count(settings, settings.topics.turns)
+    ensure_topics(settings)
+    assert partition_count(settings, settings.topics.turns) == before
 
 
 def _topics(settings) -> set[str]:

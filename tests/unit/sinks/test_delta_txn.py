@@ -1,7 +1,6 @@
 """The offset arithmetic between Kafka positions and Delta txn versions."""
 
 from hivemind_kafka.sinks.delta_txn import (
-    RETIRED,
     advisory_commit_offset,
     app_id,
     is_already_written,
@@ -24,12 +23,13 @@ def test_app_id_with_a_topic_id_names_the_topic_incarnation():
     assert recreated != a
 
 
-def test_the_topic_id_version_wins_then_an_old_table_s_then_nothing():
-    assert stored_version(12, 40) == 12
-    assert stored_version(None, 40) == 40  # a table written before topic ids: trusted once
-    assert stored_version(None, RETIRED) is None  # superseded: a recreated topic starts afresh
-    assert stored_version(None, None) is None
-    assert stored_version(RETIRED + 1, None) == 0
+def test_the_topic_s_own_version_then_none_for_a_new_topic_then_an_old_table_s():
+    assert stored_version(12, 12, keyed=True) == 12
+    # A sink of the earlier release committed this topic since (a rolling upgrade).
+    assert stored_version(12, 30, keyed=True) == 30
+    assert stored_version(None, 40, keyed=True) is None  # recreated: from its start
+    assert stored_version(None, 40, keyed=False) == 40  # written before topic ids: trusted
+    assert stored_version(None, None, keyed=False) is None
 
 
 def test_next_offset_to_read_is_one_past_the_last_written():

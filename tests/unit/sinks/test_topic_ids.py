@@ -1,13 +1,11 @@
-"""A table's offsets are kept per topic incarnation (topic id), and a table written before
-topic ids were in the app ids moves over once: over a real local Delta table."""
+"""A table's offsets are kept per topic incarnation (topic id), a table written before topic
+ids were in the app ids moves over without re-reading, and a sink of the earlier release
+running beside this one (a rolling upgrade) still resumes right: over a real Delta table."""
 
 from __future__ import annotations
 
-import pytest
-
-from hivemind_kafka.runtime.errors import BrokerUnavailable
 from hivemind_kafka.sinks.buffer import TableBuffer
-from hivemind_kafka.sinks.delta_txn import RETIRED, app_id
+from hivemind_kafka.sinks.delta_txn import app_id
 from hivemind_kafka.sinks.delta_writer import APP, _Table
 from hivemind_kafka.sinks.lake_table import LakeTable
 from hivemind_kafka.sinks.tables import table_spec
@@ -16,6 +14,7 @@ OLD, NEW = "AaJQdc2GeVC3hmwxgnJrZQ", "AaJQddFycAKiq9GrAOajYQ"
 
 
 def table(tmp_path, topic_id: str = "") -> _Table:
+    """With ``topic_id`` "": what a sink that cannot read topic ids sees."""
     spec = table_spec("events")
     lake = LakeTable(str(tmp_path / "events"), spec.schema, spec.partition_by)
     return _Table(spec=spec, topic="turns", lake=lake, buffer=TableBuffer(), cluster="c1",
@@ -27,34 +26,47 @@ def commit(t: _Table, versions: dict[int, int]) -> None:
     t.lake.reload()
 
 
-def test_a_table_written_before_topic_ids_resumes_from_its_offsets_once(tmp_path):
-    old_sink = table(tmp_path)  # no topic id: the app ids older sinks wrote
-    commit(old_sink, {0: 41, 1: 7})
+def earlier_release_commit(t: _Table, versions: dict[int, int]) -> None:
+    """What a sink before topic ids wrote: the app ids without them, nothing else."""
+    t.lake.append(t.spec.schema.empty_table(),
+                  {app_id(APP, "turns", p, cluster="c1"): v for p, v in versions.items()})
+    t.lake.reload()
+
+
+def test_a_recreated_topic_is_read_from_its_start(tmp_path):
+    commit(table(tmp_path, OLD), {0: 99, 1: 5})
+    assert table(tmp_path, OLD).version(0) == 99
+    recreated = table(tmp_path, NEW)
+    assert recreated.version(0) is None and recreated.version(1) is None
+    commit(recreated, {0: 3})
+    assert table(tmp_path, NEW).version(0) == 3
+
+
+def test_a_table_written_before_topic_ids_moves_over_without_re_reading(tmp_path):
+    earlier_release_commit(table(tmp_path), {0: 41, 1: 7})
     t = table(tmp_path, OLD)
-    assert (t.version(0), t.version(1)) == (41, 7)  # not re-read from the start
+    assert (t.version(0), t.version(1)) == (41, 7)
     commit(t, {0: 50})
-    legacy = app_id(APP, "turns", 0, cluster="c1")
-    assert t.lake.transaction_version(legacy) == RETIRED
-    assert t.version(0) == 50 and t.version(1) == 7  # partition 1 still moves over later
-    # The topic is recreated: its new incarnation owes nothing to the old offsets.
+    assert t.version(0) == 50
+    # Partition 0 is kept by topic id from now on; partition 1 moves over at its commit.
     recreated = table(tmp_path, NEW)
     assert recreated.version(0) is None
-    assert recreated.version(1) == 7  # not yet committed under a topic id: trusted once
+    assert recreated.version(1) == 7
 
 
-def test_a_new_table_marks_that_it_keeps_offsets_by_topic_id(tmp_path):
-    t = table(tmp_path, OLD)
-    commit(t, {0: 3})
-    assert t.version(0) == 3
-    assert table(tmp_path, NEW).version(0) is None
-    # Topic ids unreadable later: where the topic stands is unknown, so no guess (a
-    # restart reads them again) rather than a re-read from the start.
-    with pytest.raises(BrokerUnavailable):
-        table(tmp_path).version(0)
+def test_an_earlier_release_beside_this_one_resumes_where_either_left_off(tmp_path):
+    commit(table(tmp_path, OLD), {0: 20})
+    # The partition moves to a sink of the earlier release: it reads the id without the
+    # topic id, which every commit writes.
+    old = table(tmp_path)
+    assert old.lake.transaction_version(app_id(APP, "turns", 0, cluster="c1")) == 20
+    earlier_release_commit(old, {0: 35})
+    # And back: resumes after 35, not after 20.
+    assert table(tmp_path, OLD).version(0) == 35
 
 
-def test_a_broker_without_topic_ids_keeps_the_old_app_ids(tmp_path):
-    t = table(tmp_path)
-    commit(t, {0: 9})
-    assert t.version(0) == 9
-    assert t.txns({0: 10}) == {app_id(APP, "turns", 0, cluster="c1"): 10}
+def test_topic_ids_unreadable_fall_back_to_the_ids_every_commit_writes(tmp_path):
+    commit(table(tmp_path, OLD), {0: 9})
+    blind = table(tmp_path)
+    assert blind.version(0) == 9
+    assert blind.txns({0: 10}) == {app_id(APP, "turns", 0, cluster="c1"): 10}
