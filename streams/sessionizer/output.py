@@ -43,8 +43,12 @@ class OutputProducer:
                "batch.size": min(conf.producer_batch_bytes, 2**31 - 1),
                "message.max.bytes": max_record_bytes})
         self._producer = Producer(self._config)
-        self._outstanding = 0
+        self._pending: set[asyncio.Future] = set()  # sent, not yet reported
         self._pump: asyncio.Task | None = None
+
+    @property
+    def _outstanding(self) -> int:
+        return len(self._pending)
 
     def topic(self, name: str) -> OutputTopic:
         return OutputTopic(self, name)
@@ -57,8 +61,10 @@ class OutputProducer:
             self._pump = loop.create_task(self._serve())
         fut: asyncio.Future = loop.create_future()
 
+        pending = self._pending
+
         def delivered(err: Any, msg: Any) -> None:
-            self._outstanding -= 1
+            pending.discard(fut)
             if fut.done():
                 return
             if err is not None:
@@ -77,7 +83,7 @@ class OutputProducer:
                 break
             except BufferError:  # librdkafka's queue is full: serve deliveries, retry
                 self._producer.poll(0.01)
-        self._outstanding += 1
+        pending.add(fut)
         return fut
 
     async def _serve(self) -> None:
@@ -96,6 +102,14 @@ class OutputProducer:
             old.poll(0)
         except KafkaException as exc:  # pragma: no cover - purge of a dead client
             log.warning("purging the old cluster's producer failed: %s", exc)
+        # Nothing polls the old producer again: a report it still owes would leave its
+        # future, and a batch waiting on it, waiting for ever. Fail what is left.
+        stranded, self._pending = self._pending, set()
+        for fut in stranded:
+            if not fut.done():
+                fut.set_exception(KafkaException(
+                    "output producer replaced (new cluster) before this was acknowledged"))
+                fut.exception()  # retrieved: its batch is abandoned, not failed
 
     async def drain(self, timeout_s: float) -> int:
         """Serve deliveries until none is outstanding or ``timeout_s`` passed; returns how

@@ -292,8 +292,12 @@ def test_a_replaced_cluster_is_reported_and_read_from_its_start(tmp_path, procs)
         _produce(settings, [(key, encode_batch(conversation("ws-a", f"new-{i}", 4)))
                             for i in range(25)])
         expected = sorted((f"new-{i}", 0, 4) for i in range(25))
-        wait_until(lambda: len(_sessions(settings)) >= 25 or sessionizer.proc.poll() is not None,
-                   120, "the new cluster's sessions")
+        try:
+            wait_until(lambda: len(_sessions(settings)) >= 25
+                       or sessionizer.proc.poll() is not None, 120, "the new cluster's sessions")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; got {_sessions(settings)}\n"
+                                 f"{sessionizer.text()[-3000:]}") from None
         assert _sessions(settings) == expected, sessionizer.text()[-3000:]
         wait_until(lambda: "the Kafka cluster changed" in sessionizer.text(), 60,
                    "the sessionizer's cluster change logged")
