@@ -285,10 +285,12 @@ class ClusterWatch:
         from confluent_kafka import KafkaException, TopicCollection
 
         names = sorted(set(topics))
+        if not names:  # an empty assignment: nothing to ask
+            return {}
         try:
             futures = self._admin.describe_topics(TopicCollection(names),
                                                   request_timeout=timeout_s)
-        except (KafkaException, TypeError, ValueError) as exc:
+        except KafkaException as exc:
             log.warning("topic ids unreadable (%s)", exc)
             return dict.fromkeys(names, "")
         ids: dict[str, str] = {}

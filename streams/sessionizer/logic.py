@@ -286,6 +286,13 @@ def _head(state: SessionState, *, with_seen: bool = False) -> bytes:
         stored_seen=0, rebuilt=False, version=STATE_VERSION))
 
 
+def owned_chunks(state: SessionState | None) -> range:
+    """The chunk-key indices a state (as read or as stored) names; none for no state."""
+    if state is None:
+        return range(0)
+    return range(state.chunk_base, state.chunk_base + state.chunk_keys)
+
+
 def join_state(key: bytes, raw: bytes, get: Callable[[bytes], bytes | None]) -> SessionState:
     """The state stored under ``key`` (head bytes ``raw``), its chunks and hashes read
     with ``get``. A missing chunk key (lost to a bug or an operator) drops its events and
@@ -296,7 +303,7 @@ def join_state(key: bytes, raw: bytes, get: Callable[[bytes], bytes | None]) -> 
         return state  # nothing stored apart (or a v2 state: all of it is in the head)
     chunks, seen = list(state.chunks), list(state.seen)
     missing = False
-    for i in range(state.chunk_base, state.chunk_base + state.chunk_keys):
+    for i in owned_chunks(state):
         part = get(chunk_key(key, i))
         if part is None:
             missing = True

@@ -295,7 +295,7 @@ class Sessionizer:
                 state = logic.join_state(key, old, self._read)
             except msgspec.DecodeError as exc:
                 failed = exc  # a corrupt state: every record of the key is dead-lettered
-        owned = _owned(state)
+        owned = logic.owned_chunks(state)
         changed = False
         for event, events in records:
             message = event.message
@@ -343,7 +343,8 @@ class Sessionizer:
             if new is state:
                 self._reindex(key, state)  # nothing due after all
                 continue
-            self._store(key, old, new, _owned(state), step, partition=state.partition)
+            self._store(key, old, new, logic.owned_chunks(state), step,
+                        partition=state.partition)
         return emitted
 
     def _store(self, key: bytes, old: bytes | None, state: logic.SessionState | None,
@@ -355,18 +356,16 @@ class Sessionizer:
         if state is None:
             writes: dict[bytes, bytes | None] = {
                 logic.chunk_key(key, i): None for i in owned}
-            now_owned = range(0)
         else:
-            state, raw, writes, keys = logic.store_state(key, state, self.conf.max_record_bytes)
-            now_owned = range(state.chunk_base, state.chunk_base + keys)
+            state, raw, writes, _ = logic.store_state(key, state, self.conf.max_record_bytes)
         # Chunk keys a crash left behind, contiguous with the ones owned: past the end
         # (written in a checkpoint whose head write was lost) and before the start (a
-        # rewrite whose deletes were lost after its head landed).
-        index = max(now_owned.stop, owned.stop)
+        # rewrite whose deletes were lost after its head landed; the base only grows).
+        index = max(logic.owned_chunks(state).stop, owned.stop)
         while (stale := logic.chunk_key(key, index)) not in writes and self._read(stale):
             writes[stale] = None
             index += 1
-        index = min(now_owned.start, owned.start) - 1 if now_owned else owned.start - 1
+        index = owned.start - 1
         while index >= 0 and (stale := logic.chunk_key(key, index)) not in writes \
                 and self._read(stale):
             writes[stale] = None
@@ -538,13 +537,6 @@ class Sessionizer:
         self.index.put(key, partition=state.partition,
                        deadline=logic.next_deadline(state, self.conf),
                        is_open=not state.is_closed)
-
-
-def _owned(state: logic.SessionState | None) -> range:
-    """The chunk-key indices a state as read owns."""
-    if state is None:
-        return range(0)
-    return range(state.chunk_base, state.chunk_base + state.chunk_keys)
 
 
 def _crash_safe_order(writes: dict[bytes, tuple[int, bytes | None]]
