@@ -608,3 +608,45 @@ def test_a_crash_after_any_prefix_of_a_checkpoints_writes_neither_loses_nor_doub
                      if truth.get(uid) != (count, ids)]
             assert not wrong, (seed, prefix, n_writes, wrong)
             assert {uid for uid, _, _ in got} == set(truth), (seed, prefix)
+
+
+def test_closed_sessions_and_candidates_are_counted_exactly_when_counted_per_batch():
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    closed = "hivemind_sessionizer_sessions_closed_total"
+    candidates = "hivemind_sessionizer_candidates_total"
+
+    async def scenario():
+        proc, _, sessions, _ = make()
+        sessions.auto_ack = True
+        proc.candidates.auto_ack = True
+        before = (sample(closed, reason="session_end"), sample(closed, reason="clear"),
+                  sample(candidates, reason="tool_recovery"))
+        failing = [TurnEvent(event_id=f"f-{i}", workspace_id="ws", session_id="s9",
+                             agent_id="a", agent_kind=AgentKind.CODING, project="p", seq=i,
+                             ts=T0 - timedelta(seconds=50 - i), kind=kind, tool_name="Bash",
+                             tool_use_id=f"t{i // 2}", is_error=error)
+                   for i, (kind, error) in enumerate([
+                       (EventKind.TOOL_CALL, None), (EventKind.TOOL_RESULT, True),
+                       (EventKind.TOOL_CALL, None), (EventKind.TOOL_RESULT, False)])]
+        failing.append(ev(4, EventKind.SESSION_END, sid="s9"))
+        batch = [record(i, [ev(0, sid=f"s{i}"), ev(1, EventKind.SESSION_END, sid=f"s{i}")])
+                 for i in range(3)]
+        clear = TurnEvent(event_id="ws-s5-1", workspace_id="ws", session_id="s5", agent_id="a",
+                          agent_kind=AgentKind.CODING, project="p", seq=1,
+                          ts=T0 - timedelta(seconds=59), kind=EventKind.SESSION_START,
+                          reason="clear")
+        batch.append(record(3, [ev(0, sid="s5"), clear]))
+        batch.append(record(4, failing))
+        await proc.handle_batch(Stream(), batch, more_buffered=False)
+        after = (sample(closed, reason="session_end"), sample(closed, reason="clear"),
+                 sample(candidates, reason="tool_recovery"))
+        sent = [decode_session(v) for _, v, _ in sessions.sent]
+        assert sorted(s.close_reason.value for s in sent) == ["clear"] + ["session_end"] * 4
+        assert (after[0] - before[0], after[1] - before[1]) == (4, 1)
+        assert after[2] - before[2] == len(proc.candidates.sent) == 1
+
+    asyncio.run(scenario())
