@@ -1,4 +1,12 @@
-"""``make bench``: run every benchmark module in turn and print one table of figures."""
+"""``make bench``: run every benchmark module in turn and print one table of figures.
+
+    python -m bench                       # all of them, one after another
+    python -m bench sessionizer processor # some of them
+    python -m bench.<module> --help       # what one of them runs and its settings
+
+Modules: capture, forwarder, processor, sessionizer, sink, lake (``make eval`` runs the
+guard and attribution evaluations).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,14 @@ import sys
 import time
 import traceback
 
-MODULES = ["bench.capture", "bench.forwarder", "bench.sessionizer", "bench.sink", "bench.lake"]
+MODULES = ["bench.capture", "bench.forwarder", "bench.processor", "bench.sessionizer", "bench.sink", "bench.lake"]
 
 
 def main(argv: list[str]) -> int:
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        return 0
     wanted = [m if m.startswith("bench.") else f"bench.{m}" for m in argv] or MODULES
     results: dict[str, dict[str, float]] = {}
     failed = []

@@ -271,4 +271,8 @@ def _spool_figures(root: Path, n: int = 20_000) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        sys.exit(0)
     run()

@@ -28,4 +28,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        sys.exit(0)
     sys.exit(main())

@@ -25,4 +25,8 @@ def run(*, quick: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        sys.exit(0)
     run(quick="--quick" in sys.argv[1:])

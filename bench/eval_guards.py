@@ -19,6 +19,7 @@ real test. Prints, and returns from :func:`run`:
 
 from __future__ import annotations
 
+import sys
 import time
 
 from hivemind_kafka.streams.codifier import guards
@@ -133,4 +134,8 @@ def run() -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        sys.exit(0)
     run()

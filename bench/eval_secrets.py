@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -225,4 +226,8 @@ def run() -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        sys.exit(0)
     run()

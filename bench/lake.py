@@ -220,5 +220,9 @@ def run() -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        sys.exit(0)
     for key, value in run().items():
         print(f"{key} = {value:.4g}")

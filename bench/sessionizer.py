@@ -409,4 +409,8 @@ def scale_out(bootstrap: str, root: Path, n_events: int, rounds: int) -> dict[st
 
 
 if __name__ == "__main__":
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        sys.exit(0)
     run()

@@ -166,5 +166,9 @@ def run(n_events: int = N_EVENTS) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    from bench import help_requested
+
+    if help_requested(__doc__):
+        sys.exit(0)
     run(int(sys.argv[1]) if len(sys.argv) > 1 else N_EVENTS)
     sys.exit(0)
