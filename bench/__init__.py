@@ -9,8 +9,8 @@ import sys
 
 
 def help_requested(doc: str | None) -> bool:
-    """``-h``/``--help`` on the command line: print the module's docstring (what it runs,
-    its settings and how long it takes) instead of running it."""
+    """``-h``/``--help`` on the command line: print the module's docstring (what it runs
+    and its settings) instead of running it."""
     if {"-h", "--help"} & set(sys.argv[1:]):
         print((doc or "").strip())
         return True
