@@ -8,8 +8,9 @@ after at most 5 ms), so its ratios must stay near the others'.
 The ``session start`` cases time the SessionStart hook, which pulls the skills agentd
 cached (``producers.hook.skill_pull``) into the session's project before it returns: with no
 cache (nothing to pull), with 20 cached skills already on disk (the usual start: read,
-compare, nothing written), and with 20 cached skills to write (each run in a new
-project directory, created outside the timing).
+compare, nothing written), and with 20 cached skills new to the project (each run in a
+new project directory, created outside the timing), of which the pull writes its bound
+(``PULL_MAX_WRITES``) and leaves the rest to agentd's pass for the same start.
 Runs the real console script (``.venv/bin/hivemind``) the way Claude Code runs it, with
 a temporary Hivemind home holding config.json and the pre-compiled redaction cache (as
 ``hivemind install`` leaves it), and byte code cached (``PYTHONDONTWRITEBYTECODE`` is
@@ -29,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from hivemind_kafka.producers.hook.skill_pull import PULL_MAX_WRITES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,9 +111,9 @@ def run() -> dict[str, float]:
                                         {**env, "HIVEMIND_HOME": str(starts["empty"].home)}),
             "session start, 20 on disk": (hook, starts["unchanged"].payload,
                                           {**env, "HIVEMIND_HOME": str(starts["unchanged"].home)}),
-            "session start, 20 to write": (hook, starts["new"].payload,
+            "session start, 20 new": (hook, starts["new"].payload,
                                            {**env, "HIVEMIND_HOME": str(starts["new"].home)})}
-        prepare = {"session start, 20 to write": starts["new"].new_project}
+        prepare = {"session start, 20 new": starts["new"].new_project}
 
         def once(argv: list[str], stdin: Path | None, case_env: dict[str, str],
                  name: str = "") -> float:
@@ -148,7 +151,9 @@ def run() -> dict[str, float]:
 
         starts["empty"].check(runs + 3, 0)
         starts["unchanged"].check(runs + 3, 20)
-        starts["new"].check(runs + 3, 0)  # each run's project was new: it started empty
+        # Each run's project was new: it started empty, and the pull wrote its bound of
+        # the 20 (agentd's pass for the same start writes the rest).
+        starts["new"].check(runs + 3, 0, written=min(20, PULL_MAX_WRITES))
 
         base50 = _pct(times["python -c pass"], 0.5)
         base99 = _pct(times["python -c pass"], 0.99)
@@ -203,15 +208,17 @@ class _SessionStartHome:
         self.payload.write_text(json.dumps({**payload, "cwd": str(self.project)}))
         return self.payload
 
-    def check(self, starts: int, in_scope: int) -> None:
-        """Every run spooled its start; the cached skills are on disk after the last one,
-        whose scope (what it started with) held ``in_scope`` skills."""
+    def check(self, starts: int, in_scope: int, written: int | None = None) -> None:
+        """Every run spooled its start; ``written`` of the cached skills (default: all)
+        are on disk after the last one, whose scope (what it started with) held
+        ``in_scope`` skills."""
         from hivemind_kafka.producers.hook.spool import Spool, spool_dir
 
         records = Spool(spool_dir(self.home)).read(max_records=10**6).records
         assert len(records) == starts, (self.home, len(records), starts)
         on_disk = list((self.project / ".claude" / "skills").glob("*/SKILL.md"))
-        assert len(on_disk) == self.skills, (self.project, len(on_disk))
+        expected = self.skills if written is None else written
+        assert len(on_disk) == expected, (self.project, len(on_disk), expected)
         scope = json.loads(records[-1].data.get("extra") or "{}").get("skills_in_scope", [])
         assert len(scope) == in_scope, scope
 

@@ -224,7 +224,7 @@ def pull_skills(home: str, cwd: str, *, workspace_id: str, agent_id: str,
     changed = [f"{label}={','.join(names)}" for label, names in (
         ("created", pulled.created), ("updated", pulled.updated),
         ("removed", pulled.removed), ("conflicts", pulled.conflicts),
-        ("refused", pulled.refused)) if names]
+        ("refused", pulled.refused), ("deferred", pulled.deferred)) if names]
     if changed:
         _log(home, _coord(f"skills pulled {' '.join(changed)}"), "INFO")
     return pulled.scope

@@ -339,6 +339,7 @@ class Applied:
     __slots__ = (
         "conflicts",
         "created",
+        "deferred",
         "invalid",
         "kept_deleted",
         "new_conflicts",
@@ -351,6 +352,7 @@ class Applied:
 
     def __init__(self) -> None:
         self.created: list[str] = []
+        self.deferred: list[str] = []  # writes left for the next pass (``max_writes``)
         self.updated: list[str] = []
         self.removed: list[str] = []
         self.unchanged: list[str] = []
@@ -366,7 +368,7 @@ class Applied:
 
 def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete: bool,
                 anchor: str | os.PathLike[str] | None = None, now: str = "",
-                durable: bool = True) -> Applied:
+                durable: bool = True, max_writes: int | None = None) -> Applied:
     """Bring ``skills_dir`` in line with ``entries`` (see the module docstring) under the
     rules above. ``complete``: ``entries`` is the workspace's whole set, so a skill
     Hivemind wrote here that it does not hold was retired and is removed too.
@@ -376,6 +378,10 @@ def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete:
     file before its rename (the sync); the SessionStart pull skips it to stay within the
     hook's budget, which a power cut can only turn into an empty (or NUL-filled) file, and
     such a file is rewritten, never taken for the user's (it holds nothing of anyone's).
+    ``max_writes``: write (create or update) at most that many files, in name order; the
+    rest are left as they are, unrecorded, and named in ``deferred``, so the next pass
+    decides them afresh (the pull bounds the hook's time this way). Removals are not
+    bounded: they cost an unlink each.
     Never raises :class:`UnsafePath`: it is reported."""
     applied = Applied()
     now = now or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
@@ -415,6 +421,9 @@ def materialize(entries, skills_dir: str | os.PathLike[str], state, *, complete:
                            writes)
             except UnsafePath as exc:
                 applied.refused.append((exc.path, name, exc.reason))
+        if max_writes is not None and len(writes) > max_writes:
+            applied.deferred = [w.name for w in writes[max_writes:]]
+            writes = writes[:max_writes]
         _write_all(writes, fs, state, applied, durable=durable)
     return applied
 

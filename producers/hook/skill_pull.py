@@ -39,7 +39,10 @@ Guarantees of :func:`pull` (the hook calls it on every SessionStart):
 
 * **Bounded.** It takes the sync lock (``<home>/sync.lock``) without blocking, retrying
   for at most ``PULL_LOCK_WAIT_S`` (100 ms); a sync holding it longer means no write this
-  time (the scope is still recorded). Files and the sync state are renamed into place
+  time (the scope is still recorded). It writes at most ``PULL_MAX_WRITES`` files (about
+  1 ms each); the rest (a project's first session in a workspace with many skills) are
+  left to agentd's pass for this same session start, moments later, or to the next pull.
+  Nothing is lost by waiting: what the pull writes serves the next session anyway. Files and the sync state are renamed into place
   without fsync, which under load costs a journal commit of everything just written
   (agentd's sync for the same session start saves the state durably moments later; see
   :mod:`hivemind_kafka.producers.hook.skill_disk` for what a power cut can leave).
@@ -75,13 +78,18 @@ CACHE_FILE = "skills-cache.json"
 CACHE_FORMAT = 1
 LOCK_FILE = "sync.lock"  # producers.sync.skill_sync.sync_lock
 PULL_LOCK_WAIT_S = 0.1
+# Files one pull writes at most (about 1.1 ms each): three keep a project's first session
+# start within the hook's budget, 2x a bare interpreter's p50 (``python -m bench.capture``:
+# a start with every skill already on disk is about 1.5x).
+PULL_MAX_WRITES = 3
 
 
 class Pulled:
     """What one pull did: ``scope`` (the session's skills, sorted by name) or ``None``
     with ``reason`` when there was no pull; names per action otherwise."""
 
-    __slots__ = ("conflicts", "created", "reason", "refused", "removed", "scope", "updated")
+    __slots__ = ("conflicts", "created", "deferred", "reason", "refused", "removed", "scope",
+                 "updated")
 
     def __init__(self, scope: list | None, reason: str = "", applied=None) -> None:
         self.scope = scope
@@ -89,6 +97,7 @@ class Pulled:
         self.created = list(applied.created) if applied else []
         self.updated = list(applied.updated) if applied else []
         self.removed = list(applied.removed) if applied else []
+        self.deferred = list(applied.deferred) if applied else []
         self.conflicts = [c[1] for c in applied.new_conflicts] if applied else []
         self.refused = [f"{r[1]}:{r[2]}" for r in applied.refused] if applied else []
 
@@ -165,7 +174,8 @@ def _is_entry(entry: object) -> bool:
 
 
 def pull(home: str, project_root: str, *, workspace_id: str, agent_id: str,
-         now: float | None = None, wait_s: float = PULL_LOCK_WAIT_S) -> Pulled:
+         now: float | None = None, wait_s: float = PULL_LOCK_WAIT_S,
+         max_writes: int = PULL_MAX_WRITES) -> Pulled:
     """Record what ``<project_root>/.claude/skills`` holds as the session starts, then
     materialize the cache into it (see the module docstring). Raises only ``OSError``
     from the disk (the hook logs it); everything else is a :class:`Pulled` with a
@@ -198,7 +208,8 @@ def pull(home: str, project_root: str, *, workspace_id: str, agent_id: str,
             return Pulled(scope, reason or "sync-state-unreadable")
         before = state.snapshot()
         applied = materialize(skills, skills_dir, state, anchor=project_root, durable=False,
-                              complete=isinstance(cache, dict) and cache.get("complete") is True)
+                              complete=isinstance(cache, dict) and cache.get("complete") is True,
+                              max_writes=max_writes)
         if state.snapshot() != before:
             state.save()
     finally:

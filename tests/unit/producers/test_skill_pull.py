@@ -22,6 +22,7 @@ from hivemind_kafka.producers.hook import capture
 from hivemind_kafka.producers.hook.skill_disk import SKILL_FILE, content_hash, is_valid_name
 from hivemind_kafka.producers.hook.skill_pull import (
     CACHE_FILE,
+    PULL_MAX_WRITES,
     pull,
     read_cache,
     usable_skills,
@@ -93,6 +94,29 @@ def test_session_start_writes_cached_skill_into_a_project_no_sync_has_seen(home,
     assert state["files"][str(skill_md(proj, "run-tests"))]["version"] == 3
     second = start(home, proj, agent, "s-2")
     assert scope_of(second) == [{"name": "run-tests", "version": 3, "cohort": "present"}]
+
+
+def test_a_pull_writes_at_most_its_bound_and_the_next_pulls_write_the_rest(home, tmp_path):
+    """A project's first session in a workspace with many skills: the hook writes
+    PULL_MAX_WRITES files (name order), leaves the rest unrecorded for the next pass, and
+    every start still records exactly what was on disk as it began."""
+    names = [f"skill-{c}" for c in "abcdef"]
+    agent = agent_not_held_out(*names)
+    cache(home, {n: make_skill(n, 2) for n in names}, agent)
+    proj = project(tmp_path)
+    on_disk = []
+    for session in ("s-1", "s-2", "s-3"):
+        record = start(home, proj, agent, session)
+        assert scope_of(record) == [{"name": n, "version": 2, "cohort": "present"}
+                                    for n in on_disk]
+        on_disk = sorted(p.parent.name for p in (proj / ".claude" / "skills").glob("*/SKILL.md"))
+        state = json.loads((home / "sync-state.json").read_text())
+        assert sorted(e["name"] for e in state["files"].values()) == on_disk
+        if session == "s-1":
+            assert on_disk == names[:PULL_MAX_WRITES]
+            log = (home / "logs" / "capture.log").read_text()
+            assert f"deferred={','.join(names[PULL_MAX_WRITES:])}" in log
+    assert on_disk == names
 
 
 def test_held_out_skill_is_not_written_and_is_recorded_held_out_with_its_version(home,
