@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bench.sessionizer import make_records
+from hivemind_kafka.runtime.memory import tune_gc
 from hivemind_kafka.runtime.settings import Settings
 from hivemind_kafka.streams.sessionizer.processor import Sessionizer
-from hivemind_kafka.streams.sessionizer.worker import tune_gc
 
 SHAPES = {"50x1": (50, 1), "50x4": (50, 4), "50x20": (50, 20), "1x50": (1, 50)}
 TOPIC = "bench.turns"
@@ -104,7 +104,7 @@ class _GcTimer:
 def measure(shape: str, n_events: int, settings: Settings | None = None, *,
             tuned: bool = True) -> dict[str, float]:
     """One pass of the processor over the shape's records; figures of CPU time. ``tuned``:
-    with the worker's collector settings (:func:`~hivemind_kafka.streams.sessionizer.worker.tune_gc`)."""
+    with the worker's collector settings (:func:`~hivemind_kafka.runtime.memory.tune_gc`)."""
     per_record, records_per_session = SHAPES[shape]
     records, expected = make_records(n_events, per_record, per_record * records_per_session,
                                      f"proc-{shape}")

@@ -12,10 +12,10 @@ starts.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 
 from hivemind_kafka.runtime.kafka import ensure_topics
+from hivemind_kafka.runtime.memory import tune_gc
 from hivemind_kafka.runtime.metrics import PORT_OFFSETS, serve, set_ready
 from hivemind_kafka.runtime.settings import Settings
 from hivemind_kafka.runtime.stopping import StopDeadline, worker_grace_s
@@ -34,22 +34,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return asyncio.new_event_loop()
-
-
-# The youngest generation's threshold: CPython's default (700) collects every 700 net
-# allocations, and a batch allocates millions (a session's bookkeeping, its JSON).
-GC_GEN0_THRESHOLD = 20_000
-
-
-def tune_gc() -> None:
-    """Collect garbage as a batch job should: everything alive at start-up (modules, Faust's
-    services, the app) moves to the permanent generation, so full collections stop
-    scanning it (``gc.freeze``), and the youngest generation is collected per
-    ``GC_GEN0_THRESHOLD`` allocations instead of 700. Cycles are still collected; a
-    generation holds at most that many more objects (a few MB) before they are."""
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def run_worker(settings: Settings, *, worker_id: str = "1", app_id: str | None = None) -> None:
