@@ -448,9 +448,9 @@ class DeltaSink:
         recreated under its name has a new id, so its offsets start afresh)."""
         ids = self._cluster_watch.topic_ids(topics)
         for topic, topic_id in ids.items():
+            if not topic_id:
+                continue  # unreadable now: keep what was read
             for t in self._by_topic.get(topic, []):
-                if not topic_id:
-                    continue  # unreadable now: keep what was read
                 if t.topic_id and t.topic_id != topic_id:
                     log.error("%s was recreated (topic id %s, was %s): reading the new "
                               "topic from its start", topic, topic_id, t.topic_id)
