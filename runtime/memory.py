@@ -6,7 +6,8 @@ A stage decodes a batch of records into many small objects, keeps them while it 
 and drops them together. CPython's defaults (collect the youngest generation every 700
 net allocations; full collections scan everything alive, the framework and modules
 included) make that pay again and again for objects that are about to die or never
-will. :func:`tune_gc` is called once, when the process has started its framework.
+will. :func:`tune_gc` is called once, when the process has built its app and before it
+serves.
 """
 
 from __future__ import annotations

@@ -42,8 +42,9 @@ Guarantees of :func:`pull` (the hook calls it on every SessionStart):
   time (the scope is still recorded). It writes at most ``PULL_MAX_WRITES`` files (about
   1 ms each); the rest (a project's first session in a workspace with many skills) are
   left to agentd's pass for this same session start, moments later, or to the next pull.
-  Nothing is lost by waiting: what the pull writes serves the next session anyway. Files and the sync state are renamed into place
-  without fsync, which under load costs a journal commit of everything just written
+  Nothing is lost by waiting: what the pull writes serves the next session anyway. Files
+  and the sync state are renamed into place without fsync, which under load costs a
+  journal commit of everything just written
   (agentd's sync for the same session start saves the state durably moments later; see
   :mod:`hivemind_kafka.producers.hook.skill_disk` for what a power cut can leave).
 * **Exact scope.** It returns the session's ``[{"name", "version", "cohort"}]`` as the
